@@ -1,0 +1,182 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+)
+
+// Labels put on every container and network the harness makes, so a sweep
+// can find what an interrupted or killed run left behind.
+const (
+	LabelManaged = "org.mtlsconform.managed"
+	LabelRun     = "org.mtlsconform.run"
+	LabelOwner   = "org.mtlsconform.owner" // host:pid of the process that made it
+)
+
+// ErrNoDocker means no Docker engine answered; the message says how to get one.
+var ErrNoDocker = errors.New("no Docker engine answered")
+
+var prepareOnce sync.Once
+
+// prepareTestcontainers sets the testcontainers settings this harness needs
+// before the library reads them (it reads them once):
+//   - Ryuk off: its image cannot be pulled where no registry is reachable,
+//     and the harness cleans up by label itself;
+//   - a host override for a local unix socket when /.dockerenv exists,
+//     because testcontainers then believes it runs inside a container and
+//     dials the default gateway instead of the host's loopback.
+//
+// Anything the user set explicitly is left alone.
+func prepareTestcontainers() {
+	prepareOnce.Do(func() {
+		// testcontainers narrates every container step; the harness reports
+		// its own progress instead.
+		if os.Getenv("MTLSCONFORM_DOCKER_LOG") == "" {
+			tclog.SetDefault(tclog.NewNoopLogger())
+		}
+		if _, set := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !set {
+			os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+		}
+		_, overridden := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE")
+		dockerHost := os.Getenv("DOCKER_HOST")
+		localSocket := dockerHost == "" || strings.HasPrefix(dockerHost, "unix://")
+		if _, err := os.Stat("/.dockerenv"); err == nil && !overridden && localSocket {
+			os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+		}
+	})
+}
+
+// dockerClient connects to the engine and checks that it answers.
+func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
+	prepareTestcontainers()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v; start it (scripts/prereqs.sh installs and starts one) or set DOCKER_HOST", ErrNoDocker, err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pingCtx, client.PingOptions{}); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("%w: %v; start it (scripts/prereqs.sh installs and starts one) or set DOCKER_HOST", ErrNoDocker, err)
+	}
+	return cli, nil
+}
+
+// CheckDocker reports whether a Docker engine answers, with an error that
+// says what to do when none does.
+func CheckDocker(ctx context.Context) error {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return err
+	}
+	return cli.Close()
+}
+
+func ownerID() string {
+	host, _ := os.Hostname()
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+// ownerAlive says whether the process named in an owner label still runs.
+// Only processes of this host can be judged; others count as alive.
+func ownerAlive(owner string) bool {
+	host, pidText, ok := strings.Cut(owner, ":")
+	me, _ := os.Hostname()
+	if !ok || host != me {
+		return true
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	// A killed process can linger as a zombie until its parent reaps it.
+	if stat, err := os.ReadFile("/proc/" + pidText + "/stat"); err == nil {
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+			if state := stat[i+2]; state == 'Z' || state == 'X' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// SweepReport says what a sweep removed.
+type SweepReport struct {
+	Containers []string
+	Networks   []string
+}
+
+// Sweep removes containers and networks of the harness whose owning process
+// is gone (a run that was killed, or timed out in go test), or, when run is
+// not empty, everything of that run.
+func Sweep(ctx context.Context, run string) (SweepReport, error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return SweepReport{}, err
+	}
+	defer cli.Close()
+	return sweep(ctx, cli, run)
+}
+
+func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string) (SweepReport, error) {
+	var rep SweepReport
+	var errs []error
+	filter := client.Filters{}.Add("label", LabelManaged+"=true")
+	if run != "" {
+		filter = filter.Add("label", LabelRun+"="+run)
+	}
+	doomed := func(labels map[string]string) bool {
+		return run != "" || !ownerAlive(labels[LabelOwner])
+	}
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+	if err != nil {
+		return rep, fmt.Errorf("list containers for cleanup: %w", err)
+	}
+	for _, c := range cs.Items {
+		if !doomed(c.Labels) {
+			continue
+		}
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
+			continue
+		}
+		rep.Containers = append(rep.Containers, c.ID)
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
+	if err != nil {
+		return rep, errors.Join(append(errs, fmt.Errorf("list networks for cleanup: %w", err))...)
+	}
+	for _, n := range ns.Items {
+		if !doomed(n.Labels) {
+			continue
+		}
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+			continue
+		}
+		rep.Networks = append(rep.Networks, n.Name)
+	}
+	return rep, errors.Join(errs...)
+}
+
+func isNotFound(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "No such") || strings.Contains(err.Error(), "not found"))
+}

@@ -1,0 +1,434 @@
+// Package harness runs the reference mutual-TLS load balancer (nginx) and
+// the product-list backend in containers, one network per run, and calls
+// them the way a partner would.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	mobynet "github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
+)
+
+// Timeouts in one place. Each bounds a wait for a condition; none is a
+// sleep.
+type Timeouts struct {
+	ContainerReady time.Duration // a container from start to serving
+	Request        time.Duration // one partner request, dial to last byte
+	Cleanup        time.Duration // removing the run's containers and network
+}
+
+// DefaultTimeouts suit a small CI machine.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{ContainerReady: 60 * time.Second, Request: 15 * time.Second, Cleanup: 30 * time.Second}
+}
+
+// Options configure an Environment.
+type Options struct {
+	// NginxImage is the load balancer image; DefaultNginxImage when empty.
+	NginxImage string
+	Timeouts   Timeouts
+	// Logf receives progress lines (image builds, container starts).
+	Logf func(format string, args ...any)
+}
+
+// Environment is one run's network, backend, server PKI and the load
+// balancers started so far, one per distinct configuration.
+type Environment struct {
+	RunID    string
+	opts     Options
+	docker   *testcontainers.DockerClient
+	network  *testcontainers.DockerNetwork
+	backend  *testcontainers.DockerContainer
+	backURL  string
+	ServerCA *pki.CA
+	server   *pki.Identity
+	srvChain []byte
+	srvKey   []byte
+
+	mu           sync.Mutex
+	lbs          map[string]*lbSlot
+	lbContainers []*testcontainers.DockerContainer
+	started      atomic.Int64
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+type lbSlot struct {
+	ready chan struct{}
+	lb    *LoadBalancer
+	err   error
+}
+
+// Stats say what a run cost.
+type Stats struct {
+	ContainersStarted int
+	LoadBalancers     int
+}
+
+// ServerName is the name partners use for the load balancer; its
+// certificate also covers 127.0.0.1.
+const ServerName = "localhost"
+
+func (o Options) withDefaults() Options {
+	if o.NginxImage == "" {
+		o.NginxImage = DefaultNginxImage
+	}
+	if o.Timeouts == (Timeouts{}) {
+		o.Timeouts = DefaultTimeouts()
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return o
+}
+
+func newRunID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Start sweeps what dead runs left, makes sure the images exist, and starts
+// the run's network and backend. Close must be called, also on failure of
+// anything after Start; Start itself cleans up when it fails.
+func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
+	opts = opts.withDefaults()
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := &Environment{RunID: newRunID(), opts: opts, docker: cli, lbs: map[string]*lbSlot{}}
+	watchInterrupts(e)
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, e.Close(context.WithoutCancel(ctx)))
+		}
+	}()
+	if rep, err := sweep(ctx, cli, ""); err != nil {
+		opts.Logf("cleanup of earlier runs: %v", err)
+	} else if n := len(rep.Containers) + len(rep.Networks); n > 0 {
+		opts.Logf("removed %d container(s) and %d network(s) left by earlier runs", len(rep.Containers), len(rep.Networks))
+	}
+	if err := e.makeServerPKI(); err != nil {
+		return nil, err
+	}
+	if built, err := ensureNginxImage(ctx, cli, opts.NginxImage, opts.Logf); err != nil {
+		return nil, err
+	} else if built {
+		opts.Logf("built %s", opts.NginxImage)
+	}
+	backendRef, built, err := ensureBackendImage(ctx, cli)
+	if err != nil {
+		return nil, err
+	}
+	if built {
+		opts.Logf("built %s", backendRef)
+	}
+	e.network, err = network.New(ctx, network.WithLabels(e.labels()))
+	if err != nil {
+		return nil, fmt.Errorf("create the run's network: %w", err)
+	}
+	if err := e.startBackend(ctx, backendRef); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Environment) labels() map[string]string {
+	return map[string]string{LabelManaged: "true", LabelRun: e.RunID, LabelOwner: ownerID()}
+}
+
+func (e *Environment) makeServerPKI() error {
+	ca, err := pki.NewRootCA("mtlsconform Server CA " + e.RunID)
+	if err != nil {
+		return err
+	}
+	srv, err := ca.IssueServer("mtlsconform reference load balancer", []string{ServerName, "127.0.0.1", "::1"})
+	if err != nil {
+		return err
+	}
+	key, err := srv.KeyPEM()
+	if err != nil {
+		return err
+	}
+	e.ServerCA, e.server, e.srvChain, e.srvKey = ca, srv, srv.ChainPEM(), key
+	return nil
+}
+
+var loopbackAddr = netip.MustParseAddr("127.0.0.1")
+
+// loopbackOnly publishes a container port on 127.0.0.1 alone: nothing of the
+// harness is reachable from outside the machine, and the port is one
+// address (Docker 20.10 may give IPv4 and IPv6 different host ports).
+func loopbackOnly(port string) testcontainers.CustomizeRequestOption {
+	return testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+		p, err := mobynet.ParsePort(port)
+		if err != nil {
+			return
+		}
+		if hc.PortBindings == nil {
+			hc.PortBindings = mobynet.PortMap{}
+		}
+		hc.PortBindings[p] = []mobynet.PortBinding{{HostIP: loopbackAddr, HostPort: "0"}}
+	})
+}
+
+func (e *Environment) hostURL(ctx context.Context, c *testcontainers.DockerContainer, port, scheme string) (string, error) {
+	p, err := c.MappedPort(ctx, port)
+	if err != nil {
+		return "", fmt.Errorf("find host port of %s: %w", port, err)
+	}
+	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, p.Num()), nil
+}
+
+func (e *Environment) startBackend(ctx context.Context, ref string) error {
+	c, err := testcontainers.Run(ctx, ref,
+		testcontainers.WithExposedPorts(backendPort),
+		loopbackOnly(backendPort),
+		testcontainers.WithLabels(e.labels()),
+		network.WithNetwork([]string{backendAlias}, e.network),
+		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady,
+			wait.ForHTTP("/healthz").WithPort(backendPort)),
+	)
+	if c != nil {
+		e.backend = c
+		e.started.Add(1)
+	}
+	if err != nil {
+		return fmt.Errorf("start the product API backend (%s): %w", ref, err)
+	}
+	e.backURL, err = e.hostURL(ctx, c, backendPort, "http")
+	return err
+}
+
+// LoadBalancer returns a running load balancer in the given configuration,
+// starting one only for a configuration not seen before in this run.
+// Concurrent callers asking for the same configuration share one start.
+func (e *Environment) LoadBalancer(ctx context.Context, cfg LBConfig) (*LoadBalancer, error) {
+	r, err := Render(cfg, e.srvChain, e.srvKey)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	slot, ok := e.lbs[r.Key]
+	if !ok {
+		slot = &lbSlot{ready: make(chan struct{})}
+		e.lbs[r.Key] = slot
+	}
+	e.mu.Unlock()
+	if ok {
+		select {
+		case <-slot.ready:
+			return slot.lb, slot.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	slot.lb, slot.err = e.startLB(ctx, cfg.withDefaults(), r)
+	close(slot.ready)
+	return slot.lb, slot.err
+}
+
+func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered) (*LoadBalancer, error) {
+	var files []testcontainers.ContainerFile
+	for name, data := range r.Files {
+		mode := int64(0o644)
+		if strings.HasSuffix(name, ".key") {
+			mode = 0o600
+		}
+		files = append(files, testcontainers.ContainerFile{
+			Reader:            bytes.NewReader(data),
+			ContainerFilePath: lbConfDir + "/" + name,
+			FileMode:          mode,
+		})
+	}
+	c, err := testcontainers.Run(ctx, e.opts.NginxImage,
+		testcontainers.WithExposedPorts(lbPort),
+		loopbackOnly(lbPort),
+		testcontainers.WithLabels(e.labels()),
+		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": r.Key}),
+		network.WithNetwork(nil, e.network),
+		testcontainers.WithFiles(files...),
+		testcontainers.WithCmd("nginx", "-c", lbConfDir+"/nginx.conf", "-g", "daemon off;"),
+		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady,
+			wait.ForLog("start worker process")),
+	)
+	if c != nil {
+		e.started.Add(1)
+		e.mu.Lock()
+		e.lbContainers = append(e.lbContainers, c)
+		e.mu.Unlock()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start the load balancer (%s, %s mode): %w%s", e.opts.NginxImage, cfg.Mode, err, containerLogs(ctx, c))
+	}
+	u, err := e.hostURL(ctx, c, lbPort, "https")
+	if err != nil {
+		return nil, err
+	}
+	lb := &LoadBalancer{URL: u, Config: cfg, ConfigKey: r.Key, NginxConf: r.Conf, container: c}
+	if err := e.waitServing(ctx, lb); err != nil {
+		return nil, fmt.Errorf("load balancer %s never served TLS: %w%s", u, err, containerLogs(ctx, c))
+	}
+	return lb, nil
+}
+
+func containerLogs(ctx context.Context, c *testcontainers.DockerContainer) string {
+	if c == nil {
+		return ""
+	}
+	rc, err := c.Logs(ctx)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 4096))
+	if len(b) == 0 {
+		return ""
+	}
+	return "\ncontainer log:\n" + string(b)
+}
+
+// waitServing polls until a TLS handshake with the load balancer succeeds
+// and presents the run's server certificate, or the deadline passes.
+func (e *Environment) waitServing(ctx context.Context, lb *LoadBalancer) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
+	defer cancel()
+	addr := strings.TrimPrefix(lb.URL, "https://")
+	cfg := &tls.Config{RootCAs: e.ServerRoots(), ServerName: ServerName}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		d := tls.Dialer{Config: cfg, NetDialer: &net.Dialer{Timeout: time.Second}}
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), last)
+		case <-tick.C:
+		}
+	}
+}
+
+// ServerRoots is the pool a partner uses to verify the load balancer.
+func (e *Environment) ServerRoots() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(e.ServerCA.Cert)
+	return p
+}
+
+// Caller returns a client set up to verify this run's load balancers.
+func (e *Environment) Caller() *Caller {
+	return &Caller{ServerRoots: e.ServerRoots(), ServerName: ServerName, Timeout: e.opts.Timeouts.Request}
+}
+
+// BackendRequests asks the backend what it received under a request id.
+func (e *Environment) BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeouts.Request)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.backURL+"/__conformance/requests?id="+url.QueryEscape(id), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("ask the backend what it received: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("ask the backend what it received: status %d", resp.StatusCode)
+	}
+	var out []productapi.Echo
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("read the backend's request log: %w", err)
+	}
+	return out, nil
+}
+
+// Stats say how many containers this run started.
+func (e *Environment) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Stats{ContainersStarted: int(e.started.Load()), LoadBalancers: len(e.lbs)}
+}
+
+// Close removes every container and the network of the run, reporting every
+// failure rather than the first. It is safe to call more than once.
+func (e *Environment) Close(ctx context.Context) error {
+	e.closeOnce.Do(func() {
+		defer unwatchInterrupts(e)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Cleanup)
+		defer cancel()
+		var errs []error
+		e.mu.Lock()
+		cs := append([]*testcontainers.DockerContainer{}, e.lbContainers...)
+		e.mu.Unlock()
+		if e.backend != nil {
+			cs = append(cs, e.backend)
+		}
+		var wg sync.WaitGroup
+		errCh := make(chan error, len(cs))
+		for _, c := range cs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
+					errCh <- fmt.Errorf("remove container %.12s: %w", c.GetContainerID(), err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errCh)
+		for err := range errCh {
+			errs = append(errs, err)
+		}
+		// The network, and any container still being created when Close
+		// came (an interrupt mid-start), are found by the run's label.
+		if e.docker != nil {
+			if _, err := sweep(ctx, e.docker, e.RunID); err != nil {
+				errs = append(errs, err)
+			}
+			e.docker.Close()
+		}
+		e.closeErr = errors.Join(errs...)
+	})
+	return e.closeErr
+}
+
+// LoadBalancer is a running reference load balancer.
+type LoadBalancer struct {
+	URL       string // https://127.0.0.1:PORT
+	Config    LBConfig
+	ConfigKey string
+	NginxConf string
+	container *testcontainers.DockerContainer
+}

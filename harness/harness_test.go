@@ -1,0 +1,104 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
+)
+
+// TestMandatoryReference starts backend and nginx in Mandatory mode and
+// checks the three facts everything else builds on.
+func TestMandatoryReference(t *testing.T) {
+	RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	env, err := Start(ctx, Options{Logf: t.Logf})
+	if env != nil {
+		t.Cleanup(func() {
+			if err := env.Close(context.Background()); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := pki.NewRootCA("Partner Root CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := root.NewIntermediate("Partner Issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := inter.IssueClient("partner-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := env.LoadBalancer(ctx, LBConfig{Mode: Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := env.Caller()
+	path := "/dev-portal-xapi/products"
+
+	none, err := caller.Do(ctx, lb.URL, Request{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if none.Status != http.StatusBadRequest || !strings.Contains(string(none.Body), "No required SSL certificate was sent") {
+		t.Fatalf("no certificate: %s; want 400 with \"No required SSL certificate was sent\"", none.Outcome())
+	}
+	if !none.CertificateRequested {
+		t.Error("the load balancer never asked for a client certificate")
+	}
+	if seen, err := env.BackendRequests(ctx, none.RequestID); err != nil || len(seen) != 0 {
+		t.Errorf("backend saw %d request(s) for the refused call (err %v), want none", len(seen), err)
+	}
+
+	ok, err := caller.Do(ctx, lb.URL, Request{Path: path, Credential: leaf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok.Status != http.StatusOK {
+		t.Fatalf("trusted certificate: %s; want 200", ok.Outcome())
+	}
+	var products []productapi.Product
+	if err := json.Unmarshal(ok.Body, &products); err != nil {
+		t.Fatalf("product list does not parse: %v", err)
+	}
+	if diff := cmp.Diff(productapi.Products(), products); diff != "" {
+		t.Errorf("product list (-want +got):\n%s", diff)
+	}
+	seen, err := env.BackendRequests(ctx, ok.RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 {
+		t.Fatalf("backend saw %d request(s), want 1", len(seen))
+	}
+	got := map[string]string{
+		HeaderVerify: http.Header(seen[0].Headers).Get(HeaderVerify),
+		HeaderDN:     http.Header(seen[0].Headers).Get(HeaderDN),
+	}
+	want := map[string]string{HeaderVerify: "SUCCESS", HeaderDN: "CN=partner-a,O=Test Org"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("headers the backend saw (-want +got):\n%s", diff)
+	}
+	if st := env.Stats(); st.ContainersStarted != 2 {
+		t.Errorf("containers started = %d, want 2 (backend + one load balancer)", st.ContainersStarted)
+	}
+	// Asking again for the same configuration reuses the running one.
+	again, err := env.LoadBalancer(ctx, LBConfig{Mode: Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
+	if err != nil || again != lb {
+		t.Errorf("same configuration started a new load balancer (err %v)", err)
+	}
+}

@@ -1,0 +1,214 @@
+package harness
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// DefaultNginxImage is the tag of the reference load balancer image. When it
+// is missing it is built offline from Debian packages (see
+// build-nginx-image.sh); any other tag, such as an upstream nginx image
+// where a registry is reachable, is used as given.
+const DefaultNginxImage = "mtlsconform/nginx:bookworm"
+
+// backendImageRepo is where the product API image goes; its tag is the
+// hash of the static binary, so a rebuilt backend gets a new image and an
+// unchanged one reuses the old.
+const backendImageRepo = "mtlsconform/productapi"
+
+//go:embed build-nginx-image.sh
+var buildNginxScript []byte
+
+var imageMu sync.Mutex
+
+func imageExists(ctx context.Context, cli *testcontainers.DockerClient, ref string) (bool, error) {
+	_, err := cli.ImageInspect(ctx, ref)
+	if err == nil {
+		return true, nil
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("inspect image %s: %w", ref, err)
+}
+
+// EnsureNginxImage makes sure the load balancer image is there, building
+// the default one offline when it is missing. It returns whether it built.
+func EnsureNginxImage(ctx context.Context, ref string, logf func(string, ...any)) (bool, error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cli.Close()
+	return ensureNginxImage(ctx, cli, ref, logf)
+}
+
+func ensureNginxImage(ctx context.Context, cli *testcontainers.DockerClient, ref string, logf func(string, ...any)) (bool, error) {
+	imageMu.Lock()
+	defer imageMu.Unlock()
+	ok, err := imageExists(ctx, cli, ref)
+	if err != nil || ok {
+		return false, err
+	}
+	if ref != DefaultNginxImage {
+		return false, fmt.Errorf("load balancer image %s is not on this machine and only %s is built here: "+
+			"load or pull it first (docker pull %s), or leave the image setting at its default", ref, DefaultNginxImage, ref)
+	}
+	logf("building %s from Debian packages (mmdebstrap; about 20 s, once)", ref)
+	script, err := os.CreateTemp("", "mtlsconform-build-nginx-*.sh")
+	if err != nil {
+		return false, fmt.Errorf("build nginx image: %w", err)
+	}
+	defer os.Remove(script.Name())
+	if _, err := script.Write(buildNginxScript); err != nil {
+		script.Close()
+		return false, fmt.Errorf("build nginx image: %w", err)
+	}
+	script.Close()
+	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref).CombinedOutput()
+	if err != nil {
+		return false, fmt.Errorf("build nginx image %s: %v\n%s\n(run scripts/prereqs.sh to install mmdebstrap and Docker, then try again)",
+			ref, err, strings.TrimSpace(string(out)))
+	}
+	return true, nil
+}
+
+// sourceRoot finds the module's source, needed to build the backend binary:
+// $MTLSCONFORM_SOURCE, else the folder this package was compiled from.
+func sourceRoot() (string, error) {
+	if dir := os.Getenv("MTLSCONFORM_SOURCE"); dir != "" {
+		return dir, nil
+	}
+	_, file, _, ok := runtime.Caller(0)
+	if ok {
+		dir := filepath.Dir(filepath.Dir(file))
+		if _, err := os.Stat(filepath.Join(dir, "fixtures", "productapi")); err == nil {
+			return dir, nil
+		}
+	}
+	return "", errors.New("cannot find the mtlsconform source to build the backend image: set MTLSCONFORM_SOURCE to the checkout")
+}
+
+// EnsureBackendImage builds the product API as a static binary and, when no
+// image holds that exact binary yet, an image FROM scratch around it.
+// It returns the image reference and whether an image was built.
+func EnsureBackendImage(ctx context.Context) (string, bool, error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	defer cli.Close()
+	return ensureBackendImage(ctx, cli)
+}
+
+func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (string, bool, error) {
+	imageMu.Lock()
+	defer imageMu.Unlock()
+	root, err := sourceRoot()
+	if err != nil {
+		return "", false, err
+	}
+	dir, err := os.MkdirTemp("", "mtlsconform-backend-")
+	if err != nil {
+		return "", false, fmt.Errorf("build backend: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "productapi")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./fixtures/productapi/cmd/productapi")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", false, fmt.Errorf("build backend binary (go build in %s): %v\n%s", root, err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return "", false, fmt.Errorf("build backend: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	ref := backendImageRepo + ":" + hex.EncodeToString(sum[:])[:16]
+	ok, err := imageExists(ctx, cli, ref)
+	if err != nil || ok {
+		return ref, false, err
+	}
+	buildCtx, err := backendContext(data)
+	if err != nil {
+		return "", false, err
+	}
+	res, err := cli.ImageBuild(ctx, buildCtx, client.ImageBuildOptions{
+		Tags:        []string{ref},
+		Remove:      true,
+		ForceRemove: true,
+		Labels:      map[string]string{"org.mtlsconform.image": "productapi"},
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("build backend image: %w", err)
+	}
+	defer res.Body.Close()
+	if err := buildStreamError(res.Body); err != nil {
+		return "", false, fmt.Errorf("build backend image: %w", err)
+	}
+	return ref, true, nil
+}
+
+func backendContext(binary []byte) (io.Reader, error) {
+	dockerfile := []byte("FROM scratch\nCOPY productapi /productapi\nEXPOSE 8080\nUSER 65534\nENTRYPOINT [\"/productapi\"]\n")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode int64
+	}{{"Dockerfile", dockerfile, 0o644}, {"productapi", binary, 0o755}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return &buf, nil
+}
+
+// buildStreamError reads the engine's JSON build log and returns the error
+// it reports, if any.
+func buildStreamError(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	var tail []string
+	for {
+		var msg struct {
+			Stream string `json:"stream"`
+			Error  string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read build output: %w", err)
+		}
+		if msg.Stream != "" {
+			tail = append(tail, strings.TrimSpace(msg.Stream))
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("%s\n%s", msg.Error, strings.Join(tail, "\n"))
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package harness
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// A mutation breaks the reference configuration on purpose, the way a real
+// load balancer might be misconfigured, so the suite can prove it notices.
+// Each one edits the rendered nginx.conf and refuses to apply when the text
+// it edits is not there (a silent no-op would make a useless "mutant").
+type mutation struct {
+	doc   string
+	apply func(conf string, c LBConfig) (string, error)
+}
+
+func replace(old, new string) func(string, LBConfig) (string, error) {
+	return func(conf string, _ LBConfig) (string, error) {
+		if !strings.Contains(conf, old) {
+			return "", fmt.Errorf("%q is not in the configuration", strings.TrimSpace(old))
+		}
+		return strings.Replace(conf, old, new, 1), nil
+	}
+}
+
+func chain(steps ...func(string, LBConfig) (string, error)) func(string, LBConfig) (string, error) {
+	return func(conf string, c LBConfig) (string, error) {
+		var err error
+		for _, s := range steps {
+			if conf, err = s(conf, c); err != nil {
+				return "", err
+			}
+		}
+		return conf, nil
+	}
+}
+
+func onlyIn(mode Mode, f func(string, LBConfig) (string, error)) func(string, LBConfig) (string, error) {
+	return func(conf string, c LBConfig) (string, error) {
+		if c.withDefaults().Mode != mode {
+			return conf, nil
+		}
+		return f(conf, c)
+	}
+}
+
+const verifyLine = "proxy_set_header " + HeaderVerify + " $mtls_client_verify;"
+
+var mutations = map[string]mutation{
+	"optional-for-mandatory": {
+		doc:   "Mandatory mode configured as nginx 'optional': untrusted certificates still fail, but callers without one get through",
+		apply: onlyIn(Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional;")),
+	},
+	"optional-no-ca-for-mandatory": {
+		doc:   "Mandatory mode configured as 'optional_no_ca': every caller gets through",
+		apply: onlyIn(Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional_no_ca;")),
+	},
+	"no-cert-403": {
+		doc: "a caller without a certificate gets 403 instead of the 400 page",
+		apply: onlyIn(Mandatory, chain(
+			replace("ssl_verify_client      on;", "ssl_verify_client      optional;"),
+			replace("location / {", "location / {\n            if ($ssl_client_verify = NONE) { return 403; }"),
+		)),
+	},
+	"different-400-text": {
+		doc:   "the 400 answer carries its own page instead of \"No required SSL certificate was sent\"",
+		apply: replace("location / {", "error_page 400 /mtls-error.html;\n        location = /mtls-error.html { internal; default_type text/html; return 400 \"<html><body>Client certificate problem</body></html>\"; }\n\n        location / {"),
+	},
+	"unmapped-failed": {
+		doc:   "Optional mode passes nginx's FAILED:<reason> through instead of plain FAILED",
+		apply: replace(verifyLine, "proxy_set_header "+HeaderVerify+" $ssl_client_verify;"),
+	},
+	"pass-client-verify": {
+		doc: "a client-supplied X-SSL-Client-Verify reaches the backend",
+		apply: chain(
+			replace("    server {", "    map $http_x_ssl_client_verify $spoofable_verify {\n        \"\"      $mtls_client_verify;\n        default $http_x_ssl_client_verify;\n    }\n\n    server {"),
+			replace(verifyLine, "proxy_set_header "+HeaderVerify+" $spoofable_verify;"),
+		),
+	},
+	"no-dn-header": {
+		doc:   "the subject DN header is not forwarded",
+		apply: replace("proxy_set_header "+HeaderDN+" $ssl_client_s_dn;", ""),
+	},
+	"no-serial-header": {
+		doc:   "the serial header is not forwarded",
+		apply: replace("proxy_set_header "+HeaderSerial+" $ssl_client_serial;", ""),
+	},
+	"crl-ignored": {
+		doc:   "the CRL bundle is not loaded",
+		apply: replace("ssl_crl                "+lbConfDir+"/crl.pem;", ""),
+	},
+}
+
+// MutationNames lists the known mutations, sorted.
+func MutationNames() []string {
+	names := make([]string, 0, len(mutations))
+	for n := range mutations {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// MutationDoc says what a mutation breaks.
+func MutationDoc(name string) string { return mutations[name].doc }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Makes a fresh machine ready for mtlsconform: a running Docker engine,
+# mmdebstrap, and the reference nginx image (built offline, once).
+# Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'prereqs: %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    as_root apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v go >/dev/null 2>&1; then
+  if [ -x /usr/local/go/bin/go ]; then
+    export PATH=$PATH:/usr/local/go/bin
+  else
+    say "Go is not installed: install Go 1.22 or later (https://go.dev/dl) and run this again"
+    exit 1
+  fi
+fi
+
+command -v docker >/dev/null 2>&1 || apt_install docker.io
+command -v mmdebstrap >/dev/null 2>&1 || apt_install mmdebstrap
+
+if ! docker info >/dev/null 2>&1; then
+  if ! command -v dockerd >/dev/null 2>&1; then
+    say "the Docker engine is not running and dockerd is not installed: start Docker and run this again"
+    exit 1
+  fi
+  say "starting dockerd (log: /var/log/mtlsconform-dockerd.log)"
+  as_root sh -c 'nohup dockerd >/var/log/mtlsconform-dockerd.log 2>&1 &'
+  for _ in $(seq 1 120); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { say "dockerd did not come up in 60 s; see /var/log/mtlsconform-dockerd.log"; exit 1; }
+fi
+
+image=${MTLSCONFORM_NGINX_IMAGE:-mtlsconform/nginx:bookworm}
+if ! docker image inspect "$image" >/dev/null 2>&1; then
+  if [ "$image" = mtlsconform/nginx:bookworm ]; then
+    say "building $image from Debian packages (about 20 s, once)"
+    bash harness/build-nginx-image.sh "$image"
+  else
+    say "image $image is not here: pull or load it first"
+    exit 1
+  fi
+fi
+say "ready: $(docker version --format 'Docker engine {{.Server.Version}}'), image $image"
