@@ -101,14 +101,19 @@ func ownerAlive(owner string) bool {
 	if err != nil || pid <= 0 {
 		return false
 	}
+	return processAlive(pid)
+}
+
+// processAlive says whether a process of this host still runs; a zombie
+// (killed, not yet reaped by its parent) counts as gone.
+func processAlive(pid int) bool {
 	if pid == os.Getpid() {
 		return true
 	}
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	// A killed process can linger as a zombie until its parent reaps it.
-	if stat, err := os.ReadFile("/proc/" + pidText + "/stat"); err == nil {
+	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
 		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
 			if state := stat[i+2]; state == 'Z' || state == 'X' {
 				return false

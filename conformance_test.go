@@ -1,0 +1,77 @@
+package mtlsconform_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cucumber/godog"
+
+	"mtlsconform/harness"
+	"mtlsconform/steps"
+)
+
+// godog's own flags, with a godog. prefix: go test -godog.tags=@C1
+// -godog.format=pretty -godog.concurrency=2. The same settings can come
+// from MTLSCONFORM_TAGS, MTLSCONFORM_FORMAT, MTLSCONFORM_CONCURRENCY.
+var godogOpts = godog.Options{Format: "progress", Concurrency: 2}
+
+func init() { godog.BindCommandLineFlags("godog.", &godogOpts) }
+
+func envOr(name, current string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return current
+}
+
+// TestConformance runs every feature against the reference load balancer
+// in real containers; each scenario is a subtest.
+func TestConformance(t *testing.T) {
+	harness.RequireDocker(t)
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	conc := godogOpts.Concurrency
+	if v := os.Getenv("MTLSCONFORM_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("MTLSCONFORM_CONCURRENCY=%q is not a number", v)
+		}
+		conc = n
+	}
+	var mutations []string
+	if v := os.Getenv("MTLSCONFORM_MUTATIONS"); v != "" {
+		mutations = strings.Split(v, ",")
+	}
+	res, err := steps.Run(context.Background(), steps.RunOptions{
+		Tags:        envOr("MTLSCONFORM_TAGS", godogOpts.Tags),
+		Format:      envOr("MTLSCONFORM_FORMAT", godogOpts.Format),
+		Concurrency: conc,
+		TestingT:    t,
+		Features:    os.DirFS("features"),
+		Mutations:   mutations,
+		Logf:        t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := steps.Counts(res.Results)
+	t.Logf("%d scenarios: %d passed, %d failed, %d known deviation(s), %d not applicable; %d containers started, %d load balancer configuration(s), wall %v",
+		len(res.Results), counts[steps.Passed], counts[steps.Failed], counts[steps.KnownDeviation], counts[steps.NotApplicable],
+		res.Stats.ContainersStarted, res.Stats.LoadBalancers, res.Wall.Round(1e6))
+	if len(res.Results) == 0 {
+		t.Fatal("no scenario ran: check the tag expression")
+	}
+	for _, r := range res.Results {
+		if r.Status == steps.KnownDeviation {
+			t.Logf("known deviation (%s): %s — %s", res.Profile.Name, r.Name, r.Reason)
+		}
+	}
+	if res.GodogStatus != 0 && counts[steps.Failed] == 0 {
+		t.Errorf("godog exited with status %d (undefined or pending steps?)", res.GodogStatus)
+	}
+}

@@ -1,0 +1,43 @@
+Feature: Revoked certificates are refused
+  With a CRL bundle configured, a certificate its CA has revoked is refused
+  in Mandatory mode and marked FAILED in Optional mode. nginx checks the CRL
+  of every CA in the chain, so the bundle must hold one for each.
+
+  Background:
+    Given the "Partner Root CA" is a root CA
+    And the "Partner Issuing CA" is an intermediate CA under the "Partner Root CA"
+    And the truststore holds "Partner Issuing CA", "Partner Root CA"
+    And a revoked client certificate "partner-revoked" issued by the "Partner Issuing CA"
+    And a client certificate "partner-a" issued by the "Partner Issuing CA"
+
+  @C15 @mandatory
+  Scenario: Mandatory mode refuses a revoked certificate
+    Given the load balancer requires client certificates
+    And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
+    When the partner calls GET /dev-portal-xapi/products with the certificate "partner-revoked"
+    Then the partner is refused
+    And the backend received no request
+
+  @C15 @mandatory
+  Scenario: Mandatory mode still accepts a certificate that is not revoked
+    Given the load balancer requires client certificates
+    And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
+    When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"
+    Then the response status is 200
+    And the response is the product list
+
+  @C15 @optional
+  Scenario: Optional mode marks a revoked certificate FAILED
+    Given the load balancer accepts client certificates optionally
+    And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
+    When the partner calls GET /echo with the certificate "partner-revoked"
+    Then the response status is 200
+    And every request the backend received carries X-SSL-Client-Verify "FAILED"
+
+  @C15 @mandatory @pitfall
+  Scenario: Pitfall: a CRL bundle missing the root's CRL refuses every certificate under it
+    Given the load balancer requires client certificates
+    And the CRL bundle holds the CRLs of "Partner Issuing CA"
+    When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"
+    Then the partner is refused
+    And the backend received no request

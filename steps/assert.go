@@ -1,0 +1,343 @@
+package steps
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/cucumber/godog"
+	"github.com/google/go-cmp/cmp"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/harness"
+)
+
+func (st *scenario) last() (*call, error) {
+	if len(st.calls) == 0 {
+		return nil, errors.New("no call was made in this scenario before this check")
+	}
+	return st.calls[len(st.calls)-1], nil
+}
+
+// violation builds a contract error that shows what was sent, what came
+// back and, when known, what the backend saw.
+func (st *scenario) violation(c *call, format string, args ...any) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, format, args...)
+	fmt.Fprintf(&b, "\n  sent:        %s", c.res.Sent())
+	if len(c.extra) > 0 {
+		keys := make([]string, 0, len(c.extra))
+		for k := range c.extra {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "\n               with header %s: %s", k, abbreviate(c.extra.Get(k), 80))
+		}
+	}
+	fmt.Fprintf(&b, "\n  got:         %s", c.res.Outcome())
+	fmt.Fprintf(&b, "\n  target:      %s (profile %s)", st.suite.Target.Describe(), st.suite.Profile.Name)
+	if c.seenDone {
+		fmt.Fprintf(&b, "\n  backend saw: %s", describeSeen(c.seen))
+	}
+	return &contractError{msg: b.String()}
+}
+
+func abbreviate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func describeSeen(seen []productapi.Echo) string {
+	if len(seen) == 0 {
+		return "no request"
+	}
+	var parts []string
+	for i, e := range seen {
+		h := clientCertHeaders(http.Header(e.Headers), nil)
+		keys := make([]string, 0, len(h))
+		for k := range h {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var kv []string
+		for _, k := range keys {
+			kv = append(kv, k+"="+abbreviate(h[k], 70))
+		}
+		parts = append(parts, fmt.Sprintf("request %d: %s %s; client-certificate headers: {%s}", i+1, e.Method, e.Path, strings.Join(kv, ", ")))
+	}
+	return strings.Join(parts, "\n               ")
+}
+
+// backendSaw asks the target once per call what the backend received.
+func (st *scenario) backendSaw(ctx context.Context, c *call) ([]productapi.Echo, error) {
+	if c.seenDone {
+		return c.seen, nil
+	}
+	seen, err := st.suite.Target.BackendRequests(ctx, c.res.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	c.seen, c.seenDone = seen, true
+	return seen, nil
+}
+
+func (st *scenario) statusIs(want int) error {
+	c, err := st.last()
+	if err != nil {
+		return err
+	}
+	if c.res.TLSAlert != "" || c.res.Status != want {
+		return st.violation(c, "expected HTTP %d, got %s", want, c.res.Outcome())
+	}
+	return nil
+}
+
+func (st *scenario) pageSays(text string) error {
+	c, err := st.last()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(c.res.Body), text) {
+		return st.violation(c, "expected the page to say %q, got %s", text, c.res.Outcome())
+	}
+	return nil
+}
+
+// refused checks a refusal the way the profile says the implementation
+// refuses: HTTP 400, or a TLS alert.
+func (st *scenario) refused() error {
+	c, err := st.last()
+	if err != nil {
+		return err
+	}
+	if !c.res.CertificateRequested {
+		return st.violation(c, "expected the load balancer to ask for a client certificate; it never did")
+	}
+	switch st.suite.Profile.Refusal {
+	case RefuseTLSAlert:
+		if c.res.TLSAlert == "" {
+			return st.violation(c, "expected the handshake to be aborted with a TLS alert, got %s", c.res.Outcome())
+		}
+	default:
+		if c.res.TLSAlert != "" || c.res.Status != http.StatusBadRequest {
+			return st.violation(c, "expected a refusal with HTTP 400, got %s", c.res.Outcome())
+		}
+	}
+	return nil
+}
+
+func (st *scenario) backendReceivedNothing(ctx context.Context) (context.Context, error) {
+	for _, c := range st.calls {
+		seen, err := st.backendSaw(ctx, c)
+		if err != nil {
+			return ctx, err
+		}
+		if len(seen) != 0 {
+			return ctx, st.violation(c, "expected the backend to receive nothing, it received %d request(s)", len(seen))
+		}
+	}
+	return ctx, nil
+}
+
+func (st *scenario) productList() error {
+	c, err := st.last()
+	if err != nil {
+		return err
+	}
+	var got []productapi.Product
+	if err := json.Unmarshal(c.res.Body, &got); err != nil {
+		return st.violation(c, "expected the product list as JSON, the body does not parse: %v", err)
+	}
+	if diff := cmp.Diff(productapi.Products(), got); diff != "" {
+		return st.violation(c, "the product list differs (-want +got):\n%s", diff)
+	}
+	return nil
+}
+
+func (st *scenario) everyVerify(ctx context.Context, want string) (context.Context, error) {
+	c, err := st.last()
+	if err != nil {
+		return ctx, err
+	}
+	seen, err := st.backendSaw(ctx, c)
+	if err != nil {
+		return ctx, err
+	}
+	if len(seen) == 0 {
+		return ctx, st.violation(c, "expected the backend to receive the request with %s %q, it received nothing", harness.HeaderVerify, want)
+	}
+	for i, e := range seen {
+		if got := http.Header(e.Headers).Values(harness.HeaderVerify); len(got) != 1 || got[0] != want {
+			return ctx, st.violation(c, "request %d reached the backend with %s %q, expected exactly %q", i+1, harness.HeaderVerify, got, want)
+		}
+	}
+	return ctx, nil
+}
+
+// certHeaderNames are the names under which a certificate may arrive: the
+// scenario's configured header and the default.
+func (st *scenario) certHeaderNames() []string {
+	n := []string{harness.DefaultCertHeader}
+	if st.cfg.CertHeader != "" {
+		n = append(n, st.cfg.CertHeader)
+	}
+	return n
+}
+
+// clientCertHeaders picks the X-SSL-* headers and the certificate headers
+// out of what the backend saw, normalised for comparison: serials as
+// upper-case hex without colons or leading zeros, certificates as their
+// fingerprint.
+func clientCertHeaders(h http.Header, certNames []string) map[string]string {
+	isCert := map[string]bool{http.CanonicalHeaderKey(harness.DefaultCertHeader): true}
+	for _, n := range certNames {
+		isCert[http.CanonicalHeaderKey(n)] = true
+	}
+	out := map[string]string{}
+	for k, vs := range h {
+		ck := http.CanonicalHeaderKey(k)
+		v := strings.Join(vs, ", ")
+		switch {
+		case isCert[ck]:
+			out[ck] = certificateToken(v)
+		case ck == http.CanonicalHeaderKey(harness.HeaderSerial):
+			out[ck] = normalSerial(v)
+		case strings.HasPrefix(ck, "X-Ssl-"):
+			out[ck] = v
+		}
+	}
+	return out
+}
+
+func normalSerial(s string) string {
+	s = strings.ToUpper(strings.ReplaceAll(s, ":", ""))
+	if t := strings.TrimLeft(s, "0"); t != "" {
+		return t
+	}
+	return s
+}
+
+// certificateToken reads a forwarded certificate in any of the encodings
+// balancers use (URL-encoded PEM, raw PEM, base64 DER) and names it by
+// fingerprint; what does not parse is shown as it came.
+func certificateToken(v string) string {
+	if dec, err := url.PathUnescape(v); err == nil {
+		v = dec
+	}
+	if block, _ := pem.Decode([]byte(v)); block != nil {
+		if certs, err := pki.ParseCertificates("header", pem.EncodeToMemory(block)); err == nil {
+			return "certificate sha256:" + pki.Fingerprint(certs[0])
+		}
+	}
+	if der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err == nil {
+		if certs, err := pki.ParseCertificates("header", der); err == nil {
+			return "certificate sha256:" + pki.Fingerprint(certs[0])
+		}
+	}
+	return "unparseable certificate: " + abbreviate(v, 60)
+}
+
+// expectedHeaders reads the two-column table of what the backend must see,
+// resolving {serial of "x"} and {certificate of "x"}.
+func (st *scenario) expectedHeaders(t *godog.Table) (map[string]string, error) {
+	want := map[string]string{}
+	for _, row := range t.Rows {
+		if len(row.Cells) != 2 {
+			return nil, errors.New("a header table has two columns: name and value")
+		}
+		name, value := http.CanonicalHeaderKey(row.Cells[0].Value), row.Cells[1].Value
+		if m := placeholder.FindStringSubmatch(value); m != nil {
+			id, err := st.suite.Catalogue.Identity(m[2])
+			if err != nil {
+				return nil, err
+			}
+			if m[1] == "certificate" {
+				value = "certificate sha256:" + id.Fingerprint()
+			} else {
+				value = normalSerial(id.Cert.SerialNumber.Text(16))
+			}
+		}
+		want[name] = value
+	}
+	return want, nil
+}
+
+func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.Context, error) {
+	c, err := st.last()
+	if err != nil {
+		return ctx, err
+	}
+	want, err := st.expectedHeaders(t)
+	if err != nil {
+		return ctx, err
+	}
+	seen, err := st.backendSaw(ctx, c)
+	if err != nil {
+		return ctx, err
+	}
+	if len(seen) != 1 {
+		return ctx, st.violation(c, "expected the backend to receive exactly one request, it received %d", len(seen))
+	}
+	got := clientCertHeaders(http.Header(seen[0].Headers), st.certHeaderNames())
+	if diff := cmp.Diff(want, got); diff != "" {
+		return ctx, st.violation(c, "the client-certificate headers the backend saw differ (-want +got):\n%s", diff)
+	}
+	return ctx, nil
+}
+
+func (st *scenario) certForwarded(ctx context.Context, name, header string) (context.Context, error) {
+	c, err := st.last()
+	if err != nil {
+		return ctx, err
+	}
+	id, err := st.suite.Catalogue.Identity(name)
+	if err != nil {
+		return ctx, err
+	}
+	seen, err := st.backendSaw(ctx, c)
+	if err != nil {
+		return ctx, err
+	}
+	if len(seen) != 1 {
+		return ctx, st.violation(c, "expected the backend to receive exactly one request, it received %d", len(seen))
+	}
+	raw := http.Header(seen[0].Headers).Values(header)
+	if len(raw) != 1 {
+		return ctx, st.violation(c, "expected one %s header at the backend, got %d", header, len(raw))
+	}
+	if strings.ContainsAny(raw[0], " \n") || !strings.Contains(raw[0], "-----BEGIN%20CERTIFICATE-----") {
+		return ctx, st.violation(c, "expected %s to hold URL-encoded PEM, got %q", header, abbreviate(raw[0], 80))
+	}
+	if got, want := certificateToken(raw[0]), "certificate sha256:"+id.Fingerprint(); got != want {
+		return ctx, st.violation(c, "expected %s to carry the presented certificate (%s), got %s", header, want, got)
+	}
+	return ctx, nil
+}
+
+func (st *scenario) inputRefused(text string) error {
+	if st.inputErr == nil {
+		return &contractError{msg: fmt.Sprintf("expected the input to be refused with an error saying %q; it was accepted", text)}
+	}
+	if !errors.Is(st.inputErr, pki.ErrBadInput) {
+		return &contractError{msg: fmt.Sprintf("expected a bad-input error, got another kind: %v", st.inputErr)}
+	}
+	return st.errorSays(text)
+}
+
+func (st *scenario) errorSays(text string) error {
+	if st.inputErr == nil || !strings.Contains(st.inputErr.Error(), text) {
+		return &contractError{msg: fmt.Sprintf("expected an error saying %q, got %v", text, st.inputErr)}
+	}
+	return nil
+}

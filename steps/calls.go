@@ -1,0 +1,186 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/cucumber/godog"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/harness"
+)
+
+// endpointFor fixes the scenario's configuration and returns the load
+// balancer that runs it.
+func (st *scenario) endpointFor(ctx context.Context) (string, error) {
+	if st.endpoint != "" {
+		return st.endpoint, nil
+	}
+	if !st.modeSet {
+		return "", errors.New("the scenario never says whether the load balancer requires client certificates or accepts them optionally")
+	}
+	if len(st.cfg.Truststore) == 0 {
+		return "", errors.New("the scenario never says what the truststore holds")
+	}
+	u, err := st.suite.Target.Endpoint(ctx, st.cfg)
+	if err != nil {
+		return "", err
+	}
+	st.endpoint = u
+	return u, nil
+}
+
+func (st *scenario) do(ctx context.Context, method, path string, id *pki.Identity, chain bool, extra http.Header) (context.Context, error) {
+	base, err := st.endpointFor(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	res, err := st.suite.Target.Caller().Do(ctx, base, harness.Request{
+		Method: method, Path: path, Header: extra, Credential: id, SendChain: chain,
+	})
+	if err != nil {
+		return ctx, err
+	}
+	st.calls = append(st.calls, &call{res: res, extra: extra})
+	body, _ := json.MarshalIndent(evidence(res, extra), "", "  ")
+	return godog.Attach(ctx, godog.Attachment{Body: body, FileName: "call.json", MediaType: "application/json"}), nil
+}
+
+func (st *scenario) callWithout(ctx context.Context, method, path string) (context.Context, error) {
+	return st.do(ctx, method, path, nil, false, nil)
+}
+
+func (st *scenario) callWithoutHeaders(ctx context.Context, method, path string, table *godog.Table) (context.Context, error) {
+	h, err := st.headerTable(table)
+	if err != nil {
+		return ctx, err
+	}
+	return st.do(ctx, method, path, nil, false, h)
+}
+
+func (st *scenario) callWith(ctx context.Context, method, path, name, chain string) (context.Context, error) {
+	id, err := st.suite.Catalogue.Identity(name)
+	if err != nil {
+		return ctx, err
+	}
+	return st.do(ctx, method, path, id, chain != "", nil)
+}
+
+func (st *scenario) callWithHeaders(ctx context.Context, method, path, name string, table *godog.Table) (context.Context, error) {
+	id, err := st.suite.Catalogue.Identity(name)
+	if err != nil {
+		return ctx, err
+	}
+	h, err := st.headerTable(table)
+	if err != nil {
+		return ctx, err
+	}
+	return st.do(ctx, method, path, id, false, h)
+}
+
+// p12Password protects the PKCS#12 files scenarios write; it guards
+// nothing real (the keys live for one run) and is not a secret.
+const p12Password = "conformance"
+
+// callWithFiles writes the credential the way a partner holds it (PEM
+// certificate chain + key, or a .p12), reads it back through the same
+// readers the CLI uses, and calls with what was read.
+func (st *scenario) callWithFiles(ctx context.Context, method, path, kind, name string) (context.Context, error) {
+	id, err := st.suite.Catalogue.Identity(name)
+	if err != nil {
+		return ctx, err
+	}
+	dir, err := st.tempDir()
+	if err != nil {
+		return ctx, err
+	}
+	files, err := id.WriteFiles(dir, filepath.Base(name), p12Password)
+	if err != nil {
+		return ctx, err
+	}
+	var loaded *pki.Identity
+	if kind == "PEM files" {
+		loaded, err = pki.LoadKeyPair(files.Chain, files.Key)
+	} else {
+		loaded, err = pki.LoadPKCS12(files.P12, p12Password)
+	}
+	if err != nil {
+		return ctx, err
+	}
+	if !loaded.Cert.Equal(id.Cert) {
+		return ctx, fmt.Errorf("the %s of %q read back as another certificate", kind, name)
+	}
+	return st.do(ctx, method, path, loaded, true, nil)
+}
+
+func (st *scenario) addPublicKey(name string) error {
+	id, err := st.suite.Catalogue.Identity(name)
+	if err != nil {
+		return err
+	}
+	dir, err := st.tempDir()
+	if err != nil {
+		return err
+	}
+	pub, err := id.PublicKeyPEM()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, name+"-public.pem")
+	if err := pki.WriteFileAtomic(path, pub, 0o644); err != nil {
+		return err
+	}
+	_, st.inputErr = pki.LoadCertificates(path)
+	return nil
+}
+
+func (st *scenario) wrongP12Password(name string) error {
+	id, err := st.suite.Catalogue.Identity(name)
+	if err != nil {
+		return err
+	}
+	dir, err := st.tempDir()
+	if err != nil {
+		return err
+	}
+	files, err := id.WriteFiles(dir, name, p12Password)
+	if err != nil {
+		return err
+	}
+	_, st.inputErr = pki.LoadPKCS12(files.P12, p12Password+"-wrong")
+	return nil
+}
+
+var placeholder = regexp.MustCompile(`^\{(serial|certificate) of "([^"]+)"\}$`)
+
+// headerTable reads a two-column table of header names and values that a
+// client sends, resolving {certificate of "x"} to x's URL-encoded PEM.
+func (st *scenario) headerTable(t *godog.Table) (http.Header, error) {
+	h := http.Header{}
+	for _, row := range t.Rows {
+		if len(row.Cells) != 2 {
+			return nil, errors.New("a header table has two columns: name and value")
+		}
+		name, value := row.Cells[0].Value, row.Cells[1].Value
+		if m := placeholder.FindStringSubmatch(value); m != nil {
+			id, err := st.suite.Catalogue.Identity(m[2])
+			if err != nil {
+				return nil, err
+			}
+			if m[1] == "certificate" {
+				value = url.QueryEscape(string(id.CertPEM()))
+			} else {
+				value = strings.ToUpper(id.Cert.SerialNumber.Text(16))
+			}
+		}
+		h.Add(name, value)
+	}
+	return h, nil
+}

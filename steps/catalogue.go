@@ -1,0 +1,170 @@
+package steps
+
+import (
+	"crypto/x509"
+	"fmt"
+	"sync"
+	"time"
+
+	"mtlsconform/fixtures/pki"
+)
+
+// Catalogue holds the run's named CAs and client certificates. Scenarios
+// that name the same certificate the same way share it, so keys are made
+// once per run and scenarios that build the same truststore share one load
+// balancer. It is safe for concurrent scenarios.
+type Catalogue struct {
+	mu    sync.Mutex
+	cas   map[string]*caEntry
+	certs map[string]*certEntry
+}
+
+type caEntry struct {
+	ca     *pki.CA
+	parent string
+	// crl is cached until the CA revokes another certificate, so the same
+	// bundle (and so the same load balancer) serves later scenarios.
+	crl        *x509.RevocationList
+	crlRevoked int
+	revoked    int
+}
+
+// ClientSpec is how a scenario describes a client certificate.
+type ClientSpec struct {
+	Issuer     string // CA name; empty for self-signed
+	Variant    string // "", "expired", "not yet valid", "serverAuth-only", "revoked"
+	KeyType    pki.KeyType
+	SelfSigned bool
+}
+
+type certEntry struct {
+	id   *pki.Identity
+	spec ClientSpec
+}
+
+// NewCatalogue returns an empty catalogue.
+func NewCatalogue() *Catalogue {
+	return &Catalogue{cas: map[string]*caEntry{}, certs: map[string]*certEntry{}}
+}
+
+// CA defines (or finds) a CA: a root when parent is empty, else an
+// intermediate under parent. Asking for a name with another parent is an
+// error: a name means one certificate for the whole run.
+func (c *Catalogue) CA(name, parent string) (*pki.CA, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.cas[name]; ok {
+		if e.parent != parent {
+			return nil, fmt.Errorf("CA %q is already defined under %q, not %q: use another name", name, e.parent, parent)
+		}
+		return e.ca, nil
+	}
+	if _, ok := c.certs[name]; ok {
+		return nil, fmt.Errorf("%q already names a client certificate", name)
+	}
+	var ca *pki.CA
+	var err error
+	if parent == "" {
+		ca, err = pki.NewRootCA(name)
+	} else {
+		p, ok := c.cas[parent]
+		if !ok {
+			return nil, fmt.Errorf("CA %q is not defined: define it before %q", parent, name)
+		}
+		ca, err = p.ca.NewIntermediate(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.cas[name] = &caEntry{ca: ca, parent: parent}
+	return ca, nil
+}
+
+// Client defines (or finds) a client certificate.
+func (c *Catalogue) Client(name string, spec ClientSpec) (*pki.Identity, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.certs[name]; ok {
+		if e.spec != spec {
+			return nil, fmt.Errorf("client certificate %q is already defined differently (%+v): use another name", name, e.spec)
+		}
+		return e.id, nil
+	}
+	if _, ok := c.cas[name]; ok {
+		return nil, fmt.Errorf("%q already names a CA", name)
+	}
+	opts := []pki.Option{pki.WithKeyType(spec.KeyType)}
+	switch spec.Variant {
+	case "", "revoked":
+	case "expired":
+		opts = append(opts, pki.Expired())
+	case "not yet valid":
+		opts = append(opts, pki.NotYetValid())
+	case "serverAuth-only":
+		opts = append(opts, pki.WithExtKeyUsage(x509.ExtKeyUsageServerAuth))
+	default:
+		return nil, fmt.Errorf("unknown certificate variant %q", spec.Variant)
+	}
+	var id *pki.Identity
+	var err error
+	if spec.SelfSigned {
+		id, err = pki.SelfSignedClient(name, opts...)
+	} else {
+		issuer, ok := c.cas[spec.Issuer]
+		if !ok {
+			return nil, fmt.Errorf("CA %q is not defined: define it before %q", spec.Issuer, name)
+		}
+		id, err = issuer.ca.IssueClient(name, opts...)
+		if err == nil && spec.Variant == "revoked" {
+			err = issuer.ca.Revoke(id.Cert)
+			issuer.revoked++
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.certs[name] = &certEntry{id: id, spec: spec}
+	return id, nil
+}
+
+// Identity finds a defined client certificate.
+func (c *Catalogue) Identity(name string) (*pki.Identity, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.certs[name]; ok {
+		return e.id, nil
+	}
+	return nil, fmt.Errorf("client certificate %q is not defined in this scenario: add a Given step that makes it", name)
+}
+
+// Certificate finds a CA or client certificate by name, for truststores.
+func (c *Catalogue) Certificate(name string) (*x509.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.cas[name]; ok {
+		return e.ca.Cert, nil
+	}
+	if e, ok := c.certs[name]; ok {
+		return e.id.Cert, nil
+	}
+	return nil, fmt.Errorf("no CA or certificate named %q is defined: add a Given step that makes it", name)
+}
+
+// CRL returns the CA's current revocation list, reused while nothing new
+// was revoked.
+func (c *Catalogue) CRL(name string) (*x509.RevocationList, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.cas[name]
+	if !ok {
+		return nil, fmt.Errorf("no CA named %q is defined", name)
+	}
+	if e.crl == nil || e.crlRevoked != e.revoked {
+		crl, err := e.ca.CRL(7 * 24 * time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		e.crl, e.crlRevoked = crl, e.revoked
+	}
+	return e.crl, nil
+}

@@ -1,0 +1,136 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"testing"
+	"time"
+
+	"github.com/cucumber/godog"
+
+	"mtlsconform/features"
+	"mtlsconform/harness"
+)
+
+// RunOptions configure one run of the suite.
+type RunOptions struct {
+	// Tags filters scenarios with a godog tag expression, e.g. "@C1,@C2"
+	// or "@mandatory && ~@pitfall".
+	Tags string
+	// Format is godog's formatter list, e.g. "pretty" or
+	// "progress,cucumber:out/cucumber.json,junit:out/junit.xml".
+	Format      string
+	Concurrency int
+	Output      io.Writer
+	// TestingT runs each scenario as a subtest of t.
+	TestingT *testing.T
+	// Features is where the feature files come from; the embedded copy when nil.
+	Features fs.FS
+	Paths    []string
+	Profile  Profile
+	// Target is what the scenarios call; the reference nginx (started for
+	// this run and removed after it) when nil.
+	Target     Target
+	NginxImage string
+	Mutations  []string
+	Logf       func(format string, args ...any)
+	// OnScenario is called as each scenario ends (progress output).
+	OnScenario func(ScenarioResult)
+}
+
+// RunResult is what a run produced.
+type RunResult struct {
+	Results []ScenarioResult
+	// GodogStatus is godog's exit status: 0 passed, 1 failed, 2 usage.
+	GodogStatus int
+	Stats       harness.Stats
+	Wall        time.Duration
+	Target      string
+	Profile     Profile
+}
+
+// Run runs the suite: starts the reference environment when no target is
+// given, runs every selected scenario, and removes what it made, also when
+// a scenario fails. An error means the run itself broke (no Docker, an
+// image that cannot be built), not that a scenario failed.
+func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
+	start := time.Now()
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.Profile.Name == "" {
+		o.Profile = ReferenceNginx
+	}
+	if o.Features == nil {
+		o.Features = features.FS
+	}
+	if len(o.Paths) == 0 {
+		o.Paths = []string{"."}
+	}
+	if o.Format == "" {
+		o.Format = "progress"
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = 1
+	}
+	tmp, removeTmp, err := harness.TempDir()
+	if err != nil {
+		return res, err
+	}
+	defer removeTmp()
+
+	var env *harness.Environment
+	target := o.Target
+	if target == nil {
+		env, err = harness.Start(ctx, harness.Options{NginxImage: o.NginxImage, Logf: o.Logf})
+		if err != nil {
+			return res, err
+		}
+		defer func() {
+			if cerr := env.Close(context.WithoutCancel(ctx)); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
+			}
+		}()
+		target = &Reference{Env: env, Mutations: o.Mutations}
+	} else if len(o.Mutations) > 0 {
+		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
+	}
+
+	suite := &Suite{
+		Target:    target,
+		Profile:   o.Profile,
+		Catalogue: NewCatalogue(),
+		Recorder:  NewRecorder(o.OnScenario),
+		TempDir:   tmp,
+	}
+	status := godog.TestSuite{
+		Name:                "mtlsconform",
+		ScenarioInitializer: suite.InitializeScenario,
+		Options: &godog.Options{
+			Format:         o.Format,
+			Tags:           o.Tags,
+			Concurrency:    o.Concurrency,
+			Output:         o.Output,
+			FS:             o.Features,
+			Paths:          o.Paths,
+			TestingT:       o.TestingT,
+			Strict:         true,
+			NoColors:       true,
+			DefaultContext: ctx,
+		},
+	}.Run()
+	res = RunResult{
+		Results:     suite.Recorder.Results(),
+		GodogStatus: status,
+		Wall:        time.Since(start),
+		Target:      target.Describe(),
+		Profile:     o.Profile,
+	}
+	if env != nil {
+		res.Stats = env.Stats()
+	}
+	return res, nil
+}

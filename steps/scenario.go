@@ -1,0 +1,348 @@
+// Package steps holds the godog step definitions of the conformance suite.
+// Steps are thin: they describe credentials to fixtures/pki, ask a Target
+// for a load balancer in the scenario's configuration, make the call with
+// the harness client and compare what came back. All mutable state of a
+// scenario lives in one value made per scenario.
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/cucumber/godog"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/harness"
+)
+
+// Suite is what all scenarios of a run share: read-mostly and safe for
+// concurrent scenarios.
+type Suite struct {
+	Target    Target
+	Profile   Profile
+	Catalogue *Catalogue
+	Recorder  *Recorder
+	// TempDir holds the credential files scenarios write and read back
+	// (keys 0600); each scenario's folder is removed when it ends.
+	TempDir string
+}
+
+// scenario is the state of one running scenario.
+type scenario struct {
+	suite   *Suite
+	name    string
+	uri     string
+	tags    []string
+	clauses []string
+	started time.Time
+
+	cfg        harness.LBConfig
+	modeSet    bool
+	trustNames []string
+	crlNames   []string
+	endpoint   string // set at the first call; the configuration is fixed from then on
+
+	calls    []*call
+	inputErr error // the error of the last operator/partner input step
+	dir      string
+
+	deviation string // set when a known deviation was observed
+	naReason  string
+}
+
+type call struct {
+	res      *harness.Result
+	extra    http.Header
+	seen     []productapi.Echo
+	seenDone bool
+}
+
+// contractError is a failed expectation of the contract, as opposed to a
+// harness or environment failure. Only contract errors can be known
+// deviations of a profile.
+type contractError struct{ msg string }
+
+func (e *contractError) Error() string { return e.msg }
+
+var clauseTag = regexp.MustCompile(`^@(C\d+)$`)
+
+// InitializeScenario registers the steps and hooks for one scenario.
+func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
+	st := &scenario{suite: s}
+
+	sc.Before(func(ctx context.Context, p *godog.Scenario) (context.Context, error) {
+		st.name, st.uri, st.started = p.Name, p.Uri, time.Now()
+		for _, t := range p.Tags {
+			st.tags = append(st.tags, t.Name)
+			if m := clauseTag.FindStringSubmatch(t.Name); m != nil {
+				st.clauses = append(st.clauses, m[1])
+			}
+		}
+		return ctx, nil
+	})
+	sc.StepContext().After(st.afterStep)
+	sc.After(st.after)
+
+	sc.Given(`^the "([^"]+)" is a root CA$`, st.rootCA)
+	sc.Given(`^the "([^"]+)" is an intermediate CA under the "([^"]+)"$`, st.intermediateCA)
+	sc.Given(`^the load balancer requires client certificates$`, st.mode(harness.Mandatory))
+	sc.Given(`^the load balancer accepts client certificates optionally$`, st.mode(harness.Optional))
+	sc.Given(`^the truststore holds ((?:"[^"]+"(?:, )?)+)$`, st.truststore)
+	sc.Given(`^the truststore is read from \.crt files of ((?:"[^"]+"(?:, )?)+)$`, st.truststoreFromCRT)
+	sc.Given(`^the CRL bundle holds the CRLs of ((?:"[^"]+"(?:, )?)+)$`, st.crlBundle)
+	sc.Given(`^the verify depth is (\d+)$`, st.verifyDepth)
+	sc.Given(`^the certificate header is "([^"]+)"$`, st.certHeader)
+	sc.Given(`^(?:a|an) (expired |not yet valid |serverAuth-only |revoked )?client certificate "([^"]+)"( with an RSA key)? issued by the "([^"]+)"$`, st.clientCert)
+	sc.Given(`^a self-signed client certificate "([^"]+)"$`, st.selfSigned)
+
+	sc.When(`^the partner calls (GET|HEAD|POST) (\S+) without a certificate$`, st.callWithout)
+	sc.When(`^the partner calls (GET|HEAD|POST) (\S+) without a certificate and the headers:$`, st.callWithoutHeaders)
+	sc.When(`^the partner calls (GET|HEAD|POST) (\S+) with the certificate "([^"]+)"( and its chain)?$`, st.callWith)
+	sc.When(`^the partner calls (GET|HEAD|POST) (\S+) with the certificate "([^"]+)" and the headers:$`, st.callWithHeaders)
+	sc.When(`^the partner calls (GET|HEAD|POST) (\S+) with the (PEM files|PKCS#12 bundle) of "([^"]+)"$`, st.callWithFiles)
+	sc.When(`^the operator adds a file holding the public key of "([^"]+)" to the truststore$`, st.addPublicKey)
+	sc.When(`^the partner's PKCS#12 bundle of "([^"]+)" is opened with the wrong password$`, st.wrongP12Password)
+
+	sc.Then(`^the response status is (\d+)$`, st.statusIs)
+	sc.Then(`^the page says "([^"]*)"$`, st.pageSays)
+	sc.Then(`^the partner is refused$`, st.refused)
+	sc.Then(`^the backend received no request$`, st.backendReceivedNothing)
+	sc.Then(`^the response is the product list$`, st.productList)
+	sc.Then(`^every request the backend received carries X-SSL-Client-Verify "([^"]+)"$`, st.everyVerify)
+	sc.Then(`^the backend saw exactly these client-certificate headers:$`, st.exactHeaders)
+	sc.Then(`^the backend received the certificate of "([^"]+)" URL-encoded in the header "([^"]+)"$`, st.certForwarded)
+	sc.Then(`^it is refused with an error saying "([^"]+)"$`, st.inputRefused)
+	sc.Then(`^the error says "([^"]+)"$`, st.errorSays)
+}
+
+// afterStep turns a contract failure in a scenario whose clause the
+// profile knows a deviation from into a reported deviation, and a
+// not-applicable step into a skip with its reason.
+func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err error) (context.Context, error) {
+	var ce *contractError
+	switch {
+	case errors.As(err, &ce):
+		if clause, reason, ok := st.suite.Profile.Deviation(st.clauses, st.modes()); ok {
+			st.deviation = fmt.Sprintf("%s: %s (observed: %s)", clause, reason, ce.msg)
+			godog.Logf(ctx, "KNOWN DEVIATION of profile %s from %s", st.suite.Profile.Name, st.deviation)
+			return ctx, fmt.Errorf("%w: known deviation of profile %s from %s", godog.ErrSkip, st.suite.Profile.Name, st.deviation)
+		}
+	case errors.Is(err, ErrNotApplicable):
+		st.naReason = strings.TrimPrefix(err.Error(), ErrNotApplicable.Error()+": ")
+		godog.Logf(ctx, "NOT APPLICABLE: %s", st.naReason)
+		return ctx, fmt.Errorf("%w: %v", godog.ErrSkip, err)
+	}
+	// godog merges what this hook returns with the step's own error, so
+	// anything else is left as it is by returning nil.
+	return ctx, nil
+}
+
+func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (context.Context, error) {
+	if st.dir != "" {
+		os.RemoveAll(st.dir)
+	}
+	res := ScenarioResult{
+		URI: st.uri, Name: st.name, Tags: st.tags, Clauses: st.clauses,
+		StartedAt: st.started, Duration: time.Since(st.started),
+	}
+	res.Feature = featureName(st.uri)
+	res.Modes = st.modes()
+	for _, c := range st.calls {
+		ev := evidence(c.res, c.extra)
+		ev.BackendSaw, ev.BackendChecked = backendView(c.seen), c.seenDone
+		res.Calls = append(res.Calls, ev)
+	}
+	switch {
+	case st.deviation != "":
+		res.Status, res.Reason = KnownDeviation, st.deviation
+	case st.naReason != "":
+		res.Status, res.Reason = NotApplicable, st.naReason
+	case err != nil && !errors.Is(err, godog.ErrSkip):
+		res.Status, res.Error = Failed, err.Error()
+	default:
+		if clause, reason, ok := st.suite.Profile.Deviation(st.clauses, res.Modes); ok {
+			// The only error this hook adds: godog reports the steps' own.
+			stale := fmt.Errorf("profile %s lists %s as a known deviation (%s), but the scenario passed: "+
+				"the implementation now conforms, so remove the deviation from the profile", st.suite.Profile.Name, clause, reason)
+			res.Status, res.Error = Failed, stale.Error()
+			st.suite.Recorder.add(res)
+			return ctx, stale
+		}
+		res.Status = Passed
+	}
+	st.suite.Recorder.add(res)
+	return ctx, nil
+}
+
+// modes are the scenario's mode tags, or the mode it configured.
+func (st *scenario) modes() []string {
+	var m []string
+	for _, t := range st.tags {
+		if t == "@mandatory" || t == "@optional" {
+			m = append(m, strings.TrimPrefix(t, "@"))
+		}
+	}
+	if len(m) == 0 && st.modeSet {
+		m = []string{string(st.cfg.Mode)}
+	}
+	return m
+}
+
+func featureName(uri string) string {
+	base := uri[strings.LastIndex(uri, "/")+1:]
+	return strings.TrimSuffix(base, ".feature")
+}
+
+// --- configuration and credentials ---
+
+func (st *scenario) configurable() error {
+	if st.endpoint != "" {
+		return errors.New("the load balancer configuration cannot change after the first call in a scenario")
+	}
+	return nil
+}
+
+func (st *scenario) rootCA(name string) error {
+	_, err := st.suite.Catalogue.CA(name, "")
+	return err
+}
+
+func (st *scenario) intermediateCA(name, parent string) error {
+	_, err := st.suite.Catalogue.CA(name, parent)
+	return err
+}
+
+func (st *scenario) mode(m harness.Mode) func() error {
+	return func() error {
+		if err := st.configurable(); err != nil {
+			return err
+		}
+		st.cfg.Mode, st.modeSet = m, true
+		return nil
+	}
+}
+
+var quoted = regexp.MustCompile(`"([^"]+)"`)
+
+func names(list string) []string {
+	var out []string
+	for _, m := range quoted.FindAllStringSubmatch(list, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+func (st *scenario) truststore(list string) error {
+	if err := st.configurable(); err != nil {
+		return err
+	}
+	var bundle []byte
+	for _, n := range names(list) {
+		c, err := st.suite.Catalogue.Certificate(n)
+		if err != nil {
+			return err
+		}
+		bundle = append(bundle, pki.CertPEM(c)...)
+	}
+	st.cfg.Truststore, st.trustNames = bundle, names(list)
+	return nil
+}
+
+// truststoreFromCRT writes each certificate as a DER .crt file, reads the
+// files back the way an operator's tooling would, and builds the PEM bundle
+// the load balancer loads.
+func (st *scenario) truststoreFromCRT(list string) error {
+	if err := st.configurable(); err != nil {
+		return err
+	}
+	dir, err := st.tempDir()
+	if err != nil {
+		return err
+	}
+	var bundle []byte
+	for i, n := range names(list) {
+		c, err := st.suite.Catalogue.Certificate(n)
+		if err != nil {
+			return err
+		}
+		path := fmt.Sprintf("%s/trust-%d.crt", dir, i)
+		if err := pki.WriteFileAtomic(path, c.Raw, 0o644); err != nil {
+			return err
+		}
+		certs, err := pki.LoadCertificates(path)
+		if err != nil {
+			return err
+		}
+		bundle = append(bundle, pki.Bundle(certs...)...)
+	}
+	st.cfg.Truststore, st.trustNames = bundle, names(list)
+	return nil
+}
+
+func (st *scenario) crlBundle(list string) error {
+	if err := st.configurable(); err != nil {
+		return err
+	}
+	var bundle []byte
+	for _, n := range names(list) {
+		crl, err := st.suite.Catalogue.CRL(n)
+		if err != nil {
+			return err
+		}
+		bundle = append(bundle, pki.CRLPEM(crl)...)
+	}
+	st.cfg.CRL, st.crlNames = bundle, names(list)
+	return nil
+}
+
+func (st *scenario) verifyDepth(depth int) error {
+	if err := st.configurable(); err != nil {
+		return err
+	}
+	if depth < 1 {
+		return fmt.Errorf("verify depth %d: use 1 or more", depth)
+	}
+	st.cfg.VerifyDepth = depth
+	return nil
+}
+
+func (st *scenario) certHeader(name string) error {
+	if err := st.configurable(); err != nil {
+		return err
+	}
+	st.cfg.CertHeader = name
+	return nil
+}
+
+func (st *scenario) clientCert(variant, name, rsa, issuer string) error {
+	spec := ClientSpec{Issuer: issuer, Variant: strings.TrimSpace(variant)}
+	if rsa != "" {
+		spec.KeyType = pki.RSA2048
+	}
+	_, err := st.suite.Catalogue.Client(name, spec)
+	return err
+}
+
+func (st *scenario) selfSigned(name string) error {
+	_, err := st.suite.Catalogue.Client(name, ClientSpec{SelfSigned: true})
+	return err
+}
+
+func (st *scenario) tempDir() (string, error) {
+	if st.dir != "" {
+		return st.dir, nil
+	}
+	dir, err := os.MkdirTemp(st.suite.TempDir, "scenario-")
+	if err != nil {
+		return "", fmt.Errorf("make a folder for the scenario's files: %w", err)
+	}
+	st.dir = dir
+	return dir, nil
+}

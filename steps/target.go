@@ -1,0 +1,64 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/harness"
+)
+
+// ErrNotApplicable marks a scenario the target cannot run with what it was
+// given (a live endpoint whose configuration the harness cannot change, a
+// backend whose view it cannot see). Such a scenario is reported as not
+// applicable with the reason, never as passed.
+var ErrNotApplicable = errors.New("not applicable")
+
+func notApplicable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNotApplicable, fmt.Sprintf(format, args...))
+}
+
+// Target is what scenarios call: a load balancer in the configuration the
+// scenario describes, and a view of what the backend received.
+type Target interface {
+	// Endpoint returns the base URL of a load balancer configured as cfg.
+	Endpoint(ctx context.Context, cfg harness.LBConfig) (string, error)
+	// Caller makes partner requests that verify the load balancer.
+	Caller() *harness.Caller
+	// BackendRequests returns what the backend received under a request id.
+	BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error)
+	// Describe names the target for reports.
+	Describe() string
+}
+
+// Reference runs scenarios against the reference nginx started by the
+// harness, one container per distinct configuration.
+type Reference struct {
+	Env *harness.Environment
+	// Mutations are applied to every configuration: a deliberately broken
+	// reference, to prove the suite notices.
+	Mutations []string
+}
+
+func (r *Reference) Endpoint(ctx context.Context, cfg harness.LBConfig) (string, error) {
+	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), r.Mutations...)
+	lb, err := r.Env.LoadBalancer(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	return lb.URL, nil
+}
+
+func (r *Reference) Caller() *harness.Caller { return r.Env.Caller() }
+
+func (r *Reference) BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error) {
+	return r.Env.BackendRequests(ctx, id)
+}
+
+func (r *Reference) Describe() string {
+	if len(r.Mutations) > 0 {
+		return fmt.Sprintf("reference nginx with mutations %v", r.Mutations)
+	}
+	return "reference nginx"
+}
