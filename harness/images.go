@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -37,6 +38,28 @@ const backendImageRepo = "mtlsconform/productapi"
 var buildNginxScript []byte
 
 var imageMu sync.Mutex
+
+// lockImages serialises image checks and builds within the process and
+// across processes (go test runs packages in parallel), so two runs never
+// build the same image at once.
+func lockImages() (unlock func(), err error) {
+	imageMu.Lock()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "mtlsconform-images.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		imageMu.Unlock()
+		return nil, fmt.Errorf("lock for image builds: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		imageMu.Unlock()
+		return nil, fmt.Errorf("lock for image builds: %w", err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+		imageMu.Unlock()
+	}, nil
+}
 
 func imageExists(ctx context.Context, cli *testcontainers.DockerClient, ref string) (bool, error) {
 	_, err := cli.ImageInspect(ctx, ref)
@@ -61,8 +84,11 @@ func EnsureNginxImage(ctx context.Context, ref string, logf func(string, ...any)
 }
 
 func ensureNginxImage(ctx context.Context, cli *testcontainers.DockerClient, ref string, logf func(string, ...any)) (bool, error) {
-	imageMu.Lock()
-	defer imageMu.Unlock()
+	unlock, err := lockImages()
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	ok, err := imageExists(ctx, cli, ref)
 	if err != nil || ok {
 		return false, err
@@ -119,8 +145,11 @@ func EnsureBackendImage(ctx context.Context) (string, bool, error) {
 }
 
 func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (string, bool, error) {
-	imageMu.Lock()
-	defer imageMu.Unlock()
+	unlock, err := lockImages()
+	if err != nil {
+		return "", false, err
+	}
+	defer unlock()
 	root, err := sourceRoot()
 	if err != nil {
 		return "", false, err
