@@ -253,6 +253,24 @@ func (e *Environment) LoadBalancer(ctx context.Context, cfg LBConfig) (*LoadBala
 	return slot.lb, slot.err
 }
 
+// CustomLoadBalancer starts nginx on the run's network with a
+// configuration written by the caller rather than rendered from LBConfig:
+// files maps names under /etc/mtlsconform to content, and must hold
+// nginx.conf. The backend is reachable as productapi:8080 and the port to
+// listen on is 8443. Tests use it to stand up a load balancer the
+// reference configuration had no part in.
+func (e *Environment) CustomLoadBalancer(ctx context.Context, files map[string][]byte) (*LoadBalancer, error) {
+	if _, ok := files["nginx.conf"]; !ok {
+		return nil, fmt.Errorf("a custom load balancer needs an nginx.conf")
+	}
+	r := Rendered{Conf: string(files["nginx.conf"]), Files: files, Key: "custom-" + hashFiles(files)}
+	return e.startLB(ctx, LBConfig{Mode: "custom"}, r)
+}
+
+// ServerCredential is the run's server certificate chain and key (PEM),
+// for custom load balancers.
+func (e *Environment) ServerCredential() (chain, key []byte) { return e.srvChain, e.srvKey }
+
 func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered) (*LoadBalancer, error) {
 	var files []testcontainers.ContainerFile
 	for name, data := range r.Files {

@@ -29,6 +29,10 @@ fi
 
 command -v docker >/dev/null 2>&1 || apt_install docker.io
 command -v mmdebstrap >/dev/null 2>&1 || apt_install mmdebstrap
+# The HTML report is checked in a real headless browser.
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+# openssl cross-checks the generated certificates where it is installed.
+command -v openssl >/dev/null 2>&1 || apt_install openssl
 
 if ! docker info >/dev/null 2>&1; then
   if ! command -v dockerd >/dev/null 2>&1; then

@@ -256,17 +256,10 @@ func (st *scenario) expectedHeaders(t *godog.Table) (map[string]string, error) {
 		if len(row.Cells) != 2 {
 			return nil, errors.New("a header table has two columns: name and value")
 		}
-		name, value := http.CanonicalHeaderKey(row.Cells[0].Value), row.Cells[1].Value
-		if m := placeholder.FindStringSubmatch(value); m != nil {
-			id, err := st.suite.Catalogue.Identity(m[2])
-			if err != nil {
-				return nil, err
-			}
-			if m[1] == "certificate" {
-				value = "certificate sha256:" + id.Fingerprint()
-			} else {
-				value = normalSerial(id.Cert.SerialNumber.Text(16))
-			}
+		name := http.CanonicalHeaderKey(row.Cells[0].Value)
+		value, err := st.resolve(row.Cells[1].Value, func(id *pki.Identity) string { return "certificate sha256:" + id.Fingerprint() })
+		if err != nil {
+			return nil, err
 		}
 		want[name] = value
 	}

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"strings"
 
 	"github.com/cucumber/godog"
 
@@ -29,7 +28,7 @@ func (st *scenario) endpointFor(ctx context.Context) (string, error) {
 	if len(st.cfg.Truststore) == 0 {
 		return "", errors.New("the scenario never says what the truststore holds")
 	}
-	u, err := st.suite.Target.Endpoint(ctx, st.cfg)
+	u, err := st.suite.Target.Endpoint(ctx, Setup{Config: st.cfg, TrustNames: st.trustNames, CRLNames: st.crlNames})
 	if err != nil {
 		return "", err
 	}
@@ -38,6 +37,10 @@ func (st *scenario) endpointFor(ctx context.Context) (string, error) {
 }
 
 func (st *scenario) do(ctx context.Context, method, path string, id *pki.Identity, chain bool, extra http.Header) (context.Context, error) {
+	path, err := st.suite.Target.MapPath(path)
+	if err != nil {
+		return ctx, err
+	}
 	base, err := st.endpointFor(ctx)
 	if err != nil {
 		return ctx, err
@@ -158,7 +161,30 @@ func (st *scenario) wrongP12Password(name string) error {
 	return nil
 }
 
-var placeholder = regexp.MustCompile(`^\{(serial|certificate) of "([^"]+)"\}$`)
+var placeholder = regexp.MustCompile(`^\{(serial|certificate|subject|issuer) of "([^"]+)"\}$`)
+
+// resolve turns a placeholder into the named certificate's value: its
+// serial (normalised hex), subject or issuer DN (RFC 2253), or, for a
+// certificate, what encode makes of it.
+func (st *scenario) resolve(value string, encode func(*pki.Identity) string) (string, error) {
+	m := placeholder.FindStringSubmatch(value)
+	if m == nil {
+		return value, nil
+	}
+	id, err := st.suite.Catalogue.Identity(m[2])
+	if err != nil {
+		return "", err
+	}
+	switch m[1] {
+	case "certificate":
+		return encode(id), nil
+	case "subject":
+		return id.Cert.Subject.String(), nil
+	case "issuer":
+		return id.Cert.Issuer.String(), nil
+	}
+	return normalSerial(id.Cert.SerialNumber.Text(16)), nil
+}
 
 // headerTable reads a two-column table of header names and values that a
 // client sends, resolving {certificate of "x"} to x's URL-encoded PEM.
@@ -169,16 +195,9 @@ func (st *scenario) headerTable(t *godog.Table) (http.Header, error) {
 			return nil, errors.New("a header table has two columns: name and value")
 		}
 		name, value := row.Cells[0].Value, row.Cells[1].Value
-		if m := placeholder.FindStringSubmatch(value); m != nil {
-			id, err := st.suite.Catalogue.Identity(m[2])
-			if err != nil {
-				return nil, err
-			}
-			if m[1] == "certificate" {
-				value = url.QueryEscape(string(id.CertPEM()))
-			} else {
-				value = strings.ToUpper(id.Cert.SerialNumber.Text(16))
-			}
+		value, err := st.resolve(value, func(id *pki.Identity) string { return url.QueryEscape(string(id.CertPEM())) })
+		if err != nil {
+			return nil, err
 		}
 		h.Add(name, value)
 	}

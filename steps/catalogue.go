@@ -27,6 +27,7 @@ type caEntry struct {
 	crl        *x509.RevocationList
 	crlRevoked int
 	revoked    int
+	seeded     bool // given by the user for a live target
 }
 
 // ClientSpec is how a scenario describes a client certificate.
@@ -38,8 +39,21 @@ type ClientSpec struct {
 }
 
 type certEntry struct {
-	id   *pki.Identity
-	spec ClientSpec
+	id     *pki.Identity
+	spec   ClientSpec
+	seeded bool
+}
+
+func (c *Catalogue) seedCA(name string, ca *pki.CA) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cas[name] = &caEntry{ca: ca, seeded: true}
+}
+
+func (c *Catalogue) seedClient(name string, id *pki.Identity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.certs[name] = &certEntry{id: id, seeded: true}
 }
 
 // NewCatalogue returns an empty catalogue.
@@ -54,7 +68,7 @@ func (c *Catalogue) CA(name, parent string) (*pki.CA, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.cas[name]; ok {
-		if e.parent != parent {
+		if !e.seeded && e.parent != parent {
 			return nil, fmt.Errorf("CA %q is already defined under %q, not %q: use another name", name, e.parent, parent)
 		}
 		return e.ca, nil
@@ -71,6 +85,9 @@ func (c *Catalogue) CA(name, parent string) (*pki.CA, error) {
 		if !ok {
 			return nil, fmt.Errorf("CA %q is not defined: define it before %q", parent, name)
 		}
+		if p.ca.Key == nil {
+			return nil, keyless(parent, name)
+		}
 		ca, err = p.ca.NewIntermediate(name)
 	}
 	if err != nil {
@@ -85,7 +102,7 @@ func (c *Catalogue) Client(name string, spec ClientSpec) (*pki.Identity, error) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.certs[name]; ok {
-		if e.spec != spec {
+		if !e.seeded && e.spec != spec {
 			return nil, fmt.Errorf("client certificate %q is already defined differently (%+v): use another name", name, e.spec)
 		}
 		return e.id, nil
@@ -114,6 +131,12 @@ func (c *Catalogue) Client(name string, spec ClientSpec) (*pki.Identity, error) 
 		if !ok {
 			return nil, fmt.Errorf("CA %q is not defined: define it before %q", spec.Issuer, name)
 		}
+		if issuer.ca.Key == nil {
+			return nil, keyless(spec.Issuer, name)
+		}
+		if issuer.seeded && spec.Variant == "revoked" {
+			return nil, notApplicable("revoking %q needs the target to load this run's CRL", name)
+		}
 		id, err = issuer.ca.IssueClient(name, opts...)
 		if err == nil && spec.Variant == "revoked" {
 			err = issuer.ca.Revoke(id.Cert)
@@ -125,6 +148,10 @@ func (c *Catalogue) Client(name string, spec ClientSpec) (*pki.Identity, error) 
 	}
 	c.certs[name] = &certEntry{id: id, spec: spec}
 	return id, nil
+}
+
+func keyless(ca, name string) error {
+	return notApplicable("issuing %q under %q needs that CA's key: pass --ca-cert and --ca-key with a CA the target trusts", name, ca)
 }
 
 // Identity finds a defined client certificate.
@@ -158,6 +185,9 @@ func (c *Catalogue) CRL(name string) (*x509.RevocationList, error) {
 	e, ok := c.cas[name]
 	if !ok {
 		return nil, fmt.Errorf("no CA named %q is defined", name)
+	}
+	if e.ca.Key == nil {
+		return nil, notApplicable("a CRL of %q needs that CA's key", name)
 	}
 	if e.crl == nil || e.crlRevoked != e.revoked {
 		crl, err := e.ca.CRL(7 * 24 * time.Hour)

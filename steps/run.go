@@ -97,6 +97,10 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		target = &Reference{Env: env, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
+	} else if pf, ok := target.(interface{ Preflight(context.Context) error }); ok {
+		if err := pf.Preflight(ctx); err != nil {
+			return res, err
+		}
 	}
 
 	suite := &Suite{
@@ -105,6 +109,10 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		Catalogue: NewCatalogue(),
 		Recorder:  NewRecorder(o.OnScenario),
 		TempDir:   tmp,
+		LogToTest: o.TestingT != nil,
+	}
+	if sd, ok := target.(interface{ Seed(*Catalogue) }); ok {
+		sd.Seed(suite.Catalogue)
 	}
 	status := godog.TestSuite{
 		Name:                "mtlsconform",

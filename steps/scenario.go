@@ -32,6 +32,9 @@ type Suite struct {
 	// TempDir holds the credential files scenarios write and read back
 	// (keys 0600); each scenario's folder is removed when it ends.
 	TempDir string
+	// LogToTest sends deviation and not-applicable notes to the test log
+	// (go test -v); the CLI reports them in its own progress lines.
+	LogToTest bool
 }
 
 // scenario is the state of one running scenario.
@@ -131,17 +134,23 @@ func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepRe
 	case errors.As(err, &ce):
 		if clause, reason, ok := st.suite.Profile.Deviation(st.clauses, st.modes()); ok {
 			st.deviation = fmt.Sprintf("%s: %s (observed: %s)", clause, reason, ce.msg)
-			godog.Logf(ctx, "KNOWN DEVIATION of profile %s from %s", st.suite.Profile.Name, st.deviation)
+			st.logf(ctx, "KNOWN DEVIATION of profile %s from %s", st.suite.Profile.Name, st.deviation)
 			return ctx, fmt.Errorf("%w: known deviation of profile %s from %s", godog.ErrSkip, st.suite.Profile.Name, st.deviation)
 		}
 	case errors.Is(err, ErrNotApplicable):
 		st.naReason = strings.TrimPrefix(err.Error(), ErrNotApplicable.Error()+": ")
-		godog.Logf(ctx, "NOT APPLICABLE: %s", st.naReason)
+		st.logf(ctx, "NOT APPLICABLE: %s", st.naReason)
 		return ctx, fmt.Errorf("%w: %v", godog.ErrSkip, err)
 	}
 	// godog merges what this hook returns with the step's own error, so
 	// anything else is left as it is by returning nil.
 	return ctx, nil
+}
+
+func (st *scenario) logf(ctx context.Context, format string, args ...any) {
+	if st.suite.LogToTest {
+		godog.Logf(ctx, format, args...)
+	}
 }
 
 func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (context.Context, error) {

@@ -19,11 +19,23 @@ func notApplicable(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrNotApplicable, fmt.Sprintf(format, args...))
 }
 
+// Setup is the load balancer configuration a scenario describes, with the
+// names it used, so a target that cannot be reconfigured can tell whether
+// it matches.
+type Setup struct {
+	Config     harness.LBConfig
+	TrustNames []string
+	CRLNames   []string
+}
+
 // Target is what scenarios call: a load balancer in the configuration the
 // scenario describes, and a view of what the backend received.
 type Target interface {
-	// Endpoint returns the base URL of a load balancer configured as cfg.
-	Endpoint(ctx context.Context, cfg harness.LBConfig) (string, error)
+	// Endpoint returns the base URL of a load balancer set up as described.
+	Endpoint(ctx context.Context, s Setup) (string, error)
+	// MapPath turns a path of the feature files (/dev-portal-xapi/products,
+	// /echo) into the target's own.
+	MapPath(path string) (string, error)
 	// Caller makes partner requests that verify the load balancer.
 	Caller() *harness.Caller
 	// BackendRequests returns what the backend received under a request id.
@@ -41,7 +53,8 @@ type Reference struct {
 	Mutations []string
 }
 
-func (r *Reference) Endpoint(ctx context.Context, cfg harness.LBConfig) (string, error) {
+func (r *Reference) Endpoint(ctx context.Context, s Setup) (string, error) {
+	cfg := s.Config
 	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), r.Mutations...)
 	lb, err := r.Env.LoadBalancer(ctx, cfg)
 	if err != nil {
@@ -49,6 +62,8 @@ func (r *Reference) Endpoint(ctx context.Context, cfg harness.LBConfig) (string,
 	}
 	return lb.URL, nil
 }
+
+func (r *Reference) MapPath(path string) (string, error) { return path, nil }
 
 func (r *Reference) Caller() *harness.Caller { return r.Env.Caller() }
 

@@ -1,0 +1,137 @@
+// Command mtlsconform checks mutual-TLS load balancers against the
+// conformance contract.
+//
+//	mtlsconform run       the suite against the reference load balancer
+//	                      (or a live one with --target), writing reports
+//	mtlsconform onboard   will this partner's certificate be accepted, and
+//	                      does adding it break anyone else?
+//	mtlsconform sweep     remove containers and networks left by killed runs
+//
+// Exit status: 0 all passed (known deviations allowed), 1 a check failed,
+// 2 a usage or environment error (no Docker, a file that cannot be read).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// envError is a problem with the machine or the inputs (no Docker, a file
+// that does not parse): exit status 2, as opposed to a failed check.
+type envError struct{ err error }
+
+func (e *envError) Error() string { return e.err.Error() }
+func (e *envError) Unwrap() error { return e.err }
+
+// errChecksFailed means the run worked and found failures: exit status 1.
+var errChecksFailed = errors.New("checks failed")
+
+const usageText = `mtlsconform checks mutual-TLS load balancers against the conformance contract.
+
+Usage:
+  mtlsconform run [flags]        run the suite and write reports (see: mtlsconform run -h)
+  mtlsconform onboard [flags]    check a partner's certificate against a truststore
+  mtlsconform sweep              remove containers and networks left by killed runs
+
+Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or environment error.
+`
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:], stdout, stderr)
+	case "onboard":
+		err = cmdOnboard(ctx, args[1:], stdout, stderr)
+	case "sweep":
+		err = cmdSweep(ctx, args[1:], stdout)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "mtlsconform: unknown command %q\n\n%s", args[0], usageText)
+		return exitUsage
+	}
+	return exitCode(err, stderr)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errChecksFailed):
+		return exitFailed
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "mtlsconform: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "mtlsconform: %v\n", err)
+		return exitUsage
+	}
+}
+
+// newFlagSet makes a flag set that reports errors instead of exiting.
+func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nFlags:\n", strings.TrimSpace(usage))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags go before nothing else; see %s -h)", fs.Arg(0), fs.Name())
+	}
+	return nil
+}
+
+// stringList is a repeatable, comma-separating flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*s = append(*s, p)
+		}
+	}
+	return nil
+}

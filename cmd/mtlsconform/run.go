@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/harness"
+	"mtlsconform/reports"
+	"mtlsconform/steps"
+)
+
+const runUsage = `mtlsconform run: run the conformance suite and write reports.
+
+Against the reference load balancer (nginx in containers, started and removed by the run):
+  mtlsconform run --out out/
+
+Against a live load balancer the harness did not start:
+  mtlsconform run --target https://lb.example.com:443 --mode mandatory \
+      --client-p12 partner.p12 --client-p12-password-env P12_PASSWORD \
+      --server-ca lb-ca.pem [--echo-path /echo] [--ca-cert ca.pem --ca-key ca.key]
+
+Reports in --out: cucumber.json, junit.xml, report.html, summary.md, results.json.`
+
+// liveFlags are the flags that describe a live target; run and onboard
+// share them.
+type liveFlags struct {
+	target, mode                 string
+	p12, p12Password, p12PassEnv string
+	cert, key                    string
+	serverCA, serverName         string
+	insecure                     bool
+	apiPath, echoPath, reqPath   string
+	caCert, caKey, certHeader    string
+	timeout                      time.Duration
+}
+
+func (l *liveFlags) register(fs *flag.FlagSet, withCredential bool) {
+	fs.StringVar(&l.target, "target", "", "`URL` of a live load balancer (https://HOST:PORT) to check instead of the reference")
+	fs.StringVar(&l.mode, "mode", "", "the live target's mode: mandatory or optional (required with --target)")
+	if withCredential {
+		fs.StringVar(&l.p12, "client-p12", "", "a client credential the target trusts, as PKCS#12 `file`")
+		fs.StringVar(&l.p12Password, "client-p12-password", "", "its password (visible in the process list: prefer --client-p12-password-env)")
+		fs.StringVar(&l.p12PassEnv, "client-p12-password-env", "", "name of the environment `variable` holding the PKCS#12 password")
+		fs.StringVar(&l.cert, "client-cert", "", "a client credential the target trusts: PEM certificate (with its intermediates) `file`")
+		fs.StringVar(&l.key, "client-key", "", "its PEM private key `file`")
+	}
+	fs.StringVar(&l.serverCA, "server-ca", "", "PEM `file` with the CA that issued the target's own certificate")
+	fs.StringVar(&l.serverName, "server-name", "", "name to verify the target's certificate against (default: the URL's host)")
+	fs.BoolVar(&l.insecure, "insecure-skip-verify", false, "do not verify the target's own certificate (reported loudly; prefer --server-ca)")
+	fs.StringVar(&l.apiPath, "api-path", steps.FeatureAPIPath, "the product API `path` on the target")
+	fs.StringVar(&l.echoPath, "echo-path", "", "`path` of a backend behind the target that follows the echo contract (enables the header clauses)")
+	fs.StringVar(&l.reqPath, "requests-path", "/__conformance/requests", "`path` of that backend's request log")
+	fs.StringVar(&l.caCert, "ca-cert", "", "PEM `file`: a CA the target trusts (enables the expired / second-leaf clauses)")
+	fs.StringVar(&l.caKey, "ca-key", "", "PEM `file`: that CA's private key")
+	fs.StringVar(&l.certHeader, "cert-header", harness.DefaultCertHeader, "`header` the target forwards the client certificate in")
+	fs.DurationVar(&l.timeout, "timeout", 15*time.Second, "bound on each request to the target (dial to last byte)")
+}
+
+// credential reads the client credential from PKCS#12 or PEM files.
+func (l *liveFlags) credential() (*pki.Identity, error) {
+	switch {
+	case l.p12 != "" && (l.cert != "" || l.key != ""):
+		return nil, usagef("give the client credential as --client-p12 or as --client-cert and --client-key, not both")
+	case l.p12 != "":
+		pw := l.p12Password
+		if l.p12PassEnv != "" {
+			v, ok := os.LookupEnv(l.p12PassEnv)
+			if !ok {
+				return nil, usagef("--client-p12-password-env names %s, which is not set", l.p12PassEnv)
+			}
+			pw = v
+		}
+		return pki.LoadPKCS12(l.p12, pw)
+	case l.cert != "" && l.key != "":
+		return pki.LoadKeyPair(l.cert, l.key)
+	case l.cert != "" || l.key != "":
+		return nil, usagef("--client-cert and --client-key go together")
+	}
+	return nil, nil
+}
+
+// live builds the live target from the flags; nil when --target is unset.
+func (l *liveFlags) live(stderr io.Writer) (*steps.Live, error) {
+	if l.target == "" {
+		for name, v := range map[string]string{"--mode": l.mode, "--client-p12": l.p12, "--client-cert": l.cert, "--server-ca": l.serverCA, "--echo-path": l.echoPath, "--ca-cert": l.caCert} {
+			if v != "" {
+				return nil, usagef("%s only applies with --target", name)
+			}
+		}
+		return nil, nil
+	}
+	if l.mode == "" {
+		return nil, usagef("--target needs --mode mandatory or --mode optional: the mode the target is configured in")
+	}
+	mode, err := harness.ParseMode(l.mode)
+	if err != nil {
+		return nil, usagef("--mode: %v", err)
+	}
+	cred, err := l.credential()
+	if err != nil {
+		return nil, err
+	}
+	if cred == nil {
+		return nil, usagef("--target needs a client credential the target trusts: --client-p12 (+ password) or --client-cert and --client-key")
+	}
+	o := steps.LiveOptions{
+		URL: l.target, Mode: mode, Credential: cred, ServerName: l.serverName,
+		InsecureSkipVerify: l.insecure, APIPath: l.apiPath, EchoPath: l.echoPath,
+		RequestsPath: l.reqPath, CertHeader: l.certHeader, Timeout: l.timeout,
+	}
+	if l.serverCA != "" {
+		certs, err := pki.LoadCertificates(l.serverCA)
+		if err != nil {
+			return nil, err
+		}
+		o.ServerRoots = x509.NewCertPool()
+		for _, c := range certs {
+			o.ServerRoots.AddCert(c)
+		}
+	}
+	if l.insecure {
+		fmt.Fprintln(stderr, "WARNING: --insecure-skip-verify: the target's own certificate is NOT verified; anyone on the path could answer in its place")
+	}
+	switch {
+	case l.caCert != "" && l.caKey != "":
+		ca, err := pki.LoadKeyPair(l.caCert, l.caKey)
+		if err != nil {
+			return nil, err
+		}
+		if !ca.Cert.IsCA {
+			return nil, usagef("--ca-cert %s is not a CA certificate", l.caCert)
+		}
+		o.CA = &pki.CA{Identity: *ca}
+	case l.caCert != "" || l.caKey != "":
+		return nil, usagef("--ca-cert and --ca-key go together")
+	}
+	return steps.NewLive(o)
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("mtlsconform run", stderr, runUsage)
+	out := fs.String("out", "out", "`folder` for the reports")
+	tags := fs.String("tags", "", "godog tag `expression` selecting scenarios, e.g. '@C1,@C2' or '@mandatory && ~@pitfall'")
+	format := fs.String("format", "none", "console `formatter` of godog: none, progress or pretty (reports are written whatever this says)")
+	conc := fs.Int("concurrency", 2, "scenarios run at once")
+	image := fs.String("nginx-image", envDefault("MTLSCONFORM_NGINX_IMAGE", harness.DefaultNginxImage), "reference load balancer `image`; the default is built offline when missing")
+	profileName := fs.String("profile", "", "implementation `profile`: reference-nginx (default for the reference), http-400 (default for --target), tls-alert")
+	featuresDir := fs.String("features", "", "`folder` of feature files to run instead of the built-in ones")
+	var mutations stringList
+	fs.Var(&mutations, "mutation", "break the reference on purpose (repeatable): "+strings.Join(harness.MutationNames(), ", "))
+	var lf liveFlags
+	lf.register(fs, true)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *conc < 1 {
+		return usagef("--concurrency must be 1 or more")
+	}
+	switch *format {
+	case "none", "progress", "pretty":
+	default:
+		return usagef("--format %q: use none, progress or pretty", *format)
+	}
+	live, err := lf.live(stderr)
+	if err != nil {
+		return err
+	}
+	profile := steps.ReferenceNginx
+	if live != nil {
+		profile = steps.GenericHTTP400
+	}
+	if *profileName != "" {
+		if profile, err = steps.LookupProfile(*profileName); err != nil {
+			return usagef("--profile: %v", err)
+		}
+	}
+	opts := steps.RunOptions{
+		Tags: *tags, Concurrency: *conc, Profile: profile,
+		NginxImage: *image, Mutations: mutations,
+		Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "mtlsconform: "+f+"\n", a...) },
+	}
+	if live != nil {
+		opts.Target = live
+	}
+	if *featuresDir != "" {
+		if st, err := os.Stat(*featuresDir); err != nil || !st.IsDir() {
+			return usagef("--features %s: not a folder", *featuresDir)
+		}
+		opts.Features = os.DirFS(*featuresDir)
+	}
+	res, err := runWithReports(ctx, opts, *out, *format, stdout)
+	if err != nil {
+		return err
+	}
+	if steps.Counts(res.Results)[steps.Failed] > 0 || res.GodogStatus != 0 {
+		return errChecksFailed
+	}
+	return nil
+}
+
+func envDefault(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// runWithReports runs the suite with progress lines on stdout and writes
+// every report into out. godog's cucumber and JUnit files are written into
+// the run's private temporary folder first (godog fills them only at the
+// end) and copied into out atomically, so out never holds half a report.
+func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleFormat string, stdout io.Writer) (steps.RunResult, error) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return steps.RunResult{}, &envError{fmt.Errorf("make report folder %s: %w", out, err)}
+	}
+	stage, removeStage, err := harness.TempDir()
+	if err != nil {
+		return steps.RunResult{}, &envError{err}
+	}
+	defer removeStage()
+	cucumber, junit := filepath.Join(stage, "cucumber.json"), filepath.Join(stage, "junit.xml")
+	formats := []string{"cucumber:" + cucumber, "junit:" + junit}
+	opts.Output = io.Discard
+	if consoleFormat != "none" {
+		formats = append([]string{consoleFormat}, formats...)
+		opts.Output = stdout
+	}
+	opts.Format = strings.Join(formats, ",")
+	var mu sync.Mutex
+	n := 0
+	opts.OnScenario = func(r steps.ScenarioResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		line := fmt.Sprintf("[%2d] %-16s %s: %s", n, r.Status, r.Feature, r.Name)
+		if r.Status == steps.Failed {
+			first, _, _ := strings.Cut(r.Error, "\n")
+			line += "\n       " + first
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	res, err := steps.Run(ctx, opts)
+	if err != nil {
+		return res, &envError{err}
+	}
+	for _, f := range []string{cucumber, junit} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return res, &envError{fmt.Errorf("read %s: %w", filepath.Base(f), err)}
+		}
+		if err := pki.WriteFileAtomic(filepath.Join(out, filepath.Base(f)), data, 0o644); err != nil {
+			return res, &envError{err}
+		}
+	}
+	files, err := reports.Write(out, res)
+	if err != nil {
+		return res, &envError{err}
+	}
+	for _, r := range res.Results {
+		if r.Status == steps.Failed {
+			fmt.Fprintf(stdout, "\nFAILED %s: %s\n%s\n", r.Feature, r.Name, indent(r.Error))
+		}
+	}
+	fmt.Fprintf(stdout, "\nreports: %s, %s, %s, %s, %s\n", files.HTML, files.Markdown, files.JSON,
+		filepath.Join(out, "cucumber.json"), filepath.Join(out, "junit.xml"))
+	extra := ""
+	if res.Stats.ContainersStarted > 0 {
+		extra = fmt.Sprintf(", %d containers", res.Stats.ContainersStarted)
+	}
+	fmt.Fprintf(stdout, "%s (%s%s, %v)\n", reports.CountLine(res.Results), res.Target, extra, res.Wall.Round(time.Millisecond))
+	if len(res.Results) == 0 {
+		return res, &envError{errors.New("no scenario ran: check --tags")}
+	}
+	return res, nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+func cmdSweep(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("mtlsconform sweep", os.Stderr, "mtlsconform sweep: remove containers, networks and temporary folders left by runs that were killed.")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	rep, err := harness.Sweep(ctx, "")
+	if err != nil {
+		return &envError{err}
+	}
+	dirs := harness.SweepTempDirs()
+	fmt.Fprintf(stdout, "removed %d container(s), %d network(s), %d temporary folder(s)\n", len(rep.Containers), len(rep.Networks), len(dirs))
+	return nil
+}

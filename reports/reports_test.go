@@ -1,0 +1,140 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"mtlsconform/harness"
+	"mtlsconform/steps"
+)
+
+func sampleRun() steps.RunResult {
+	call := steps.CallEvidence{
+		Method: "GET", URL: "https://127.0.0.1:1234/echo", Credential: `"CN=partner-a,O=Test Org"`,
+		CertificatesSent: 1, CertificateRequested: true, Status: 400, BodyExcerpt: "<html>400 Bad Request</html>",
+		BackendChecked: true, BackendSaw: []map[string]string{{"X-Ssl-Client-Verify": "SUCCESS"}},
+		ExtraHeaders: map[string]string{"X-Ssl-Client-Verify": "<script>alert(1)</script>"},
+	}
+	return steps.RunResult{
+		Target:  "reference nginx",
+		Profile: steps.ReferenceNginx,
+		Wall:    1500 * time.Millisecond,
+		Results: []steps.ScenarioResult{
+			{Feature: "mandatory", Name: "no certificate", Clauses: []string{"C1"}, Modes: []string{"mandatory"}, Status: steps.Passed, Calls: []steps.CallEvidence{call}},
+			{Feature: "optional", Name: "expired", Clauses: []string{"C11"}, Modes: []string{"optional"}, Status: steps.KnownDeviation, Reason: "C11: nginx answers 400"},
+			{Feature: "headers", Name: "identity", Clauses: []string{"C12"}, Modes: []string{"mandatory"}, Status: steps.Failed, Error: "expected SUCCESS\n  sent: ..."},
+			{Feature: "headers", Name: "identity optional", Clauses: []string{"C12"}, Modes: []string{"optional"}, Status: steps.NotApplicable, Reason: "needs --echo-path"},
+			{Feature: "formats", Name: "p12", Clauses: []string{"C16", "C4"}, Status: steps.Passed},
+		},
+	}
+}
+
+func TestMatrixCombinesPerClauseAndMode(t *testing.T) {
+	rows := Matrix(sampleRun().Results)
+	got := map[string][]string{}
+	for _, r := range rows {
+		for _, c := range r.Cells {
+			got[r.Clause.ID] = append(got[r.Clause.ID], c.Label())
+		}
+	}
+	want := map[string][]string{
+		"C1": {"passed", "—"}, "C11": {"—", "known deviation"}, "C12": {"failed", "not applicable"},
+		"C16": {"passed", "passed"}, "C4": {"passed", "passed"},
+	}
+	for id, w := range want {
+		if diff := cmp.Diff(w, got[id]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", id, diff)
+		}
+	}
+	if len(rows) != 17 {
+		t.Errorf("matrix has %d rows, want C1..C17", len(rows))
+	}
+}
+
+func TestMarkdownSummary(t *testing.T) {
+	var b bytes.Buffer
+	if err := Markdown(&b, sampleRun()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| C1 | ✅ passed | — |", "| C12 | ❌ failed | ➖ not applicable |", "### Failed", "identity — expected SUCCESS", "### Known deviations"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestWriteRefusesKeyMaterial(t *testing.T) {
+	run := sampleRun()
+	run.Results[0].Error = "-----BEGIN PRIVATE KEY-----"
+	dir := t.TempDir()
+	if _, err := Write(dir, run); err == nil || !strings.Contains(err.Error(), "key material") {
+		t.Fatalf("Write = %v, want a refusal", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files written despite the refusal: %d", len(entries))
+	}
+}
+
+// TestHTMLInHeadlessBrowser loads the report in a real browser: it must run
+// its script without console errors, load nothing from outside, and show
+// the clause matrix.
+func TestHTMLInHeadlessBrowser(t *testing.T) {
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		if harness.InCI() {
+			t.Fatal("chromium is not installed and CI=true: scripts/prereqs.sh installs it")
+		}
+		t.Skip("SKIPPED — NO BROWSER: chromium not installed (scripts/prereqs.sh installs it)")
+	}
+	dir := t.TempDir()
+	files, err := Write(dir, sampleRun())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(files.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:|//)`).Find(page); m != nil {
+		t.Errorf("the report loads an external asset: %s", m)
+	}
+	if bytes.Contains(page, []byte("<script>alert(1)</script>")) {
+		t.Error("a header value reached the page unescaped")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--dump-dom", "file://"+files.HTML)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(line, ":CONSOLE") {
+			t.Errorf("console message while loading the report: %s", line)
+		}
+	}
+	dom := stdout.String()
+	if !strings.Contains(dom, `data-ready="true"`) {
+		t.Error("the report's script did not finish (no data-ready on body)")
+	}
+	rows := regexp.MustCompile(`<tr id="clause-C\d+">`).FindAllString(dom, -1)
+	if len(rows) != 17 {
+		t.Errorf("rendered clause matrix has %d rows, want 17", len(rows))
+	}
+	for _, want := range []string{`id="clause-matrix"`, `class="failed"`, `class="known-deviation"`, `class="not-applicable"`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered page lacks %s", want)
+		}
+	}
+}

@@ -1,0 +1,202 @@
+package steps
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/harness"
+)
+
+// The names the feature files give to the partner PKI the target trusts.
+// A live target's truststore is what it is; scenarios that describe exactly
+// this truststore run against it, the others are not applicable.
+const (
+	PartnerRoot    = "Partner Root CA"
+	PartnerIssuing = "Partner Issuing CA"
+	PartnerLeaf    = "partner-a"
+)
+
+// The paths the feature files call.
+const (
+	FeatureAPIPath  = "/dev-portal-xapi/products"
+	FeatureEchoPath = "/echo"
+)
+
+// LiveOptions describe a load balancer the harness did not start.
+type LiveOptions struct {
+	URL  string       // https://host:port
+	Mode harness.Mode // the mode it is configured in
+	// Credential is a client certificate the target trusts; it plays the
+	// feature files' "partner-a".
+	Credential *pki.Identity
+	// ServerRoots verify the target's own certificate.
+	ServerRoots        *x509.CertPool
+	ServerName         string
+	InsecureSkipVerify bool
+	APIPath            string // default FeatureAPIPath
+	// EchoPath is the path of a backend behind the target that follows the
+	// echo contract; without it the header clauses are not applicable.
+	EchoPath string
+	// RequestsPath is the backend's request log (echo contract), reached
+	// through the target with the trusted credential.
+	RequestsPath string
+	// CA is a CA certificate and key the target trusts (plays "Partner
+	// Issuing CA"); with it the scenarios that need further leaves run.
+	CA *pki.CA
+	// CertHeader is the header the target forwards the certificate in.
+	CertHeader string
+	Timeout    time.Duration
+}
+
+// Live runs scenarios against a live endpoint.
+type Live struct {
+	o LiveOptions
+}
+
+// NewLive checks the options and returns the target.
+func NewLive(o LiveOptions) (*Live, error) {
+	u, err := url.Parse(o.URL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("target %q: give an https://HOST[:PORT] URL", o.URL)
+	}
+	if o.Credential == nil {
+		return nil, fmt.Errorf("a live target needs a client credential it trusts: --client-p12 (+ password) or --client-cert and --client-key")
+	}
+	if o.ServerRoots == nil && !o.InsecureSkipVerify {
+		return nil, fmt.Errorf("a live target's own certificate must be verified: pass --server-ca with the CA that issued it (or, knowingly, --insecure-skip-verify)")
+	}
+	if o.APIPath == "" {
+		o.APIPath = FeatureAPIPath
+	}
+	if o.RequestsPath == "" {
+		o.RequestsPath = "/__conformance/requests"
+	}
+	if o.ServerName == "" {
+		o.ServerName = u.Hostname()
+	}
+	o.URL = strings.TrimRight(o.URL, "/")
+	return &Live{o: o}, nil
+}
+
+// Seed puts the live PKI into the catalogue under the feature files' names.
+func (l *Live) Seed(c *Catalogue) {
+	issuing := l.o.CA
+	if issuing == nil {
+		// Without a CA key the target's trusted CA is known by certificate
+		// only: enough to name it, not to issue from it.
+		cert := l.o.Credential.Cert
+		if len(l.o.Credential.Intermediates) > 0 {
+			cert = l.o.Credential.Intermediates[0]
+		}
+		issuing = &pki.CA{Identity: pki.Identity{Cert: cert}}
+	}
+	root := issuing
+	if n := len(issuing.Intermediates); n > 0 {
+		root = &pki.CA{Identity: pki.Identity{Cert: issuing.Intermediates[n-1]}}
+	}
+	c.seedCA(PartnerRoot, root)
+	c.seedCA(PartnerIssuing, issuing)
+	c.seedClient(PartnerLeaf, l.o.Credential)
+}
+
+func (l *Live) Describe() string {
+	return fmt.Sprintf("live target %s (%s mode)", l.o.URL, l.o.Mode)
+}
+
+func (l *Live) MapPath(path string) (string, error) {
+	switch path {
+	case FeatureAPIPath:
+		return l.o.APIPath, nil
+	case FeatureEchoPath:
+		if l.o.EchoPath == "" {
+			return "", notApplicable("needs a backend that echoes the headers it received: pass --echo-path")
+		}
+		return l.o.EchoPath, nil
+	}
+	return path, nil
+}
+
+func sameNames(a, b []string) bool {
+	x, y := append([]string(nil), a...), append([]string(nil), b...)
+	sort.Strings(x)
+	sort.Strings(y)
+	return strings.Join(x, "\x00") == strings.Join(y, "\x00")
+}
+
+// Endpoint accepts only the configuration the live target has.
+func (l *Live) Endpoint(_ context.Context, s Setup) (string, error) {
+	cfg := s.Config
+	switch {
+	case cfg.Mode != l.o.Mode:
+		return "", notApplicable("the target runs in %s mode; this scenario needs %s mode", l.o.Mode, cfg.Mode)
+	case !sameNames(s.TrustNames, []string{PartnerIssuing, PartnerRoot}):
+		return "", notApplicable("needs a truststore holding %s; a live target's truststore cannot be changed by the harness", strings.Join(s.TrustNames, ", "))
+	case len(s.CRLNames) > 0:
+		return "", notApplicable("needs a CRL bundle configured on the load balancer")
+	case cfg.VerifyDepth != 0:
+		return "", notApplicable("needs verify depth %d configured on the load balancer", cfg.VerifyDepth)
+	case cfg.CertHeader != "" && !strings.EqualFold(cfg.CertHeader, l.certHeader()):
+		return "", notApplicable("needs the certificate forwarded in %s; the target uses %s", cfg.CertHeader, l.certHeader())
+	}
+	return l.o.URL, nil
+}
+
+func (l *Live) certHeader() string {
+	if l.o.CertHeader != "" {
+		return l.o.CertHeader
+	}
+	return harness.DefaultCertHeader
+}
+
+func (l *Live) Caller() *harness.Caller {
+	return &harness.Caller{
+		ServerRoots:        l.o.ServerRoots,
+		ServerName:         l.o.ServerName,
+		InsecureSkipVerify: l.o.InsecureSkipVerify,
+		Timeout:            l.o.Timeout,
+	}
+}
+
+// BackendRequests asks the echo backend behind the target, through the
+// target and with the trusted credential, what it received.
+func (l *Live) BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error) {
+	if l.o.EchoPath == "" {
+		return nil, notApplicable("needs a backend that follows the echo contract to see what reached it: pass --echo-path")
+	}
+	res, err := l.Caller().Do(ctx, l.o.URL, harness.Request{
+		Path:       l.o.RequestsPath + "?id=" + url.QueryEscape(id),
+		Credential: l.o.Credential,
+		SendChain:  true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ask the backend behind the target what it received: %w", err)
+	}
+	if res.Status != http.StatusOK {
+		return nil, fmt.Errorf("ask the backend behind the target what it received (%s%s): %s", l.o.URL, l.o.RequestsPath, res.Outcome())
+	}
+	var out []productapi.Echo
+	if err := json.Unmarshal(res.Body, &out); err != nil {
+		return nil, fmt.Errorf("the backend's request log at %s does not follow the echo contract: %v", l.o.RequestsPath, err)
+	}
+	return out, nil
+}
+
+// Preflight makes one call with the trusted credential, so that an
+// unreachable target, one that does not speak TLS, or one whose certificate
+// does not verify stops the run with one clear error instead of failing
+// every scenario.
+func (l *Live) Preflight(ctx context.Context) error {
+	if _, err := l.Caller().Do(ctx, l.o.URL, harness.Request{Path: l.o.APIPath, Credential: l.o.Credential, SendChain: true}); err != nil {
+		return fmt.Errorf("the target does not answer as a TLS load balancer: %w", err)
+	}
+	return nil
+}
