@@ -144,6 +144,7 @@ type liveSetup struct {
 	url, dir                   string
 	clientCert, clientKey, p12 string
 	serverCA, caCert, caKey    string
+	truststore                 string // what the live target trusts
 }
 
 const liveConf = `worker_processes 1;
@@ -217,8 +218,12 @@ func startLive(t *testing.T) liveSetup {
 	if err := os.WriteFile(serverCA, pki.CertPEM(env.ServerCA.Cert), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	truststore := filepath.Join(dir, "partners.pem")
+	if err := os.WriteFile(truststore, pki.Bundle(issuing.Cert, root.Cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return liveSetup{url: lb.URL, dir: dir, clientCert: files.Chain, clientKey: files.Key, p12: files.P12,
-		serverCA: serverCA, caCert: caFiles.Chain, caKey: caFiles.Key}
+		serverCA: serverCA, caCert: caFiles.Chain, caKey: caFiles.Key, truststore: truststore}
 }
 
 func TestRunLiveTarget(t *testing.T) {

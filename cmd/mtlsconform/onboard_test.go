@@ -203,3 +203,30 @@ func TestOnboardRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestOnboardAgainstLiveTarget tries the partner against a live endpoint
+// too: trusted there already, and refused by a target that does not trust it.
+func TestOnboardAgainstLiveTarget(t *testing.T) {
+	harness.RequireDocker(t)
+	live := startLive(t)
+	code, stdout, stderr := cli(t, "onboard", "--partner-cert", live.clientCert, "--partner-key", live.clientKey,
+		"--truststore", live.truststore, "--report", t.TempDir(),
+		"--target", live.url, "--server-name", "localhost", "--server-ca", live.serverCA)
+	if code != exitOK || !strings.Contains(stdout, "[ok  ] live target") || !strings.Contains(stdout, "already trusted") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	stranger, err := pki.SelfSignedClient("not-deployed-yet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := stranger.WriteFiles(t.TempDir(), "s", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = cli(t, "onboard", "--partner-cert", files.Cert, "--partner-key", files.Key,
+		"--truststore", live.truststore, "--report", t.TempDir(), "--no-proof",
+		"--target", live.url, "--server-name", "localhost", "--server-ca", live.serverCA)
+	if code != exitFailed || !strings.Contains(stdout, "is the new truststore deployed there?") {
+		t.Errorf("partner not yet trusted by the live target: exit %d\n%s", code, stdout)
+	}
+}
