@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,14 @@ func prepareTestcontainers() {
 // dockerClient connects to the engine and checks that it answers.
 func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
 	prepareTestcontainers()
+	// testcontainers falls back to the default socket when DOCKER_HOST does
+	// not answer; a user who named an engine must get that engine or an
+	// error, never another one.
+	if host := os.Getenv("DOCKER_HOST"); host != "" {
+		if err := pingHost(ctx, host); err != nil {
+			return nil, fmt.Errorf("%w: DOCKER_HOST=%s: %v; start that engine, or unset DOCKER_HOST to use the local one (scripts/prereqs.sh installs and starts one)", ErrNoDocker, host, err)
+		}
+	}
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v; start it (scripts/prereqs.sh installs and starts one) or set DOCKER_HOST", ErrNoDocker, err)
@@ -72,6 +81,18 @@ func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
 		return nil, fmt.Errorf("%w: %v; start it (scripts/prereqs.sh installs and starts one) or set DOCKER_HOST", ErrNoDocker, err)
 	}
 	return cli, nil
+}
+
+func pingHost(ctx context.Context, host string) error {
+	cli, err := client.New(client.WithHost(host))
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = cli.Ping(ctx, client.PingOptions{})
+	return err
 }
 
 // CheckDocker reports whether a Docker engine answers, with an error that
@@ -184,4 +205,37 @@ func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string) (S
 
 func isNotFound(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "No such") || strings.Contains(err.Error(), "not found"))
+}
+
+// Owned lists the containers and networks whose owner label names the
+// given process of this host: what a run of that process left behind.
+func Owned(ctx context.Context, pid int) (containers, networks []string, err error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cli.Close()
+	host, _ := os.Hostname()
+	filter := client.Filters{}.Add("label", LabelOwner+"="+host+":"+strconv.Itoa(pid))
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range cs.Items {
+		containers = append(containers, c.ID)
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range ns.Items {
+		networks = append(networks, n.Name)
+	}
+	return containers, networks, nil
+}
+
+// TempDirsOf lists the temporary folders a process made with TempDir.
+func TempDirsOf(pid int) []string {
+	m, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+strconv.Itoa(pid)+"-*"))
+	return m
 }

@@ -399,6 +399,38 @@ func (e *Environment) Stats() Stats {
 	return Stats{ContainersStarted: int(e.started.Load()), LoadBalancers: len(e.lbs)}
 }
 
+// ReleaseLoadBalancers removes every load balancer started so far and
+// forgets them, keeping the network and backend: for runs that go through
+// many configurations one after another (the mutation self-test).
+func (e *Environment) ReleaseLoadBalancers(ctx context.Context) error {
+	e.mu.Lock()
+	cs := e.lbContainers
+	e.lbContainers, e.lbs = nil, map[string]*lbSlot{}
+	e.mu.Unlock()
+	return terminateAll(ctx, cs)
+}
+
+func terminateAll(ctx context.Context, cs []*testcontainers.DockerContainer) error {
+	var wg sync.WaitGroup
+	errCh := make(chan error, len(cs))
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
+				errCh <- fmt.Errorf("remove container %.12s: %w", c.GetContainerID(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errCh)
+	var errs []error
+	for err := range errCh {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
 // Close removes every container and the network of the run, reporting every
 // failure rather than the first. It is safe to call more than once.
 func (e *Environment) Close(ctx context.Context) error {
@@ -413,20 +445,7 @@ func (e *Environment) Close(ctx context.Context) error {
 		if e.backend != nil {
 			cs = append(cs, e.backend)
 		}
-		var wg sync.WaitGroup
-		errCh := make(chan error, len(cs))
-		for _, c := range cs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := c.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
-					errCh <- fmt.Errorf("remove container %.12s: %w", c.GetContainerID(), err)
-				}
-			}()
-		}
-		wg.Wait()
-		close(errCh)
-		for err := range errCh {
+		if err := terminateAll(ctx, cs); err != nil {
 			errs = append(errs, err)
 		}
 		// The network, and any container still being created when Close

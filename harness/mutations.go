@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 )
@@ -63,9 +64,18 @@ var mutations = map[string]mutation{
 			replace("location / {", "location / {\n            if ($ssl_client_verify = NONE) { return 403; }"),
 		)),
 	},
+	"no-cert-495": {
+		doc: "a caller without a certificate gets nginx's certificate-error answer (495, sent as 400 \"The SSL certificate error\")",
+		apply: onlyIn(Mandatory, chain(
+			replace("ssl_verify_client      on;", "ssl_verify_client      optional;"),
+			replace("location / {", "location / {\n            if ($ssl_client_verify = NONE) { return 495; }"),
+		)),
+	},
 	"different-400-text": {
-		doc:   "the 400 answer carries its own page instead of \"No required SSL certificate was sent\"",
-		apply: replace("location / {", "error_page 400 /mtls-error.html;\n        location = /mtls-error.html { internal; default_type text/html; return 400 \"<html><body>Client certificate problem</body></html>\"; }\n\n        location / {"),
+		doc: "the 400 answer carries its own page instead of \"No required SSL certificate was sent\"",
+		// nginx answers certificate problems with its internal codes 495
+		// and 496; error_page maps them to a page of the team's own.
+		apply: replace("location / {", "error_page 495 496 =400 /mtls-error.html;\n        location = /mtls-error.html { internal; default_type text/html; return 400 \"<html><body>Client certificate problem</body></html>\"; }\n\n        location / {"),
 	},
 	"unmapped-failed": {
 		doc:   "Optional mode passes nginx's FAILED:<reason> through instead of plain FAILED",
@@ -86,9 +96,26 @@ var mutations = map[string]mutation{
 		doc:   "the serial header is not forwarded",
 		apply: replace("proxy_set_header "+HeaderSerial+" $ssl_client_serial;", ""),
 	},
+	"cert-not-encoded": {
+		doc:   "the certificate header carries PEM with folded lines instead of URL-encoded PEM",
+		apply: replace("$ssl_client_escaped_cert;", "$ssl_client_cert;"),
+	},
+	"wrong-cert-header": {
+		doc: "the certificate header carries a certificate other than the client's (the first truststore entry)",
+		apply: func(conf string, c LBConfig) (string, error) {
+			first, _, _ := strings.Cut(string(c.Truststore), "-----END CERTIFICATE-----")
+			wrong := url.QueryEscape(first + "-----END CERTIFICATE-----\n")
+			return replace("$ssl_client_escaped_cert;", "\""+wrong+"\";")(conf, c)
+		},
+	},
 	"crl-ignored": {
-		doc:   "the CRL bundle is not loaded",
-		apply: replace("ssl_crl                "+lbConfDir+"/crl.pem;", ""),
+		doc: "the CRL bundle is not loaded",
+		apply: func(conf string, c LBConfig) (string, error) {
+			if len(c.CRL) == 0 {
+				return conf, nil // nothing to ignore in a configuration without CRLs
+			}
+			return replace("ssl_crl                "+lbConfDir+"/crl.pem;", "")(conf, c)
+		},
 	},
 }
 

@@ -83,6 +83,9 @@ type ScenarioResult struct {
 	Status    Status         `json:"status"`
 	Error     string         `json:"error,omitempty"`
 	Reason    string         `json:"reason,omitempty"` // deviation or not-applicable reason
+	// StaleDeviation marks a failure that only says a profile's known
+	// deviation was not observed.
+	StaleDeviation bool `json:"stale_deviation,omitempty"`
 	Calls     []CallEvidence `json:"calls"`
 	StartedAt time.Time      `json:"started_at"`
 	Duration  time.Duration  `json:"duration_ns"`

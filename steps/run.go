@@ -111,6 +111,9 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		TempDir:   tmp,
 		LogToTest: o.TestingT != nil,
 	}
+	if ref, ok := target.(*Reference); ok && ref.Catalogue == nil {
+		ref.Catalogue = suite.Catalogue
+	}
 	if sd, ok := target.(interface{ Seed(*Catalogue) }); ok {
 		sd.Seed(suite.Catalogue)
 	}

@@ -180,7 +180,7 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 			// The only error this hook adds: godog reports the steps' own.
 			stale := fmt.Errorf("profile %s lists %s as a known deviation (%s), but the scenario passed: "+
 				"the implementation now conforms, so remove the deviation from the profile", st.suite.Profile.Name, clause, reason)
-			res.Status, res.Error = Failed, stale.Error()
+			res.Status, res.Error, res.StaleDeviation = Failed, stale.Error(), true
 			st.suite.Recorder.add(res)
 			return ctx, stale
 		}

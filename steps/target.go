@@ -51,11 +51,17 @@ type Reference struct {
 	// Mutations are applied to every configuration: a deliberately broken
 	// reference, to prove the suite notices.
 	Mutations []string
+	// Catalogue is the run's PKI, for mutations that name its certificates.
+	Catalogue *Catalogue
 }
 
 func (r *Reference) Endpoint(ctx context.Context, s Setup) (string, error) {
 	cfg := s.Config
-	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), r.Mutations...)
+	rest, err := r.applySuiteMutations(&cfg)
+	if err != nil {
+		return "", err
+	}
+	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), rest...)
 	lb, err := r.Env.LoadBalancer(ctx, cfg)
 	if err != nil {
 		return "", err

@@ -5,6 +5,7 @@
 //	                      (or a live one with --target), writing reports
 //	mtlsconform onboard   will this partner's certificate be accepted, and
 //	                      does adding it break anyone else?
+//	mtlsconform selftest  the suite against deliberately broken references
 //	mtlsconform sweep     remove containers and networks left by killed runs
 //
 // Exit status: 0 all passed (known deviations allowed), 1 a check failed,
@@ -49,6 +50,7 @@ const usageText = `mtlsconform checks mutual-TLS load balancers against the conf
 Usage:
   mtlsconform run [flags]        run the suite and write reports (see: mtlsconform run -h)
   mtlsconform onboard [flags]    check a partner's certificate against a truststore
+  mtlsconform selftest [flags]   prove the suite catches broken load balancers
   mtlsconform sweep              remove containers and networks left by killed runs
 
 Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or environment error.
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "onboard":
 		err = cmdOnboard(ctx, args[1:], stdout, stderr)
+	case "selftest":
+		err = cmdSelftest(ctx, args[1:], stdout, stderr)
 	case "sweep":
 		err = cmdSweep(ctx, args[1:], stdout)
 	case "-h", "-help", "--help", "help":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -285,15 +286,41 @@ func TestRunLiveTargetUnreachable(t *testing.T) {
 	}
 	plain := httptest.NewServer(nil)
 	defer plain.Close()
+	// A target that accepts connections and never answers.
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hang.Close()
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
 	tests := []struct{ target, want string }{
 		{"https://127.0.0.1:1", "connection refused"},
 		{"https://" + strings.TrimPrefix(plain.URL, "http://"), "does not speak TLS"},
+		{"https://" + hang.Addr().String(), "no answer within the request timeout"},
 	}
 	for _, tt := range tests {
+		start := time.Now()
 		code, _, stderr := cli(t, "run", "--out", t.TempDir(), "--target", tt.target, "--mode", "mandatory",
-			"--client-cert", f.Cert, "--client-key", f.Key, "--insecure-skip-verify")
+			"--client-cert", f.Cert, "--client-key", f.Key, "--insecure-skip-verify", "--timeout", "1s")
 		if code != exitUsage || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%s: exit %d, stderr %q; want exit 2 saying %q", tt.target, code, stderr, tt.want)
+		}
+		if took := time.Since(start); took > 30*time.Second {
+			t.Errorf("%s: took %v despite --timeout 1s", tt.target, took)
 		}
 	}
 }

@@ -157,7 +157,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	profileName := fs.String("profile", "", "implementation `profile`: reference-nginx (default for the reference), http-400 (default for --target), tls-alert")
 	featuresDir := fs.String("features", "", "`folder` of feature files to run instead of the built-in ones")
 	var mutations stringList
-	fs.Var(&mutations, "mutation", "break the reference on purpose (repeatable): "+strings.Join(harness.MutationNames(), ", "))
+	fs.Var(&mutations, "mutation", "break the reference on purpose (repeatable): "+strings.Join(steps.MutationNames(), ", "))
 	var lf liveFlags
 	lf.register(fs, true)
 	if err := parseFlags(fs, args); err != nil {
@@ -170,6 +170,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case "none", "progress", "pretty":
 	default:
 		return usagef("--format %q: use none, progress or pretty", *format)
+	}
+	if err := checkMutations(mutations); err != nil {
+		return err
 	}
 	live, err := lf.live(stderr)
 	if err != nil {

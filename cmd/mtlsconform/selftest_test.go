@@ -1,0 +1,50 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mtlsconform/harness"
+	"mtlsconform/steps"
+)
+
+// TestSelftestKillsEveryMutant runs the mutation matrix: the conformant
+// reference passes and every deliberately broken one is caught.
+func TestSelftestKillsEveryMutant(t *testing.T) {
+	harness.RequireDocker(t)
+	if testing.Short() {
+		t.Skip("the mutation matrix takes about a minute and a half; run without -short")
+	}
+	out := t.TempDir()
+	code, stdout, stderr := cli(t, "selftest", "--out", out)
+	total := len(steps.Mutations())
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if want := fmt.Sprintf("kill rate: %d/%d (100%%)", total, total); !strings.Contains(stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, stdout)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "selftest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep selftestReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.BaselineFailed) != 0 || rep.Total != total || rep.Caught != total {
+		t.Errorf("report: baseline failures %v, caught %d/%d", rep.BaselineFailed, rep.Caught, rep.Total)
+	}
+	t.Log(stdout)
+}
+
+func TestSelftestRejectsUnknownMutation(t *testing.T) {
+	code, _, stderr := cli(t, "selftest", "--mutation", "no-such-thing")
+	if code != exitUsage || !strings.Contains(stderr, "unknown mutation") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}

@@ -1,0 +1,60 @@
+package steps
+
+import (
+	"sort"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/harness"
+)
+
+// Mutations of the reference that live above nginx.conf: they change what
+// the load balancer trusts rather than how it is configured.
+var suiteMutations = map[string]string{
+	"trust-unknown-ca": "the truststore holds an extra CA the contract does not list (the \"Unknown Root CA\")",
+}
+
+// Mutation is a deliberate break of the reference load balancer.
+type Mutation struct {
+	Name, Doc string
+}
+
+// Mutations lists every mutation the reference target accepts, sorted.
+func Mutations() []Mutation {
+	var out []Mutation
+	for _, n := range harness.MutationNames() {
+		out = append(out, Mutation{n, harness.MutationDoc(n)})
+	}
+	for n, d := range suiteMutations {
+		out = append(out, Mutation{n, d})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// MutationNames lists the names of Mutations.
+func MutationNames() []string {
+	var out []string
+	for _, m := range Mutations() {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+// applySuiteMutations edits the setup for the suite-level mutations and
+// returns the nginx.conf mutations left for the harness.
+func (r *Reference) applySuiteMutations(cfg *harness.LBConfig) ([]string, error) {
+	var rest []string
+	for _, m := range r.Mutations {
+		if _, ok := suiteMutations[m]; !ok {
+			rest = append(rest, m)
+			continue
+		}
+		// trust-unknown-ca
+		ca, err := r.Catalogue.CA("Unknown Root CA", "")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Truststore = append(append([]byte(nil), cfg.Truststore...), pki.CertPEM(ca.Cert)...)
+	}
+	return rest, nil
+}
