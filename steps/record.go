@@ -74,21 +74,21 @@ func backendView(seen []productapi.Echo) []map[string]string {
 
 // ScenarioResult is one scenario's outcome, for reports.
 type ScenarioResult struct {
-	Feature   string         `json:"feature"`
-	URI       string         `json:"uri"`
-	Name      string         `json:"name"`
-	Tags      []string       `json:"tags"`
-	Clauses   []string       `json:"clauses"`
-	Modes     []string       `json:"modes"`
-	Status    Status         `json:"status"`
-	Error     string         `json:"error,omitempty"`
-	Reason    string         `json:"reason,omitempty"` // deviation or not-applicable reason
+	Feature string   `json:"feature"`
+	URI     string   `json:"uri"`
+	Name    string   `json:"name"`
+	Tags    []string `json:"tags"`
+	Clauses []string `json:"clauses"`
+	Modes   []string `json:"modes"`
+	Status  Status   `json:"status"`
+	Error   string   `json:"error,omitempty"`
+	Reason  string   `json:"reason,omitempty"` // deviation or not-applicable reason
 	// StaleDeviation marks a failure that only says a profile's known
 	// deviation was not observed.
-	StaleDeviation bool `json:"stale_deviation,omitempty"`
-	Calls     []CallEvidence `json:"calls"`
-	StartedAt time.Time      `json:"started_at"`
-	Duration  time.Duration  `json:"duration_ns"`
+	StaleDeviation bool           `json:"stale_deviation,omitempty"`
+	Calls          []CallEvidence `json:"calls"`
+	StartedAt      time.Time      `json:"started_at"`
+	Duration       time.Duration  `json:"duration_ns"`
 }
 
 // Recorder collects scenario results; safe for concurrent scenarios.
