@@ -17,7 +17,7 @@ import (
 // godog's own flags, with a godog. prefix: go test -godog.tags=@C1
 // -godog.format=pretty -godog.concurrency=2. The same settings can come
 // from MTLSCONFORM_TAGS, MTLSCONFORM_FORMAT, MTLSCONFORM_CONCURRENCY.
-var godogOpts = godog.Options{Format: "progress", Concurrency: 2}
+var godogOpts = godog.Options{Format: "progress", Concurrency: 4}
 
 func init() { godog.BindCommandLineFlags("godog.", &godogOpts) }
 

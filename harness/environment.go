@@ -229,9 +229,16 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 // starting one only for a configuration not seen before in this run.
 // Concurrent callers asking for the same configuration share one start.
 func (e *Environment) LoadBalancer(ctx context.Context, cfg LBConfig) (*LoadBalancer, error) {
+	lb, _, err := e.Acquire(ctx, cfg)
+	return lb, err
+}
+
+// Acquire is LoadBalancer that also says whether this call started the
+// container (the first caller for a configuration pays for it).
+func (e *Environment) Acquire(ctx context.Context, cfg LBConfig) (*LoadBalancer, bool, error) {
 	r, err := Render(cfg, e.srvChain, e.srvKey)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	e.mu.Lock()
 	slot, ok := e.lbs[r.Key]
@@ -243,14 +250,14 @@ func (e *Environment) LoadBalancer(ctx context.Context, cfg LBConfig) (*LoadBala
 	if ok {
 		select {
 		case <-slot.ready:
-			return slot.lb, slot.err
+			return slot.lb, false, slot.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
 	slot.lb, slot.err = e.startLB(ctx, cfg.withDefaults(), r)
 	close(slot.ready)
-	return slot.lb, slot.err
+	return slot.lb, true, slot.err
 }
 
 // CustomLoadBalancer starts nginx on the run's network with a

@@ -241,3 +241,29 @@ func buildStreamError(r io.Reader) error {
 		}
 	}
 }
+
+// RemoveImages deletes the project's images (the reference nginx and every
+// backend build), so the next run starts cold. Containers using them must
+// be gone.
+func RemoveImages(ctx context.Context) error {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	list, err := cli.ImageList(ctx, client.ImageListOptions{All: true})
+	if err != nil {
+		return fmt.Errorf("list images: %w", err)
+	}
+	var errs []error
+	for _, img := range list.Items {
+		for _, tag := range img.RepoTags {
+			if tag == DefaultNginxImage || strings.HasPrefix(tag, backendImageRepo+":") {
+				if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !isNotFound(err) {
+					errs = append(errs, fmt.Errorf("remove image %s: %w", tag, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -31,6 +31,8 @@ command -v docker >/dev/null 2>&1 || apt_install docker.io
 command -v mmdebstrap >/dev/null 2>&1 || apt_install mmdebstrap
 # The HTML report is checked in a real headless browser.
 command -v chromium >/dev/null 2>&1 || apt_install chromium
+# curl is the baseline of the benchmark.
+command -v curl >/dev/null 2>&1 || apt_install curl
 # openssl cross-checks the generated certificates where it is installed.
 command -v openssl >/dev/null 2>&1 || apt_install openssl
 

@@ -28,12 +28,12 @@ func (st *scenario) endpointFor(ctx context.Context) (string, error) {
 	if len(st.cfg.Truststore) == 0 {
 		return "", errors.New("the scenario never says what the truststore holds")
 	}
-	u, err := st.suite.Target.Endpoint(ctx, Setup{Config: st.cfg, TrustNames: st.trustNames, CRLNames: st.crlNames})
+	ep, err := st.suite.Target.Endpoint(ctx, Setup{Config: st.cfg, TrustNames: st.trustNames, CRLNames: st.crlNames})
 	if err != nil {
 		return "", err
 	}
-	st.endpoint = u
-	return u, nil
+	st.endpoint, st.startedLB = ep.URL, ep.Started
+	return ep.URL, nil
 }
 
 func (st *scenario) do(ctx context.Context, method, path string, id *pki.Identity, chain bool, extra http.Header) (context.Context, error) {

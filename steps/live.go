@@ -133,21 +133,21 @@ func sameNames(a, b []string) bool {
 }
 
 // Endpoint accepts only the configuration the live target has.
-func (l *Live) Endpoint(_ context.Context, s Setup) (string, error) {
+func (l *Live) Endpoint(_ context.Context, s Setup) (Endpoint, error) {
 	cfg := s.Config
 	switch {
 	case cfg.Mode != l.o.Mode:
-		return "", notApplicable("the target runs in %s mode; this scenario needs %s mode", l.o.Mode, cfg.Mode)
+		return Endpoint{}, notApplicable("the target runs in %s mode; this scenario needs %s mode", l.o.Mode, cfg.Mode)
 	case !sameNames(s.TrustNames, []string{PartnerIssuing, PartnerRoot}):
-		return "", notApplicable("needs a truststore holding %s; a live target's truststore cannot be changed by the harness", strings.Join(s.TrustNames, ", "))
+		return Endpoint{}, notApplicable("needs a truststore holding %s; a live target's truststore cannot be changed by the harness", strings.Join(s.TrustNames, ", "))
 	case len(s.CRLNames) > 0:
-		return "", notApplicable("needs a CRL bundle configured on the load balancer")
+		return Endpoint{}, notApplicable("needs a CRL bundle configured on the load balancer")
 	case cfg.VerifyDepth != 0:
-		return "", notApplicable("needs verify depth %d configured on the load balancer", cfg.VerifyDepth)
+		return Endpoint{}, notApplicable("needs verify depth %d configured on the load balancer", cfg.VerifyDepth)
 	case cfg.CertHeader != "" && !strings.EqualFold(cfg.CertHeader, l.certHeader()):
-		return "", notApplicable("needs the certificate forwarded in %s; the target uses %s", cfg.CertHeader, l.certHeader())
+		return Endpoint{}, notApplicable("needs the certificate forwarded in %s; the target uses %s", cfg.CertHeader, l.certHeader())
 	}
-	return l.o.URL, nil
+	return Endpoint{URL: l.o.URL}, nil
 }
 
 func (l *Live) certHeader() string {

@@ -87,8 +87,11 @@ type ScenarioResult struct {
 	// deviation was not observed.
 	StaleDeviation bool           `json:"stale_deviation,omitempty"`
 	Calls          []CallEvidence `json:"calls"`
-	StartedAt      time.Time      `json:"started_at"`
-	Duration       time.Duration  `json:"duration_ns"`
+	// StartedLoadBalancer is true for the scenario that paid for its
+	// configuration's container; the others shared it.
+	StartedLoadBalancer bool          `json:"started_load_balancer,omitempty"`
+	StartedAt           time.Time     `json:"started_at"`
+	Duration            time.Duration `json:"duration_ns"`
 }
 
 // Recorder collects scenario results; safe for concurrent scenarios.

@@ -51,6 +51,7 @@ type scenario struct {
 	trustNames []string
 	crlNames   []string
 	endpoint   string // set at the first call; the configuration is fixed from then on
+	startedLB  bool   // this scenario started its load balancer
 
 	calls    []*call
 	inputErr error // the error of the last operator/partner input step
@@ -160,6 +161,7 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 	res := ScenarioResult{
 		URI: st.uri, Name: st.name, Tags: st.tags, Clauses: st.clauses,
 		StartedAt: st.started, Duration: time.Since(st.started),
+		StartedLoadBalancer: st.startedLB,
 	}
 	res.Feature = featureName(st.uri)
 	res.Modes = st.modes()

@@ -28,11 +28,19 @@ type Setup struct {
 	CRLNames   []string
 }
 
+// Endpoint is a load balancer a scenario calls.
+type Endpoint struct {
+	URL string
+	// Started is true when this request started it: the scenario paid
+	// for a container.
+	Started bool
+}
+
 // Target is what scenarios call: a load balancer in the configuration the
 // scenario describes, and a view of what the backend received.
 type Target interface {
-	// Endpoint returns the base URL of a load balancer set up as described.
-	Endpoint(ctx context.Context, s Setup) (string, error)
+	// Endpoint returns a load balancer set up as described.
+	Endpoint(ctx context.Context, s Setup) (Endpoint, error)
 	// MapPath turns a path of the feature files (/dev-portal-xapi/products,
 	// /echo) into the target's own.
 	MapPath(path string) (string, error)
@@ -55,18 +63,18 @@ type Reference struct {
 	Catalogue *Catalogue
 }
 
-func (r *Reference) Endpoint(ctx context.Context, s Setup) (string, error) {
+func (r *Reference) Endpoint(ctx context.Context, s Setup) (Endpoint, error) {
 	cfg := s.Config
 	rest, err := r.applySuiteMutations(&cfg)
 	if err != nil {
-		return "", err
+		return Endpoint{}, err
 	}
 	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), rest...)
-	lb, err := r.Env.LoadBalancer(ctx, cfg)
+	lb, started, err := r.Env.Acquire(ctx, cfg)
 	if err != nil {
-		return "", err
+		return Endpoint{}, err
 	}
-	return lb.URL, nil
+	return Endpoint{URL: lb.URL, Started: started}, nil
 }
 
 func (r *Reference) MapPath(path string) (string, error) { return path, nil }

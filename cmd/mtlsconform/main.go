@@ -6,6 +6,7 @@
 //	mtlsconform onboard   will this partner's certificate be accepted, and
 //	                      does adding it break anyone else?
 //	mtlsconform selftest  the suite against deliberately broken references
+//	mtlsconform bench     measure what a run costs
 //	mtlsconform sweep     remove containers and networks left by killed runs
 //
 // Exit status: 0 all passed (known deviations allowed), 1 a check failed,
@@ -51,6 +52,7 @@ Usage:
   mtlsconform run [flags]        run the suite and write reports (see: mtlsconform run -h)
   mtlsconform onboard [flags]    check a partner's certificate against a truststore
   mtlsconform selftest [flags]   prove the suite catches broken load balancers
+  mtlsconform bench [flags]      measure a run's cost (medians)
   mtlsconform sweep              remove containers and networks left by killed runs
 
 Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or environment error.
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdOnboard(ctx, args[1:], stdout, stderr)
 	case "selftest":
 		err = cmdSelftest(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "sweep":
 		err = cmdSweep(ctx, args[1:], stdout)
 	case "-h", "-help", "--help", "help":

@@ -152,7 +152,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "out", "`folder` for the reports")
 	tags := fs.String("tags", "", "godog tag `expression` selecting scenarios, e.g. '@C1,@C2' or '@mandatory && ~@pitfall'")
 	format := fs.String("format", "none", "console `formatter` of godog: none, progress or pretty (reports are written whatever this says)")
-	conc := fs.Int("concurrency", 2, "scenarios run at once")
+	conc := fs.Int("concurrency", 4, "scenarios run at once")
 	image := fs.String("nginx-image", envDefault("MTLSCONFORM_NGINX_IMAGE", harness.DefaultNginxImage), "reference load balancer `image`; the default is built offline when missing")
 	profileName := fs.String("profile", "", "implementation `profile`: reference-nginx (default for the reference), http-400 (default for --target), tls-alert")
 	featuresDir := fs.String("features", "", "`folder` of feature files to run instead of the built-in ones")

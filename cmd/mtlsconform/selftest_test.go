@@ -48,3 +48,39 @@ func TestSelftestRejectsUnknownMutation(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestBenchRuns checks the benchmark command works end to end on a tiny
+// budget; it asserts what was measured, never how fast.
+func TestBenchRuns(t *testing.T) {
+	harness.RequireDocker(t)
+	out := t.TempDir()
+	code, stdout, stderr := cli(t, "bench", "--runs", "1", "--cold-runs", "0", "--requests", "3", "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var fig benchFigures
+	data, err := os.ReadFile(filepath.Join(out, "bench.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &fig); err != nil {
+		t.Fatal(err)
+	}
+	if len(fig.WarmWalls) != 1 || fig.Containers[0] < 2 || len(fig.HarnessRequestMS) != 3 || len(fig.CurlRequestMS) != 3 || len(fig.SharedScenarioMS) == 0 {
+		t.Errorf("figures incomplete: %+v", fig)
+	}
+	if !strings.Contains(stdout, "| warm full suite") {
+		t.Errorf("no table printed:\n%s", stdout)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
