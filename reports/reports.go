@@ -153,11 +153,18 @@ func Write(dir string, r steps.RunResult) (Files, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Files{}, fmt.Errorf("make report folder: %w", err)
 	}
-	for path, data := range map[string][]byte{f.HTML: h.Bytes(), f.Markdown: m.Bytes(), f.JSON: js} {
-		if bytes.Contains(data, []byte("PRIVATE KEY")) {
-			return Files{}, fmt.Errorf("refusing to write %s: it would contain key material", path)
+	outputs := []struct {
+		path string
+		data []byte
+	}{{f.HTML, h.Bytes()}, {f.Markdown, m.Bytes()}, {f.JSON, js}}
+	// Check every report before writing any: all of them or none.
+	for _, o := range outputs {
+		if bytes.Contains(o.data, []byte("PRIVATE KEY")) {
+			return Files{}, fmt.Errorf("refusing to write the reports: %s would contain key material", filepath.Base(o.path))
 		}
-		if err := pki.WriteFileAtomic(path, data, 0o644); err != nil {
+	}
+	for _, o := range outputs {
+		if err := pki.WriteFileAtomic(o.path, o.data, 0o644); err != nil {
 			return Files{}, err
 		}
 	}
