@@ -31,18 +31,9 @@ func TestMandatoryReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := pki.NewRootCA("Partner Root CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, err := root.NewIntermediate("Partner Issuing CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := inter.IssueClient("partner-a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := pki.MustRootCA(t, "Partner Root CA")
+	inter := root.MustIntermediate(t, "Partner Issuing CA")
+	leaf := inter.MustClient(t, "partner-a")
 	lb, err := env.LoadBalancer(ctx, LBConfig{Mode: Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
 	if err != nil {
 		t.Fatal(err)

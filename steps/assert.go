@@ -232,12 +232,20 @@ func normalSerial(s string) string {
 // balancers use (URL-encoded PEM, raw PEM, base64 DER) and names it by
 // fingerprint; what does not parse is shown as it came.
 func certificateToken(v string) string {
+	// Percent-encoding (nginx: %20 for spaces) or form encoding (+ for
+	// spaces, %2B for the base64 plus signs); raw PEM passes either way.
+	candidates := []string{v}
 	if dec, err := url.PathUnescape(v); err == nil {
-		v = dec
+		candidates = append(candidates, dec)
 	}
-	if block, _ := pem.Decode([]byte(v)); block != nil {
-		if certs, err := pki.ParseCertificates("header", pem.EncodeToMemory(block)); err == nil {
-			return "certificate sha256:" + pki.Fingerprint(certs[0])
+	if dec, err := url.QueryUnescape(v); err == nil {
+		candidates = append(candidates, dec)
+	}
+	for _, c := range candidates {
+		if block, _ := pem.Decode([]byte(c)); block != nil {
+			if certs, err := pki.ParseCertificates("header", pem.EncodeToMemory(block)); err == nil {
+				return "certificate sha256:" + pki.Fingerprint(certs[0])
+			}
 		}
 	}
 	if der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err == nil {
@@ -266,23 +274,33 @@ func (st *scenario) expectedHeaders(t *godog.Table) (map[string]string, error) {
 	return want, nil
 }
 
-func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.Context, error) {
+// onlyRequest returns the last call and the one request it caused at the
+// backend; any other number is a contract violation.
+func (st *scenario) onlyRequest(ctx context.Context) (*call, productapi.Echo, error) {
 	c, err := st.last()
 	if err != nil {
-		return ctx, err
+		return nil, productapi.Echo{}, err
 	}
+	seen, err := st.backendSaw(ctx, c)
+	if err != nil {
+		return nil, productapi.Echo{}, err
+	}
+	if len(seen) != 1 {
+		return nil, productapi.Echo{}, st.violation(c, "expected the backend to receive exactly one request, it received %d", len(seen))
+	}
+	return c, seen[0], nil
+}
+
+func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.Context, error) {
 	want, err := st.expectedHeaders(t)
 	if err != nil {
 		return ctx, err
 	}
-	seen, err := st.backendSaw(ctx, c)
+	c, seen, err := st.onlyRequest(ctx)
 	if err != nil {
 		return ctx, err
 	}
-	if len(seen) != 1 {
-		return ctx, st.violation(c, "expected the backend to receive exactly one request, it received %d", len(seen))
-	}
-	got := clientCertHeaders(http.Header(seen[0].Headers), st.certHeaderNames())
+	got := clientCertHeaders(http.Header(seen.Headers), st.certHeaderNames())
 	if diff := cmp.Diff(want, got); diff != "" {
 		return ctx, st.violation(c, "the client-certificate headers the backend saw differ (-want +got):\n%s", diff)
 	}
@@ -290,22 +308,15 @@ func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.C
 }
 
 func (st *scenario) certForwarded(ctx context.Context, name, header string) (context.Context, error) {
-	c, err := st.last()
-	if err != nil {
-		return ctx, err
-	}
 	id, err := st.suite.Catalogue.Identity(name)
 	if err != nil {
 		return ctx, err
 	}
-	seen, err := st.backendSaw(ctx, c)
+	c, seen, err := st.onlyRequest(ctx)
 	if err != nil {
 		return ctx, err
 	}
-	if len(seen) != 1 {
-		return ctx, st.violation(c, "expected the backend to receive exactly one request, it received %d", len(seen))
-	}
-	raw := http.Header(seen[0].Headers).Values(header)
+	raw := http.Header(seen.Headers).Values(header)
 	if len(raw) != 1 {
 		return ctx, st.violation(c, "expected one %s header at the backend, got %d", header, len(raw))
 	}

@@ -96,11 +96,7 @@ const p12Password = "conformance"
 // certificate chain + key, or a .p12), reads it back through the same
 // readers the CLI uses, and calls with what was read.
 func (st *scenario) callWithFiles(ctx context.Context, method, path, kind, name string) (context.Context, error) {
-	id, err := st.suite.Catalogue.Identity(name)
-	if err != nil {
-		return ctx, err
-	}
-	dir, err := st.tempDir()
+	id, dir, err := st.identityAndDir(name)
 	if err != nil {
 		return ctx, err
 	}
@@ -123,12 +119,18 @@ func (st *scenario) callWithFiles(ctx context.Context, method, path, kind, name 
 	return st.do(ctx, method, path, loaded, true, nil)
 }
 
-func (st *scenario) addPublicKey(name string) error {
+// identityAndDir finds a credential and the scenario's folder for its files.
+func (st *scenario) identityAndDir(name string) (*pki.Identity, string, error) {
 	id, err := st.suite.Catalogue.Identity(name)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	dir, err := st.tempDir()
+	return id, dir, err
+}
+
+func (st *scenario) addPublicKey(name string) error {
+	id, dir, err := st.identityAndDir(name)
 	if err != nil {
 		return err
 	}
@@ -145,11 +147,7 @@ func (st *scenario) addPublicKey(name string) error {
 }
 
 func (st *scenario) wrongP12Password(name string) error {
-	id, err := st.suite.Catalogue.Identity(name)
-	if err != nil {
-		return err
-	}
-	dir, err := st.tempDir()
+	id, dir, err := st.identityAndDir(name)
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--target", "https://127.0.0.1:9"}, "--target needs --mode"},
 		{[]string{"run", "--mode", "mandatory"}, "only applies with --target"},
 		{[]string{"run", "--target", "https://127.0.0.1:9", "--mode", "sideways"}, "unknown mode"},
-		{[]string{"run", "--target", "https://127.0.0.1:9", "--mode", "mandatory"}, "needs a client credential"},
+		{[]string{"run", "--target", "https://127.0.0.1:9", "--mode", "mandatory", "--insecure-skip-verify"}, "needs a client credential"},
+		{[]string{"run", "--target", "https://127.0.0.1:9", "--mode", "mandatory"}, "needs --server-ca"},
 		{[]string{"run", "--profile", "nope"}, "unknown profile"},
 		{[]string{"run", "stray"}, "unexpected argument"},
 		{[]string{"onboard", "--partner-cert", "x.pem"}, "--truststore is required"},
@@ -184,18 +185,9 @@ func startLive(t *testing.T) liveSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := pki.NewRootCA("Live Root CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuing, err := root.NewIntermediate("Live Issuing CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	partner, err := issuing.IssueClient("live-partner")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := pki.MustRootCA(t, "Live Root CA")
+	issuing := root.MustIntermediate(t, "Live Issuing CA")
+	partner := issuing.MustClient(t, "live-partner")
 	chain, key := env.ServerCredential()
 	lb, err := env.CustomLoadBalancer(ctx, map[string][]byte{
 		"nginx.conf":   []byte(liveConf),
@@ -276,10 +268,7 @@ func TestRunLiveTarget(t *testing.T) {
 
 func TestRunLiveTargetUnreachable(t *testing.T) {
 	dir := t.TempDir()
-	id, err := pki.SelfSignedClient("p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := pki.MustSelfSigned(t, "p")
 	f, err := id.WriteFiles(dir, "p", "")
 	if err != nil {
 		t.Fatal(err)

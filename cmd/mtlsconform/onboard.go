@@ -16,6 +16,7 @@ import (
 
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/harness"
+	"mtlsconform/steps"
 )
 
 const onboardUsage = `mtlsconform onboard: will this partner's certificate be accepted, and does adding it break anyone else?
@@ -90,11 +91,16 @@ func cmdOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return &envError{err}
 	}
-	var live *liveTarget
+	var live *steps.LiveOptions
 	if lf.target != "" {
-		if live, err = newLiveTarget(&lf, stderr); err != nil {
+		if lf.mode == "" {
+			lf.mode = string(harness.Mandatory)
+		}
+		o, err := lf.options(stderr)
+		if err != nil {
 			return err
 		}
+		live = &o
 	}
 
 	leaf := chain[0]
@@ -117,7 +123,7 @@ func cmdOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	if live != nil && partner != nil {
-		live.check(ctx, rep, partner)
+		checkLive(ctx, rep, *live, partner)
 	} else if live != nil {
 		rep.prove(false, "live target", "needs the partner's key (--partner-key or --partner-p12) to call %s as the partner", lf.target)
 	}
@@ -273,55 +279,23 @@ func clampTime(c *x509.Certificate) time.Time {
 	return now
 }
 
-type liveTarget struct {
-	url    string
-	caller *harness.Caller
-	path   string
-}
-
-func newLiveTarget(lf *liveFlags, stderr io.Writer) (*liveTarget, error) {
-	if lf.mode == "" {
-		lf.mode = "mandatory"
+// checkLive calls the live endpoint as the partner: is the partner trusted
+// there (already, or once the new truststore is deployed)?
+func checkLive(ctx context.Context, rep *onboardReport, o steps.LiveOptions, partner *pki.Identity) {
+	o.Credential = partner
+	live, err := steps.NewLive(o)
+	if err != nil {
+		rep.prove(false, "live target", "%v", err)
+		return
 	}
-	if _, err := harness.ParseMode(lf.mode); err != nil {
-		return nil, usagef("--mode: %v", err)
-	}
-	c := &harness.Caller{InsecureSkipVerify: lf.insecure, ServerName: lf.serverName, Timeout: lf.timeout}
-	if lf.serverCA != "" {
-		certs, err := pki.LoadCertificates(lf.serverCA)
-		if err != nil {
-			return nil, &envError{err}
-		}
-		c.ServerRoots = x509.NewCertPool()
-		for _, cert := range certs {
-			c.ServerRoots.AddCert(cert)
-		}
-	} else if !lf.insecure {
-		return nil, usagef("--target needs --server-ca (the CA of the target's own certificate) or, knowingly, --insecure-skip-verify")
-	}
-	if lf.insecure {
-		fmt.Fprintln(stderr, "WARNING: --insecure-skip-verify: the target's own certificate is NOT verified")
-	}
-	if c.ServerName == "" {
-		host := strings.TrimPrefix(lf.target, "https://")
-		host, _, _ = strings.Cut(host, "/")
-		if i := strings.LastIndex(host, ":"); i > 0 && !strings.HasSuffix(host, "]") {
-			host = host[:i]
-		}
-		c.ServerName = strings.Trim(host, "[]")
-	}
-	return &liveTarget{url: strings.TrimRight(lf.target, "/"), caller: c, path: lf.apiPath}, nil
-}
-
-func (l *liveTarget) check(ctx context.Context, rep *onboardReport, partner *pki.Identity) {
-	res, err := l.caller.Do(ctx, l.url, harness.Request{Path: l.path, Credential: partner, SendChain: true})
+	res, err := live.Caller().Do(ctx, o.URL, harness.Request{Path: o.APIPath, Credential: partner, SendChain: true})
 	switch {
 	case err != nil:
 		rep.prove(false, "live target", "%v", err)
 	case res.Status == http.StatusOK:
-		rep.prove(true, "live target", "%s accepted the partner: %s", l.url, res.Outcome())
+		rep.prove(true, "live target", "%s accepted the partner: %s", o.URL, res.Outcome())
 	default:
-		rep.prove(false, "live target", "%s did not accept the partner (%s): is the new truststore deployed there?", l.url, res.Outcome())
+		rep.prove(false, "live target", "%s did not accept the partner (%s): is the new truststore deployed there?", o.URL, res.Outcome())
 	}
 }
 

@@ -22,18 +22,9 @@ type onboardFixture struct {
 func newOnboardFixture(t *testing.T) onboardFixture {
 	t.Helper()
 	dir := t.TempDir()
-	root, err := pki.NewRootCA("Existing Root CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, err := root.NewIntermediate("Existing Issuing CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self, err := pki.SelfSignedClient("existing-partner")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := pki.MustRootCA(t, "Existing Root CA")
+	inter := root.MustIntermediate(t, "Existing Issuing CA")
+	self := pki.MustSelfSigned(t, "existing-partner")
 	// No trailing newline: the output must still be well formed.
 	existing := bytes.TrimRight(pki.Bundle(inter.Cert, root.Cert, self.Cert), "\n")
 	path := filepath.Join(dir, "current.pem")
@@ -46,10 +37,7 @@ func newOnboardFixture(t *testing.T) onboardFixture {
 func TestOnboardSelfSignedPartner(t *testing.T) {
 	harness.RequireDocker(t)
 	fx := newOnboardFixture(t)
-	partner, err := pki.SelfSignedClient("new-partner")
-	if err != nil {
-		t.Fatal(err)
-	}
+	partner := pki.MustSelfSigned(t, "new-partner")
 	files, err := partner.WriteFiles(fx.dir, "new-partner", "pw")
 	if err != nil {
 		t.Fatal(err)
@@ -99,18 +87,9 @@ func TestOnboardSelfSignedPartner(t *testing.T) {
 func TestOnboardCASignedPartnerWithPKCS12(t *testing.T) {
 	harness.RequireDocker(t)
 	fx := newOnboardFixture(t)
-	root, err := pki.NewRootCA("Partner Root CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, err := root.NewIntermediate("Partner Issuing CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := inter.IssueClient("partner-b")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := pki.MustRootCA(t, "Partner Root CA")
+	inter := root.MustIntermediate(t, "Partner Issuing CA")
+	leaf := inter.MustClient(t, "partner-b")
 	// The .p12 carries the intermediate; the root comes as its own file
 	// appended to the chain the way partners often send it.
 	leaf.Intermediates = append(leaf.Intermediates, root.Cert)
@@ -136,26 +115,11 @@ func TestOnboardCASignedPartnerWithPKCS12(t *testing.T) {
 
 func TestOnboardRejects(t *testing.T) {
 	fx := newOnboardFixture(t)
-	root, err := pki.NewRootCA("Partner Root CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, err := root.NewIntermediate("Partner Issuing CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafOnly, err := inter.IssueClient("no-chain")
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired, err := pki.SelfSignedClient("old", pki.Expired())
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverOnly, err := pki.SelfSignedClient("server-only", pki.WithExtKeyUsage(x509.ExtKeyUsageServerAuth))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := pki.MustRootCA(t, "Partner Root CA")
+	inter := root.MustIntermediate(t, "Partner Issuing CA")
+	leafOnly := inter.MustClient(t, "no-chain")
+	expired := pki.MustSelfSigned(t, "old", pki.Expired())
+	serverOnly := pki.MustSelfSigned(t, "server-only", pki.WithExtKeyUsage(x509.ExtKeyUsageServerAuth))
 	write := func(name string, data []byte) string {
 		p := filepath.Join(fx.dir, name)
 		if err := os.WriteFile(p, data, 0o600); err != nil {
@@ -215,10 +179,7 @@ func TestOnboardAgainstLiveTarget(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "[ok  ] live target") || !strings.Contains(stdout, "already trusted") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	stranger, err := pki.SelfSignedClient("not-deployed-yet")
-	if err != nil {
-		t.Fatal(err)
-	}
+	stranger := pki.MustSelfSigned(t, "not-deployed-yet")
 	files, err := stranger.WriteFiles(t.TempDir(), "s", "")
 	if err != nil {
 		t.Fatal(err)

@@ -102,31 +102,42 @@ func (l *liveFlags) live(stderr io.Writer) (*steps.Live, error) {
 	if l.mode == "" {
 		return nil, usagef("--target needs --mode mandatory or --mode optional: the mode the target is configured in")
 	}
-	mode, err := harness.ParseMode(l.mode)
-	if err != nil {
-		return nil, usagef("--mode: %v", err)
-	}
-	cred, err := l.credential()
+	o, err := l.options(stderr)
 	if err != nil {
 		return nil, err
 	}
-	if cred == nil {
+	if o.Credential, err = l.credential(); err != nil {
+		return nil, err
+	}
+	if o.Credential == nil {
 		return nil, usagef("--target needs a client credential the target trusts: --client-p12 (+ password) or --client-cert and --client-key")
 	}
+	return steps.NewLive(o)
+}
+
+// options reads everything about the live target but the client
+// credential: mode, the CA of its own certificate, paths, the CA it trusts.
+func (l *liveFlags) options(stderr io.Writer) (steps.LiveOptions, error) {
+	mode, err := harness.ParseMode(l.mode)
+	if err != nil {
+		return steps.LiveOptions{}, usagef("--mode: %v", err)
+	}
 	o := steps.LiveOptions{
-		URL: l.target, Mode: mode, Credential: cred, ServerName: l.serverName,
+		URL: l.target, Mode: mode, ServerName: l.serverName,
 		InsecureSkipVerify: l.insecure, APIPath: l.apiPath, EchoPath: l.echoPath,
 		RequestsPath: l.reqPath, CertHeader: l.certHeader, Timeout: l.timeout,
 	}
 	if l.serverCA != "" {
 		certs, err := pki.LoadCertificates(l.serverCA)
 		if err != nil {
-			return nil, err
+			return o, err
 		}
 		o.ServerRoots = x509.NewCertPool()
 		for _, c := range certs {
 			o.ServerRoots.AddCert(c)
 		}
+	} else if !l.insecure {
+		return o, usagef("--target needs --server-ca (the CA that issued the target's own certificate) or, knowingly, --insecure-skip-verify")
 	}
 	if l.insecure {
 		fmt.Fprintln(stderr, "WARNING: --insecure-skip-verify: the target's own certificate is NOT verified; anyone on the path could answer in its place")
@@ -135,16 +146,16 @@ func (l *liveFlags) live(stderr io.Writer) (*steps.Live, error) {
 	case l.caCert != "" && l.caKey != "":
 		ca, err := pki.LoadKeyPair(l.caCert, l.caKey)
 		if err != nil {
-			return nil, err
+			return o, err
 		}
 		if !ca.Cert.IsCA {
-			return nil, usagef("--ca-cert %s is not a CA certificate", l.caCert)
+			return o, usagef("--ca-cert %s is not a CA certificate", l.caCert)
 		}
 		o.CA = &pki.CA{Identity: *ca}
 	case l.caCert != "" || l.caKey != "":
-		return nil, usagef("--ca-cert and --ca-key go together")
+		return o, usagef("--ca-cert and --ca-key go together")
 	}
-	return steps.NewLive(o)
+	return o, nil
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {

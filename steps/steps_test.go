@@ -1,0 +1,133 @@
+package steps
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/harness"
+)
+
+func TestCertificateTokenReadsEveryEncoding(t *testing.T) {
+	id := pki.MustSelfSigned(t, "enc")
+	want := "certificate sha256:" + id.Fingerprint()
+	pemText := string(id.CertPEM())
+	for name, v := range map[string]string{
+		"URL-encoded PEM (nginx)":  url.QueryEscape(pemText),
+		"path-escaped PEM":         url.PathEscape(pemText),
+		"raw PEM":                  pemText,
+		"base64 DER (Envoy-style)": base64.StdEncoding.EncodeToString(id.DER()),
+	} {
+		if got := certificateToken(v); got != want {
+			t.Errorf("%s: %s, want %s", name, got, want)
+		}
+	}
+	if got := certificateToken("not a certificate"); !strings.HasPrefix(got, "unparseable certificate") {
+		t.Errorf("garbage: %s", got)
+	}
+}
+
+func TestNormalSerial(t *testing.T) {
+	for in, want := range map[string]string{"0a:1b:FF": "A1BFF", "00AB": "AB", "ab": "AB", "0": "0"} {
+		if got := normalSerial(in); got != want {
+			t.Errorf("normalSerial(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestProfileDeviation(t *testing.T) {
+	p := ReferenceNginx
+	if c, _, ok := p.Deviation([]string{"C11"}, []string{"optional"}); !ok || c != "C11" {
+		t.Errorf("C11: %q %v", c, ok)
+	}
+	if _, _, ok := p.Deviation([]string{"C15"}, []string{"mandatory"}); ok {
+		t.Error("C15 in Mandatory mode counted as a deviation; only Optional is")
+	}
+	if c, _, ok := p.Deviation([]string{"C15"}, []string{"optional"}); !ok || c != "C15 in optional mode" {
+		t.Errorf("C15 optional: %q %v", c, ok)
+	}
+	if _, err := LookupProfile("nope"); err == nil {
+		t.Error("unknown profile accepted")
+	}
+}
+
+func TestCatalogueNamesMeanOneCertificate(t *testing.T) {
+	c := NewCatalogue()
+	if _, err := c.CA("Root", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CA("Issuing", "Root"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Client("a", ClientSpec{Issuer: "Issuing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Client("a", ClientSpec{Issuer: "Issuing"})
+	if err != nil || again != a {
+		t.Errorf("same definition twice gave another certificate (%v)", err)
+	}
+	if _, err := c.Client("a", ClientSpec{Issuer: "Issuing", Variant: "expired"}); err == nil {
+		t.Error("a name was redefined with another variant")
+	}
+	if _, err := c.CA("Issuing", ""); err == nil {
+		t.Error("a CA was redefined under another parent")
+	}
+	if _, err := c.Client("b", ClientSpec{Issuer: "Nowhere"}); err == nil || !strings.Contains(err.Error(), "not defined") {
+		t.Errorf("unknown issuer: %v", err)
+	}
+	r1, _ := c.Client("r", ClientSpec{Issuer: "Issuing", Variant: "revoked"})
+	crl, err := c.CRL("Issuing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(r1.Cert.SerialNumber) != 0 {
+		t.Error("CRL does not list the revoked certificate")
+	}
+	if again, _ := c.CRL("Issuing"); again != crl {
+		t.Error("CRL regenerated though nothing new was revoked: the load balancer could not be shared")
+	}
+}
+
+func TestLiveTargetApplicability(t *testing.T) {
+	cred := pki.MustRootCA(t, "Live Root").MustIntermediate(t, "Live Issuing").MustClient(t, "live")
+	live, err := NewLive(LiveOptions{URL: "https://lb.example:443", Mode: harness.Mandatory, Credential: cred, InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := NewCatalogue()
+	live.Seed(cat)
+	standard := Setup{Config: harness.LBConfig{Mode: harness.Mandatory}, TrustNames: []string{PartnerRoot, PartnerIssuing}}
+	if ep, err := live.Endpoint(context.Background(), standard); err != nil || ep.URL != "https://lb.example:443" {
+		t.Errorf("standard setup: %v %v", ep, err)
+	}
+	for name, s := range map[string]Setup{
+		"other mode":       {Config: harness.LBConfig{Mode: harness.Optional}, TrustNames: standard.TrustNames},
+		"other truststore": {Config: harness.LBConfig{Mode: harness.Mandatory}, TrustNames: []string{PartnerRoot}},
+		"CRL":              {Config: harness.LBConfig{Mode: harness.Mandatory}, TrustNames: standard.TrustNames, CRLNames: []string{PartnerRoot}},
+		"verify depth":     {Config: harness.LBConfig{Mode: harness.Mandatory, VerifyDepth: 1}, TrustNames: standard.TrustNames},
+	} {
+		if _, err := live.Endpoint(context.Background(), s); !errors.Is(err, ErrNotApplicable) {
+			t.Errorf("%s: err = %v, want not applicable", name, err)
+		}
+	}
+	if _, err := live.MapPath(FeatureEchoPath); !errors.Is(err, ErrNotApplicable) {
+		t.Errorf("echo path without --echo-path: %v", err)
+	}
+	if id, err := cat.Identity(PartnerLeaf); err != nil || id != cred {
+		t.Error("the trusted credential does not play partner-a")
+	}
+	if _, err := cat.Client("someone-else", ClientSpec{Issuer: PartnerIssuing}); !errors.Is(err, ErrNotApplicable) || !strings.Contains(err.Error(), "--ca-key") {
+		t.Errorf("leaf under a keyless CA: %v", err)
+	}
+	if _, err := NewLive(LiveOptions{URL: "http://plain", Mode: harness.Mandatory, Credential: cred}); err == nil {
+		t.Error("an http:// target was accepted")
+	}
+	if _, err := NewLive(LiveOptions{URL: "https://x", Mode: harness.Mandatory, Credential: cred}); err == nil || !strings.Contains(err.Error(), "--server-ca") {
+		t.Errorf("no server CA and no insecure flag: %v", err)
+	}
+}
