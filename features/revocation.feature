@@ -1,7 +1,7 @@
 Feature: Revoked certificates are refused
   With a CRL bundle configured, a certificate its CA has revoked is refused
   in Mandatory mode and marked FAILED in Optional mode. nginx checks the CRL
-  of every CA in the chain, so the bundle must hold one for each.
+  of every CA in the chain, so the bundle must hold a current one for each.
 
   Background:
     Given the "Partner Root CA" is a root CA
@@ -18,8 +18,8 @@ Feature: Revoked certificates are refused
     Then the partner is refused
     And the backend received no request
 
-  @C15 @mandatory
-  Scenario: Mandatory mode still accepts a certificate that is not revoked
+  @C15 @mandatory @pitfall
+  Scenario: Fix: with every CA's CRL in the bundle, a certificate that is not revoked is accepted
     Given the load balancer requires client certificates
     And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"
@@ -38,6 +38,15 @@ Feature: Revoked certificates are refused
   Scenario: Pitfall: a CRL bundle missing the root's CRL refuses every certificate under it
     Given the load balancer requires client certificates
     And the CRL bundle holds the CRLs of "Partner Issuing CA"
+    When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"
+    Then the partner is refused
+    And the backend received no request
+
+  @C15 @mandatory @pitfall
+  Scenario: Pitfall: an expired CRL refuses every certificate under its CA
+    Given the load balancer requires client certificates
+    And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
+    And the CRL of "Partner Issuing CA" in the bundle has expired
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"
     Then the partner is refused
     And the backend received no request

@@ -28,6 +28,7 @@ type caEntry struct {
 	crlRevoked int
 	revoked    int
 	seeded     bool // given by the user for a live target
+	expiredCRL *x509.RevocationList
 }
 
 // ClientSpec is how a scenario describes a client certificate.
@@ -175,6 +176,28 @@ func (c *Catalogue) Certificate(name string) (*x509.Certificate, error) {
 		return e.id.Cert, nil
 	}
 	return nil, fmt.Errorf("no CA or certificate named %q is defined: add a Given step that makes it", name)
+}
+
+// ExpiredCRL returns a revocation list of the CA whose nextUpdate has
+// passed, made once per run.
+func (c *Catalogue) ExpiredCRL(name string) (*x509.RevocationList, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.cas[name]
+	if !ok {
+		return nil, fmt.Errorf("no CA named %q is defined", name)
+	}
+	if e.ca.Key == nil {
+		return nil, notApplicable("a CRL of %q needs that CA's key", name)
+	}
+	if e.expiredCRL == nil {
+		crl, err := e.ca.CRL(-time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		e.expiredCRL = crl
+	}
+	return e.expiredCRL, nil
 }
 
 // CRL returns the CA's current revocation list, reused while nothing new

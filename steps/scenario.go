@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,12 +47,13 @@ type scenario struct {
 	clauses []string
 	started time.Time
 
-	cfg        harness.LBConfig
-	modeSet    bool
-	trustNames []string
-	crlNames   []string
-	endpoint   string // set at the first call; the configuration is fixed from then on
-	startedLB  bool   // this scenario started its load balancer
+	cfg         harness.LBConfig
+	modeSet     bool
+	trustNames  []string
+	crlNames    []string
+	expiredCRLs []string
+	endpoint    string // set at the first call; the configuration is fixed from then on
+	startedLB   bool   // this scenario started its load balancer
 
 	calls    []*call
 	inputErr error // the error of the last operator/partner input step
@@ -101,6 +103,7 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 	sc.Given(`^the truststore holds ((?:"[^"]+"(?:, )?)+)$`, st.truststore)
 	sc.Given(`^the truststore is read from \.crt files of ((?:"[^"]+"(?:, )?)+)$`, st.truststoreFromCRT)
 	sc.Given(`^the CRL bundle holds the CRLs of ((?:"[^"]+"(?:, )?)+)$`, st.crlBundle)
+	sc.Given(`^the CRL of "([^"]+)" in the bundle has expired$`, st.expiredCRL)
 	sc.Given(`^the verify depth is (\d+)$`, st.verifyDepth)
 	sc.Given(`^the certificate header is "([^"]+)"$`, st.certHeader)
 	sc.Given(`^(?:a|an) (expired |not yet valid |serverAuth-only |revoked )?client certificate "([^"]+)"( with an RSA key)? issued by the "([^"]+)"$`, st.clientCert)
@@ -301,15 +304,37 @@ func (st *scenario) crlBundle(list string) error {
 	if err := st.configurable(); err != nil {
 		return err
 	}
+	st.crlNames = names(list)
+	return st.buildCRLBundle()
+}
+
+// expiredCRL swaps one CA's CRL in the bundle for one whose nextUpdate has
+// passed.
+func (st *scenario) expiredCRL(name string) error {
+	if err := st.configurable(); err != nil {
+		return err
+	}
+	if !slices.Contains(st.crlNames, name) {
+		return fmt.Errorf("the CRL bundle does not hold the CRL of %q", name)
+	}
+	st.expiredCRLs = append(st.expiredCRLs, name)
+	return st.buildCRLBundle()
+}
+
+func (st *scenario) buildCRLBundle() error {
 	var bundle []byte
-	for _, n := range names(list) {
-		crl, err := st.suite.Catalogue.CRL(n)
+	for _, n := range st.crlNames {
+		get := st.suite.Catalogue.CRL
+		if slices.Contains(st.expiredCRLs, n) {
+			get = st.suite.Catalogue.ExpiredCRL
+		}
+		crl, err := get(n)
 		if err != nil {
 			return err
 		}
 		bundle = append(bundle, pki.CRLPEM(crl)...)
 	}
-	st.cfg.CRL, st.crlNames = bundle, names(list)
+	st.cfg.CRL = bundle
 	return nil
 }
 
