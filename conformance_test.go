@@ -19,7 +19,9 @@ import (
 // from MTLSCONFORM_TAGS, MTLSCONFORM_FORMAT, MTLSCONFORM_CONCURRENCY.
 var godogOpts = godog.Options{Format: "progress", Concurrency: 4}
 
-func init() { godog.BindCommandLineFlags("godog.", &godogOpts) }
+// BindFlags uses Go's flag package, which go test parses; godog's
+// BindCommandLineFlags binds to pflag, which go test never parses.
+func init() { godog.BindFlags("godog.", flag.CommandLine, &godogOpts) }
 
 func envOr(name, current string) string {
 	if v := os.Getenv(name); v != "" {
