@@ -1,0 +1,98 @@
+package features
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+type scenario struct {
+	file, name string
+	tags       []string
+}
+
+// scenarios reads every scenario with its own and its feature's tags.
+func scenarios(t *testing.T) []scenario {
+	t.Helper()
+	files, err := fs.Glob(FS, "*.feature")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no feature files embedded (%v)", err)
+	}
+	var out []scenario
+	for _, f := range files {
+		data, err := fs.ReadFile(FS, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var featureTags, pending []string
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			switch {
+			case strings.HasPrefix(line, "@"):
+				pending = append(pending, strings.Fields(line)...)
+			case strings.HasPrefix(line, "Feature:"):
+				featureTags, pending = pending, nil
+			case strings.HasPrefix(line, "Scenario:") || strings.HasPrefix(line, "Scenario Outline:"):
+				_, name, _ := strings.Cut(line, ":")
+				out = append(out, scenario{f, strings.TrimSpace(name), append(append([]string{}, featureTags...), pending...)})
+				pending = nil
+			}
+		}
+	}
+	return out
+}
+
+var clause = regexp.MustCompile(`^@C(\d+)$`)
+
+// TestEveryScenarioNamesItsClauseAndMode is the Gherkin lint: a report can
+// only say which clauses passed if every scenario says which it checks.
+func TestEveryScenarioNamesItsClauseAndMode(t *testing.T) {
+	covered := map[string]bool{}
+	for _, s := range scenarios(t) {
+		hasClause, hasMode := false, false
+		for _, tag := range s.tags {
+			if m := clause.FindStringSubmatch(tag); m != nil {
+				hasClause, covered[tag] = true, true
+			}
+			hasMode = hasMode || tag == "@mandatory" || tag == "@optional"
+		}
+		if !hasClause {
+			t.Errorf("%s: %q has no clause tag (@C1 … @C17)", s.file, s.name)
+		}
+		if !hasMode {
+			t.Errorf("%s: %q has no mode tag (@mandatory or @optional)", s.file, s.name)
+		}
+	}
+	for i := 1; i <= 17; i++ {
+		if tag := fmt.Sprintf("@C%d", i); !covered[tag] {
+			t.Errorf("no scenario checks %s", tag)
+		}
+	}
+}
+
+// TestEveryPitfallHasAFix: a pitfall scenario shows the failure, and a
+// scenario of the same feature shows the fix.
+func TestEveryPitfallHasAFix(t *testing.T) {
+	pitfalls, fixes := map[string]int{}, map[string]int{}
+	for _, s := range scenarios(t) {
+		switch {
+		case strings.HasPrefix(s.name, "Pitfall:"):
+			pitfalls[s.file]++
+		case strings.HasPrefix(s.name, "Fix:"):
+			fixes[s.file]++
+		}
+	}
+	if len(pitfalls) == 0 {
+		t.Fatal("no pitfall scenarios found")
+	}
+	for f, n := range pitfalls {
+		if fixes[f] == 0 {
+			t.Errorf("%s has %d pitfall(s) and no fix", f, n)
+		}
+	}
+}
