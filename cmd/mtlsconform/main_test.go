@@ -313,3 +313,39 @@ func TestRunLiveTargetUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCustomFeatures runs a team's own feature file; a step that does
+// not exist fails its scenario with a message naming the step.
+func TestRunCustomFeatures(t *testing.T) {
+	harness.RequireDocker(t)
+	dir := t.TempDir()
+	feature := `@mandatory
+Feature: our own checks
+  @C1
+  Scenario: no certificate, our way
+    Given the "Partner Root CA" is a root CA
+    And the load balancer requires client certificates
+    And the truststore holds "Partner Root CA"
+    When the partner calls GET /dev-portal-xapi/products without a certificate
+    Then the response status is 400
+
+  @C2
+  Scenario: a typo in a step
+    Given the load balancer requires client certificate
+`
+	if err := os.WriteFile(filepath.Join(dir, "ours.feature"), []byte(feature), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	code, stdout, _ := cli(t, "run", "--features", dir, "--out", out)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1\n%s", code, stdout)
+	}
+	res := readResults(t, out)
+	if r := res["no certificate, our way"]; r.Status != steps.Passed {
+		t.Errorf("own scenario: %s %s", r.Status, r.Error)
+	}
+	if r := res["a typo in a step"]; r.Status != steps.Failed || !strings.Contains(r.Error, "step is undefined: the load balancer requires client certificate") {
+		t.Errorf("typo scenario: %s %q", r.Status, r.Error)
+	}
+}
