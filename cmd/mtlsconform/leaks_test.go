@@ -22,6 +22,15 @@ var (
 	binErr  error
 )
 
+// TestMain removes the CLI binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // binary builds the CLI once for the tests that need a separate process
 // to interrupt or kill.
 func binary(t *testing.T) string {
