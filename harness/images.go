@@ -44,7 +44,18 @@ var imageMu sync.Mutex
 // build the same image at once.
 func lockImages() (unlock func(), err error) {
 	imageMu.Lock()
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "mtlsconform-images.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	// The lock file is state that outlives runs, so it lives in the user's
+	// cache folder rather than among temporary files.
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	dir = filepath.Join(dir, "mtlsconform")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		imageMu.Unlock()
+		return nil, fmt.Errorf("lock for image builds: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "images.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		imageMu.Unlock()
 		return nil, fmt.Errorf("lock for image builds: %w", err)
