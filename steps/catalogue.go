@@ -178,17 +178,26 @@ func (c *Catalogue) Certificate(name string) (*x509.Certificate, error) {
 	return nil, fmt.Errorf("no CA or certificate named %q is defined: add a Given step that makes it", name)
 }
 
-// ExpiredCRL returns a revocation list of the CA whose nextUpdate has
-// passed, made once per run.
-func (c *Catalogue) ExpiredCRL(name string) (*x509.RevocationList, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// crlSigner finds a CA that can sign a CRL; the caller holds c.mu.
+func (c *Catalogue) crlSigner(name string) (*caEntry, error) {
 	e, ok := c.cas[name]
 	if !ok {
 		return nil, fmt.Errorf("no CA named %q is defined", name)
 	}
 	if e.ca.Key == nil {
 		return nil, notApplicable("a CRL of %q needs that CA's key", name)
+	}
+	return e, nil
+}
+
+// ExpiredCRL returns a revocation list of the CA whose nextUpdate has
+// passed, made once per run.
+func (c *Catalogue) ExpiredCRL(name string) (*x509.RevocationList, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, err := c.crlSigner(name)
+	if err != nil {
+		return nil, err
 	}
 	if e.expiredCRL == nil {
 		crl, err := e.ca.CRL(-time.Hour)
@@ -205,12 +214,9 @@ func (c *Catalogue) ExpiredCRL(name string) (*x509.RevocationList, error) {
 func (c *Catalogue) CRL(name string) (*x509.RevocationList, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.cas[name]
-	if !ok {
-		return nil, fmt.Errorf("no CA named %q is defined", name)
-	}
-	if e.ca.Key == nil {
-		return nil, notApplicable("a CRL of %q needs that CA's key", name)
+	e, err := c.crlSigner(name)
+	if err != nil {
+		return nil, err
 	}
 	if e.crl == nil || e.crlRevoked != e.revoked {
 		crl, err := e.ca.CRL(7 * 24 * time.Hour)
