@@ -75,7 +75,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return &envError{fmt.Errorf("curl is needed for the baseline: apt-get install curl (scripts/prereqs.sh installs it)")}
 	}
-	logf := func(f string, a ...any) { fmt.Fprintf(stderr, "bench: "+f+"\n", a...) }
+	logf := prefixLogger(stderr, "bench")
 	fig := benchFigures{Machine: machine()}
 	suite := func() (steps.RunResult, error) {
 		return steps.Run(ctx, steps.RunOptions{Concurrency: *conc, Output: io.Discard, Logf: logf})

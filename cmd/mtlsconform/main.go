@@ -131,6 +131,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// prefixLogger writes progress lines to w, each behind prefix.
+func prefixLogger(w io.Writer, prefix string) func(format string, args ...any) {
+	return func(format string, args ...any) { fmt.Fprintf(w, prefix+": "+format+"\n", args...) }
+}
+
 // stringList is a repeatable, comma-separating flag.
 type stringList []string
 

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/harness"
@@ -214,7 +213,7 @@ func proveOnReference(ctx context.Context, rep *onboardReport, partner *pki.Iden
 	if broken == 0 {
 		rep.prove(true, "existing trust kept", "all %d certificate(s) of the current truststore validate in the new one as they did before, kept byte for byte", len(current))
 	}
-	env, err := harness.Start(ctx, harness.Options{NginxImage: image, Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "mtlsconform: "+f+"\n", a...) }})
+	env, err := harness.Start(ctx, harness.Options{NginxImage: image, Logf: prefixLogger(stderr, "mtlsconform")})
 	if err != nil {
 		return err
 	}
@@ -255,28 +254,11 @@ func proveOnReference(ctx context.Context, rep *onboardReport, partner *pki.Iden
 // validates reports, for each certificate, whether it builds to a
 // self-signed anchor among bundle (nil) or why not.
 func validates(certs, bundle []*x509.Certificate) []error {
-	roots, inters := x509.NewCertPool(), x509.NewCertPool()
-	for _, c := range bundle {
-		if pki.IsSelfSigned(c) {
-			roots.AddCert(c)
-		} else {
-			inters.AddCert(c)
-		}
-	}
 	out := make([]error, len(certs))
 	for i, c := range certs {
-		_, out[i] = c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-			CurrentTime: clampTime(c)})
+		out[i] = pki.Validates(c, bundle)
 	}
 	return out
-}
-
-func clampTime(c *x509.Certificate) time.Time {
-	now := time.Now()
-	if now.After(c.NotAfter) {
-		return c.NotAfter.Add(-time.Second)
-	}
-	return now
 }
 
 // checkLive calls the live endpoint as the partner: is the partner trusted

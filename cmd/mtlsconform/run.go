@@ -201,7 +201,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opts := steps.RunOptions{
 		Tags: *tags, Concurrency: *conc, Profile: profile,
 		NginxImage: *image, Mutations: mutations,
-		Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "mtlsconform: "+f+"\n", a...) },
+		Logf: prefixLogger(stderr, "mtlsconform"),
 	}
 	if live != nil {
 		opts.Target = live

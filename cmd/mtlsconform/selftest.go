@@ -66,7 +66,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		mutants = picked
 	}
-	env, err := harness.Start(ctx, harness.Options{NginxImage: *image, Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "mtlsconform: "+f+"\n", a...) }})
+	env, err := harness.Start(ctx, harness.Options{NginxImage: *image, Logf: prefixLogger(stderr, "mtlsconform")})
 	if err != nil {
 		return &envError{err}
 	}
