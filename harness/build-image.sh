@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Builds the reference load balancer image without a registry: a Debian
-# bookworm root filesystem holding nginx-light, made by mmdebstrap and
-# imported into the local Docker engine under the tag given as $1.
-# The harness runs this (it is embedded in the Go binary) when the tag is
+# Builds a load balancer image without a registry: a Debian bookworm root
+# filesystem holding the given packages, made by mmdebstrap and imported
+# into the local Docker engine.
+#   build-image.sh TAG PACKAGES NAME
+#   e.g. build-image.sh mtlsconform/nginx:bookworm nginx-light,ca-certificates nginx
+# The harness runs this (it is embedded in the Go binary) when a tag is
 # missing; it is safe to run by hand too.
 set -euo pipefail
-tag=${1:-mtlsconform/nginx:bookworm}
+tag=${1:?usage: build-image.sh TAG PACKAGES NAME}
+packages=${2:?usage: build-image.sh TAG PACKAGES NAME}
+name=${3:-$tag}
 suite=${MTLSCONFORM_DEBIAN_SUITE:-bookworm}
 
 if ! command -v mmdebstrap >/dev/null 2>&1; then
@@ -17,15 +21,14 @@ if ! command -v docker >/dev/null 2>&1; then
   exit 3
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mtlsconform-nginx-build.XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/mtlsconform-image-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
 mmdebstrap --quiet --variant=essential \
-  --include=nginx-light,ca-certificates \
+  --include="$packages" \
   --format=tar "$suite" "$work/rootfs.tar"
 
 docker import \
-  --change 'CMD ["nginx", "-g", "daemon off;"]' \
-  --change 'LABEL org.mtlsconform.image=nginx' \
+  --change "LABEL org.mtlsconform.image=$name" \
   "$work/rootfs.tar" "$tag" >/dev/null
 echo "built $tag"

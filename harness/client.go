@@ -185,6 +185,10 @@ func explainCallError(url string, err error) error {
 		return fmt.Errorf("call %s: connection refused: nothing listens there; check the host and port (%w)", url, err)
 	case strings.Contains(err.Error(), "first record does not look like a TLS handshake") || strings.Contains(err.Error(), "server gave HTTP response"):
 		return fmt.Errorf("call %s: the target does not speak TLS on that port (%w)", url, err)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "connection reset by peer"):
+		return fmt.Errorf("call %s: the target accepted the TCP connection, then closed it before answering (%v). "+
+			"Check that the load balancer has finished starting (try again in a few seconds), that this port is its TLS listener "+
+			"(not a plain-HTTP, PROXY-protocol or health-check port), and that it accepts TLS 1.2 or later", url, err)
 	}
 	return fmt.Errorf("call %s: %w", url, err)
 }

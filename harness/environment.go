@@ -51,6 +51,9 @@ type Options struct {
 	// NginxImage is the load balancer image; DefaultNginxImage when empty.
 	NginxImage string
 	Timeouts   Timeouts
+	// Products, when set, is what the backend serves instead of its own
+	// list: a stand-in for a real API behind a live balancer.
+	Products []productapi.Product
 	// Logf receives progress lines (image builds, container starts).
 	Logf func(format string, args ...any)
 }
@@ -136,7 +139,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err := e.makeServerPKI(); err != nil {
 		return nil, err
 	}
-	if built, err := ensureNginxImage(ctx, cli, opts.NginxImage, opts.Logf); err != nil {
+	if built, err := ensureImage(ctx, cli, opts.NginxImage, opts.Logf); err != nil {
 		return nil, err
 	} else if built {
 		opts.Logf("built %s", opts.NginxImage)
@@ -206,14 +209,18 @@ func (e *Environment) hostURL(ctx context.Context, c *testcontainers.DockerConta
 }
 
 func (e *Environment) startBackend(ctx context.Context, ref string) error {
-	c, err := testcontainers.Run(ctx, ref,
+	opts := []testcontainers.ContainerCustomizer{}
+	if e.opts.Products != nil {
+		opts = append(opts, testcontainers.WithEnv(map[string]string{"PRODUCTAPI_PRODUCTS": string(productapi.ProductsJSON(e.opts.Products))}))
+	}
+	c, err := testcontainers.Run(ctx, ref, append(opts,
 		testcontainers.WithExposedPorts(backendPort),
 		loopbackOnly(backendPort),
 		testcontainers.WithLabels(e.labels()),
 		network.WithNetwork([]string{backendAlias}, e.network),
 		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady,
-			wait.ForHTTP("/healthz").WithPort(backendPort)),
-	)
+			wait.ForHTTP(productapi.HealthPath).WithPort(backendPort)),
+	)...)
 	if c != nil {
 		e.backend = c
 		e.started.Add(1)
@@ -255,30 +262,49 @@ func (e *Environment) Acquire(ctx context.Context, cfg LBConfig) (*LoadBalancer,
 			return nil, false, ctx.Err()
 		}
 	}
-	slot.lb, slot.err = e.startLB(ctx, cfg.withDefaults(), r)
+	slot.lb, slot.err = e.startLB(ctx, cfg.withDefaults(), r, e.opts.NginxImage,
+		testcontainers.WithCmd("nginx", "-c", lbConfDir+"/nginx.conf", "-g", "daemon off;"),
+		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog("start worker process")))
 	close(slot.ready)
 	return slot.lb, true, slot.err
 }
 
-// CustomLoadBalancer starts nginx on the run's network with a
-// configuration written by the caller rather than rendered from LBConfig:
-// files maps names under /etc/mtlsconform to content, and must hold
-// nginx.conf. The backend is reachable as productapi:8080 and the port to
-// listen on is 8443. Tests use it to stand up a load balancer the
-// reference configuration had no part in.
-func (e *Environment) CustomLoadBalancer(ctx context.Context, files map[string][]byte) (*LoadBalancer, error) {
-	if _, ok := files["nginx.conf"]; !ok {
-		return nil, fmt.Errorf("a custom load balancer needs an nginx.conf")
+// CustomLB is a load balancer configured by hand rather than rendered from
+// LBConfig: tests use it to stand up balancers the reference configuration
+// had no part in.
+type CustomLB struct {
+	// Image is the balancer's image: DefaultNginxImage, HAProxyImage or any
+	// image on the machine. The project's own images are built when missing.
+	Image string
+	// Cmd starts the balancer in the foreground, reading its configuration
+	// from under /etc/mtlsconform.
+	Cmd []string
+	// Files maps names under /etc/mtlsconform to content.
+	Files map[string][]byte
+}
+
+// CustomLoadBalancer starts a hand-configured balancer on the run's
+// network. The backend is reachable as productapi:8080 and the port to
+// listen on is 8443; it is ready when a TLS handshake with the run's
+// server certificate succeeds.
+func (e *Environment) CustomLoadBalancer(ctx context.Context, c CustomLB) (*LoadBalancer, error) {
+	if c.Image == "" || len(c.Cmd) == 0 || len(c.Files) == 0 {
+		return nil, errors.New("a custom load balancer needs an image, a command and its files")
 	}
-	r := Rendered{Conf: string(files["nginx.conf"]), Files: files, Key: "custom-" + hashFiles(files)}
-	return e.startLB(ctx, LBConfig{Mode: "custom"}, r)
+	if built, err := ensureImage(ctx, e.docker, c.Image, e.opts.Logf); err != nil {
+		return nil, err
+	} else if built {
+		e.opts.Logf("built %s", c.Image)
+	}
+	r := Rendered{Files: c.Files, Key: "custom-" + hashFiles(c.Files)}
+	return e.startLB(ctx, LBConfig{Mode: "custom"}, r, c.Image, testcontainers.WithCmd(c.Cmd...))
 }
 
 // ServerCredential is the run's server certificate chain and key (PEM),
 // for custom load balancers.
 func (e *Environment) ServerCredential() (chain, key []byte) { return e.srvChain, e.srvKey }
 
-func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered) (*LoadBalancer, error) {
+func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, image string, start ...testcontainers.ContainerCustomizer) (*LoadBalancer, error) {
 	var files []testcontainers.ContainerFile
 	for name, data := range r.Files {
 		mode := int64(0o644)
@@ -291,17 +317,14 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered) (*L
 			FileMode:          mode,
 		})
 	}
-	c, err := testcontainers.Run(ctx, e.opts.NginxImage,
+	c, err := testcontainers.Run(ctx, image, append([]testcontainers.ContainerCustomizer{
 		testcontainers.WithExposedPorts(lbPort),
 		loopbackOnly(lbPort),
 		testcontainers.WithLabels(e.labels()),
 		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": r.Key}),
 		network.WithNetwork(nil, e.network),
 		testcontainers.WithFiles(files...),
-		testcontainers.WithCmd("nginx", "-c", lbConfDir+"/nginx.conf", "-g", "daemon off;"),
-		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady,
-			wait.ForLog("start worker process")),
-	)
+	}, start...)...)
 	if c != nil {
 		e.started.Add(1)
 		e.mu.Lock()
@@ -309,14 +332,14 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered) (*L
 		e.mu.Unlock()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("start the load balancer (%s, %s mode): %w%s", e.opts.NginxImage, cfg.Mode, err, containerLogs(ctx, c))
+		return nil, fmt.Errorf("start the load balancer (%s, %s mode): %w%s", image, cfg.Mode, err, containerLogs(ctx, c))
 	}
 	u, err := e.hostURL(ctx, c, lbPort, "https")
 	if err != nil {
 		return nil, err
 	}
 	lb := &LoadBalancer{URL: u, Config: cfg, ConfigKey: r.Key, NginxConf: r.Conf, container: c}
-	if err := e.waitServing(ctx, lb); err != nil {
+	if err := e.waitServing(ctx, lb, c); err != nil {
 		return nil, fmt.Errorf("load balancer %s never served TLS: %w%s", u, err, containerLogs(ctx, c))
 	}
 	return lb, nil
@@ -340,7 +363,7 @@ func containerLogs(ctx context.Context, c *testcontainers.DockerContainer) strin
 
 // waitServing polls until a TLS handshake with the load balancer succeeds
 // and presents the run's server certificate, or the deadline passes.
-func (e *Environment) waitServing(ctx context.Context, lb *LoadBalancer) error {
+func (e *Environment) waitServing(ctx context.Context, lb *LoadBalancer, c *testcontainers.DockerContainer) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
 	defer cancel()
 	addr := strings.TrimPrefix(lb.URL, "https://")
@@ -356,6 +379,11 @@ func (e *Environment) waitServing(ctx context.Context, lb *LoadBalancer) error {
 			return nil
 		}
 		last = err
+		// A balancer that exited (a configuration it refused) never
+		// serves: say so now rather than at the deadline.
+		if st, serr := c.State(ctx); serr == nil && !st.Running {
+			return fmt.Errorf("the container exited (status %d) before serving TLS (last attempt: %v)", st.ExitCode, last)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), last)

@@ -24,18 +24,29 @@ import (
 )
 
 // DefaultNginxImage is the tag of the reference load balancer image. When it
-// is missing it is built offline from Debian packages (see
-// build-nginx-image.sh); any other tag, such as an upstream nginx image
-// where a registry is reachable, is used as given.
+// is missing it is built offline from Debian packages (see build-image.sh);
+// any other tag, such as an upstream nginx image where a registry is
+// reachable, is used as given.
 const DefaultNginxImage = "mtlsconform/nginx:bookworm"
+
+// HAProxyImage holds Debian bookworm's HAProxy 2.6, built the same way; the
+// tests stand up hand-written HAProxy balancers with it.
+const HAProxyImage = "mtlsconform/haproxy:bookworm"
+
+// debianImages are the images built offline from Debian packages: tag →
+// the packages in them and a short name.
+var debianImages = map[string]struct{ packages, name string }{
+	DefaultNginxImage: {"nginx-light,ca-certificates", "nginx"},
+	HAProxyImage:      {"haproxy,ca-certificates", "haproxy"},
+}
 
 // backendImageRepo is where the product API image goes; its tag is the
 // hash of the static binary, so a rebuilt backend gets a new image and an
 // unchanged one reuses the old.
 const backendImageRepo = "mtlsconform/productapi"
 
-//go:embed build-nginx-image.sh
-var buildNginxScript []byte
+//go:embed build-image.sh
+var buildImageScript []byte
 
 var imageMu sync.Mutex
 
@@ -83,18 +94,19 @@ func imageExists(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 	return false, fmt.Errorf("inspect image %s: %w", ref, err)
 }
 
-// EnsureNginxImage makes sure the load balancer image is there, building
-// the default one offline when it is missing. It returns whether it built.
-func EnsureNginxImage(ctx context.Context, ref string, logf func(string, ...any)) (bool, error) {
+// EnsureImage makes sure a load balancer image is there, building one of
+// the project's own images offline when it is missing. It returns whether
+// it built.
+func EnsureImage(ctx context.Context, ref string, logf func(string, ...any)) (bool, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer cli.Close()
-	return ensureNginxImage(ctx, cli, ref, logf)
+	return ensureImage(ctx, cli, ref, logf)
 }
 
-func ensureNginxImage(ctx context.Context, cli *testcontainers.DockerClient, ref string, logf func(string, ...any)) (bool, error) {
+func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref string, logf func(string, ...any)) (bool, error) {
 	unlock, err := lockImages()
 	if err != nil {
 		return false, err
@@ -104,24 +116,25 @@ func ensureNginxImage(ctx context.Context, cli *testcontainers.DockerClient, ref
 	if err != nil || ok {
 		return false, err
 	}
-	if ref != DefaultNginxImage {
-		return false, fmt.Errorf("load balancer image %s is not on this machine and only %s is built here: "+
-			"load or pull it first (docker pull %s), or leave the image setting at its default", ref, DefaultNginxImage, ref)
+	recipe, own := debianImages[ref]
+	if !own {
+		return false, fmt.Errorf("load balancer image %s is not on this machine and is not one the project builds: "+
+			"load or pull it first (docker pull %s), or leave the image setting at its default", ref, ref)
 	}
 	logf("building %s from Debian packages (mmdebstrap; about 20 s, once)", ref)
-	script, err := os.CreateTemp("", "mtlsconform-build-nginx-*.sh")
+	script, err := os.CreateTemp("", "mtlsconform-build-image-*.sh")
 	if err != nil {
-		return false, fmt.Errorf("build nginx image: %w", err)
+		return false, fmt.Errorf("build image %s: %w", ref, err)
 	}
 	defer os.Remove(script.Name())
-	if _, err := script.Write(buildNginxScript); err != nil {
+	if _, err := script.Write(buildImageScript); err != nil {
 		script.Close()
-		return false, fmt.Errorf("build nginx image: %w", err)
+		return false, fmt.Errorf("build image %s: %w", ref, err)
 	}
 	script.Close()
-	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref, recipe.packages, recipe.name).CombinedOutput()
 	if err != nil {
-		return false, fmt.Errorf("build nginx image %s: %v\n%s\n(run scripts/prereqs.sh to install mmdebstrap and Docker, then try again)",
+		return false, fmt.Errorf("build image %s: %v\n%s\n(run scripts/prereqs.sh to install mmdebstrap and Docker, then try again)",
 			ref, err, strings.TrimSpace(string(out)))
 	}
 	return true, nil
@@ -253,8 +266,8 @@ func buildStreamError(r io.Reader) error {
 	}
 }
 
-// RemoveImages deletes the project's images (the reference nginx and every
-// backend build), so the next run starts cold. Containers using them must
+// RemoveImages deletes the project's images (the load balancers built from
+// Debian packages and every backend build), so the next run starts cold. Containers using them must
 // be gone.
 func RemoveImages(ctx context.Context) error {
 	cli, err := dockerClient(ctx)
@@ -269,7 +282,7 @@ func RemoveImages(ctx context.Context) error {
 	var errs []error
 	for _, img := range list.Items {
 		for _, tag := range img.RepoTags {
-			if tag == DefaultNginxImage || strings.HasPrefix(tag, backendImageRepo+":") {
+			if _, own := debianImages[tag]; own || strings.HasPrefix(tag, backendImageRepo+":") {
 				if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !isNotFound(err) {
 					errs = append(errs, fmt.Errorf("remove image %s: %w", tag, err))
 				}
