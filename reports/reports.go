@@ -45,6 +45,7 @@ type page struct {
 	Matrix     []Row
 	Deviations []Deviation
 	Results    []steps.ScenarioResult
+	Coverage   Coverage
 }
 
 // CountLine is the one-line tally that ends a run.
@@ -65,9 +66,10 @@ func newPage(r steps.RunResult) page {
 		Modes:      Modes,
 		Matrix:     Matrix(r.Results),
 		Results:    r.Results,
+		Coverage:   ComputeCoverage(r.Results, r.Modes),
 	}
-	for k, v := range r.Profile.Deviations {
-		p.Deviations = append(p.Deviations, Deviation{k, v})
+	for _, d := range r.Profile.Deviations {
+		p.Deviations = append(p.Deviations, Deviation{d.Key(), d.Reason})
 	}
 	sort.Slice(p.Deviations, func(i, j int) bool { return p.Deviations[i].Key < p.Deviations[j].Key })
 	return p
@@ -93,6 +95,13 @@ func Markdown(w io.Writer, r steps.RunResult) error {
 		}
 		fmt.Fprintf(&b, "| %s | %s |\n", row.Clause.ID, strings.Join(cells, " | "))
 	}
+	b.WriteString("\n### Coverage\n\n")
+	if p.Coverage.Conclusive() {
+		b.WriteString("Every core clause of the targeted mode(s) selected by this run was verified against the target.\n\n")
+	} else {
+		fmt.Fprintf(&b, "**Inconclusive:** %s.\n\n", p.Coverage.Problem())
+	}
+	b.WriteString("```\n" + strings.Join(p.Coverage.Lines(), "\n") + "\n```\n")
 	var failed, deviations []steps.ScenarioResult
 	for _, res := range r.Results {
 		switch res.Status {
@@ -142,11 +151,12 @@ func Write(dir string, r steps.RunResult) (Files, error) {
 		return Files{}, fmt.Errorf("render Markdown summary: %w", err)
 	}
 	js, err := json.MarshalIndent(struct {
-		Target  string                 `json:"target"`
-		Profile string                 `json:"profile"`
-		Wall    string                 `json:"wall"`
-		Results []steps.ScenarioResult `json:"results"`
-	}{r.Target, r.Profile.Name, r.Wall.String(), r.Results}, "", "  ")
+		Target   string                 `json:"target"`
+		Profile  string                 `json:"profile"`
+		Wall     string                 `json:"wall"`
+		Coverage Coverage               `json:"coverage"`
+		Results  []steps.ScenarioResult `json:"results"`
+	}{r.Target, r.Profile.Name, r.Wall.String(), ComputeCoverage(r.Results, r.Modes), r.Results}, "", "  ")
 	if err != nil {
 		return Files{}, fmt.Errorf("encode results: %w", err)
 	}

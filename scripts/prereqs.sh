@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a fresh machine ready for mtlsconform: a running Docker engine,
-# mmdebstrap, and the reference nginx image (built offline, once).
+# mmdebstrap, and the load balancer images (built offline, once).
 # Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,13 +51,18 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 image=${MTLSCONFORM_NGINX_IMAGE:-mtlsconform/nginx:bookworm}
-if ! docker image inspect "$image" >/dev/null 2>&1; then
-  if [ "$image" = mtlsconform/nginx:bookworm ]; then
-    say "building $image from Debian packages (about 20 s, once)"
-    bash harness/build-nginx-image.sh "$image"
-  else
-    say "image $image is not here: pull or load it first"
-    exit 1
+build() { # tag packages name
+  if ! docker image inspect "$1" >/dev/null 2>&1; then
+    say "building $1 from Debian packages (about 20 s, once)"
+    bash harness/build-image.sh "$1" "$2" "$3"
   fi
+}
+if [ "$image" = mtlsconform/nginx:bookworm ]; then
+  build mtlsconform/nginx:bookworm nginx-light,ca-certificates nginx
+elif ! docker image inspect "$image" >/dev/null 2>&1; then
+  say "image $image is not here: pull or load it first"
+  exit 1
 fi
+# The tests stand up hand-written HAProxy balancers as live targets.
+build mtlsconform/haproxy:bookworm haproxy,ca-certificates haproxy
 say "ready: $(docker version --format 'Docker engine {{.Server.Version}}'), image $image"

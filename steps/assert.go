@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -134,6 +133,7 @@ func (st *scenario) refused() error {
 			return st.violation(c, "expected a refusal with HTTP 400, got %s", c.res.Outcome())
 		}
 	}
+	st.checked("refused as profile %s says (%s): %s", st.suite.Profile.Name, st.suite.Profile.Refusal, c.res.Outcome())
 	return nil
 }
 
@@ -147,21 +147,36 @@ func (st *scenario) backendReceivedNothing(ctx context.Context) (context.Context
 			return ctx, st.violation(c, "expected the backend to receive nothing, it received %d request(s)", len(seen))
 		}
 	}
+	st.checked("the backend's request log holds no request of this scenario's %d call(s)", len(st.calls))
 	return ctx, nil
 }
 
+// productList checks the answer is the product list. Against the
+// reference (or a live target given --expect-products) it must equal the
+// known list; against any other live target it must be what the contract
+// promises and no more: a JSON array of one or more product objects. The
+// scenario's evidence says which check ran.
 func (st *scenario) productList() error {
 	c, err := st.last()
 	if err != nil {
 		return err
 	}
-	var got []productapi.Product
-	if err := json.Unmarshal(c.res.Body, &got); err != nil {
-		return st.violation(c, "expected the product list as JSON, the body does not parse: %v", err)
+	if c.res.TLSAlert != "" || c.res.Status != http.StatusOK {
+		return st.violation(c, "expected HTTP 200 with the product list, got %s", c.res.Outcome())
 	}
-	if diff := cmp.Diff(productapi.Products(), got); diff != "" {
-		return st.violation(c, "the product list differs (-want +got):\n%s", diff)
+	got, err := productapi.CheckProductList(c.res.Body)
+	if err != nil {
+		return st.violation(c, "expected the product list (a JSON array of product objects), the body is %v", err)
 	}
+	check := st.suite.Target.ProductCheck()
+	if check.Want == nil {
+		st.checked("product list: a JSON array of %d product object(s) with the contract's fields and types (%s)", len(got), check.Source)
+		return nil
+	}
+	if diff := cmp.Diff(check.Want, got); diff != "" {
+		return st.violation(c, "the product list differs from %s (-want +got):\n%s", check.Source, diff)
+	}
+	st.checked("product list: equal to %s (%d products)", check.Source, len(got))
 	return nil
 }
 
@@ -182,6 +197,7 @@ func (st *scenario) everyVerify(ctx context.Context, want string) (context.Conte
 			return ctx, st.violation(c, "request %d reached the backend with %s %q, expected exactly %q", i+1, harness.HeaderVerify, got, want)
 		}
 	}
+	st.checked("%s at the backend: exactly %q (%d request(s))", harness.HeaderVerify, want, len(seen))
 	return ctx, nil
 }
 
@@ -195,10 +211,21 @@ func (st *scenario) certHeaderNames() []string {
 	return n
 }
 
+// contractHeaders are the headers the contract speaks of: the identity
+// headers and the certificate header under each name it may have.
+func contractHeaders(certNames []string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range append([]string{harness.HeaderVerify, harness.HeaderDN, harness.HeaderIssuer, harness.HeaderSerial, harness.DefaultCertHeader}, certNames...) {
+		m[http.CanonicalHeaderKey(n)] = true
+	}
+	return m
+}
+
 // clientCertHeaders picks the X-SSL-* headers and the certificate headers
 // out of what the backend saw, normalised for comparison: serials as
-// upper-case hex without colons or leading zeros, certificates as their
-// fingerprint.
+// upper-case hex without colons or leading zeros, DNs in one canonical
+// form, certificates as their fingerprint. A header with an empty value
+// carries nothing and counts as absent.
 func clientCertHeaders(h http.Header, certNames []string) map[string]string {
 	isCert := map[string]bool{http.CanonicalHeaderKey(harness.DefaultCertHeader): true}
 	for _, n := range certNames {
@@ -208,11 +235,16 @@ func clientCertHeaders(h http.Header, certNames []string) map[string]string {
 	for k, vs := range h {
 		ck := http.CanonicalHeaderKey(k)
 		v := strings.Join(vs, ", ")
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
 		switch {
 		case isCert[ck]:
 			out[ck] = certificateToken(v)
 		case ck == http.CanonicalHeaderKey(harness.HeaderSerial):
 			out[ck] = normalSerial(v)
+		case ck == http.CanonicalHeaderKey(harness.HeaderDN) || ck == http.CanonicalHeaderKey(harness.HeaderIssuer):
+			out[ck] = normalDN(v)
 		case strings.HasPrefix(ck, "X-Ssl-"):
 			out[ck] = v
 		}
@@ -291,6 +323,10 @@ func (st *scenario) onlyRequest(ctx context.Context) (*call, productapi.Echo, er
 	return c, seen[0], nil
 }
 
+// exactHeaders compares what the backend saw of the contract's headers, of
+// the headers in the table and of the headers the caller sent itself. Other
+// X-SSL-* headers a balancer adds of its own accord (a cipher, a validity
+// date) are no breach of the contract and are left out of the comparison.
 func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.Context, error) {
 	want, err := st.expectedHeaders(t)
 	if err != nil {
@@ -300,13 +336,42 @@ func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.C
 	if err != nil {
 		return ctx, err
 	}
+	compared := contractHeaders(st.certHeaderNames())
+	for k := range want {
+		compared[k] = true
+	}
+	for k := range c.extra {
+		compared[http.CanonicalHeaderKey(k)] = true
+	}
 	got := clientCertHeaders(http.Header(seen.Headers), st.certHeaderNames())
+	var ignored []string
+	for k := range got {
+		if !compared[k] {
+			ignored = append(ignored, k)
+			delete(got, k)
+		}
+	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		return ctx, st.violation(c, "the client-certificate headers the backend saw differ (-want +got):\n%s", diff)
 	}
+	names := make([]string, 0, len(compared))
+	for k := range compared {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	note := "headers at the backend: " + strings.Join(names, ", ") + " as the table says (DNs compared in canonical form, serials as hex)"
+	if len(ignored) > 0 {
+		sort.Strings(ignored)
+		note += "; not part of the contract, not compared: " + strings.Join(ignored, ", ")
+	}
+	st.checked("%s", note)
 	return ctx, nil
 }
 
+// certForwarded checks C14: the header holds the presented leaf as PEM in
+// which every character outside the unreserved set is percent-encoded, so
+// that percent-decoding and form-decoding (a gateway such as WSO2
+// URL-decodes the header; a raw "+" would become a space) both recover it.
 func (st *scenario) certForwarded(ctx context.Context, name, header string) (context.Context, error) {
 	id, err := st.suite.Catalogue.Identity(name)
 	if err != nil {
@@ -320,13 +385,32 @@ func (st *scenario) certForwarded(ctx context.Context, name, header string) (con
 	if len(raw) != 1 {
 		return ctx, st.violation(c, "expected one %s header at the backend, got %d", header, len(raw))
 	}
-	if strings.ContainsAny(raw[0], " \n") || !strings.Contains(raw[0], "-----BEGIN%20CERTIFICATE-----") {
-		return ctx, st.violation(c, "expected %s to hold URL-encoded PEM, got %q", header, abbreviate(raw[0], 80))
+	want := "certificate sha256:" + id.Fingerprint()
+	for _, dec := range []struct {
+		how    string
+		decode func(string) (string, error)
+	}{{"percent-decoding", url.PathUnescape}, {"form-decoding", url.QueryUnescape}} {
+		pemText, err := dec.decode(raw[0])
+		if err != nil {
+			return ctx, st.violation(c, "expected %s to hold URL-encoded PEM; %s fails (%v) on %q", header, dec.how, err, abbreviate(raw[0], 80))
+		}
+		if got := pemToken(pemText); got != want {
+			return ctx, st.violation(c, "expected %s to hold the presented certificate (%s) as URL-encoded PEM; after %s it reads as %s (value %q)",
+				header, want, dec.how, got, abbreviate(raw[0], 80))
+		}
 	}
-	if got, want := certificateToken(raw[0]), "certificate sha256:"+id.Fingerprint(); got != want {
-		return ctx, st.violation(c, "expected %s to carry the presented certificate (%s), got %s", header, want, got)
-	}
+	st.checked("%s: URL-encoded PEM of the presented certificate; percent-decoding and form-decoding both recover it", header)
 	return ctx, nil
+}
+
+// pemToken names the certificate in PEM text by fingerprint.
+func pemToken(s string) string {
+	if block, _ := pem.Decode([]byte(s)); block != nil {
+		if certs, err := pki.ParseCertificates("header", pem.EncodeToMemory(block)); err == nil {
+			return "certificate sha256:" + pki.Fingerprint(certs[0])
+		}
+	}
+	return "not a PEM certificate"
 }
 
 func (st *scenario) inputRefused(text string) error {

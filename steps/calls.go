@@ -162,7 +162,7 @@ func (st *scenario) wrongP12Password(name string) error {
 var placeholder = regexp.MustCompile(`^\{(serial|certificate|subject|issuer) of "([^"]+)"\}$`)
 
 // resolve turns a placeholder into the named certificate's value: its
-// serial (normalised hex), subject or issuer DN (RFC 2253), or, for a
+// serial (normalised hex), subject or issuer DN (canonical form), or, for a
 // certificate, what encode makes of it.
 func (st *scenario) resolve(value string, encode func(*pki.Identity) string) (string, error) {
 	m := placeholder.FindStringSubmatch(value)
@@ -177,9 +177,9 @@ func (st *scenario) resolve(value string, encode func(*pki.Identity) string) (st
 	case "certificate":
 		return encode(id), nil
 	case "subject":
-		return id.Cert.Subject.String(), nil
+		return certDN(id.Cert.RawSubject), nil
 	case "issuer":
-		return id.Cert.Issuer.String(), nil
+		return certDN(id.Cert.RawIssuer), nil
 	}
 	return normalSerial(id.Cert.SerialNumber.Text(16)), nil
 }

@@ -54,7 +54,11 @@ type LiveOptions struct {
 	CA *pki.CA
 	// CertHeader is the header the target forwards the certificate in.
 	CertHeader string
-	Timeout    time.Duration
+	// ExpectProducts, when set, is the exact product list the target's API
+	// answers (generic JSON values); ExpectProductsFrom names its file.
+	ExpectProducts     []map[string]any
+	ExpectProductsFrom string
+	Timeout            time.Duration
 }
 
 // Live runs scenarios against a live endpoint.
@@ -110,6 +114,19 @@ func (l *Live) Seed(c *Catalogue) {
 
 func (l *Live) Describe() string {
 	return fmt.Sprintf("live target %s (%s mode)", l.o.URL, l.o.Mode)
+}
+
+// Modes is the one mode the target is configured in.
+func (l *Live) Modes() []harness.Mode { return []harness.Mode{l.o.Mode} }
+
+// ProductCheck compares with the user's list when one was given, and
+// otherwise checks only what the contract promises: a live API serves its
+// own products, not the reference backend's.
+func (l *Live) ProductCheck() ProductCheck {
+	if l.o.ExpectProducts != nil {
+		return ProductCheck{Want: l.o.ExpectProducts, Source: "the list in " + l.o.ExpectProductsFrom}
+	}
+	return ProductCheck{Source: "contents not compared: pass --expect-products FILE to compare them"}
 }
 
 func (l *Live) MapPath(path string) (string, error) {
@@ -196,7 +213,8 @@ func (l *Live) BackendRequests(ctx context.Context, id string) ([]productapi.Ech
 // every scenario.
 func (l *Live) Preflight(ctx context.Context) error {
 	if _, err := l.Caller().Do(ctx, l.o.URL, harness.Request{Path: l.o.APIPath, Credential: l.o.Credential, SendChain: true}); err != nil {
-		return fmt.Errorf("the target does not answer as a TLS load balancer: %w", err)
+		return fmt.Errorf("preflight: one GET %s with the trusted credential %s (TLS 1.2 or later, server name %q) did not get an answer, so no scenario ran: %w",
+			l.o.APIPath, harness.Describe(l.o.Credential), l.o.ServerName, err)
 	}
 	return nil
 }

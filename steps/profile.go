@@ -2,8 +2,11 @@ package steps
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
+
+	"mtlsconform/harness"
 )
 
 // Refusal is how an implementation says no to a caller it does not accept.
@@ -18,6 +21,45 @@ const (
 	RefuseTLSAlert Refusal = "tls-alert"
 )
 
+// Shows says whether a call's outcome is a refusal of this kind.
+func (r Refusal) Shows(res *harness.Result) bool {
+	switch r {
+	case RefuseTLSAlert:
+		return res.TLSAlert != ""
+	case RefuseHTTP400:
+		return res.TLSAlert == "" && res.Status == http.StatusBadRequest
+	}
+	return false
+}
+
+// Deviation is one way an implementation is known to differ from the
+// contract: for a clause (in one mode, or in both when Mode is empty) it
+// refuses the caller where the contract wants something else. A deviation
+// covers a failed scenario only when one of its calls shows that refusal;
+// any other failure of the clause stays a failure.
+type Deviation struct {
+	Clause   string
+	Mode     string
+	Reason   string
+	Observed Refusal
+}
+
+// Key names the deviation in reports: "C11" or "C15/optional".
+func (d Deviation) Key() string {
+	if d.Mode == "" {
+		return d.Clause
+	}
+	return d.Clause + "/" + d.Mode
+}
+
+// Where says the clause and mode in words.
+func (d Deviation) Where() string {
+	if d.Mode == "" {
+		return d.Clause
+	}
+	return d.Clause + " in " + d.Mode + " mode"
+}
+
 // Profile says what to expect of one implementation: how it refuses, and
 // which clauses it is known to deviate from and why. A known deviation is
 // reported as such, never as passed and never as a red run; a profile that
@@ -27,24 +69,32 @@ type Profile struct {
 	Name        string
 	Description string
 	Refusal     Refusal
-	Deviations  map[string]string // clause → why
+	Deviations  []Deviation
 }
 
-// Deviation returns the first known deviation that applies to a scenario
-// checking these clauses in these modes. A deviation is keyed by a clause
-// ("C11") or by a clause in one mode ("C15/optional").
-func (p Profile) Deviation(clauses, modes []string) (clause, reason string, ok bool) {
+// Deviation returns the known deviation that applies to a scenario checking
+// these clauses in these modes.
+func (p Profile) Deviation(clauses, modes []string) (Deviation, bool) {
 	for _, c := range clauses {
-		if r, found := p.Deviations[c]; found {
-			return c, r, true
-		}
-		for _, m := range modes {
-			if r, found := p.Deviations[c+"/"+m]; found {
-				return c + " in " + m + " mode", r, true
+		for _, d := range p.Deviations {
+			if d.Clause != c {
+				continue
+			}
+			if d.Mode == "" || containsString(modes, d.Mode) {
+				return d, true
 			}
 		}
 	}
-	return "", "", false
+	return Deviation{}, false
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // ReferenceNginx is the profile of the reference load balancer this
@@ -53,19 +103,32 @@ var ReferenceNginx = Profile{
 	Name:        "reference-nginx",
 	Description: "nginx 1.22 (Debian bookworm, OpenSSL 3.0) rendered from the reference configuration",
 	Refusal:     RefuseHTTP400,
-	Deviations: map[string]string{
-		"C11": "nginx answers 400 to an expired certificate even with ssl_verify_client optional_no_ca; " +
-			"the DLB documentation says the request passes with X-SSL-Client-Verify FAILED",
-		"C15/optional": "nginx answers 400 to a revoked certificate even with ssl_verify_client optional_no_ca " +
-			"(optional_no_ca only tolerates errors about an unknown issuer); the contract wants the request passed with FAILED",
+	Deviations: []Deviation{
+		{Clause: "C11", Observed: RefuseHTTP400,
+			Reason: "nginx answers 400 to an expired certificate even with ssl_verify_client optional_no_ca; " +
+				"the DLB documentation says the request passes with X-SSL-Client-Verify FAILED"},
+		{Clause: "C15", Mode: "optional", Observed: RefuseHTTP400,
+			Reason: "nginx answers 400 to a revoked certificate even with ssl_verify_client optional_no_ca " +
+				"(optional_no_ca only tolerates errors about an unknown issuer); the contract wants the request passed with FAILED"},
 	},
 }
 
 // GenericHTTP400 expects an nginx-like balancer with no known deviations.
 var GenericHTTP400 = Profile{Name: "http-400", Description: "refuses with HTTP 400, no known deviations", Refusal: RefuseHTTP400}
 
-// GenericTLSAlert expects a balancer that aborts the handshake.
-var GenericTLSAlert = Profile{Name: "tls-alert", Description: "refuses with a TLS alert, no known deviations", Refusal: RefuseTLSAlert}
+// GenericTLSAlert expects a balancer that aborts the handshake. It cannot
+// send C1's 400 page, since no HTTP is spoken: that is its one deviation,
+// and it holds only where the caller was in fact refused by an alert.
+var GenericTLSAlert = Profile{
+	Name:        "tls-alert",
+	Description: "refuses in the TLS handshake with an alert (no HTTP answer)",
+	Refusal:     RefuseTLSAlert,
+	Deviations: []Deviation{
+		{Clause: "C1", Mode: "mandatory", Observed: RefuseTLSAlert,
+			Reason: "the balancer refuses a caller without a certificate in the TLS handshake, so there is no HTTP 400 " +
+				"\"No required SSL certificate was sent\" page; the caller is refused all the same"},
+	},
+}
 
 var profiles = map[string]Profile{
 	ReferenceNginx.Name:  ReferenceNginx,

@@ -87,6 +87,13 @@ type ScenarioResult struct {
 	// deviation was not observed.
 	StaleDeviation bool           `json:"stale_deviation,omitempty"`
 	Calls          []CallEvidence `json:"calls"`
+	// Checks say what the scenario's checks verified (which product-list
+	// check ran, which headers were compared).
+	Checks []string `json:"checks,omitempty"`
+	// ContactedTarget is false for a scenario that only exercised the
+	// harness's own readers (a refused public key, a wrong password): it
+	// says nothing about the load balancer.
+	ContactedTarget bool `json:"contacted_target"`
 	// StartedLoadBalancer is true for the scenario that paid for its
 	// configuration's container; the others shared it.
 	StartedLoadBalancer bool          `json:"started_load_balancer,omitempty"`

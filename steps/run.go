@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,6 +51,9 @@ type RunResult struct {
 	Wall        time.Duration
 	Target      string
 	Profile     Profile
+	// Modes are the modes the run's verdict speaks for: a live target's
+	// mode, or the modes the reference run's scenarios exercised.
+	Modes []string
 }
 
 // Run runs the suite: starts the reference environment when no target is
@@ -139,6 +143,11 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		Wall:        time.Since(start),
 		Target:      target.Describe(),
 		Profile:     o.Profile,
+	}
+	for _, m := range target.Modes() {
+		if len(target.Modes()) == 1 || slices.ContainsFunc(res.Results, func(r ScenarioResult) bool { return slices.Contains(r.Modes, string(m)) }) {
+			res.Modes = append(res.Modes, string(m))
+		}
 	}
 	if env != nil {
 		res.Stats = env.Stats()

@@ -61,6 +61,12 @@ type scenario struct {
 
 	deviation string // set when a known deviation was observed
 	naReason  string
+	checks    []string // what the passing Then steps verified, for the evidence
+}
+
+// checked notes what a Then step verified, in the scenario's evidence.
+func (st *scenario) checked(format string, args ...any) {
+	st.checks = append(st.checks, fmt.Sprintf(format, args...))
 }
 
 type call struct {
@@ -130,17 +136,20 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 }
 
 // afterStep turns a contract failure in a scenario whose clause the
-// profile knows a deviation from into a reported deviation, and a
-// not-applicable step into a skip with its reason.
+// profile knows a deviation from, and whose calls show the refusal the
+// deviation describes, into a reported deviation; and a not-applicable step
+// into a skip with its reason.
 func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err error) (context.Context, error) {
 	var ce *contractError
 	switch {
 	case errors.As(err, &ce):
-		if clause, reason, ok := st.suite.Profile.Deviation(st.clauses, st.modes()); ok {
-			st.deviation = fmt.Sprintf("%s: %s (observed: %s)", clause, reason, ce.msg)
-			st.logf(ctx, "KNOWN DEVIATION of profile %s from %s", st.suite.Profile.Name, st.deviation)
-			return ctx, fmt.Errorf("%w: known deviation of profile %s from %s", godog.ErrSkip, st.suite.Profile.Name, st.deviation)
+		d, ok := st.suite.Profile.Deviation(st.clauses, st.modes())
+		if !ok || !st.showsRefusal(d.Observed) {
+			break
 		}
+		st.deviation = fmt.Sprintf("%s: %s (observed: %s)", d.Where(), d.Reason, ce.msg)
+		st.logf(ctx, "KNOWN DEVIATION of profile %s from %s", st.suite.Profile.Name, st.deviation)
+		return ctx, fmt.Errorf("%w: known deviation of profile %s from %s", godog.ErrSkip, st.suite.Profile.Name, st.deviation)
 	case errors.Is(err, ErrNotApplicable):
 		st.naReason = strings.TrimPrefix(err.Error(), ErrNotApplicable.Error()+": ")
 		st.logf(ctx, "NOT APPLICABLE: %s", st.naReason)
@@ -149,6 +158,16 @@ func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepRe
 	// godog merges what this hook returns with the step's own error, so
 	// anything else is left as it is by returning nil.
 	return ctx, nil
+}
+
+// showsRefusal says whether one of the scenario's calls was refused this way.
+func (st *scenario) showsRefusal(r Refusal) bool {
+	for _, c := range st.calls {
+		if r.Shows(c.res) {
+			return true
+		}
+	}
+	return false
 }
 
 func (st *scenario) logf(ctx context.Context, format string, args ...any) {
@@ -165,6 +184,8 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 		URI: st.uri, Name: st.name, Tags: st.tags, Clauses: st.clauses,
 		StartedAt: st.started, Duration: time.Since(st.started),
 		StartedLoadBalancer: st.startedLB,
+		Checks:              st.checks,
+		ContactedTarget:     len(st.calls) > 0,
 	}
 	res.Feature = featureName(st.uri)
 	res.Modes = st.modes()
@@ -181,10 +202,10 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 	case err != nil && !errors.Is(err, godog.ErrSkip):
 		res.Status, res.Error = Failed, err.Error()
 	default:
-		if clause, reason, ok := st.suite.Profile.Deviation(st.clauses, res.Modes); ok {
+		if d, ok := st.suite.Profile.Deviation(st.clauses, res.Modes); ok && !st.showsRefusal(d.Observed) {
 			// The only error this hook adds: godog reports the steps' own.
-			stale := fmt.Errorf("profile %s lists %s as a known deviation (%s), but the scenario passed: "+
-				"the implementation now conforms, so remove the deviation from the profile", st.suite.Profile.Name, clause, reason)
+			stale := fmt.Errorf("profile %s lists %s as a known deviation (%s), but the scenario passed without the %s refusal it describes: "+
+				"the implementation now conforms, so remove the deviation from the profile", st.suite.Profile.Name, d.Where(), d.Reason, d.Observed)
 			res.Status, res.Error, res.StaleDeviation = Failed, stale.Error(), true
 			st.suite.Recorder.add(res)
 			return ctx, stale

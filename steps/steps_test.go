@@ -41,17 +41,35 @@ func TestNormalSerial(t *testing.T) {
 
 func TestProfileDeviation(t *testing.T) {
 	p := ReferenceNginx
-	if c, _, ok := p.Deviation([]string{"C11"}, []string{"optional"}); !ok || c != "C11" {
-		t.Errorf("C11: %q %v", c, ok)
+	if d, ok := p.Deviation([]string{"C11"}, []string{"optional"}); !ok || d.Where() != "C11" {
+		t.Errorf("C11: %q %v", d.Where(), ok)
 	}
-	if _, _, ok := p.Deviation([]string{"C15"}, []string{"mandatory"}); ok {
+	if _, ok := p.Deviation([]string{"C15"}, []string{"mandatory"}); ok {
 		t.Error("C15 in Mandatory mode counted as a deviation; only Optional is")
 	}
-	if c, _, ok := p.Deviation([]string{"C15"}, []string{"optional"}); !ok || c != "C15 in optional mode" {
-		t.Errorf("C15 optional: %q %v", c, ok)
+	if d, ok := p.Deviation([]string{"C15"}, []string{"optional"}); !ok || d.Where() != "C15 in optional mode" {
+		t.Errorf("C15 optional: %q %v", d.Where(), ok)
 	}
 	if _, err := LookupProfile("nope"); err == nil {
 		t.Error("unknown profile accepted")
+	}
+}
+
+func TestRefusalShows(t *testing.T) {
+	alert := &harness.Result{TLSAlert: "tls: certificate required"}
+	page := &harness.Result{Status: 400}
+	ok := &harness.Result{Status: 200}
+	for _, tt := range []struct {
+		r    Refusal
+		res  *harness.Result
+		want bool
+	}{
+		{RefuseTLSAlert, alert, true}, {RefuseTLSAlert, page, false}, {RefuseTLSAlert, ok, false},
+		{RefuseHTTP400, page, true}, {RefuseHTTP400, alert, false}, {RefuseHTTP400, ok, false},
+	} {
+		if got := tt.r.Shows(tt.res); got != tt.want {
+			t.Errorf("%s.Shows(%s) = %v", tt.r, tt.res.Outcome(), got)
+		}
 	}
 }
 

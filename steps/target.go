@@ -48,8 +48,30 @@ type Target interface {
 	Caller() *harness.Caller
 	// BackendRequests returns what the backend received under a request id.
 	BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error)
+	// ProductCheck says how the product list is checked.
+	ProductCheck() ProductCheck
+	// Modes are the modes the target can be checked in: both for a
+	// reference that is configured per scenario, one for a live target.
+	Modes() []harness.Mode
 	// Describe names the target for reports.
 	Describe() string
+}
+
+// ProductCheck says what "the response is the product list" compares with.
+type ProductCheck struct {
+	// Want is the exact list (generic JSON values); nil checks only what
+	// the contract promises: a JSON array of one or more product objects.
+	Want   []map[string]any
+	Source string // says where Want came from, or why there is none
+}
+
+// referenceProducts is the list the reference backend serves.
+func referenceProducts() []map[string]any {
+	list, err := productapi.CheckProductList(productapi.ProductsJSON(productapi.Products()))
+	if err != nil {
+		panic("the reference backend's own product list breaks the contract: " + err.Error())
+	}
+	return list
 }
 
 // Reference runs scenarios against the reference nginx started by the
@@ -78,6 +100,16 @@ func (r *Reference) Endpoint(ctx context.Context, s Setup) (Endpoint, error) {
 }
 
 func (r *Reference) MapPath(path string) (string, error) { return path, nil }
+
+// Modes: the reference is configured in whatever mode a scenario says.
+func (r *Reference) Modes() []harness.Mode {
+	return []harness.Mode{harness.Mandatory, harness.Optional}
+}
+
+// ProductCheck is exact: the reference backend's list is known.
+func (r *Reference) ProductCheck() ProductCheck {
+	return ProductCheck{Want: referenceProducts(), Source: "the reference backend's list"}
+}
 
 func (r *Reference) Caller() *harness.Caller { return r.Env.Caller() }
 

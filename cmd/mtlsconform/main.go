@@ -10,7 +10,9 @@
 //	mtlsconform sweep     remove containers and networks left by killed runs
 //
 // Exit status: 0 all passed (known deviations allowed), 1 a check failed,
-// 2 a usage or environment error (no Docker, a file that cannot be read).
+// 2 a usage or environment error (no Docker, a file that cannot be read),
+// 3 inconclusive: nothing failed, but the run did not verify the core
+// clauses of the mode it checked (everything else was not applicable).
 package main
 
 import (
@@ -24,9 +26,10 @@ import (
 )
 
 const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
+	exitOK           = 0
+	exitFailed       = 1
+	exitUsage        = 2
+	exitInconclusive = 3
 )
 
 // usageError is a mistake in the command line: exit status 2.
@@ -46,6 +49,10 @@ func (e *envError) Unwrap() error { return e.err }
 // errChecksFailed means the run worked and found failures: exit status 1.
 var errChecksFailed = errors.New("checks failed")
 
+// errInconclusive means nothing failed but the run verified too little to
+// stand as a verdict: exit status 3.
+var errInconclusive = errors.New("inconclusive")
+
 const usageText = `mtlsconform checks mutual-TLS load balancers against the conformance contract.
 
 Usage:
@@ -55,7 +62,8 @@ Usage:
   mtlsconform bench [flags]      measure a run's cost (medians)
   mtlsconform sweep              remove containers and networks left by killed runs
 
-Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or environment error.
+Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or environment error,
+3 inconclusive (the core clauses of the checked mode were not verified).
 `
 
 func main() {
@@ -98,6 +106,9 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errChecksFailed):
 		return exitFailed
+	case errors.Is(err, errInconclusive):
+		fmt.Fprintf(stderr, "mtlsconform: %v: add what the not-applicable reasons above ask for (an echo path, a CA key, the right --mode), or run the tags you meant\n", err)
+		return exitInconclusive
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "mtlsconform: %v\n", err)
 		return exitUsage

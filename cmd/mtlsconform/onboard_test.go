@@ -172,10 +172,10 @@ func TestOnboardRejects(t *testing.T) {
 // too: trusted there already, and refused by a target that does not trust it.
 func TestOnboardAgainstLiveTarget(t *testing.T) {
 	harness.RequireDocker(t)
-	live := startLive(t)
+	live, url := startLive(t)
 	code, stdout, stderr := cli(t, "onboard", "--partner-cert", live.clientCert, "--partner-key", live.clientKey,
 		"--truststore", live.truststore, "--report", t.TempDir(),
-		"--target", live.url, "--server-name", "localhost", "--server-ca", live.serverCA)
+		"--target", url, "--server-name", "localhost", "--server-ca", live.serverCA)
 	if code != exitOK || !strings.Contains(stdout, "[ok  ] live target") || !strings.Contains(stdout, "already trusted") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -186,7 +186,7 @@ func TestOnboardAgainstLiveTarget(t *testing.T) {
 	}
 	code, stdout, _ = cli(t, "onboard", "--partner-cert", files.Cert, "--partner-key", files.Key,
 		"--truststore", live.truststore, "--report", t.TempDir(), "--no-proof",
-		"--target", live.url, "--server-name", "localhost", "--server-ca", live.serverCA)
+		"--target", url, "--server-name", "localhost", "--server-ca", live.serverCA)
 	if code != exitFailed || !strings.Contains(stdout, "is the new truststore deployed there?") {
 		t.Errorf("partner not yet trusted by the live target: exit %d\n%s", code, stdout)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"mtlsconform/reports"
 	"mtlsconform/steps"
@@ -41,6 +42,7 @@ type liveFlags struct {
 	insecure                     bool
 	apiPath, echoPath, reqPath   string
 	caCert, caKey, certHeader    string
+	expectProducts               string
 	timeout                      time.Duration
 }
 
@@ -63,6 +65,7 @@ func (l *liveFlags) register(fs *flag.FlagSet, withCredential bool) {
 	fs.StringVar(&l.caCert, "ca-cert", "", "PEM `file`: a CA the target trusts (enables the expired / second-leaf clauses)")
 	fs.StringVar(&l.caKey, "ca-key", "", "PEM `file`: that CA's private key")
 	fs.StringVar(&l.certHeader, "cert-header", harness.DefaultCertHeader, "`header` the target forwards the client certificate in")
+	fs.StringVar(&l.expectProducts, "expect-products", "", "JSON `file`: the exact product list the target's API answers (without it only the list's shape is checked)")
 	fs.DurationVar(&l.timeout, "timeout", 15*time.Second, "bound on each request to the target (dial to last byte)")
 }
 
@@ -92,7 +95,7 @@ func (l *liveFlags) credential() (*pki.Identity, error) {
 // live builds the live target from the flags; nil when --target is unset.
 func (l *liveFlags) live(stderr io.Writer) (*steps.Live, error) {
 	if l.target == "" {
-		for name, v := range map[string]string{"--mode": l.mode, "--client-p12": l.p12, "--client-cert": l.cert, "--server-ca": l.serverCA, "--echo-path": l.echoPath, "--ca-cert": l.caCert} {
+		for name, v := range map[string]string{"--mode": l.mode, "--client-p12": l.p12, "--client-cert": l.cert, "--server-ca": l.serverCA, "--echo-path": l.echoPath, "--ca-cert": l.caCert, "--expect-products": l.expectProducts} {
 			if v != "" {
 				return nil, usagef("%s only applies with --target", name)
 			}
@@ -142,6 +145,12 @@ func (l *liveFlags) options(stderr io.Writer) (steps.LiveOptions, error) {
 	if l.insecure {
 		fmt.Fprintln(stderr, "WARNING: --insecure-skip-verify: the target's own certificate is NOT verified; anyone on the path could answer in its place")
 	}
+	if l.expectProducts != "" {
+		if o.ExpectProducts, err = readProductList(l.expectProducts); err != nil {
+			return o, err
+		}
+		o.ExpectProductsFrom = l.expectProducts
+	}
 	switch {
 	case l.caCert != "" && l.caKey != "":
 		ca, err := pki.LoadKeyPair(l.caCert, l.caKey)
@@ -156,6 +165,20 @@ func (l *liveFlags) options(stderr io.Writer) (steps.LiveOptions, error) {
 		return o, usagef("--ca-cert and --ca-key go together")
 	}
 	return o, nil
+}
+
+// readProductList reads --expect-products: a JSON array of product objects.
+func readProductList(path string) ([]map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--expect-products: %v", err)
+	}
+	list, err := productapi.CheckProductList(data)
+	if err != nil {
+		return nil, usagef("--expect-products %s is not a product list (%v): give a JSON array of objects with "+
+			"product-code, product-desc, product-name, product-status strings and a numeric product-price", path, err)
+	}
+	return list, nil
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -218,6 +241,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if steps.Counts(res.Results)[steps.Failed] > 0 || res.GodogStatus != 0 {
 		return errChecksFailed
+	}
+	if cov := reports.ComputeCoverage(res.Results, res.Modes); !cov.Conclusive() {
+		return fmt.Errorf("%w: %s", errInconclusive, cov.Problem())
 	}
 	return nil
 }
@@ -284,6 +310,10 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 		if r.Status == steps.Failed {
 			fmt.Fprintf(stdout, "\nFAILED %s: %s\n%s\n", r.Feature, r.Name, indent(r.Error))
 		}
+	}
+	fmt.Fprintln(stdout)
+	for _, line := range reports.ComputeCoverage(res.Results, res.Modes).Lines() {
+		fmt.Fprintln(stdout, line)
 	}
 	fmt.Fprintf(stdout, "\nreports: %s, %s, %s, %s, %s\n", files.HTML, files.Markdown, files.JSON,
 		filepath.Join(out, "cucumber.json"), filepath.Join(out, "junit.xml"))

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/harness"
+	"mtlsconform/steps"
+)
+
+// liveLab is what a team has around a balancer it configured by hand: a
+// backend serving its own API's products (not the reference list), the
+// partner PKI it trusts, the CA of its own certificate, and the files a
+// partner and an operator hold. Balancers are started from configurations
+// written by hand under testdata/live, never from the harness's template.
+type liveLab struct {
+	env                        *harness.Environment
+	dir                        string
+	clientCert, clientKey, p12 string
+	serverCA, caCert, caKey    string
+	truststore                 string
+	lbFiles                    map[string][]byte
+}
+
+const labP12Password = "p12-secret"
+
+func newLiveLab(t *testing.T) *liveLab {
+	t.Helper()
+	var products []productapi.Product
+	data, err := os.ReadFile("testdata/live/products.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &products); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	env, err := harness.Start(ctx, harness.Options{Logf: t.Logf, Products: products})
+	if env != nil {
+		t.Cleanup(func() { env.Close(ctx) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := pki.MustRootCA(t, "Live Root CA")
+	issuing := root.MustIntermediate(t, "Live Issuing CA")
+	partner := issuing.MustClient(t, "live-partner")
+	dir := t.TempDir()
+	files, err := partner.WriteFiles(dir, "partner", labP12Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFiles, err := issuing.WriteFiles(dir, "issuing", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := &liveLab{env: env, dir: dir, clientCert: files.Chain, clientKey: files.Key, p12: files.P12,
+		caCert: caFiles.Chain, caKey: caFiles.Key,
+		serverCA: filepath.Join(dir, "server-ca.pem"), truststore: filepath.Join(dir, "partners.pem")}
+	if err := os.WriteFile(lab.serverCA, pki.CertPEM(env.ServerCA.Cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trust := pki.Bundle(issuing.Cert, root.Cert)
+	if err := os.WriteFile(lab.truststore, trust, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chain, key := env.ServerCredential()
+	lab.lbFiles = map[string][]byte{
+		"tls.crt": chain, "tls.key": key, "partners.pem": trust, "truststore.pem": trust,
+		// HAProxy reads certificate and key from one file.
+		"server.pem": append(append([]byte{}, chain...), key...),
+	}
+	return lab
+}
+
+// start runs a hand-written configuration from testdata/live and returns
+// the balancer's URL.
+func (l *liveLab) start(t *testing.T, conf string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata/live", conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := harness.CustomLB{Files: map[string][]byte{}}
+	for k, v := range l.lbFiles {
+		c.Files[k] = v
+	}
+	switch filepath.Ext(conf) {
+	case ".conf":
+		c.Image, c.Cmd = harness.DefaultNginxImage, []string{"nginx", "-c", "/etc/mtlsconform/nginx.conf", "-g", "daemon off;"}
+		c.Files["nginx.conf"] = data
+	case ".cfg":
+		c.Image, c.Cmd = harness.HAProxyImage, []string{"haproxy", "-db", "-f", "/etc/mtlsconform/haproxy.cfg"}
+		c.Files["haproxy.cfg"] = data
+	default:
+		t.Fatalf("%s: .conf (nginx) or .cfg (HAProxy)", conf)
+	}
+	lb, err := l.env.CustomLoadBalancer(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lb.URL
+}
+
+// args is a `run --target` command line against url in mode.
+func (l *liveLab) args(out, url, mode string, extra ...string) []string {
+	return append([]string{"run", "--out", out, "--target", url, "--server-name", "localhost", "--mode", mode,
+		"--client-cert", l.clientCert, "--client-key", l.clientKey, "--server-ca", l.serverCA,
+		"--ca-cert", l.caCert, "--ca-key", l.caKey}, extra...)
+}
+
+// liveRun runs the CLI and returns its exit status, output and results.
+func liveRun(t *testing.T, args []string) (int, string, map[string]steps.ScenarioResult) {
+	t.Helper()
+	code, stdout, stderr := cli(t, args...)
+	out := args[2]
+	noKeyMaterial(t, out, stdout, stderr)
+	return code, stdout + stderr, readResults(t, out)
+}
+
+// TestLiveTargets runs the suite against balancers configured by hand, as
+// a team would point it at its own: conformant ones must pass (exit 0),
+// broken ones must be caught by a promise of the contract (exit 1), and a
+// run that verified nothing must not pass (exit 3).
+func TestLiveTargets(t *testing.T) {
+	harness.RequireDocker(t)
+	lab := newLiveLab(t)
+	urls := map[string]string{}
+	for _, conf := range []string{
+		"nginx-mandatory.conf", "nginx-optional.conf", "haproxy-dlb.cfg", "haproxy-optional.cfg", "haproxy-verify-required.cfg",
+		"broken-lets-anyone-in.conf", "broken-trusts-any-certificate.conf", "broken-wrong-body.conf",
+		"broken-unmapped-failed.conf", "broken-forgeable-verify.conf",
+	} {
+		urls[conf] = lab.start(t, conf)
+	}
+
+	conformant := []struct {
+		name, conf, mode string
+		extra            []string
+		want             map[string]steps.Status
+	}{
+		{"nginx Mandatory with echo backend", "nginx-mandatory.conf", "mandatory", []string{"--echo-path", "/echo"}, map[string]steps.Status{
+			"A caller without a certificate gets the 400 page":                                    steps.Passed,
+			"A caller without a certificate never reaches the API":                                steps.Passed,
+			"A trusted CA-signed certificate gets the product list":                               steps.Passed,
+			"A trusted but expired certificate is refused":                                        steps.Passed,
+			"A trusted caller's identity is forwarded":                                            steps.Passed,
+			"Headers forged by a trusted caller are replaced":                                     steps.Passed,
+			"A partner using a PKCS#12 bundle gets the product list":                              steps.Passed,
+			"Trust is by CA, not by identity: any leaf of the intermediate passes (someone-else)": steps.Passed,
+			"The presented leaf is forwarded URL-encoded in the default header":                   steps.Passed,
+			"A caller without a certificate reaches the API marked NONE":                          steps.NotApplicable,
+			"Mandatory mode refuses a revoked certificate":                                        steps.NotApplicable,
+		}},
+		{"nginx Mandatory without echo backend", "nginx-mandatory.conf", "mandatory", nil, map[string]steps.Status{
+			"A caller without a certificate gets the 400 page":                           steps.Passed,
+			"A caller with an untrusted certificate is refused: issued by an unknown CA": steps.Passed,
+			"A trusted CA-signed certificate gets the product list":                      steps.Passed,
+			"A caller without a certificate never reaches the API":                       steps.NotApplicable,
+			"A trusted caller's identity is forwarded":                                   steps.NotApplicable,
+		}},
+		{"nginx Optional with echo backend", "nginx-optional.conf", "optional", []string{"--echo-path", "/echo", "--profile", "reference-nginx"}, map[string]steps.Status{
+			"A caller without a certificate gets the product list":                                                  steps.Passed,
+			"A caller without a certificate reaches the API marked NONE":                                            steps.Passed,
+			"A caller with a trusted certificate reaches the API marked SUCCESS":                                    steps.Passed,
+			"Optional mode forwards the same identity on success":                                                   steps.Passed,
+			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA": steps.Passed,
+			"A caller with an expired certificate reaches the API marked FAILED":                                    steps.KnownDeviation,
+		}},
+		{"nginx Optional without echo backend", "nginx-optional.conf", "optional", []string{"--profile", "reference-nginx"}, map[string]steps.Status{
+			"A caller without a certificate gets the product list":                                           steps.Passed,
+			"A caller with a trusted certificate gets the product list":                                      steps.Passed,
+			"A caller with an untrusted certificate still gets the product list: self-signed and not listed": steps.Passed,
+			"A caller without a certificate reaches the API marked NONE":                                     steps.NotApplicable,
+		}},
+		{"HAProxy emulating the DLB", "haproxy-dlb.cfg", "mandatory", []string{"--echo-path", "/echo"}, map[string]steps.Status{
+			"A caller without a certificate gets the 400 page":                  steps.Passed,
+			"A trusted but expired certificate never reaches the API":           steps.Passed,
+			"A trusted caller's identity is forwarded":                          steps.Passed,
+			"Headers forged by a trusted caller are replaced":                   steps.Passed,
+			"The presented leaf is forwarded URL-encoded in the default header": steps.Passed,
+		}},
+		{"HAProxy in Optional mode", "haproxy-optional.cfg", "optional", []string{"--echo-path", "/echo"}, map[string]steps.Status{
+			"A caller without a certificate reaches the API marked NONE":                                            steps.Passed,
+			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA": steps.Passed,
+			"A caller with an expired certificate reaches the API marked FAILED":                                    steps.Passed,
+			"Optional mode forwards the same identity on success":                                                   steps.Passed,
+		}},
+		{"HAProxy verify required", "haproxy-verify-required.cfg", "mandatory", []string{"--echo-path", "/echo", "--profile", "tls-alert"}, map[string]steps.Status{
+			"A caller without a certificate gets the 400 page":                           steps.KnownDeviation,
+			"A caller without a certificate never reaches the API":                       steps.Passed,
+			"A caller with an untrusted certificate is refused: issued by an unknown CA": steps.Passed,
+			"A trusted caller's identity is forwarded":                                   steps.Passed,
+		}},
+		{"nginx Mandatory, the exact product list given", "nginx-mandatory.conf", "mandatory", []string{"--tags", "@C5", "--expect-products", "testdata/live/products.json"}, map[string]steps.Status{
+			"A trusted CA-signed certificate gets the product list": steps.Passed,
+		}},
+	}
+	for _, tt := range conformant {
+		t.Run("conformant/"+tt.name, func(t *testing.T) {
+			code, output, res := liveRun(t, lab.args(t.TempDir(), urls[tt.conf], tt.mode, tt.extra...))
+			if code != exitOK {
+				t.Errorf("exit %d, want 0\n%s", code, output)
+			}
+			for name, want := range tt.want {
+				if got := res[name]; got.Status != want {
+					t.Errorf("%q: %s (%s%s), want %s", name, got.Status, got.Reason, got.Error, want)
+				}
+			}
+			for name, r := range res {
+				if r.Status == steps.Failed {
+					t.Errorf("false alarm on a conformant balancer: %q: %s", name, r.Error)
+				}
+			}
+			// The evidence says which product-list check ran.
+			wantCheck := "contents not compared: pass --expect-products"
+			if slices.Contains(tt.extra, "--expect-products") {
+				wantCheck = "equal to the list in testdata/live/products.json (2 products)"
+			}
+			if r := res["A trusted CA-signed certificate gets the product list"]; r.Status == steps.Passed &&
+				!slices.ContainsFunc(r.Checks, func(c string) bool { return strings.Contains(c, wantCheck) }) {
+				t.Errorf("product-list evidence %q does not say %q", r.Checks, wantCheck)
+			}
+		})
+	}
+
+	broken := []struct {
+		name, conf, mode string
+		extra            []string
+		caughtBy         string
+		says             string
+	}{
+		{"Mandatory lets callers without a certificate in", "broken-lets-anyone-in.conf", "mandatory", nil,
+			"A caller without a certificate gets the 400 page", "expected HTTP 400, got HTTP 200"},
+		{"Mandatory lets untrusted certificates in", "broken-trusts-any-certificate.conf", "mandatory", nil,
+			"A caller with an untrusted certificate is refused: issued by an unknown CA", "expected a refusal with HTTP 400, got HTTP 200"},
+		{"the API path answers no product list", "broken-wrong-body.conf", "mandatory", nil,
+			"A trusted CA-signed certificate gets the product list", "not a JSON array but object"},
+		{"a balancer that requires certificates, said to be Optional", "nginx-mandatory.conf", "optional", nil,
+			"A caller without a certificate gets the product list", "expected HTTP 200, got HTTP 400"},
+		{"another product list than the one expected", "nginx-mandatory.conf", "mandatory", []string{"--expect-products", "testdata/live/other-products.json"},
+			"A trusted CA-signed certificate gets the product list", "differs from the list in testdata/live/other-products.json"},
+		{"Optional passes FAILED:<reason> unmapped", "broken-unmapped-failed.conf", "optional", []string{"--echo-path", "/echo", "--profile", "reference-nginx"},
+			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA", "FAILED:"},
+		{"a client-sent X-SSL-Client-Verify reaches the API", "broken-forgeable-verify.conf", "mandatory", []string{"--echo-path", "/echo"},
+			"Headers forged by a trusted caller are replaced", "FORGED"},
+	}
+	for _, tt := range broken {
+		t.Run("broken/"+tt.name, func(t *testing.T) {
+			code, output, res := liveRun(t, lab.args(t.TempDir(), urls[tt.conf], tt.mode, tt.extra...))
+			if code != exitFailed {
+				t.Errorf("exit %d, want 1\n%s", code, output)
+			}
+			r := res[tt.caughtBy]
+			if r.Status != steps.Failed || r.StaleDeviation || !strings.Contains(r.Error, tt.says) {
+				t.Errorf("%q: %s %q; want a failure saying %q", tt.caughtBy, r.Status, r.Error, tt.says)
+			}
+		})
+	}
+
+	t.Run("inconclusive/nothing reached the target", func(t *testing.T) {
+		code, output, _ := liveRun(t, lab.args(t.TempDir(), urls["nginx-mandatory.conf"], "optional", "--tags", "@C16"))
+		if code != exitInconclusive || !strings.Contains(output, "verified nothing") {
+			t.Errorf("exit %d, want 3 saying the run verified nothing\n%s", code, output)
+		}
+	})
+	t.Run("inconclusive/core clauses not applicable", func(t *testing.T) {
+		// A truststore of other certificates than the run's: every
+		// Mandatory scenario describing it is not applicable.
+		code, output, _ := liveRun(t, lab.args(t.TempDir(), urls["nginx-mandatory.conf"], "mandatory", "--tags", "@C4,@C6,@C16"))
+		if code != exitInconclusive || !strings.Contains(output, "core clauses not verified") {
+			t.Errorf("exit %d, want 3 naming the core clauses not verified\n%s", code, output)
+		}
+	})
+}
+
+// TestLiveTargetPKCS12FromOpenSSL uses the trusted credential as partners
+// send it: a .p12 made by openssl, with OpenSSL 3's default algorithms and
+// with -legacy.
+func TestLiveTargetPKCS12FromOpenSSL(t *testing.T) {
+	harness.RequireDocker(t)
+	if _, err := exec.LookPath("openssl"); err != nil {
+		if harness.InCI() {
+			t.Fatal("openssl is not installed and CI=true: scripts/prereqs.sh installs it")
+		}
+		t.Skip("SKIPPED — NO OPENSSL: run scripts/prereqs.sh")
+	}
+	lab := newLiveLab(t)
+	url := lab.start(t, "nginx-mandatory.conf")
+	t.Setenv("TEST_P12_PASSWORD", labP12Password)
+	for _, variant := range [][]string{nil, {"-legacy"}} {
+		name := "default"
+		if variant != nil {
+			name = "legacy"
+		}
+		t.Run(name, func(t *testing.T) {
+			p12 := filepath.Join(t.TempDir(), "partner.p12")
+			cmd := append([]string{"pkcs12", "-export", "-in", lab.clientCert, "-inkey", lab.clientKey, "-out", p12, "-passout", "pass:" + labP12Password}, variant...)
+			if out, err := exec.Command("openssl", cmd...).CombinedOutput(); err != nil {
+				t.Fatalf("openssl %v: %v\n%s", cmd, err, out)
+			}
+			out := t.TempDir()
+			code, stdout, stderr := cli(t, "run", "--out", out, "--target", url, "--server-name", "localhost", "--mode", "mandatory",
+				"--client-p12", p12, "--client-p12-password-env", "TEST_P12_PASSWORD", "--server-ca", lab.serverCA,
+				"--tags", "@C1,@C2,@C5")
+			if code != exitOK {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			if r := readResults(t, out)["A trusted CA-signed certificate gets the product list"]; r.Status != steps.Passed {
+				t.Errorf("trusted credential from %s .p12: %s %s", name, r.Status, r.Error)
+			}
+		})
+	}
+}
+
+// startLive stands up the conformant hand-written Mandatory nginx, for
+// tests that need one live target.
+func startLive(t *testing.T) (*liveLab, string) {
+	lab := newLiveLab(t)
+	return lab, lab.start(t, "nginx-mandatory.conf")
+}

@@ -1,0 +1,172 @@
+package reports
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"mtlsconform/steps"
+)
+
+// CoreClauses are the promises a run must verify, per mode, before it may
+// call a target conformant: each inner list is satisfied by any one of its
+// clauses (Mandatory: C1, C2, and C4 or C5; Optional: C8, C9, C10, which
+// status-level scenarios check without an echo backend).
+var CoreClauses = map[string][][]string{
+	"mandatory": {{"C1"}, {"C2"}, {"C5", "C4"}},
+	"optional":  {{"C8"}, {"C9"}, {"C10"}},
+}
+
+// Verdicts of a clause in one mode, from what its scenarios did.
+const (
+	Verified     = "verified"        // a scenario that contacted the target passed, none failed
+	Deviates     = "known deviation" // it behaved as the profile says, none passed or failed
+	FailedClause = "failed"          // a scenario failed
+	HarnessOnly  = "harness only"    // passed, but no scenario contacted the target
+	NotVerified  = "not verified"    // every scenario was not applicable
+	NotSelected  = "not selected"    // no scenario of the run checks it
+)
+
+// ClauseCoverage is what a run verified of one clause in one mode.
+type ClauseCoverage struct {
+	Clause  string         `json:"clause"`
+	Mode    string         `json:"mode"`
+	Verdict string         `json:"verdict"`
+	Counts  map[string]int `json:"counts,omitempty"`
+	// Reasons say why scenarios were not applicable, each once.
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// Coverage is what a run verified, clause by clause, for the modes it
+// targeted, and whether that is enough to call the target conformant.
+type Coverage struct {
+	Modes   []string         `json:"modes"`
+	Clauses []ClauseCoverage `json:"clauses"`
+	// Missing lists the core requirements of a targeted mode that the run
+	// selected but did not verify; a run with any is inconclusive.
+	Missing []string `json:"missing,omitempty"`
+	// ContactedTarget is false when no scenario that reached the target
+	// passed or deviated as declared: the run verified nothing about it.
+	ContactedTarget bool `json:"contacted_target"`
+}
+
+// Conclusive says whether the run verified enough to stand as a verdict.
+func (c Coverage) Conclusive() bool { return len(c.Missing) == 0 && c.ContactedTarget }
+
+// Problem says, in one sentence, why the run is inconclusive.
+func (c Coverage) Problem() string {
+	switch {
+	case !c.ContactedTarget:
+		return "no scenario that reached the target passed: this run verified nothing about it"
+	case len(c.Missing) > 0:
+		return "core clauses not verified: " + strings.Join(c.Missing, "; ")
+	}
+	return ""
+}
+
+// ComputeCoverage tallies results per clause for the given modes (for a
+// live target its mode; for the reference every mode the run exercised).
+func ComputeCoverage(results []steps.ScenarioResult, modes []string) Coverage {
+	cov := Coverage{Modes: modes}
+	verdicts := map[string]string{}
+	for _, mode := range modes {
+		for _, cl := range Clauses {
+			cc := ClauseCoverage{Clause: cl.ID, Mode: mode, Counts: map[string]int{}}
+			reached := false
+			seen := map[string]bool{}
+			for _, r := range results {
+				if !contains(r.Clauses, cl.ID) || !appliesTo(r, mode) {
+					continue
+				}
+				cc.Counts[string(r.Status)]++
+				if r.ContactedTarget && (r.Status == steps.Passed || r.Status == steps.KnownDeviation) {
+					reached = true
+					cov.ContactedTarget = true
+				}
+				if r.Status == steps.NotApplicable && !seen[r.Reason] {
+					seen[r.Reason] = true
+					cc.Reasons = append(cc.Reasons, r.Reason)
+				}
+			}
+			sort.Strings(cc.Reasons)
+			switch {
+			case len(cc.Counts) == 0:
+				cc.Verdict = NotSelected
+			case cc.Counts[string(steps.Failed)] > 0:
+				cc.Verdict = FailedClause
+			case cc.Counts[string(steps.Passed)] > 0 && reached:
+				cc.Verdict = Verified
+			case cc.Counts[string(steps.KnownDeviation)] > 0:
+				cc.Verdict = Deviates
+			case cc.Counts[string(steps.Passed)] > 0:
+				cc.Verdict = HarnessOnly
+			default:
+				cc.Verdict = NotVerified
+			}
+			verdicts[mode+"/"+cl.ID] = cc.Verdict
+			cov.Clauses = append(cov.Clauses, cc)
+		}
+		for _, group := range CoreClauses[mode] {
+			selected, ok := false, false
+			for _, id := range group {
+				v := verdicts[mode+"/"+id]
+				selected = selected || v != NotSelected
+				// A failure is a verdict too: the run is conclusive about
+				// it, and it fails on its own account.
+				ok = ok || v == Verified || v == Deviates || v == FailedClause
+			}
+			if selected && !ok {
+				cov.Missing = append(cov.Missing, fmt.Sprintf("%s in %s mode", strings.Join(group, " or "), mode))
+			}
+		}
+	}
+	return cov
+}
+
+// Lines renders the coverage for a terminal: one line per clause of each
+// mode, with the reasons for what was not verified.
+func (c Coverage) Lines() []string {
+	var out []string
+	for _, mode := range c.Modes {
+		out = append(out, fmt.Sprintf("coverage, %s mode (core: %s):", mode, coreText(mode)))
+		var unselected []string
+		for _, cc := range c.Clauses {
+			if cc.Mode != mode {
+				continue
+			}
+			if cc.Verdict == NotSelected {
+				unselected = append(unselected, cc.Clause)
+				continue
+			}
+			out = append(out, strings.TrimRight(fmt.Sprintf("  %-4s %-16s %s", cc.Clause, cc.Verdict, countText(cc.Counts)), " "))
+			for _, r := range cc.Reasons {
+				out = append(out, "         not applicable: "+r)
+			}
+		}
+		if len(unselected) > 0 {
+			out = append(out, "  no scenario of this run checks "+strings.Join(unselected, ", ")+" in this mode")
+		}
+	}
+	return out
+}
+
+func coreText(mode string) string {
+	var parts []string
+	for _, g := range CoreClauses[mode] {
+		parts = append(parts, strings.Join(g, " or "))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func countText(counts map[string]int) string {
+	var parts []string
+	for _, s := range []steps.Status{steps.Passed, steps.Failed, steps.KnownDeviation, steps.NotApplicable} {
+		if n := counts[string(s)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
