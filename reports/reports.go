@@ -131,17 +131,18 @@ func Markdown(w io.Writer, r steps.RunResult) error {
 
 // Files names what Write produced.
 type Files struct {
-	HTML, Markdown, JSON string
+	HTML, Markdown, JSON, JUnit string
 }
 
-// Write renders the HTML page, the Markdown summary and results.json into
-// dir, each file atomically, and checks that no key material slipped into
+// Write renders the HTML page, the Markdown summary, results.json and the
+// JUnit XML into dir, each file atomically, and checks that no key material slipped into
 // any of them.
 func Write(dir string, r steps.RunResult) (Files, error) {
 	f := Files{
 		HTML:     filepath.Join(dir, "report.html"),
 		Markdown: filepath.Join(dir, "summary.md"),
 		JSON:     filepath.Join(dir, "results.json"),
+		JUnit:    filepath.Join(dir, "junit.xml"),
 	}
 	var h, m bytes.Buffer
 	if err := HTML(&h, r); err != nil {
@@ -160,13 +161,17 @@ func Write(dir string, r steps.RunResult) (Files, error) {
 	if err != nil {
 		return Files{}, fmt.Errorf("encode results: %w", err)
 	}
+	ju, err := JUnit(r)
+	if err != nil {
+		return Files{}, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Files{}, fmt.Errorf("make report folder: %w", err)
 	}
 	outputs := []struct {
 		path string
 		data []byte
-	}{{f.HTML, h.Bytes()}, {f.Markdown, m.Bytes()}, {f.JSON, js}}
+	}{{f.HTML, h.Bytes()}, {f.Markdown, m.Bytes()}, {f.JSON, js}, {f.JUnit, ju}}
 	// Check every report before writing any: all of them or none.
 	for _, o := range outputs {
 		if bytes.Contains(o.data, []byte("PRIVATE KEY")) {

@@ -33,8 +33,11 @@ command -v mmdebstrap >/dev/null 2>&1 || apt_install mmdebstrap
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 # curl is the baseline of the benchmark.
 command -v curl >/dev/null 2>&1 || apt_install curl
-# openssl cross-checks the generated certificates where it is installed.
+# openssl cross-checks the generated certificates and makes partners' .p12.
 command -v openssl >/dev/null 2>&1 || apt_install openssl
+# The tests read junit.xml with the parser whose rules match Jenkins' and
+# GitLab's (Debian's python3, whatever python3 comes first on PATH).
+/usr/bin/python3 -c 'import junitparser' >/dev/null 2>&1 || apt_install python3-junitparser
 
 if ! docker info >/dev/null 2>&1; then
   if ! command -v dockerd >/dev/null 2>&1; then

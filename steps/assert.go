@@ -99,6 +99,7 @@ func (st *scenario) statusIs(want int) error {
 	if c.res.TLSAlert != "" || c.res.Status != want {
 		return st.violation(c, "expected HTTP %d, got %s", want, c.res.Outcome())
 	}
+	st.checked("HTTP %d", want)
 	return nil
 }
 
@@ -110,6 +111,7 @@ func (st *scenario) pageSays(text string) error {
 	if !strings.Contains(string(c.res.Body), text) {
 		return st.violation(c, "expected the page to say %q, got %s", text, c.res.Outcome())
 	}
+	st.checked("the page says %q", text)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -99,6 +100,23 @@ type ScenarioResult struct {
 	StartedLoadBalancer bool          `json:"started_load_balancer,omitempty"`
 	StartedAt           time.Time     `json:"started_at"`
 	Duration            time.Duration `json:"duration_ns"`
+}
+
+// SkipMessage says, for a known deviation or a not-applicable scenario,
+// why it was neither passed nor failed: the one-line message every report
+// format shows, and the detail behind it (what was observed).
+func (r ScenarioResult) SkipMessage(profile string) (message, detail string) {
+	switch r.Status {
+	case KnownDeviation:
+		why, observed, _ := strings.Cut(r.Reason, " (observed: ")
+		if observed != "" {
+			detail = "observed: " + strings.TrimSuffix(observed, ")")
+		}
+		return fmt.Sprintf("known deviation of %s from %s", profile, why), detail
+	case NotApplicable:
+		return "not applicable: " + r.Reason, ""
+	}
+	return "", ""
 }
 
 // Recorder collects scenario results; safe for concurrent scenarios.

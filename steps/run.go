@@ -26,7 +26,9 @@ type RunOptions struct {
 	Format      string
 	Concurrency int
 	Output      io.Writer
-	// TestingT runs each scenario as a subtest of t.
+	// TestingT reports each scenario as a subtest of t once the run is
+	// over: PASS, FAIL with the violation, or SKIP with the reason of a
+	// known deviation or a not-applicable scenario.
 	TestingT *testing.T
 	// Features is where the feature files come from; the embedded copy when nil.
 	Features fs.FS
@@ -113,7 +115,6 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		Catalogue: NewCatalogue(),
 		Recorder:  NewRecorder(o.OnScenario),
 		TempDir:   tmp,
-		LogToTest: o.TestingT != nil,
 	}
 	if ref, ok := target.(*Reference); ok && ref.Catalogue == nil {
 		ref.Catalogue = suite.Catalogue
@@ -131,7 +132,6 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 			Output:         o.Output,
 			FS:             o.Features,
 			Paths:          o.Paths,
-			TestingT:       o.TestingT,
 			Strict:         true,
 			NoColors:       true,
 			DefaultContext: ctx,
@@ -152,5 +152,32 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if env != nil {
 		res.Stats = env.Stats()
 	}
+	if o.TestingT != nil {
+		ReportToTest(o.TestingT, res)
+	}
 	return res, nil
+}
+
+// ReportToTest turns each scenario's verdict into a subtest of t, so that
+// go test and its -json consumers count what the run counted: a known
+// deviation or a not-applicable scenario is a SKIP with its reason, never
+// a PASS.
+func ReportToTest(t *testing.T, res RunResult) {
+	for _, r := range res.Results {
+		t.Run(r.Name, func(t *testing.T) {
+			for _, c := range r.Checks {
+				t.Log("verified: " + c)
+			}
+			switch r.Status {
+			case Failed:
+				t.Error(r.Error)
+			case KnownDeviation, NotApplicable:
+				msg, detail := r.SkipMessage(res.Profile.Name)
+				if detail != "" {
+					t.Log(detail)
+				}
+				t.Skip(msg)
+			}
+		})
+	}
 }

@@ -33,9 +33,6 @@ type Suite struct {
 	// TempDir holds the credential files scenarios write and read back
 	// (keys 0600); each scenario's folder is removed when it ends.
 	TempDir string
-	// LogToTest sends deviation and not-applicable notes to the test log
-	// (go test -v); the CLI reports them in its own progress lines.
-	LogToTest bool
 }
 
 // scenario is the state of one running scenario.
@@ -148,16 +145,23 @@ func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepRe
 			break
 		}
 		st.deviation = fmt.Sprintf("%s: %s (observed: %s)", d.Where(), d.Reason, ce.msg)
-		st.logf(ctx, "KNOWN DEVIATION of profile %s from %s", st.suite.Profile.Name, st.deviation)
+		// The reason goes with the skipped step, where cucumber report
+		// tools show a step's attachments.
+		ctx = attachReason(ctx, fmt.Sprintf("known deviation of %s from %s", st.suite.Profile.Name, st.deviation))
 		return ctx, fmt.Errorf("%w: known deviation of profile %s from %s", godog.ErrSkip, st.suite.Profile.Name, st.deviation)
 	case errors.Is(err, ErrNotApplicable):
 		st.naReason = strings.TrimPrefix(err.Error(), ErrNotApplicable.Error()+": ")
-		st.logf(ctx, "NOT APPLICABLE: %s", st.naReason)
+		ctx = attachReason(ctx, "not applicable: "+st.naReason)
 		return ctx, fmt.Errorf("%w: %v", godog.ErrSkip, err)
 	}
 	// godog merges what this hook returns with the step's own error, so
 	// anything else is left as it is by returning nil.
 	return ctx, nil
+}
+
+// attachReason puts why a step was skipped into the cucumber report.
+func attachReason(ctx context.Context, reason string) context.Context {
+	return godog.Attach(ctx, godog.Attachment{Body: []byte(reason), FileName: "why-skipped.txt", MediaType: "text/plain"})
 }
 
 // showsRefusal says whether one of the scenario's calls was refused this way.
@@ -168,12 +172,6 @@ func (st *scenario) showsRefusal(r Refusal) bool {
 		}
 	}
 	return false
-}
-
-func (st *scenario) logf(ctx context.Context, format string, args ...any) {
-	if st.suite.LogToTest {
-		godog.Logf(ctx, format, args...)
-	}
 }
 
 func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (context.Context, error) {

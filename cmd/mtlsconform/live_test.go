@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -264,6 +265,32 @@ func TestLiveTargets(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("reports/every outcome, read by each format's consumer", func(t *testing.T) {
+		// A Mandatory nginx said to be Optional, under the reference-nginx
+		// profile and without an echo backend: failures (C8, C10),
+		// a deviation (C11), passes and not-applicable scenarios.
+		out := t.TempDir()
+		code, output, res := liveRun(t, lab.args(out, urls["nginx-mandatory.conf"], "optional", "--profile", "reference-nginx"))
+		if code != exitFailed {
+			t.Errorf("exit %d, want 1\n%s", code, output)
+		}
+		c := checkReportsAgree(t, out, res)
+		counts := steps.Counts(slices.Collect(maps.Values(res)))
+		if c.Passed == 0 || c.Failed == 0 || counts[steps.KnownDeviation] == 0 || counts[steps.NotApplicable] == 0 {
+			t.Errorf("the run lacks an outcome: %v", counts)
+		}
+	})
+	t.Run("reports/a green run reads green", func(t *testing.T) {
+		out := t.TempDir()
+		code, output, res := liveRun(t, lab.args(out, urls["haproxy-verify-required.cfg"], "mandatory", "--echo-path", "/echo", "--profile", "tls-alert"))
+		if code != exitOK {
+			t.Errorf("exit %d, want 0\n%s", code, output)
+		}
+		if c := checkReportsAgree(t, out, res); c.Failed != 0 {
+			t.Errorf("a green run reads as %d failure(s)", c.Failed)
+		}
+	})
 
 	t.Run("inconclusive/nothing reached the target", func(t *testing.T) {
 		code, output, _ := liveRun(t, lab.args(t.TempDir(), urls["nginx-mandatory.conf"], "optional", "--tags", "@C16"))

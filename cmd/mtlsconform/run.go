@@ -256,9 +256,10 @@ func envDefault(name, def string) string {
 }
 
 // runWithReports runs the suite with progress lines on stdout and writes
-// every report into out. godog's cucumber and JUnit files are written into
-// the run's private temporary folder first (godog fills them only at the
-// end) and copied into out atomically, so out never holds half a report.
+// every report into out. godog's cucumber file is written into the run's
+// private temporary folder first (godog fills it only at the end) and
+// copied into out atomically, so out never holds half a report; the JUnit
+// file is written from the results, like the others.
 func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleFormat string, stdout io.Writer) (steps.RunResult, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return steps.RunResult{}, &envError{fmt.Errorf("make report folder %s: %w", out, err)}
@@ -268,8 +269,8 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 		return steps.RunResult{}, &envError{err}
 	}
 	defer removeStage()
-	cucumber, junit := filepath.Join(stage, "cucumber.json"), filepath.Join(stage, "junit.xml")
-	formats := []string{"cucumber:" + cucumber, "junit:" + junit}
+	cucumber := filepath.Join(stage, "cucumber.json")
+	formats := []string{"cucumber:" + cucumber}
 	opts.Output = io.Discard
 	if consoleFormat != "none" {
 		formats = append([]string{consoleFormat}, formats...)
@@ -293,14 +294,12 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 	if err != nil {
 		return res, &envError{err}
 	}
-	for _, f := range []string{cucumber, junit} {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return res, &envError{fmt.Errorf("read %s: %w", filepath.Base(f), err)}
-		}
-		if err := pki.WriteFileAtomic(filepath.Join(out, filepath.Base(f)), data, 0o644); err != nil {
-			return res, &envError{err}
-		}
+	data, err := os.ReadFile(cucumber)
+	if err != nil {
+		return res, &envError{fmt.Errorf("read %s: %w", filepath.Base(cucumber), err)}
+	}
+	if err := pki.WriteFileAtomic(filepath.Join(out, filepath.Base(cucumber)), data, 0o644); err != nil {
+		return res, &envError{err}
 	}
 	files, err := reports.Write(out, res)
 	if err != nil {
@@ -316,7 +315,7 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 		fmt.Fprintln(stdout, line)
 	}
 	fmt.Fprintf(stdout, "\nreports: %s, %s, %s, %s, %s\n", files.HTML, files.Markdown, files.JSON,
-		filepath.Join(out, "cucumber.json"), filepath.Join(out, "junit.xml"))
+		filepath.Join(out, "cucumber.json"), files.JUnit)
 	extra := ""
 	if res.Stats.ContainersStarted > 0 {
 		extra = fmt.Sprintf(", %d containers", res.Stats.ContainersStarted)
