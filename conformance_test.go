@@ -10,6 +10,7 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"mtlsconform/contract"
 	"mtlsconform/harness"
 	"mtlsconform/steps"
 )
@@ -62,14 +63,14 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts := steps.Counts(res.Results)
+	counts := contract.Counts(res.Results)
 	t.Logf("%d scenarios: %d passed, %d failed, %d known deviation(s), %d not applicable; %d containers started, %d load balancer configuration(s), wall %v",
-		len(res.Results), counts[steps.Passed], counts[steps.Failed], counts[steps.KnownDeviation], counts[steps.NotApplicable],
+		len(res.Results), counts[contract.Passed], counts[contract.Failed], counts[contract.KnownDeviation], counts[contract.NotApplicable],
 		res.Stats.ContainersStarted, res.Stats.LoadBalancers, res.Wall.Round(1e6))
 	if len(res.Results) == 0 {
 		t.Fatal("no scenario ran: check the tag expression")
 	}
-	if res.GodogStatus != 0 && counts[steps.Failed] == 0 {
+	if res.GodogStatus != 0 && counts[contract.Failed] == 0 {
 		t.Errorf("godog exited with status %d (undefined or pending steps?)", res.GodogStatus)
 	}
 }

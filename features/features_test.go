@@ -3,9 +3,8 @@ package features
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io/fs"
-	"regexp"
+	"mtlsconform/contract"
 	"strings"
 	"testing"
 )
@@ -47,8 +46,6 @@ func scenarios(t *testing.T) []scenario {
 	return out
 }
 
-var clause = regexp.MustCompile(`^@C(\d+)$`)
-
 // TestEveryScenarioNamesItsClauseAndMode is the Gherkin lint: a report can
 // only say which clauses passed if every scenario says which it checks.
 func TestEveryScenarioNamesItsClauseAndMode(t *testing.T) {
@@ -56,10 +53,11 @@ func TestEveryScenarioNamesItsClauseAndMode(t *testing.T) {
 	for _, s := range scenarios(t) {
 		hasClause, hasMode := false, false
 		for _, tag := range s.tags {
-			if m := clause.FindStringSubmatch(tag); m != nil {
+			if _, ok := contract.ClauseOfTag(tag); ok {
 				hasClause, covered[tag] = true, true
 			}
-			hasMode = hasMode || tag == "@mandatory" || tag == "@optional"
+			_, isMode := contract.ModeOfTag(tag)
+			hasMode = hasMode || isMode
 		}
 		if !hasClause {
 			t.Errorf("%s: %q has no clause tag (@C1 … @C17)", s.file, s.name)
@@ -68,8 +66,8 @@ func TestEveryScenarioNamesItsClauseAndMode(t *testing.T) {
 			t.Errorf("%s: %q has no mode tag (@mandatory or @optional)", s.file, s.name)
 		}
 	}
-	for i := 1; i <= 17; i++ {
-		if tag := fmt.Sprintf("@C%d", i); !covered[tag] {
+	for _, c := range contract.Clauses {
+		if tag := "@" + c.ID; !covered[tag] {
 			t.Errorf("no scenario checks %s", tag)
 		}
 	}

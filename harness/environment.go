@@ -29,6 +29,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 )
@@ -84,12 +85,6 @@ type lbSlot struct {
 	ready chan struct{}
 	lb    *LoadBalancer
 	err   error
-}
-
-// Stats say what a run cost.
-type Stats struct {
-	ContainersStarted int
-	LoadBalancers     int
 }
 
 // ServerName is the name partners use for the load balancer; its
@@ -428,10 +423,10 @@ func (e *Environment) BackendRequests(ctx context.Context, id string) ([]product
 }
 
 // Stats say how many containers this run started.
-func (e *Environment) Stats() Stats {
+func (e *Environment) Stats() contract.Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return Stats{ContainersStarted: int(e.started.Load()), LoadBalancers: len(e.lbs)}
+	return contract.Stats{ContainersStarted: int(e.started.Load()), LoadBalancers: len(e.lbs)}
 }
 
 // ReleaseLoadBalancers removes every load balancer started so far and

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 )
@@ -34,7 +35,7 @@ func TestMandatoryReference(t *testing.T) {
 	root := pki.MustRootCA(t, "Partner Root CA")
 	inter := root.MustIntermediate(t, "Partner Issuing CA")
 	leaf := inter.MustClient(t, "partner-a")
-	lb, err := env.LoadBalancer(ctx, LBConfig{Mode: Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
+	lb, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestMandatoryReference(t *testing.T) {
 		t.Errorf("containers started = %d, want 2 (backend + one load balancer)", st.ContainersStarted)
 	}
 	// Asking again for the same configuration reuses the running one.
-	again, err := env.LoadBalancer(ctx, LBConfig{Mode: Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
+	again, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
 	if err != nil || again != lb {
 		t.Errorf("same configuration started a new load balancer (err %v)", err)
 	}

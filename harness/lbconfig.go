@@ -5,32 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"mtlsconform/contract"
 	"sort"
 	"strings"
 	"text/template"
 )
-
-// Mode is the load balancer's client-certificate mode.
-type Mode string
-
-const (
-	// Mandatory: a request without a trusted certificate is refused.
-	Mandatory Mode = "mandatory"
-	// Optional: every request is passed on, with the verification result
-	// in X-SSL-Client-Verify.
-	Optional Mode = "optional"
-)
-
-// ParseMode reads a mode name as users type it.
-func ParseMode(s string) (Mode, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "mandatory", "on", "required":
-		return Mandatory, nil
-	case "optional":
-		return Optional, nil
-	}
-	return "", fmt.Errorf("unknown mode %q: use mandatory or optional", s)
-}
 
 // Header names the reference load balancer forwards to the backend.
 const (
@@ -46,7 +25,7 @@ const (
 // LBConfig is a reference load balancer configuration: what a platform
 // team sets on its client-certificate load balancer.
 type LBConfig struct {
-	Mode Mode
+	Mode contract.Mode
 	// Truststore is the PEM bundle of trusted certificates (CAs or
 	// self-signed clients), in the order the team lists them.
 	Truststore []byte
@@ -72,7 +51,7 @@ func (c LBConfig) withDefaults() LBConfig {
 		c.CertHeader = DefaultCertHeader
 	}
 	if c.Mode == "" {
-		c.Mode = Mandatory
+		c.Mode = contract.Mandatory
 	}
 	return c
 }
@@ -147,7 +126,7 @@ func Render(c LBConfig, serverChain, serverKey []byte) (Rendered, error) {
 	if len(bytes.TrimSpace(c.Truststore)) == 0 {
 		return Rendered{}, fmt.Errorf("load balancer configuration has an empty truststore")
 	}
-	verify := map[Mode]string{Mandatory: "on", Optional: "optional_no_ca"}[c.Mode]
+	verify := map[contract.Mode]string{contract.Mandatory: "on", contract.Optional: "optional_no_ca"}[c.Mode]
 	if verify == "" {
 		return Rendered{}, fmt.Errorf("unknown mode %q: use mandatory or optional", c.Mode)
 	}

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"mtlsconform/contract"
 	"net/url"
 	"sort"
 	"strings"
@@ -37,7 +38,7 @@ func chain(steps ...func(string, LBConfig) (string, error)) func(string, LBConfi
 	}
 }
 
-func onlyIn(mode Mode, f func(string, LBConfig) (string, error)) func(string, LBConfig) (string, error) {
+func onlyIn(mode contract.Mode, f func(string, LBConfig) (string, error)) func(string, LBConfig) (string, error) {
 	return func(conf string, c LBConfig) (string, error) {
 		if c.withDefaults().Mode != mode {
 			return conf, nil
@@ -51,22 +52,22 @@ const verifyLine = "proxy_set_header " + HeaderVerify + " $mtls_client_verify;"
 var mutations = map[string]mutation{
 	"optional-for-mandatory": {
 		doc:   "Mandatory mode configured as nginx 'optional': untrusted certificates still fail, but callers without one get through",
-		apply: onlyIn(Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional;")),
+		apply: onlyIn(contract.Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional;")),
 	},
 	"optional-no-ca-for-mandatory": {
 		doc:   "Mandatory mode configured as 'optional_no_ca': every caller gets through",
-		apply: onlyIn(Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional_no_ca;")),
+		apply: onlyIn(contract.Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional_no_ca;")),
 	},
 	"no-cert-403": {
 		doc: "a caller without a certificate gets 403 instead of the 400 page",
-		apply: onlyIn(Mandatory, chain(
+		apply: onlyIn(contract.Mandatory, chain(
 			replace("ssl_verify_client      on;", "ssl_verify_client      optional;"),
 			replace("location / {", "location / {\n            if ($ssl_client_verify = NONE) { return 403; }"),
 		)),
 	},
 	"no-cert-495": {
 		doc: "a caller without a certificate gets nginx's certificate-error answer (495, sent as 400 \"The SSL certificate error\")",
-		apply: onlyIn(Mandatory, chain(
+		apply: onlyIn(contract.Mandatory, chain(
 			replace("ssl_verify_client      on;", "ssl_verify_client      optional;"),
 			replace("location / {", "location / {\n            if ($ssl_client_verify = NONE) { return 495; }"),
 		)),

@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"mtlsconform/contract"
 	"strings"
 
 	"github.com/jstemmer/go-junit-report/v2/junit"
-
-	"mtlsconform/steps"
 )
 
 // The JUnit file is written from the run's results, so that it means what
@@ -37,7 +36,7 @@ type junitSuites struct {
 }
 
 // JUnit renders the run as JUnit XML: one test suite per feature.
-func JUnit(r steps.RunResult) ([]byte, error) {
+func JUnit(r contract.RunResult) ([]byte, error) {
 	var doc junitSuites
 	doc.Name = "mtlsconform: " + r.Target
 	doc.Time = seconds(r.Wall.Seconds())
@@ -62,17 +61,17 @@ func JUnit(r steps.RunResult) ([]byte, error) {
 			c.addProperty("clause", cl)
 		}
 		for _, m := range res.Modes {
-			c.addProperty("mode", m)
+			c.addProperty("mode", string(m))
 		}
 		c.addProperty("tags", strings.Join(res.Tags, " "))
 		switch res.Status {
-		case steps.Failed:
+		case contract.Failed:
 			first, _, _ := strings.Cut(res.Error, "\n")
 			c.Failure = &junit.Result{Message: first, Type: "contract violation", Data: res.Error}
 			if res.StaleDeviation {
 				c.Failure.Type = "stale profile"
 			}
-		case steps.KnownDeviation, steps.NotApplicable:
+		case contract.KnownDeviation, contract.NotApplicable:
 			msg, detail := res.SkipMessage(r.Profile.Name)
 			c.Skipped = &junit.Result{Message: msg, Data: detail}
 		}

@@ -6,46 +6,16 @@ package reports
 
 import (
 	"fmt"
+	"mtlsconform/contract"
+	"slices"
 	"strings"
-
-	"mtlsconform/steps"
 )
-
-// Clause is one line of the contract.
-type Clause struct {
-	ID    string
-	Title string
-}
-
-// Clauses is the contract the suite checks, in order.
-var Clauses = []Clause{
-	{"C1", "Mandatory, no certificate: 400 \"No required SSL certificate was sent\", backend not reached"},
-	{"C2", "Mandatory, untrusted certificate: 400, backend not reached"},
-	{"C3", "Mandatory, expired or not yet valid certificate: 400"},
-	{"C4", "Trusted self-signed certificate listed in the truststore: 200 and the product list"},
-	{"C5", "CA-signed certificate, truststore with intermediate + root: 200; trust is by CA"},
-	{"C6", "Concatenated truststore: every listed client accepted, unlisted refused"},
-	{"C7", "Chain completeness: leaf alone refused, leaf + intermediate accepted"},
-	{"C8", "Optional, no certificate: backend sees NONE"},
-	{"C9", "Optional, trusted certificate: backend sees SUCCESS"},
-	{"C10", "Optional, untrusted certificate: backend sees exactly FAILED"},
-	{"C11", "Optional, expired certificate: passes with FAILED"},
-	{"C12", "Identity headers on success: subject DN, issuer DN, serial"},
-	{"C13", "Client-supplied identity headers never reach the backend"},
-	{"C14", "Client certificate forwarded URL-encoded in a configurable header"},
-	{"C15", "Revoked certificate: 400 (Mandatory) or FAILED (Optional)"},
-	{"C16", "Credential formats: PEM, PKCS#12, .crt; a public key is refused"},
-	{"C17", "serverAuth-only extended key usage is refused"},
-}
-
-// Modes are the matrix columns.
-var Modes = []string{"mandatory", "optional"}
 
 // Cell is one clause in one mode: the combined verdict of its scenarios.
 type Cell struct {
-	Status    steps.Status // empty when no scenario covers it
+	Status    contract.Status // empty when no scenario covers it
 	Scenarios int
-	Counts    map[steps.Status]int
+	Counts    map[contract.Status]int
 }
 
 // Label is what the matrix shows.
@@ -70,7 +40,7 @@ func (c Cell) Title() string {
 		return "no scenario checks this clause in this mode"
 	}
 	var parts []string
-	for _, s := range []steps.Status{steps.Passed, steps.Failed, steps.KnownDeviation, steps.NotApplicable} {
+	for _, s := range []contract.Status{contract.Passed, contract.Failed, contract.KnownDeviation, contract.NotApplicable} {
 		if n := c.Counts[s]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
 		}
@@ -80,21 +50,21 @@ func (c Cell) Title() string {
 
 // Row is one clause across the modes.
 type Row struct {
-	Clause Clause
+	Clause contract.Clause
 	Cells  []Cell
 }
 
 // Matrix combines results per clause and mode. A cell fails when any of
 // its scenarios failed; else it is a known deviation when any is; else it
 // passed when any passed; else it is not applicable.
-func Matrix(results []steps.ScenarioResult) []Row {
-	rows := make([]Row, 0, len(Clauses))
-	for _, cl := range Clauses {
+func Matrix(results []contract.ScenarioResult) []Row {
+	rows := make([]Row, 0, len(contract.Clauses))
+	for _, cl := range contract.Clauses {
 		row := Row{Clause: cl}
-		for _, mode := range Modes {
-			cell := Cell{Counts: map[steps.Status]int{}}
+		for _, mode := range contract.Modes {
+			cell := Cell{Counts: map[contract.Status]int{}}
 			for _, r := range results {
-				if contains(r.Clauses, cl.ID) && appliesTo(r, mode) {
+				if slices.Contains(r.Clauses, cl.ID) && r.AppliesTo(mode) {
 					cell.Scenarios++
 					cell.Counts[r.Status]++
 				}
@@ -107,31 +77,16 @@ func Matrix(results []steps.ScenarioResult) []Row {
 	return rows
 }
 
-// appliesTo says whether a scenario counts for a mode column; one that
-// names no mode counts for both.
-func appliesTo(r steps.ScenarioResult, mode string) bool {
-	return len(r.Modes) == 0 || contains(r.Modes, mode)
-}
-
-func combine(c map[steps.Status]int) steps.Status {
+func combine(c map[contract.Status]int) contract.Status {
 	switch {
-	case c[steps.Failed] > 0:
-		return steps.Failed
-	case c[steps.KnownDeviation] > 0:
-		return steps.KnownDeviation
-	case c[steps.Passed] > 0:
-		return steps.Passed
-	case c[steps.NotApplicable] > 0:
-		return steps.NotApplicable
+	case c[contract.Failed] > 0:
+		return contract.Failed
+	case c[contract.KnownDeviation] > 0:
+		return contract.KnownDeviation
+	case c[contract.Passed] > 0:
+		return contract.Passed
+	case c[contract.NotApplicable] > 0:
+		return contract.NotApplicable
 	}
 	return ""
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

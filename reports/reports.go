@@ -13,15 +13,15 @@ import (
 	"strings"
 	"time"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
-	"mtlsconform/steps"
 )
 
 //go:embed report.html.tmpl
 var htmlSource string
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"statusClass": func(s steps.Status) string { return strings.ReplaceAll(string(s), " ", "-") },
+	"statusClass": func(s contract.Status) string { return strings.ReplaceAll(string(s), " ", "-") },
 	"join":        strings.Join,
 	"abbrev": func(s string, n int) string {
 		if len(s) > n {
@@ -36,37 +36,30 @@ type Deviation struct{ Key, Reason string }
 
 type page struct {
 	Target     string
-	Profile    steps.Profile
+	Profile    contract.Profile
 	Generated  string
 	Wall       time.Duration
 	Containers int
 	CountLine  string
-	Modes      []string
+	Modes      []contract.Mode
 	Matrix     []Row
 	Deviations []Deviation
-	Results    []steps.ScenarioResult
-	Coverage   Coverage
+	Results    []contract.ScenarioResult
+	Coverage   contract.Coverage
 }
 
-// CountLine is the one-line tally that ends a run.
-func CountLine(results []steps.ScenarioResult) string {
-	c := steps.Counts(results)
-	return fmt.Sprintf("%d scenarios: %d passed, %d failed, %d known deviation(s), %d not applicable",
-		len(results), c[steps.Passed], c[steps.Failed], c[steps.KnownDeviation], c[steps.NotApplicable])
-}
-
-func newPage(r steps.RunResult) page {
+func newPage(r contract.RunResult) page {
 	p := page{
 		Target:     r.Target,
 		Profile:    r.Profile,
 		Generated:  time.Now().UTC().Format(time.RFC3339),
 		Wall:       r.Wall.Round(time.Millisecond),
 		Containers: r.Stats.ContainersStarted,
-		CountLine:  CountLine(r.Results),
-		Modes:      Modes,
+		CountLine:  contract.CountLine(r.Results),
+		Modes:      contract.Modes,
 		Matrix:     Matrix(r.Results),
 		Results:    r.Results,
-		Coverage:   ComputeCoverage(r.Results, r.Modes),
+		Coverage:   contract.ComputeCoverage(r.Results, r.Modes),
 	}
 	for _, d := range r.Profile.Deviations {
 		p.Deviations = append(p.Deviations, Deviation{d.Key(), d.Reason})
@@ -76,17 +69,21 @@ func newPage(r steps.RunResult) page {
 }
 
 // HTML writes the self-contained report page.
-func HTML(w io.Writer, r steps.RunResult) error {
+func HTML(w io.Writer, r contract.RunResult) error {
 	return htmlTemplate.Execute(w, newPage(r))
 }
 
 // Markdown writes the short summary for a CI job page.
-func Markdown(w io.Writer, r steps.RunResult) error {
+func Markdown(w io.Writer, r contract.RunResult) error {
 	p := newPage(r)
 	var b strings.Builder
 	fmt.Fprintf(&b, "## mtlsconform: %s\n\n", p.Target)
 	fmt.Fprintf(&b, "Profile `%s` · %s · wall %v\n\n", p.Profile.Name, p.CountLine, p.Wall)
-	fmt.Fprintf(&b, "| Clause | %s |\n|---|%s\n", strings.Join(Modes, " | "), strings.Repeat("---|", len(Modes)))
+	var modes []string
+	for _, m := range contract.Modes {
+		modes = append(modes, string(m))
+	}
+	fmt.Fprintf(&b, "| Clause | %s |\n|---|%s\n", strings.Join(modes, " | "), strings.Repeat("---|", len(modes)))
 	icon := map[string]string{"passed": "✅ passed", "failed": "❌ failed", "known-deviation": "⚠️ known deviation", "not-applicable": "➖ not applicable", "none": "—"}
 	for _, row := range p.Matrix {
 		var cells []string
@@ -102,12 +99,12 @@ func Markdown(w io.Writer, r steps.RunResult) error {
 		fmt.Fprintf(&b, "**Inconclusive:** %s.\n\n", p.Coverage.Problem())
 	}
 	b.WriteString("```\n" + strings.Join(p.Coverage.Lines(), "\n") + "\n```\n")
-	var failed, deviations []steps.ScenarioResult
+	var failed, deviations []contract.ScenarioResult
 	for _, res := range r.Results {
 		switch res.Status {
-		case steps.Failed:
+		case contract.Failed:
 			failed = append(failed, res)
-		case steps.KnownDeviation:
+		case contract.KnownDeviation:
 			deviations = append(deviations, res)
 		}
 	}
@@ -137,7 +134,7 @@ type Files struct {
 // Write renders the HTML page, the Markdown summary, results.json and the
 // JUnit XML into dir, each file atomically, and checks that no key material slipped into
 // any of them.
-func Write(dir string, r steps.RunResult) (Files, error) {
+func Write(dir string, r contract.RunResult) (Files, error) {
 	f := Files{
 		HTML:     filepath.Join(dir, "report.html"),
 		Markdown: filepath.Join(dir, "summary.md"),
@@ -151,13 +148,7 @@ func Write(dir string, r steps.RunResult) (Files, error) {
 	if err := Markdown(&m, r); err != nil {
 		return Files{}, fmt.Errorf("render Markdown summary: %w", err)
 	}
-	js, err := json.MarshalIndent(struct {
-		Target   string                 `json:"target"`
-		Profile  string                 `json:"profile"`
-		Wall     string                 `json:"wall"`
-		Coverage Coverage               `json:"coverage"`
-		Results  []steps.ScenarioResult `json:"results"`
-	}{r.Target, r.Profile.Name, r.Wall.String(), ComputeCoverage(r.Results, r.Modes), r.Results}, "", "  ")
+	js, err := json.MarshalIndent(contract.NewDocument(r), "", "  ")
 	if err != nil {
 		return Files{}, fmt.Errorf("encode results: %w", err)
 	}

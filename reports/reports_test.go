@@ -13,27 +13,27 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"mtlsconform/contract"
 	"mtlsconform/harness"
-	"mtlsconform/steps"
 )
 
-func sampleRun() steps.RunResult {
-	call := steps.CallEvidence{
+func sampleRun() contract.RunResult {
+	call := contract.CallEvidence{
 		Method: "GET", URL: "https://127.0.0.1:1234/echo", Credential: `"CN=partner-a,O=Test Org"`,
 		CertificatesSent: 1, CertificateRequested: true, Status: 400, BodyExcerpt: "<html>400 Bad Request</html>",
 		BackendChecked: true, BackendSaw: []map[string]string{{"X-Ssl-Client-Verify": "SUCCESS"}},
 		ExtraHeaders: map[string]string{"X-Ssl-Client-Verify": "<script>alert(1)</script>"},
 	}
-	return steps.RunResult{
+	return contract.RunResult{
 		Target:  "reference nginx",
-		Profile: steps.ReferenceNginx,
+		Profile: contract.ReferenceNginx,
 		Wall:    1500 * time.Millisecond,
-		Results: []steps.ScenarioResult{
-			{Feature: "mandatory", Name: "no certificate", Clauses: []string{"C1"}, Modes: []string{"mandatory"}, Status: steps.Passed, Calls: []steps.CallEvidence{call}},
-			{Feature: "optional", Name: "expired", Clauses: []string{"C11"}, Modes: []string{"optional"}, Status: steps.KnownDeviation, Reason: "C11: nginx answers 400"},
-			{Feature: "headers", Name: "identity", Clauses: []string{"C12"}, Modes: []string{"mandatory"}, Status: steps.Failed, Error: "expected SUCCESS\n  sent: ..."},
-			{Feature: "headers", Name: "identity optional", Clauses: []string{"C12"}, Modes: []string{"optional"}, Status: steps.NotApplicable, Reason: "needs --echo-path"},
-			{Feature: "formats", Name: "p12", Clauses: []string{"C16", "C4"}, Status: steps.Passed},
+		Results: []contract.ScenarioResult{
+			{Feature: "mandatory", Name: "no certificate", Clauses: []string{"C1"}, Modes: []contract.Mode{contract.Mandatory}, Status: contract.Passed, Calls: []contract.CallEvidence{call}},
+			{Feature: "optional", Name: "expired", Clauses: []string{"C11"}, Modes: []contract.Mode{contract.Optional}, Status: contract.KnownDeviation, Reason: "C11: nginx answers 400"},
+			{Feature: "headers", Name: "identity", Clauses: []string{"C12"}, Modes: []contract.Mode{contract.Mandatory}, Status: contract.Failed, Error: "expected SUCCESS\n  sent: ..."},
+			{Feature: "headers", Name: "identity optional", Clauses: []string{"C12"}, Modes: []contract.Mode{contract.Optional}, Status: contract.NotApplicable, Reason: "needs --echo-path"},
+			{Feature: "formats", Name: "p12", Clauses: []string{"C16", "C4"}, Status: contract.Passed},
 		},
 	}
 }

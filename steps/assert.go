@@ -14,6 +14,7 @@ import (
 	"github.com/cucumber/godog"
 	"github.com/google/go-cmp/cmp"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
@@ -126,7 +127,7 @@ func (st *scenario) refused() error {
 		return st.violation(c, "expected the load balancer to ask for a client certificate; it never did")
 	}
 	switch st.suite.Profile.Refusal {
-	case RefuseTLSAlert:
+	case contract.RefuseTLSAlert:
 		if c.res.TLSAlert == "" {
 			return st.violation(c, "expected the handshake to be aborted with a TLS alert, got %s", c.res.Outcome())
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
@@ -33,8 +34,8 @@ const (
 
 // LiveOptions describe a load balancer the harness did not start.
 type LiveOptions struct {
-	URL  string       // https://host:port
-	Mode harness.Mode // the mode it is configured in
+	URL  string        // https://host:port
+	Mode contract.Mode // the mode it is configured in
 	// Credential is a client certificate the target trusts; it plays the
 	// feature files' "partner-a".
 	Credential *pki.Identity
@@ -117,7 +118,7 @@ func (l *Live) Describe() string {
 }
 
 // Modes is the one mode the target is configured in.
-func (l *Live) Modes() []harness.Mode { return []harness.Mode{l.o.Mode} }
+func (l *Live) Modes() []contract.Mode { return []contract.Mode{l.o.Mode} }
 
 // ProductCheck compares with the user's list when one was given, and
 // otherwise checks only what the contract promises: a live API serves its

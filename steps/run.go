@@ -12,6 +12,7 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"mtlsconform/contract"
 	"mtlsconform/features"
 	"mtlsconform/harness"
 )
@@ -33,7 +34,7 @@ type RunOptions struct {
 	// Features is where the feature files come from; the embedded copy when nil.
 	Features fs.FS
 	Paths    []string
-	Profile  Profile
+	Profile  contract.Profile
 	// Target is what the scenarios call; the reference nginx (started for
 	// this run and removed after it) when nil.
 	Target     Target
@@ -41,34 +42,20 @@ type RunOptions struct {
 	Mutations  []string
 	Logf       func(format string, args ...any)
 	// OnScenario is called as each scenario ends (progress output).
-	OnScenario func(ScenarioResult)
-}
-
-// RunResult is what a run produced.
-type RunResult struct {
-	Results []ScenarioResult
-	// GodogStatus is godog's exit status: 0 passed, 1 failed, 2 usage.
-	GodogStatus int
-	Stats       harness.Stats
-	Wall        time.Duration
-	Target      string
-	Profile     Profile
-	// Modes are the modes the run's verdict speaks for: a live target's
-	// mode, or the modes the reference run's scenarios exercised.
-	Modes []string
+	OnScenario func(contract.ScenarioResult)
 }
 
 // Run runs the suite: starts the reference environment when no target is
 // given, runs every selected scenario, and removes what it made, also when
 // a scenario fails. An error means the run itself broke (no Docker, an
 // image that cannot be built), not that a scenario failed.
-func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
+func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) {
 	start := time.Now()
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
 	if o.Profile.Name == "" {
-		o.Profile = ReferenceNginx
+		o.Profile = contract.ReferenceNginx
 	}
 	if o.Features == nil {
 		o.Features = features.FS
@@ -137,7 +124,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 			DefaultContext: ctx,
 		},
 	}.Run()
-	res = RunResult{
+	res = contract.RunResult{
 		Results:     suite.Recorder.Results(),
 		GodogStatus: status,
 		Wall:        time.Since(start),
@@ -145,8 +132,8 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		Profile:     o.Profile,
 	}
 	for _, m := range target.Modes() {
-		if len(target.Modes()) == 1 || slices.ContainsFunc(res.Results, func(r ScenarioResult) bool { return slices.Contains(r.Modes, string(m)) }) {
-			res.Modes = append(res.Modes, string(m))
+		if len(target.Modes()) == 1 || slices.ContainsFunc(res.Results, func(r contract.ScenarioResult) bool { return slices.Contains(r.Modes, m) }) {
+			res.Modes = append(res.Modes, m)
 		}
 	}
 	if env != nil {
@@ -162,16 +149,16 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 // go test and its -json consumers count what the run counted: a known
 // deviation or a not-applicable scenario is a SKIP with its reason, never
 // a PASS.
-func ReportToTest(t *testing.T, res RunResult) {
+func ReportToTest(t *testing.T, res contract.RunResult) {
 	for _, r := range res.Results {
 		t.Run(r.Name, func(t *testing.T) {
 			for _, c := range r.Checks {
 				t.Log("verified: " + c)
 			}
 			switch r.Status {
-			case Failed:
+			case contract.Failed:
 				t.Error(r.Error)
-			case KnownDeviation, NotApplicable:
+			case contract.KnownDeviation, contract.NotApplicable:
 				msg, detail := r.SkipMessage(res.Profile.Name)
 				if detail != "" {
 					t.Log(detail)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
@@ -27,7 +28,7 @@ import (
 // concurrent scenarios.
 type Suite struct {
 	Target    Target
-	Profile   Profile
+	Profile   contract.Profile
 	Catalogue *Catalogue
 	Recorder  *Recorder
 	// TempDir holds the credential files scenarios write and read back
@@ -80,8 +81,6 @@ type contractError struct{ msg string }
 
 func (e *contractError) Error() string { return e.msg }
 
-var clauseTag = regexp.MustCompile(`^@(C\d+)$`)
-
 // InitializeScenario registers the steps and hooks for one scenario.
 func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 	st := &scenario{suite: s}
@@ -90,8 +89,8 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 		st.name, st.uri, st.started = p.Name, p.Uri, time.Now()
 		for _, t := range p.Tags {
 			st.tags = append(st.tags, t.Name)
-			if m := clauseTag.FindStringSubmatch(t.Name); m != nil {
-				st.clauses = append(st.clauses, m[1])
+			if c, ok := contract.ClauseOfTag(t.Name); ok {
+				st.clauses = append(st.clauses, c)
 			}
 		}
 		return ctx, nil
@@ -101,8 +100,8 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 
 	sc.Given(`^the "([^"]+)" is a root CA$`, st.rootCA)
 	sc.Given(`^the "([^"]+)" is an intermediate CA under the "([^"]+)"$`, st.intermediateCA)
-	sc.Given(`^the load balancer requires client certificates$`, st.mode(harness.Mandatory))
-	sc.Given(`^the load balancer accepts client certificates optionally$`, st.mode(harness.Optional))
+	sc.Given(`^the load balancer requires client certificates$`, st.mode(contract.Mandatory))
+	sc.Given(`^the load balancer accepts client certificates optionally$`, st.mode(contract.Optional))
 	sc.Given(`^the truststore holds ((?:"[^"]+"(?:, )?)+)$`, st.truststore)
 	sc.Given(`^the truststore is read from \.crt files of ((?:"[^"]+"(?:, )?)+)$`, st.truststoreFromCRT)
 	sc.Given(`^the CRL bundle holds the CRLs of ((?:"[^"]+"(?:, )?)+)$`, st.crlBundle)
@@ -165,9 +164,9 @@ func attachReason(ctx context.Context, reason string) context.Context {
 }
 
 // showsRefusal says whether one of the scenario's calls was refused this way.
-func (st *scenario) showsRefusal(r Refusal) bool {
+func (st *scenario) showsRefusal(r contract.Refusal) bool {
 	for _, c := range st.calls {
-		if r.Shows(c.res) {
+		if r.Shows(c.res.TLSAlert, c.res.Status) {
 			return true
 		}
 	}
@@ -178,7 +177,7 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 	if st.dir != "" {
 		os.RemoveAll(st.dir)
 	}
-	res := ScenarioResult{
+	res := contract.ScenarioResult{
 		URI: st.uri, Name: st.name, Tags: st.tags, Clauses: st.clauses,
 		StartedAt: st.started, Duration: time.Since(st.started),
 		StartedLoadBalancer: st.startedLB,
@@ -194,36 +193,36 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 	}
 	switch {
 	case st.deviation != "":
-		res.Status, res.Reason = KnownDeviation, st.deviation
+		res.Status, res.Reason = contract.KnownDeviation, st.deviation
 	case st.naReason != "":
-		res.Status, res.Reason = NotApplicable, st.naReason
+		res.Status, res.Reason = contract.NotApplicable, st.naReason
 	case err != nil && !errors.Is(err, godog.ErrSkip):
-		res.Status, res.Error = Failed, err.Error()
+		res.Status, res.Error = contract.Failed, err.Error()
 	default:
 		if d, ok := st.suite.Profile.Deviation(st.clauses, res.Modes); ok && !st.showsRefusal(d.Observed) {
 			// The only error this hook adds: godog reports the steps' own.
 			stale := fmt.Errorf("profile %s lists %s as a known deviation (%s), but the scenario passed without the %s refusal it describes: "+
 				"the implementation now conforms, so remove the deviation from the profile", st.suite.Profile.Name, d.Where(), d.Reason, d.Observed)
-			res.Status, res.Error, res.StaleDeviation = Failed, stale.Error(), true
+			res.Status, res.Error, res.StaleDeviation = contract.Failed, stale.Error(), true
 			st.suite.Recorder.add(res)
 			return ctx, stale
 		}
-		res.Status = Passed
+		res.Status = contract.Passed
 	}
 	st.suite.Recorder.add(res)
 	return ctx, nil
 }
 
 // modes are the scenario's mode tags, or the mode it configured.
-func (st *scenario) modes() []string {
-	var m []string
+func (st *scenario) modes() []contract.Mode {
+	var m []contract.Mode
 	for _, t := range st.tags {
-		if t == "@mandatory" || t == "@optional" {
-			m = append(m, strings.TrimPrefix(t, "@"))
+		if mode, ok := contract.ModeOfTag(t); ok {
+			m = append(m, mode)
 		}
 	}
 	if len(m) == 0 && st.modeSet {
-		m = []string{string(st.cfg.Mode)}
+		m = []contract.Mode{st.cfg.Mode}
 	}
 	return m
 }
@@ -252,7 +251,7 @@ func (st *scenario) intermediateCA(name, parent string) error {
 	return err
 }
 
-func (st *scenario) mode(m harness.Mode) func() error {
+func (st *scenario) mode(m contract.Mode) func() error {
 	return func() error {
 		if err := st.configurable(); err != nil {
 			return err

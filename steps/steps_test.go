@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/harness"
 )
@@ -35,40 +36,6 @@ func TestNormalSerial(t *testing.T) {
 	for in, want := range map[string]string{"0a:1b:FF": "A1BFF", "00AB": "AB", "ab": "AB", "0": "0"} {
 		if got := normalSerial(in); got != want {
 			t.Errorf("normalSerial(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestProfileDeviation(t *testing.T) {
-	p := ReferenceNginx
-	if d, ok := p.Deviation([]string{"C11"}, []string{"optional"}); !ok || d.Where() != "C11" {
-		t.Errorf("C11: %q %v", d.Where(), ok)
-	}
-	if _, ok := p.Deviation([]string{"C15"}, []string{"mandatory"}); ok {
-		t.Error("C15 in Mandatory mode counted as a deviation; only Optional is")
-	}
-	if d, ok := p.Deviation([]string{"C15"}, []string{"optional"}); !ok || d.Where() != "C15 in optional mode" {
-		t.Errorf("C15 optional: %q %v", d.Where(), ok)
-	}
-	if _, err := LookupProfile("nope"); err == nil {
-		t.Error("unknown profile accepted")
-	}
-}
-
-func TestRefusalShows(t *testing.T) {
-	alert := &harness.Result{TLSAlert: "tls: certificate required"}
-	page := &harness.Result{Status: 400}
-	ok := &harness.Result{Status: 200}
-	for _, tt := range []struct {
-		r    Refusal
-		res  *harness.Result
-		want bool
-	}{
-		{RefuseTLSAlert, alert, true}, {RefuseTLSAlert, page, false}, {RefuseTLSAlert, ok, false},
-		{RefuseHTTP400, page, true}, {RefuseHTTP400, alert, false}, {RefuseHTTP400, ok, false},
-	} {
-		if got := tt.r.Shows(tt.res); got != tt.want {
-			t.Errorf("%s.Shows(%s) = %v", tt.r, tt.res.Outcome(), got)
 		}
 	}
 }
@@ -113,21 +80,21 @@ func TestCatalogueNamesMeanOneCertificate(t *testing.T) {
 
 func TestLiveTargetApplicability(t *testing.T) {
 	cred := pki.MustRootCA(t, "Live Root").MustIntermediate(t, "Live Issuing").MustClient(t, "live")
-	live, err := NewLive(LiveOptions{URL: "https://lb.example:443", Mode: harness.Mandatory, Credential: cred, InsecureSkipVerify: true})
+	live, err := NewLive(LiveOptions{URL: "https://lb.example:443", Mode: contract.Mandatory, Credential: cred, InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cat := NewCatalogue()
 	live.Seed(cat)
-	standard := Setup{Config: harness.LBConfig{Mode: harness.Mandatory}, TrustNames: []string{PartnerRoot, PartnerIssuing}}
+	standard := Setup{Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: []string{PartnerRoot, PartnerIssuing}}
 	if ep, err := live.Endpoint(context.Background(), standard); err != nil || ep.URL != "https://lb.example:443" {
 		t.Errorf("standard setup: %v %v", ep, err)
 	}
 	for name, s := range map[string]Setup{
-		"other mode":       {Config: harness.LBConfig{Mode: harness.Optional}, TrustNames: standard.TrustNames},
-		"other truststore": {Config: harness.LBConfig{Mode: harness.Mandatory}, TrustNames: []string{PartnerRoot}},
-		"CRL":              {Config: harness.LBConfig{Mode: harness.Mandatory}, TrustNames: standard.TrustNames, CRLNames: []string{PartnerRoot}},
-		"verify depth":     {Config: harness.LBConfig{Mode: harness.Mandatory, VerifyDepth: 1}, TrustNames: standard.TrustNames},
+		"other mode":       {Config: harness.LBConfig{Mode: contract.Optional}, TrustNames: standard.TrustNames},
+		"other truststore": {Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: []string{PartnerRoot}},
+		"CRL":              {Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: standard.TrustNames, CRLNames: []string{PartnerRoot}},
+		"verify depth":     {Config: harness.LBConfig{Mode: contract.Mandatory, VerifyDepth: 1}, TrustNames: standard.TrustNames},
 	} {
 		if _, err := live.Endpoint(context.Background(), s); !errors.Is(err, ErrNotApplicable) {
 			t.Errorf("%s: err = %v, want not applicable", name, err)
@@ -142,10 +109,10 @@ func TestLiveTargetApplicability(t *testing.T) {
 	if _, err := cat.Client("someone-else", ClientSpec{Issuer: PartnerIssuing}); !errors.Is(err, ErrNotApplicable) || !strings.Contains(err.Error(), "--ca-key") {
 		t.Errorf("leaf under a keyless CA: %v", err)
 	}
-	if _, err := NewLive(LiveOptions{URL: "http://plain", Mode: harness.Mandatory, Credential: cred}); err == nil {
+	if _, err := NewLive(LiveOptions{URL: "http://plain", Mode: contract.Mandatory, Credential: cred}); err == nil {
 		t.Error("an http:// target was accepted")
 	}
-	if _, err := NewLive(LiveOptions{URL: "https://x", Mode: harness.Mandatory, Credential: cred}); err == nil || !strings.Contains(err.Error(), "--server-ca") {
+	if _, err := NewLive(LiveOptions{URL: "https://x", Mode: contract.Mandatory, Credential: cred}); err == nil || !strings.Contains(err.Error(), "--server-ca") {
 		t.Errorf("no server CA and no insecure flag: %v", err)
 	}
 }

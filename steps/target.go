@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 )
@@ -52,7 +53,7 @@ type Target interface {
 	ProductCheck() ProductCheck
 	// Modes are the modes the target can be checked in: both for a
 	// reference that is configured per scenario, one for a live target.
-	Modes() []harness.Mode
+	Modes() []contract.Mode
 	// Describe names the target for reports.
 	Describe() string
 }
@@ -102,8 +103,8 @@ func (r *Reference) Endpoint(ctx context.Context, s Setup) (Endpoint, error) {
 func (r *Reference) MapPath(path string) (string, error) { return path, nil }
 
 // Modes: the reference is configured in whatever mode a scenario says.
-func (r *Reference) Modes() []harness.Mode {
-	return []harness.Mode{harness.Mandatory, harness.Optional}
+func (r *Reference) Modes() []contract.Mode {
+	return []contract.Mode{contract.Mandatory, contract.Optional}
 }
 
 // ProductCheck is exact: the reference backend's list is known.

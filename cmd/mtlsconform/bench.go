@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/harness"
 	"mtlsconform/steps"
@@ -77,7 +78,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	logf := prefixLogger(stderr, "bench")
 	fig := benchFigures{Machine: machine()}
-	suite := func() (steps.RunResult, error) {
+	suite := func() (contract.RunResult, error) {
 		return steps.Run(ctx, steps.RunOptions{Concurrency: *conc, Output: io.Discard, Logf: logf})
 	}
 	for i := range *coldRuns {
@@ -96,7 +97,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return &envError{err}
 		}
-		if n := steps.Counts(res.Results)[steps.Failed]; n > 0 {
+		if n := contract.Counts(res.Results)[contract.Failed]; n > 0 {
 			return fmt.Errorf("warm run %d: %d scenario(s) failed; benchmark a passing suite: %w", i+1, n, errChecksFailed)
 		}
 		fig.WarmWalls = append(fig.WarmWalls, res.Wall.Seconds())
@@ -143,7 +144,7 @@ func benchRequests(ctx context.Context, fig *benchFigures, curl string, n int, l
 	if err != nil {
 		return err
 	}
-	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: harness.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
 	if err != nil {
 		return err
 	}

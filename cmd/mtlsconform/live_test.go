@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
-	"mtlsconform/steps"
 )
 
 // liveLab is what a team has around a balancer it configured by hand: a
@@ -118,7 +118,7 @@ func (l *liveLab) args(out, url, mode string, extra ...string) []string {
 }
 
 // liveRun runs the CLI and returns its exit status, output and results.
-func liveRun(t *testing.T, args []string) (int, string, map[string]steps.ScenarioResult) {
+func liveRun(t *testing.T, args []string) (int, string, map[string]contract.ScenarioResult) {
 	t.Helper()
 	code, stdout, stderr := cli(t, args...)
 	out := args[2]
@@ -145,63 +145,63 @@ func TestLiveTargets(t *testing.T) {
 	conformant := []struct {
 		name, conf, mode string
 		extra            []string
-		want             map[string]steps.Status
+		want             map[string]contract.Status
 	}{
-		{"nginx Mandatory with echo backend", "nginx-mandatory.conf", "mandatory", []string{"--echo-path", "/echo"}, map[string]steps.Status{
-			"A caller without a certificate gets the 400 page":                                    steps.Passed,
-			"A caller without a certificate never reaches the API":                                steps.Passed,
-			"A trusted CA-signed certificate gets the product list":                               steps.Passed,
-			"A trusted but expired certificate is refused":                                        steps.Passed,
-			"A trusted caller's identity is forwarded":                                            steps.Passed,
-			"Headers forged by a trusted caller are replaced":                                     steps.Passed,
-			"A partner using a PKCS#12 bundle gets the product list":                              steps.Passed,
-			"Trust is by CA, not by identity: any leaf of the intermediate passes (someone-else)": steps.Passed,
-			"The presented leaf is forwarded URL-encoded in the default header":                   steps.Passed,
-			"A caller without a certificate reaches the API marked NONE":                          steps.NotApplicable,
-			"Mandatory mode refuses a revoked certificate":                                        steps.NotApplicable,
+		{"nginx Mandatory with echo backend", "nginx-mandatory.conf", "mandatory", []string{"--echo-path", "/echo"}, map[string]contract.Status{
+			"A caller without a certificate gets the 400 page":                                    contract.Passed,
+			"A caller without a certificate never reaches the API":                                contract.Passed,
+			"A trusted CA-signed certificate gets the product list":                               contract.Passed,
+			"A trusted but expired certificate is refused":                                        contract.Passed,
+			"A trusted caller's identity is forwarded":                                            contract.Passed,
+			"Headers forged by a trusted caller are replaced":                                     contract.Passed,
+			"A partner using a PKCS#12 bundle gets the product list":                              contract.Passed,
+			"Trust is by CA, not by identity: any leaf of the intermediate passes (someone-else)": contract.Passed,
+			"The presented leaf is forwarded URL-encoded in the default header":                   contract.Passed,
+			"A caller without a certificate reaches the API marked NONE":                          contract.NotApplicable,
+			"Mandatory mode refuses a revoked certificate":                                        contract.NotApplicable,
 		}},
-		{"nginx Mandatory without echo backend", "nginx-mandatory.conf", "mandatory", nil, map[string]steps.Status{
-			"A caller without a certificate gets the 400 page":                           steps.Passed,
-			"A caller with an untrusted certificate is refused: issued by an unknown CA": steps.Passed,
-			"A trusted CA-signed certificate gets the product list":                      steps.Passed,
-			"A caller without a certificate never reaches the API":                       steps.NotApplicable,
-			"A trusted caller's identity is forwarded":                                   steps.NotApplicable,
+		{"nginx Mandatory without echo backend", "nginx-mandatory.conf", "mandatory", nil, map[string]contract.Status{
+			"A caller without a certificate gets the 400 page":                           contract.Passed,
+			"A caller with an untrusted certificate is refused: issued by an unknown CA": contract.Passed,
+			"A trusted CA-signed certificate gets the product list":                      contract.Passed,
+			"A caller without a certificate never reaches the API":                       contract.NotApplicable,
+			"A trusted caller's identity is forwarded":                                   contract.NotApplicable,
 		}},
-		{"nginx Optional with echo backend", "nginx-optional.conf", "optional", []string{"--echo-path", "/echo", "--profile", "reference-nginx"}, map[string]steps.Status{
-			"A caller without a certificate gets the product list":                                                  steps.Passed,
-			"A caller without a certificate reaches the API marked NONE":                                            steps.Passed,
-			"A caller with a trusted certificate reaches the API marked SUCCESS":                                    steps.Passed,
-			"Optional mode forwards the same identity on success":                                                   steps.Passed,
-			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA": steps.Passed,
-			"A caller with an expired certificate reaches the API marked FAILED":                                    steps.KnownDeviation,
+		{"nginx Optional with echo backend", "nginx-optional.conf", "optional", []string{"--echo-path", "/echo", "--profile", "reference-nginx"}, map[string]contract.Status{
+			"A caller without a certificate gets the product list":                                                  contract.Passed,
+			"A caller without a certificate reaches the API marked NONE":                                            contract.Passed,
+			"A caller with a trusted certificate reaches the API marked SUCCESS":                                    contract.Passed,
+			"Optional mode forwards the same identity on success":                                                   contract.Passed,
+			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA": contract.Passed,
+			"A caller with an expired certificate reaches the API marked FAILED":                                    contract.KnownDeviation,
 		}},
-		{"nginx Optional without echo backend", "nginx-optional.conf", "optional", []string{"--profile", "reference-nginx"}, map[string]steps.Status{
-			"A caller without a certificate gets the product list":                                           steps.Passed,
-			"A caller with a trusted certificate gets the product list":                                      steps.Passed,
-			"A caller with an untrusted certificate still gets the product list: self-signed and not listed": steps.Passed,
-			"A caller without a certificate reaches the API marked NONE":                                     steps.NotApplicable,
+		{"nginx Optional without echo backend", "nginx-optional.conf", "optional", []string{"--profile", "reference-nginx"}, map[string]contract.Status{
+			"A caller without a certificate gets the product list":                                           contract.Passed,
+			"A caller with a trusted certificate gets the product list":                                      contract.Passed,
+			"A caller with an untrusted certificate still gets the product list: self-signed and not listed": contract.Passed,
+			"A caller without a certificate reaches the API marked NONE":                                     contract.NotApplicable,
 		}},
-		{"HAProxy emulating the DLB", "haproxy-dlb.cfg", "mandatory", []string{"--echo-path", "/echo"}, map[string]steps.Status{
-			"A caller without a certificate gets the 400 page":                  steps.Passed,
-			"A trusted but expired certificate never reaches the API":           steps.Passed,
-			"A trusted caller's identity is forwarded":                          steps.Passed,
-			"Headers forged by a trusted caller are replaced":                   steps.Passed,
-			"The presented leaf is forwarded URL-encoded in the default header": steps.Passed,
+		{"HAProxy emulating the DLB", "haproxy-dlb.cfg", "mandatory", []string{"--echo-path", "/echo"}, map[string]contract.Status{
+			"A caller without a certificate gets the 400 page":                  contract.Passed,
+			"A trusted but expired certificate never reaches the API":           contract.Passed,
+			"A trusted caller's identity is forwarded":                          contract.Passed,
+			"Headers forged by a trusted caller are replaced":                   contract.Passed,
+			"The presented leaf is forwarded URL-encoded in the default header": contract.Passed,
 		}},
-		{"HAProxy in Optional mode", "haproxy-optional.cfg", "optional", []string{"--echo-path", "/echo"}, map[string]steps.Status{
-			"A caller without a certificate reaches the API marked NONE":                                            steps.Passed,
-			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA": steps.Passed,
-			"A caller with an expired certificate reaches the API marked FAILED":                                    steps.Passed,
-			"Optional mode forwards the same identity on success":                                                   steps.Passed,
+		{"HAProxy in Optional mode", "haproxy-optional.cfg", "optional", []string{"--echo-path", "/echo"}, map[string]contract.Status{
+			"A caller without a certificate reaches the API marked NONE":                                            contract.Passed,
+			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA": contract.Passed,
+			"A caller with an expired certificate reaches the API marked FAILED":                                    contract.Passed,
+			"Optional mode forwards the same identity on success":                                                   contract.Passed,
 		}},
-		{"HAProxy verify required", "haproxy-verify-required.cfg", "mandatory", []string{"--echo-path", "/echo", "--profile", "tls-alert"}, map[string]steps.Status{
-			"A caller without a certificate gets the 400 page":                           steps.KnownDeviation,
-			"A caller without a certificate never reaches the API":                       steps.Passed,
-			"A caller with an untrusted certificate is refused: issued by an unknown CA": steps.Passed,
-			"A trusted caller's identity is forwarded":                                   steps.Passed,
+		{"HAProxy verify required", "haproxy-verify-required.cfg", "mandatory", []string{"--echo-path", "/echo", "--profile", "tls-alert"}, map[string]contract.Status{
+			"A caller without a certificate gets the 400 page":                           contract.KnownDeviation,
+			"A caller without a certificate never reaches the API":                       contract.Passed,
+			"A caller with an untrusted certificate is refused: issued by an unknown CA": contract.Passed,
+			"A trusted caller's identity is forwarded":                                   contract.Passed,
 		}},
-		{"nginx Mandatory, the exact product list given", "nginx-mandatory.conf", "mandatory", []string{"--tags", "@C5", "--expect-products", "testdata/live/products.json"}, map[string]steps.Status{
-			"A trusted CA-signed certificate gets the product list": steps.Passed,
+		{"nginx Mandatory, the exact product list given", "nginx-mandatory.conf", "mandatory", []string{"--tags", "@C5", "--expect-products", "testdata/live/products.json"}, map[string]contract.Status{
+			"A trusted CA-signed certificate gets the product list": contract.Passed,
 		}},
 	}
 	for _, tt := range conformant {
@@ -216,7 +216,7 @@ func TestLiveTargets(t *testing.T) {
 				}
 			}
 			for name, r := range res {
-				if r.Status == steps.Failed {
+				if r.Status == contract.Failed {
 					t.Errorf("false alarm on a conformant balancer: %q: %s", name, r.Error)
 				}
 			}
@@ -225,7 +225,7 @@ func TestLiveTargets(t *testing.T) {
 			if slices.Contains(tt.extra, "--expect-products") {
 				wantCheck = "equal to the list in testdata/live/products.json (2 products)"
 			}
-			if r := res["A trusted CA-signed certificate gets the product list"]; r.Status == steps.Passed &&
+			if r := res["A trusted CA-signed certificate gets the product list"]; r.Status == contract.Passed &&
 				!slices.ContainsFunc(r.Checks, func(c string) bool { return strings.Contains(c, wantCheck) }) {
 				t.Errorf("product-list evidence %q does not say %q", r.Checks, wantCheck)
 			}
@@ -260,7 +260,7 @@ func TestLiveTargets(t *testing.T) {
 				t.Errorf("exit %d, want 1\n%s", code, output)
 			}
 			r := res[tt.caughtBy]
-			if r.Status != steps.Failed || r.StaleDeviation || !strings.Contains(r.Error, tt.says) {
+			if r.Status != contract.Failed || r.StaleDeviation || !strings.Contains(r.Error, tt.says) {
 				t.Errorf("%q: %s %q; want a failure saying %q", tt.caughtBy, r.Status, r.Error, tt.says)
 			}
 		})
@@ -276,8 +276,8 @@ func TestLiveTargets(t *testing.T) {
 			t.Errorf("exit %d, want 1\n%s", code, output)
 		}
 		c := checkReportsAgree(t, out, res)
-		counts := steps.Counts(slices.Collect(maps.Values(res)))
-		if c.Passed == 0 || c.Failed == 0 || counts[steps.KnownDeviation] == 0 || counts[steps.NotApplicable] == 0 {
+		counts := contract.Counts(slices.Collect(maps.Values(res)))
+		if c.Passed == 0 || c.Failed == 0 || counts[contract.KnownDeviation] == 0 || counts[contract.NotApplicable] == 0 {
 			t.Errorf("the run lacks an outcome: %v", counts)
 		}
 	})
@@ -340,7 +340,7 @@ func TestLiveTargetPKCS12FromOpenSSL(t *testing.T) {
 			if code != exitOK {
 				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 			}
-			if r := readResults(t, out)["A trusted CA-signed certificate gets the product list"]; r.Status != steps.Passed {
+			if r := readResults(t, out)["A trusted CA-signed certificate gets the product list"]; r.Status != contract.Passed {
 				t.Errorf("trusted credential from %s .p12: %s %s", name, r.Status, r.Error)
 			}
 		})

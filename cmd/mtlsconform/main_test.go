@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/harness"
-	"mtlsconform/steps"
 )
 
 // cli runs the command in-process and returns its exit status and output.
@@ -27,19 +27,19 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-func readResults(t *testing.T, dir string) map[string]steps.ScenarioResult {
+func readResults(t *testing.T, dir string) map[string]contract.ScenarioResult {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Results []steps.ScenarioResult `json:"results"`
+		Results []contract.ScenarioResult `json:"results"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]steps.ScenarioResult{}
+	out := map[string]contract.ScenarioResult{}
 	for _, r := range doc.Results {
 		out[r.Name] = r
 	}
@@ -110,11 +110,11 @@ func TestRunReference(t *testing.T) {
 		}
 	}
 	res := readResults(t, dir)
-	if r := res["A caller without a certificate gets the 400 page"]; r.Status != steps.Passed {
+	if r := res["A caller without a certificate gets the 400 page"]; r.Status != contract.Passed {
 		t.Errorf("C1 scenario: %s %s", r.Status, r.Error)
 	}
 	for _, name := range []string{"A caller with an expired certificate reaches the API marked FAILED", "A caller with an expired certificate still gets the product list"} {
-		if r := res[name]; r.Status != steps.KnownDeviation {
+		if r := res[name]; r.Status != contract.KnownDeviation {
 			t.Errorf("C11 scenario %q: %s, want known deviation", name, r.Status)
 		}
 	}
@@ -236,10 +236,10 @@ Feature: our own checks
 		t.Fatalf("exit %d, want 1\n%s", code, stdout)
 	}
 	res := readResults(t, out)
-	if r := res["no certificate, our way"]; r.Status != steps.Passed {
+	if r := res["no certificate, our way"]; r.Status != contract.Passed {
 		t.Errorf("own scenario: %s %s", r.Status, r.Error)
 	}
-	if r := res["a typo in a step"]; r.Status != steps.Failed || !strings.Contains(r.Error, "step is undefined: the load balancer requires client certificate") {
+	if r := res["a typo in a step"]; r.Status != contract.Failed || !strings.Contains(r.Error, "step is undefined: the load balancer requires client certificate") {
 		t.Errorf("typo scenario: %s %q", r.Status, r.Error)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/harness"
 	"mtlsconform/steps"
@@ -93,7 +94,7 @@ func cmdOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var live *steps.LiveOptions
 	if lf.target != "" {
 		if lf.mode == "" {
-			lf.mode = string(harness.Mandatory)
+			lf.mode = string(contract.Mandatory)
 		}
 		o, err := lf.options(stderr)
 		if err != nil {
@@ -218,7 +219,7 @@ func proveOnReference(ctx context.Context, rep *onboardReport, partner *pki.Iden
 		return err
 	}
 	defer env.Close(context.WithoutCancel(ctx))
-	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: harness.Mandatory, Truststore: newBundle})
+	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: newBundle})
 	if err != nil {
 		return fmt.Errorf("the reference load balancer did not start with the new truststore: %w", err)
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"mtlsconform/contract"
 	"mtlsconform/harness"
-	"mtlsconform/steps"
 )
 
 // outcomeCounts is what each report format says the run did.
@@ -22,13 +22,13 @@ type outcomeCounts struct {
 
 // countsFromResults is the run's own account: deviations and
 // not-applicable scenarios are skipped in every machine format.
-func countsFromResults(res map[string]steps.ScenarioResult) outcomeCounts {
+func countsFromResults(res map[string]contract.ScenarioResult) outcomeCounts {
 	var c outcomeCounts
 	for _, r := range res {
 		switch r.Status {
-		case steps.Passed:
+		case contract.Passed:
 			c.Passed++
-		case steps.Failed:
+		case contract.Failed:
 			c.Failed++
 		default:
 			c.Skipped++
@@ -163,7 +163,7 @@ func countLineCounts(t *testing.T, path string) outcomeCounts {
 
 // checkReportsAgree reads every report of a run with its consumer and
 // compares the counts with the run's own.
-func checkReportsAgree(t *testing.T, dir string, res map[string]steps.ScenarioResult) outcomeCounts {
+func checkReportsAgree(t *testing.T, dir string, res map[string]contract.ScenarioResult) outcomeCounts {
 	t.Helper()
 	want := countsFromResults(res)
 	for name, got := range map[string]outcomeCounts{

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
@@ -121,7 +122,7 @@ func (l *liveFlags) live(stderr io.Writer) (*steps.Live, error) {
 // options reads everything about the live target but the client
 // credential: mode, the CA of its own certificate, paths, the CA it trusts.
 func (l *liveFlags) options(stderr io.Writer) (steps.LiveOptions, error) {
-	mode, err := harness.ParseMode(l.mode)
+	mode, err := contract.ParseMode(l.mode)
 	if err != nil {
 		return steps.LiveOptions{}, usagef("--mode: %v", err)
 	}
@@ -212,12 +213,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	profile := steps.ReferenceNginx
+	profile := contract.ReferenceNginx
 	if live != nil {
-		profile = steps.GenericHTTP400
+		profile = contract.GenericHTTP400
 	}
 	if *profileName != "" {
-		if profile, err = steps.LookupProfile(*profileName); err != nil {
+		if profile, err = contract.LookupProfile(*profileName); err != nil {
 			return usagef("--profile: %v", err)
 		}
 	}
@@ -239,10 +240,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if steps.Counts(res.Results)[steps.Failed] > 0 || res.GodogStatus != 0 {
+	if contract.Counts(res.Results)[contract.Failed] > 0 || res.GodogStatus != 0 {
 		return errChecksFailed
 	}
-	if cov := reports.ComputeCoverage(res.Results, res.Modes); !cov.Conclusive() {
+	if cov := contract.ComputeCoverage(res.Results, res.Modes); !cov.Conclusive() {
 		return fmt.Errorf("%w: %s", errInconclusive, cov.Problem())
 	}
 	return nil
@@ -260,13 +261,13 @@ func envDefault(name, def string) string {
 // private temporary folder first (godog fills it only at the end) and
 // copied into out atomically, so out never holds half a report; the JUnit
 // file is written from the results, like the others.
-func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleFormat string, stdout io.Writer) (steps.RunResult, error) {
+func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleFormat string, stdout io.Writer) (contract.RunResult, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return steps.RunResult{}, &envError{fmt.Errorf("make report folder %s: %w", out, err)}
+		return contract.RunResult{}, &envError{fmt.Errorf("make report folder %s: %w", out, err)}
 	}
 	stage, removeStage, err := harness.TempDir()
 	if err != nil {
-		return steps.RunResult{}, &envError{err}
+		return contract.RunResult{}, &envError{err}
 	}
 	defer removeStage()
 	cucumber := filepath.Join(stage, "cucumber.json")
@@ -279,12 +280,12 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 	opts.Format = strings.Join(formats, ",")
 	var mu sync.Mutex
 	n := 0
-	opts.OnScenario = func(r steps.ScenarioResult) {
+	opts.OnScenario = func(r contract.ScenarioResult) {
 		mu.Lock()
 		defer mu.Unlock()
 		n++
 		line := fmt.Sprintf("[%2d] %-16s %s: %s", n, r.Status, r.Feature, r.Name)
-		if r.Status == steps.Failed {
+		if r.Status == contract.Failed {
 			first, _, _ := strings.Cut(r.Error, "\n")
 			line += "\n       " + first
 		}
@@ -306,12 +307,12 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 		return res, &envError{err}
 	}
 	for _, r := range res.Results {
-		if r.Status == steps.Failed {
+		if r.Status == contract.Failed {
 			fmt.Fprintf(stdout, "\nFAILED %s: %s\n%s\n", r.Feature, r.Name, indent(r.Error))
 		}
 	}
 	fmt.Fprintln(stdout)
-	for _, line := range reports.ComputeCoverage(res.Results, res.Modes).Lines() {
+	for _, line := range contract.ComputeCoverage(res.Results, res.Modes).Lines() {
 		fmt.Fprintln(stdout, line)
 	}
 	fmt.Fprintf(stdout, "\nreports: %s, %s, %s, %s, %s\n", files.HTML, files.Markdown, files.JSON,
@@ -320,7 +321,7 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 	if res.Stats.ContainersStarted > 0 {
 		extra = fmt.Sprintf(", %d containers", res.Stats.ContainersStarted)
 	}
-	fmt.Fprintf(stdout, "%s (%s%s, %v)\n", reports.CountLine(res.Results), res.Target, extra, res.Wall.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "%s (%s%s, %v)\n", contract.CountLine(res.Results), res.Target, extra, res.Wall.Round(time.Millisecond))
 	if len(res.Results) == 0 {
 		return res, &envError{errors.New("no scenario ran: check --tags")}
 	}

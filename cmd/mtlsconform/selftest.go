@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/harness"
 	"mtlsconform/steps"
@@ -72,7 +73,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer env.Close(context.WithoutCancel(ctx))
 
-	runOnce := func(mutations []string) (steps.RunResult, error) {
+	runOnce := func(mutations []string) (contract.RunResult, error) {
 		defer env.ReleaseLoadBalancers(context.WithoutCancel(ctx))
 		return steps.Run(ctx, steps.RunOptions{
 			Target:      &steps.Reference{Env: env, Mutations: mutations},
@@ -85,7 +86,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return &envError{err}
 	}
 	for _, r := range base.Results {
-		if r.Status == steps.Failed {
+		if r.Status == contract.Failed {
 			rep.BaselineFailed = append(rep.BaselineFailed, r.Feature+": "+r.Name)
 		}
 	}
@@ -99,7 +100,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		for _, r := range res.Results {
 			// A failure that only says a known deviation went away does not
 			// count: the mutant must break a promise of the contract.
-			if r.Status == steps.Failed && !r.StaleDeviation {
+			if r.Status == contract.Failed && !r.StaleDeviation {
 				mr.CaughtBy = append(mr.CaughtBy, fmt.Sprintf("%s: %s %v", r.Feature, r.Name, r.Clauses))
 			}
 		}

@@ -1,21 +1,10 @@
-package reports
+package contract
 
 import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"mtlsconform/steps"
 )
-
-// CoreClauses are the promises a run must verify, per mode, before it may
-// call a target conformant: each inner list is satisfied by any one of its
-// clauses (Mandatory: C1, C2, and C4 or C5; Optional: C8, C9, C10, which
-// status-level scenarios check without an echo backend).
-var CoreClauses = map[string][][]string{
-	"mandatory": {{"C1"}, {"C2"}, {"C5", "C4"}},
-	"optional":  {{"C8"}, {"C9"}, {"C10"}},
-}
 
 // Verdicts of a clause in one mode, from what its scenarios did.
 const (
@@ -30,7 +19,7 @@ const (
 // ClauseCoverage is what a run verified of one clause in one mode.
 type ClauseCoverage struct {
 	Clause  string         `json:"clause"`
-	Mode    string         `json:"mode"`
+	Mode    Mode           `json:"mode"`
 	Verdict string         `json:"verdict"`
 	Counts  map[string]int `json:"counts,omitempty"`
 	// Reasons say why scenarios were not applicable, each once.
@@ -40,7 +29,7 @@ type ClauseCoverage struct {
 // Coverage is what a run verified, clause by clause, for the modes it
 // targeted, and whether that is enough to call the target conformant.
 type Coverage struct {
-	Modes   []string         `json:"modes"`
+	Modes   []Mode           `json:"modes"`
 	Clauses []ClauseCoverage `json:"clauses"`
 	// Missing lists the core requirements of a targeted mode that the run
 	// selected but did not verify; a run with any is inconclusive.
@@ -66,7 +55,7 @@ func (c Coverage) Problem() string {
 
 // ComputeCoverage tallies results per clause for the given modes (for a
 // live target its mode; for the reference every mode the run exercised).
-func ComputeCoverage(results []steps.ScenarioResult, modes []string) Coverage {
+func ComputeCoverage(results []ScenarioResult, modes []Mode) Coverage {
 	cov := Coverage{Modes: modes}
 	verdicts := map[string]string{}
 	for _, mode := range modes {
@@ -75,15 +64,15 @@ func ComputeCoverage(results []steps.ScenarioResult, modes []string) Coverage {
 			reached := false
 			seen := map[string]bool{}
 			for _, r := range results {
-				if !contains(r.Clauses, cl.ID) || !appliesTo(r, mode) {
+				if !contains(r.Clauses, cl.ID) || !r.AppliesTo(mode) {
 					continue
 				}
 				cc.Counts[string(r.Status)]++
-				if r.ContactedTarget && (r.Status == steps.Passed || r.Status == steps.KnownDeviation) {
+				if r.ContactedTarget && (r.Status == Passed || r.Status == KnownDeviation) {
 					reached = true
 					cov.ContactedTarget = true
 				}
-				if r.Status == steps.NotApplicable && !seen[r.Reason] {
+				if r.Status == NotApplicable && !seen[r.Reason] {
 					seen[r.Reason] = true
 					cc.Reasons = append(cc.Reasons, r.Reason)
 				}
@@ -92,24 +81,24 @@ func ComputeCoverage(results []steps.ScenarioResult, modes []string) Coverage {
 			switch {
 			case len(cc.Counts) == 0:
 				cc.Verdict = NotSelected
-			case cc.Counts[string(steps.Failed)] > 0:
+			case cc.Counts[string(Failed)] > 0:
 				cc.Verdict = FailedClause
-			case cc.Counts[string(steps.Passed)] > 0 && reached:
+			case cc.Counts[string(Passed)] > 0 && reached:
 				cc.Verdict = Verified
-			case cc.Counts[string(steps.KnownDeviation)] > 0:
+			case cc.Counts[string(KnownDeviation)] > 0:
 				cc.Verdict = Deviates
-			case cc.Counts[string(steps.Passed)] > 0:
+			case cc.Counts[string(Passed)] > 0:
 				cc.Verdict = HarnessOnly
 			default:
 				cc.Verdict = NotVerified
 			}
-			verdicts[mode+"/"+cl.ID] = cc.Verdict
+			verdicts[string(mode)+"/"+cl.ID] = cc.Verdict
 			cov.Clauses = append(cov.Clauses, cc)
 		}
 		for _, group := range CoreClauses[mode] {
 			selected, ok := false, false
 			for _, id := range group {
-				v := verdicts[mode+"/"+id]
+				v := verdicts[string(mode)+"/"+id]
 				selected = selected || v != NotSelected
 				// A failure is a verdict too: the run is conclusive about
 				// it, and it fails on its own account.
@@ -150,7 +139,7 @@ func (c Coverage) Lines() []string {
 	return out
 }
 
-func coreText(mode string) string {
+func coreText(mode Mode) string {
 	var parts []string
 	for _, g := range CoreClauses[mode] {
 		parts = append(parts, strings.Join(g, " or "))
@@ -160,7 +149,7 @@ func coreText(mode string) string {
 
 func countText(counts map[string]int) string {
 	var parts []string
-	for _, s := range []steps.Status{steps.Passed, steps.Failed, steps.KnownDeviation, steps.NotApplicable} {
+	for _, s := range []Status{Passed, Failed, KnownDeviation, NotApplicable} {
 		if n := counts[string(s)]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
 		}
@@ -169,4 +158,10 @@ func countText(counts map[string]int) string {
 		return ""
 	}
 	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// AppliesTo says whether a scenario counts for a mode; one that names no
+// mode counts for both.
+func (r ScenarioResult) AppliesTo(mode Mode) bool {
+	return len(r.Modes) == 0 || contains(r.Modes, mode)
 }

@@ -1,12 +1,10 @@
-package steps
+package contract
 
 import (
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
-
-	"mtlsconform/harness"
 )
 
 // Refusal is how an implementation says no to a caller it does not accept.
@@ -21,13 +19,14 @@ const (
 	RefuseTLSAlert Refusal = "tls-alert"
 )
 
-// Shows says whether a call's outcome is a refusal of this kind.
-func (r Refusal) Shows(res *harness.Result) bool {
+// Shows says whether a call that ended with this TLS alert (empty for
+// none) or HTTP status is a refusal of this kind.
+func (r Refusal) Shows(alert string, status int) bool {
 	switch r {
 	case RefuseTLSAlert:
-		return res.TLSAlert != ""
+		return alert != ""
 	case RefuseHTTP400:
-		return res.TLSAlert == "" && res.Status == http.StatusBadRequest
+		return alert == "" && status == http.StatusBadRequest
 	}
 	return false
 }
@@ -39,7 +38,7 @@ func (r Refusal) Shows(res *harness.Result) bool {
 // any other failure of the clause stays a failure.
 type Deviation struct {
 	Clause   string
-	Mode     string
+	Mode     Mode
 	Reason   string
 	Observed Refusal
 }
@@ -49,7 +48,7 @@ func (d Deviation) Key() string {
 	if d.Mode == "" {
 		return d.Clause
 	}
-	return d.Clause + "/" + d.Mode
+	return d.Clause + "/" + string(d.Mode)
 }
 
 // Where says the clause and mode in words.
@@ -57,7 +56,7 @@ func (d Deviation) Where() string {
 	if d.Mode == "" {
 		return d.Clause
 	}
-	return d.Clause + " in " + d.Mode + " mode"
+	return d.Clause + " in " + string(d.Mode) + " mode"
 }
 
 // Profile says what to expect of one implementation: how it refuses, and
@@ -74,13 +73,13 @@ type Profile struct {
 
 // Deviation returns the known deviation that applies to a scenario checking
 // these clauses in these modes.
-func (p Profile) Deviation(clauses, modes []string) (Deviation, bool) {
+func (p Profile) Deviation(clauses []string, modes []Mode) (Deviation, bool) {
 	for _, c := range clauses {
 		for _, d := range p.Deviations {
 			if d.Clause != c {
 				continue
 			}
-			if d.Mode == "" || containsString(modes, d.Mode) {
+			if d.Mode == "" || contains(modes, d.Mode) {
 				return d, true
 			}
 		}
@@ -88,17 +87,17 @@ func (p Profile) Deviation(clauses, modes []string) (Deviation, bool) {
 	return Deviation{}, false
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
+func contains[T comparable](list []T, x T) bool {
+	for _, v := range list {
+		if v == x {
 			return true
 		}
 	}
 	return false
 }
 
-// ReferenceNginx is the profile of the reference load balancer this
-// harness starts: nginx 1.22 with OpenSSL 3.0, as measured.
+// ReferenceNginx is the profile of the reference load balancer the harness
+// starts: nginx 1.22 with OpenSSL 3.0, as measured.
 var ReferenceNginx = Profile{
 	Name:        "reference-nginx",
 	Description: "nginx 1.22 (Debian bookworm, OpenSSL 3.0) rendered from the reference configuration",
@@ -107,7 +106,7 @@ var ReferenceNginx = Profile{
 		{Clause: "C11", Observed: RefuseHTTP400,
 			Reason: "nginx answers 400 to an expired certificate even with ssl_verify_client optional_no_ca; " +
 				"the DLB documentation says the request passes with X-SSL-Client-Verify FAILED"},
-		{Clause: "C15", Mode: "optional", Observed: RefuseHTTP400,
+		{Clause: "C15", Mode: Optional, Observed: RefuseHTTP400,
 			Reason: "nginx answers 400 to a revoked certificate even with ssl_verify_client optional_no_ca " +
 				"(optional_no_ca only tolerates errors about an unknown issuer); the contract wants the request passed with FAILED"},
 	},
@@ -124,28 +123,24 @@ var GenericTLSAlert = Profile{
 	Description: "refuses in the TLS handshake with an alert (no HTTP answer)",
 	Refusal:     RefuseTLSAlert,
 	Deviations: []Deviation{
-		{Clause: "C1", Mode: "mandatory", Observed: RefuseTLSAlert,
+		{Clause: "C1", Mode: Mandatory, Observed: RefuseTLSAlert,
 			Reason: "the balancer refuses a caller without a certificate in the TLS handshake, so there is no HTTP 400 " +
 				"\"No required SSL certificate was sent\" page; the caller is refused all the same"},
 	},
 }
 
-var profiles = map[string]Profile{
-	ReferenceNginx.Name:  ReferenceNginx,
-	GenericHTTP400.Name:  GenericHTTP400,
-	GenericTLSAlert.Name: GenericTLSAlert,
-}
+// Profiles are the profiles a run can name.
+func Profiles() []Profile { return []Profile{ReferenceNginx, GenericHTTP400, GenericTLSAlert} }
 
 // LookupProfile finds a profile by name.
 func LookupProfile(name string) (Profile, error) {
-	p, ok := profiles[name]
-	if !ok {
-		names := make([]string, 0, len(profiles))
-		for n := range profiles {
-			names = append(names, n)
+	var names []string
+	for _, p := range Profiles() {
+		if p.Name == name {
+			return p, nil
 		}
-		sort.Strings(names)
-		return Profile{}, fmt.Errorf("unknown profile %q: use one of %s", name, strings.Join(names, ", "))
+		names = append(names, p.Name)
 	}
-	return p, nil
+	sort.Strings(names)
+	return Profile{}, fmt.Errorf("unknown profile %q: use one of %s", name, strings.Join(names, ", "))
 }

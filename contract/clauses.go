@@ -1,0 +1,111 @@
+// Package contract is the one home of the mTLS load balancer contract and
+// of what a run says about it: the clause catalogue (C1–C17) with the
+// modes each applies to and the core clauses of each mode, the profiles
+// that describe how an implementation refuses and where it knowingly
+// deviates, the verdicts of scenarios and runs, and the coverage of a run.
+//
+// It depends on nothing of the project, so every other package may import
+// it: the steps fill it, the reports read it.
+package contract
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Mode is the load balancer's client-certificate mode.
+type Mode string
+
+const (
+	// Mandatory: a request without a trusted certificate is refused.
+	Mandatory Mode = "mandatory"
+	// Optional: every request is passed on, with the verification result
+	// in X-SSL-Client-Verify.
+	Optional Mode = "optional"
+)
+
+// Modes are the contract's modes, in the order reports show them.
+var Modes = []Mode{Mandatory, Optional}
+
+// ParseMode reads a mode name as users type it.
+func ParseMode(s string) (Mode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "mandatory", "on", "required":
+		return Mandatory, nil
+	case "optional":
+		return Optional, nil
+	}
+	return "", fmt.Errorf("unknown mode %q: use mandatory or optional", s)
+}
+
+// Clause is one promise of the contract.
+type Clause struct {
+	ID    string
+	Title string
+}
+
+// Clauses is the contract, in order.
+var Clauses = []Clause{
+	{"C1", "Mandatory, no certificate: 400 \"No required SSL certificate was sent\", backend not reached"},
+	{"C2", "Mandatory, untrusted certificate: 400, backend not reached"},
+	{"C3", "Mandatory, expired or not yet valid certificate: 400"},
+	{"C4", "Trusted self-signed certificate listed in the truststore: 200 and the product list"},
+	{"C5", "CA-signed certificate, truststore with intermediate + root: 200; trust is by CA"},
+	{"C6", "Concatenated truststore: every listed client accepted, unlisted refused"},
+	{"C7", "Chain completeness: leaf alone refused, leaf + intermediate accepted"},
+	{"C8", "Optional, no certificate: backend sees NONE"},
+	{"C9", "Optional, trusted certificate: backend sees SUCCESS"},
+	{"C10", "Optional, untrusted certificate: backend sees exactly FAILED"},
+	{"C11", "Optional, expired certificate: passes with FAILED"},
+	{"C12", "Identity headers on success: subject DN, issuer DN, serial"},
+	{"C13", "Client-supplied identity headers never reach the backend"},
+	{"C14", "Client certificate forwarded URL-encoded in a configurable header"},
+	{"C15", "Revoked certificate: 400 (Mandatory) or FAILED (Optional)"},
+	{"C16", "Credential formats: PEM, PKCS#12, .crt; a public key is refused"},
+	{"C17", "serverAuth-only extended key usage is refused"},
+}
+
+// LookupClause finds a clause by id.
+func LookupClause(id string) (Clause, bool) {
+	for _, c := range Clauses {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Clause{}, false
+}
+
+// CoreClauses are the promises a run must verify, per mode, before it may
+// call a target conformant: each inner list is satisfied by any one of its
+// clauses (Mandatory: C1, C2, and C4 or C5; Optional: C8, C9, C10, which
+// status-level scenarios check without an echo backend).
+var CoreClauses = map[Mode][][]string{
+	Mandatory: {{"C1"}, {"C2"}, {"C5", "C4"}},
+	Optional:  {{"C8"}, {"C9"}, {"C10"}},
+}
+
+var clauseTag = regexp.MustCompile(`^@(C\d+)$`)
+
+// ClauseOfTag returns the clause a Gherkin tag names ("@C11" → "C11").
+func ClauseOfTag(tag string) (string, bool) {
+	m := clauseTag.FindStringSubmatch(tag)
+	if m == nil {
+		return "", false
+	}
+	if _, ok := LookupClause(m[1]); !ok {
+		return "", false
+	}
+	return m[1], true
+}
+
+// ModeOfTag returns the mode a Gherkin tag names ("@optional" → Optional).
+func ModeOfTag(tag string) (Mode, bool) {
+	switch tag {
+	case "@" + string(Mandatory):
+		return Mandatory, true
+	case "@" + string(Optional):
+		return Optional, true
+	}
+	return "", false
+}

@@ -1,0 +1,140 @@
+package contract
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Status is a scenario's verdict.
+type Status string
+
+const (
+	Passed         Status = "passed"
+	Failed         Status = "failed"
+	KnownDeviation Status = "known deviation"
+	NotApplicable  Status = "not applicable"
+)
+
+// CallEvidence is what one partner call sent, got back and caused at the
+// backend. It never holds key material: a credential is named by subject,
+// serial and fingerprint.
+type CallEvidence struct {
+	Method               string              `json:"method"`
+	URL                  string              `json:"url"`
+	Credential           string              `json:"credential"`
+	CertificatesSent     int                 `json:"certificates_sent"`
+	CertificateRequested bool                `json:"certificate_requested"`
+	ExtraHeaders         map[string]string   `json:"extra_headers,omitempty"`
+	TLSAlert             string              `json:"tls_alert,omitempty"`
+	Status               int                 `json:"status,omitempty"`
+	BodyExcerpt          string              `json:"body_excerpt,omitempty"`
+	DurationMS           float64             `json:"duration_ms"`
+	BackendSaw           []map[string]string `json:"backend_saw"`
+	BackendChecked       bool                `json:"backend_checked"`
+}
+
+// ScenarioResult is one scenario's outcome, for reports.
+type ScenarioResult struct {
+	Feature string   `json:"feature"`
+	URI     string   `json:"uri"`
+	Name    string   `json:"name"`
+	Tags    []string `json:"tags"`
+	Clauses []string `json:"clauses"`
+	Modes   []Mode   `json:"modes"`
+	Status  Status   `json:"status"`
+	Error   string   `json:"error,omitempty"`
+	Reason  string   `json:"reason,omitempty"` // deviation or not-applicable reason
+	// StaleDeviation marks a failure that only says a profile's known
+	// deviation was not observed.
+	StaleDeviation bool           `json:"stale_deviation,omitempty"`
+	Calls          []CallEvidence `json:"calls"`
+	// Checks say what the scenario's checks verified (which product-list
+	// check ran, which headers were compared).
+	Checks []string `json:"checks,omitempty"`
+	// ContactedTarget is false for a scenario that only exercised the
+	// harness's own readers (a refused public key, a wrong password): it
+	// says nothing about the load balancer.
+	ContactedTarget bool `json:"contacted_target"`
+	// StartedLoadBalancer is true for the scenario that paid for its
+	// configuration's container; the others shared it.
+	StartedLoadBalancer bool          `json:"started_load_balancer,omitempty"`
+	StartedAt           time.Time     `json:"started_at"`
+	Duration            time.Duration `json:"duration_ns"`
+}
+
+// SkipMessage says, for a known deviation or a not-applicable scenario,
+// why it was neither passed nor failed: the one-line message every report
+// format shows, and the detail behind it (what was observed).
+func (r ScenarioResult) SkipMessage(profile string) (message, detail string) {
+	switch r.Status {
+	case KnownDeviation:
+		why, observed, _ := strings.Cut(r.Reason, " (observed: ")
+		if observed != "" {
+			detail = "observed: " + strings.TrimSuffix(observed, ")")
+		}
+		return fmt.Sprintf("known deviation of %s from %s", profile, why), detail
+	case NotApplicable:
+		return "not applicable: " + r.Reason, ""
+	}
+	return "", ""
+}
+
+// Counts tallies results by status.
+func Counts(results []ScenarioResult) map[Status]int {
+	c := map[Status]int{}
+	for _, r := range results {
+		c[r.Status]++
+	}
+	return c
+}
+
+// CountLine is the one-line tally that ends a run; every report shows it.
+func CountLine(results []ScenarioResult) string {
+	c := Counts(results)
+	return fmt.Sprintf("%d scenarios: %d passed, %d failed, %d known deviation(s), %d not applicable",
+		len(results), c[Passed], c[Failed], c[KnownDeviation], c[NotApplicable])
+}
+
+// Stats say what a run cost.
+type Stats struct {
+	ContainersStarted int
+	LoadBalancers     int
+}
+
+// RunResult is what a run produced.
+type RunResult struct {
+	Results []ScenarioResult
+	// GodogStatus is godog's exit status: 0 passed, 1 failed, 2 usage.
+	GodogStatus int
+	Stats       Stats
+	Wall        time.Duration
+	Target      string
+	Profile     Profile
+	// Modes are the modes the run's verdict speaks for: a live target's
+	// mode, or the modes the reference run's scenarios exercised.
+	Modes []Mode
+}
+
+// SchemaVersion is the version of results.json; it changes when a field
+// changes meaning or goes away.
+const SchemaVersion = 2
+
+// Document is results.json: the run, its coverage and every scenario.
+type Document struct {
+	SchemaVersion int              `json:"schema_version"`
+	Target        string           `json:"target"`
+	Profile       string           `json:"profile"`
+	Modes         []Mode           `json:"modes"`
+	Wall          string           `json:"wall"`
+	Coverage      Coverage         `json:"coverage"`
+	Results       []ScenarioResult `json:"results"`
+}
+
+// NewDocument makes the results.json document of a run.
+func NewDocument(r RunResult) Document {
+	return Document{
+		SchemaVersion: SchemaVersion, Target: r.Target, Profile: r.Profile.Name, Modes: r.Modes,
+		Wall: r.Wall.String(), Coverage: ComputeCoverage(r.Results, r.Modes), Results: r.Results,
+	}
+}
