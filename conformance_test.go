@@ -12,7 +12,7 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/harness"
-	"mtlsconform/steps"
+	"mtlsconform/runner"
 )
 
 // godog's own flags, with a godog. prefix: go test -godog.tags=@C1
@@ -51,7 +51,7 @@ func TestConformance(t *testing.T) {
 	if v := os.Getenv("MTLSCONFORM_MUTATIONS"); v != "" {
 		mutations = strings.Split(v, ",")
 	}
-	res, err := steps.Run(context.Background(), steps.RunOptions{
+	res, err := runner.Run(context.Background(), runner.RunOptions{
 		Tags:        envOr("MTLSCONFORM_TAGS", godogOpts.Tags),
 		Format:      envOr("MTLSCONFORM_FORMAT", godogOpts.Format),
 		Concurrency: conc,

@@ -45,6 +45,9 @@ type ScenarioResult struct {
 	Status  Status   `json:"status"`
 	Error   string   `json:"error,omitempty"`
 	Reason  string   `json:"reason,omitempty"` // deviation or not-applicable reason
+	// Unmet names the capability a not-applicable scenario needed and the
+	// target lacked (backend-view, new-leaves, reconfigures), when known.
+	Unmet string `json:"unmet,omitempty"`
 	// StaleDeviation marks a failure that only says a profile's known
 	// deviation was not observed.
 	StaleDeviation bool           `json:"stale_deviation,omitempty"`

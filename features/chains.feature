@@ -8,7 +8,6 @@ Feature: CA chains and truststore bundles
   Background:
     Given the "Partner Root CA" is a root CA
     And the "Partner Issuing CA" is an intermediate CA under the "Partner Root CA"
-    And the "Partner Sub-Issuing CA" is an intermediate CA under the "Partner Issuing CA"
     And the load balancer requires client certificates
 
   @C5
@@ -19,9 +18,13 @@ Feature: CA chains and truststore bundles
     Then the response status is 200
     And the response is the product list
 
-    Examples:
+    Examples: the partner the target trusts
       | name           |
       | partner-a      |
+
+    @new-leaves
+    Examples: another partner under the same CA
+      | name           |
       | someone-else   |
 
   @C5
@@ -31,7 +34,7 @@ Feature: CA chains and truststore bundles
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"
     Then the response status is 200
 
-  @C6 @C4
+  @C6 @C4 @reconfigures
   Scenario Outline: Every client listed in a concatenated truststore is accepted (<name>)
     Given a self-signed client certificate "client-1"
     And a self-signed client certificate "client-2"
@@ -47,7 +50,7 @@ Feature: CA chains and truststore bundles
       | client-2 |
       | client-3 |
 
-  @C6 @C2
+  @C6 @C2 @reconfigures @backend-view
   Scenario: A client not listed in the concatenated truststore is refused
     Given a self-signed client certificate "client-1"
     And a self-signed client certificate "client-2"
@@ -58,7 +61,7 @@ Feature: CA chains and truststore bundles
     Then the partner is refused
     And the backend received no request
 
-  @C7 @pitfall
+  @C7 @pitfall @reconfigures @backend-view
   Scenario: Pitfall: truststore without the intermediate, client sends only its leaf
     Given the truststore holds "Partner Root CA"
     And a client certificate "partner-a" issued by the "Partner Issuing CA"
@@ -66,7 +69,7 @@ Feature: CA chains and truststore bundles
     Then the partner is refused
     And the backend received no request
 
-  @C7 @pitfall
+  @C7 @pitfall @reconfigures
   Scenario: Fix: the same client sends its leaf and the intermediate
     Given the truststore holds "Partner Root CA"
     And a client certificate "partner-a" issued by the "Partner Issuing CA"
@@ -74,7 +77,7 @@ Feature: CA chains and truststore bundles
     Then the response status is 200
     And the response is the product list
 
-  @C5 @pitfall
+  @C5 @pitfall @reconfigures
   Scenario: Pitfall: a truststore holding only the intermediate trusts nobody
     Given the truststore holds "Partner Issuing CA"
     And a client certificate "partner-a" issued by the "Partner Issuing CA"
@@ -88,18 +91,20 @@ Feature: CA chains and truststore bundles
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"
     Then the response status is 200
 
-  @C5 @pitfall
+  @C5 @pitfall @reconfigures @new-leaves @backend-view
   Scenario: Pitfall: verify depth 1 is too low for a chain with two intermediates
-    Given the truststore holds "Partner Root CA"
+    Given the "Partner Sub-Issuing CA" is an intermediate CA under the "Partner Issuing CA"
+    And the truststore holds "Partner Root CA"
     And the verify depth is 1
     And a client certificate "partner-deep" issued by the "Partner Sub-Issuing CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-deep" and its chain
     Then the partner is refused
     And the backend received no request
 
-  @C5 @pitfall
+  @C5 @pitfall @reconfigures @new-leaves
   Scenario: Fix: verify depth 2 accepts the chain with two intermediates
-    Given the truststore holds "Partner Root CA"
+    Given the "Partner Sub-Issuing CA" is an intermediate CA under the "Partner Issuing CA"
+    And the truststore holds "Partner Root CA"
     And the verify depth is 2
     And a client certificate "partner-deep" issued by the "Partner Sub-Issuing CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-deep" and its chain

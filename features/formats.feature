@@ -25,7 +25,7 @@ Feature: Credentials in the formats partners really use
     Then the response status is 200
     And the response is the product list
 
-  @C16
+  @C16 @new-leaves
   Scenario: An RSA key works as well as the default ECDSA one
     Given the truststore holds "Partner Issuing CA", "Partner Root CA"
     And a client certificate "partner-rsa" with an RSA key issued by the "Partner Issuing CA"

@@ -10,14 +10,14 @@ Feature: The client certificate is forwarded to the gateway behind the load bala
     And the truststore holds "Partner Issuing CA", "Partner Root CA"
     And a client certificate "partner-a" issued by the "Partner Issuing CA"
 
-  @C14 @mandatory
+  @C14 @mandatory @backend-view
   Scenario: The presented leaf is forwarded URL-encoded in the default header
     Given the load balancer requires client certificates
     When the partner calls GET /echo with the certificate "partner-a" and its chain
     Then the response status is 200
     And the backend received the certificate of "partner-a" URL-encoded in the header "X-WSO2-CLIENT-CERTIFICATE"
 
-  @C14 @mandatory
+  @C14 @mandatory @reconfigures @backend-view
   Scenario: The certificate header name is configurable
     Given the load balancer requires client certificates
     And the certificate header is "X-Client-Certificate"
@@ -31,7 +31,7 @@ Feature: The client certificate is forwarded to the gateway behind the load bala
       | X-SSL-Client-Serial  | {serial of "partner-a"}          |
       | X-Client-Certificate | {certificate of "partner-a"}     |
 
-  @C14 @optional
+  @C14 @optional @backend-view
   Scenario: No certificate header when the caller presented no certificate
     Given the load balancer accepts client certificates optionally
     When the partner calls GET /echo without a certificate

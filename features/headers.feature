@@ -10,7 +10,7 @@ Feature: Identity headers reach the API, and callers cannot forge them
     And the truststore holds "Partner Issuing CA", "Partner Root CA"
     And a client certificate "partner-a" issued by the "Partner Issuing CA"
 
-  @C12 @mandatory
+  @C12 @mandatory @backend-view
   Scenario: A trusted caller's identity is forwarded
     Given the load balancer requires client certificates
     When the partner calls GET /echo with the certificate "partner-a"
@@ -22,7 +22,7 @@ Feature: Identity headers reach the API, and callers cannot forge them
       | X-SSL-Client-Serial       | {serial of "partner-a"}            |
       | X-WSO2-CLIENT-CERTIFICATE | {certificate of "partner-a"}       |
 
-  @C12 @optional
+  @C12 @optional @backend-view
   Scenario: Optional mode forwards the same identity on success
     Given the load balancer accepts client certificates optionally
     When the partner calls GET /echo with the certificate "partner-a"
@@ -34,7 +34,7 @@ Feature: Identity headers reach the API, and callers cannot forge them
       | X-SSL-Client-Serial       | {serial of "partner-a"}            |
       | X-WSO2-CLIENT-CERTIFICATE | {certificate of "partner-a"}       |
 
-  @C13 @mandatory
+  @C13 @mandatory @backend-view
   Scenario: Headers forged by a trusted caller are replaced
     Given the load balancer requires client certificates
     And a client certificate "stranger" issued by the "Unknown Root CA"
@@ -52,7 +52,7 @@ Feature: Identity headers reach the API, and callers cannot forge them
       | X-SSL-Client-Serial       | {serial of "partner-a"}            |
       | X-WSO2-CLIENT-CERTIFICATE | {certificate of "partner-a"}       |
 
-  @C13 @optional
+  @C13 @optional @backend-view
   Scenario: A caller without a certificate cannot claim SUCCESS
     Given the load balancer accepts client certificates optionally
     When the partner calls GET /echo without a certificate and the headers:
@@ -65,7 +65,7 @@ Feature: Identity headers reach the API, and callers cannot forge them
     And the backend saw exactly these client-certificate headers:
       | X-SSL-Client-Verify | NONE |
 
-  @C13 @optional
+  @C13 @optional @backend-view
   Scenario: An untrusted caller cannot claim SUCCESS
     Given the load balancer accepts client certificates optionally
     And a client certificate "stranger" issued by the "Unknown Root CA"

@@ -20,7 +20,7 @@ Feature: Mandatory mode refuses every caller without a trusted certificate
     And the page says "400 Bad Request"
     And the page says "No required SSL certificate was sent"
 
-  @C1
+  @C1 @backend-view
   Scenario: A caller without a certificate never reaches the API
     When the partner calls GET /dev-portal-xapi/products without a certificate
     Then the partner is refused
@@ -37,7 +37,7 @@ Feature: Mandatory mode refuses every caller without a trusted certificate
       | issued by an unknown CA     | stranger       | a client certificate "stranger" issued by the "Unknown Root CA"        |
       | self-signed and not listed  | self-stranger  | a self-signed client certificate "self-stranger"                       |
 
-  @C2
+  @C2 @backend-view
   Scenario Outline: A caller with an untrusted certificate never reaches the API: <case>
     Given <definition>
     When the partner calls GET /dev-portal-xapi/products with the certificate "<name>"
@@ -49,7 +49,7 @@ Feature: Mandatory mode refuses every caller without a trusted certificate
       | issued by an unknown CA     | stranger       | a client certificate "stranger" issued by the "Unknown Root CA"        |
       | self-signed and not listed  | self-stranger  | a self-signed client certificate "self-stranger"                       |
 
-  @C3
+  @C3 @new-leaves
   Scenario Outline: A trusted but <case> certificate is refused
     Given <definition>
     When the partner calls GET /dev-portal-xapi/products with the certificate "<name>"
@@ -60,7 +60,7 @@ Feature: Mandatory mode refuses every caller without a trusted certificate
       | expired       | partner-old   | an expired client certificate "partner-old" issued by the "Partner Issuing CA"     |
       | not yet valid | partner-early | a not yet valid client certificate "partner-early" issued by the "Partner Issuing CA" |
 
-  @C3
+  @C3 @new-leaves @backend-view
   Scenario Outline: A trusted but <case> certificate never reaches the API
     Given <definition>
     When the partner calls GET /dev-portal-xapi/products with the certificate "<name>"
@@ -72,13 +72,13 @@ Feature: Mandatory mode refuses every caller without a trusted certificate
       | expired       | partner-old   | an expired client certificate "partner-old" issued by the "Partner Issuing CA"     |
       | not yet valid | partner-early | a not yet valid client certificate "partner-early" issued by the "Partner Issuing CA" |
 
-  @C17
+  @C17 @new-leaves
   Scenario: A certificate whose extended key usage allows only serverAuth is refused
     Given a serverAuth-only client certificate "partner-server-eku" issued by the "Partner Issuing CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-server-eku"
     Then the partner is refused
 
-  @C17
+  @C17 @new-leaves @backend-view
   Scenario: A certificate whose extended key usage allows only serverAuth never reaches the API
     Given a serverAuth-only client certificate "partner-server-eku" issued by the "Partner Issuing CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-server-eku"
@@ -92,7 +92,7 @@ Feature: Mandatory mode refuses every caller without a trusted certificate
     Then the response status is 200
     And the response is the product list
 
-  @C12
+  @C12 @backend-view
   Scenario: Every request of a trusted caller reaches the API marked SUCCESS
     Given a client certificate "partner-a" issued by the "Partner Issuing CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"

@@ -18,7 +18,7 @@ Feature: Optional mode passes every caller on and says how verification went
     Then the response status is 200
     And the response is the product list
 
-  @C8
+  @C8 @backend-view
   Scenario: A caller without a certificate reaches the API marked NONE
     When the partner calls GET /echo without a certificate
     Then the response status is 200
@@ -32,7 +32,7 @@ Feature: Optional mode passes every caller on and says how verification went
     Then the response status is 200
     And the response is the product list
 
-  @C9
+  @C9 @backend-view
   Scenario: A caller with a trusted certificate reaches the API marked SUCCESS
     Given a client certificate "partner-a" issued by the "Partner Issuing CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"
@@ -51,7 +51,7 @@ Feature: Optional mode passes every caller on and says how verification went
       | issued by an unknown CA    | stranger      | a client certificate "stranger" issued by the "Unknown Root CA" |
       | self-signed and not listed | self-stranger | a self-signed client certificate "self-stranger"                |
 
-  @C10
+  @C10 @backend-view
   Scenario Outline: A caller with an untrusted certificate reaches the API marked exactly FAILED: <case>
     Given <definition>
     When the partner calls GET /echo with the certificate "<name>"
@@ -63,14 +63,14 @@ Feature: Optional mode passes every caller on and says how verification went
       | issued by an unknown CA    | stranger      | a client certificate "stranger" issued by the "Unknown Root CA" |
       | self-signed and not listed | self-stranger | a self-signed client certificate "self-stranger"                |
 
-  @C11
+  @C11 @new-leaves
   Scenario: A caller with an expired certificate still gets the product list
     Given an expired client certificate "partner-old" issued by the "Partner Issuing CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-old"
     Then the response status is 200
     And the response is the product list
 
-  @C11
+  @C11 @new-leaves @backend-view
   Scenario: A caller with an expired certificate reaches the API marked FAILED
     Given an expired client certificate "partner-old" issued by the "Partner Issuing CA"
     When the partner calls GET /echo with the certificate "partner-old"

@@ -10,7 +10,7 @@ Feature: Revoked certificates are refused
     And a revoked client certificate "partner-revoked" issued by the "Partner Issuing CA"
     And a client certificate "partner-a" issued by the "Partner Issuing CA"
 
-  @C15 @mandatory
+  @C15 @mandatory @reconfigures @new-leaves @backend-view
   Scenario: Mandatory mode refuses a revoked certificate
     Given the load balancer requires client certificates
     And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
@@ -18,7 +18,7 @@ Feature: Revoked certificates are refused
     Then the partner is refused
     And the backend received no request
 
-  @C15 @mandatory @pitfall
+  @C15 @mandatory @pitfall @reconfigures @new-leaves
   Scenario: Fix: with every CA's CRL in the bundle, a certificate that is not revoked is accepted
     Given the load balancer requires client certificates
     And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
@@ -26,7 +26,7 @@ Feature: Revoked certificates are refused
     Then the response status is 200
     And the response is the product list
 
-  @C15 @optional
+  @C15 @optional @reconfigures @new-leaves @backend-view
   Scenario: Optional mode marks a revoked certificate FAILED
     Given the load balancer accepts client certificates optionally
     And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
@@ -34,7 +34,7 @@ Feature: Revoked certificates are refused
     Then the response status is 200
     And every request the backend received carries X-SSL-Client-Verify "FAILED"
 
-  @C15 @mandatory @pitfall
+  @C15 @mandatory @pitfall @reconfigures @new-leaves @backend-view
   Scenario: Pitfall: a CRL bundle missing the root's CRL refuses every certificate under it
     Given the load balancer requires client certificates
     And the CRL bundle holds the CRLs of "Partner Issuing CA"
@@ -42,7 +42,7 @@ Feature: Revoked certificates are refused
     Then the partner is refused
     And the backend received no request
 
-  @C15 @mandatory @pitfall
+  @C15 @mandatory @pitfall @reconfigures @new-leaves @backend-view
   Scenario: Pitfall: an expired CRL refuses every certificate under its CA
     Given the load balancer requires client certificates
     And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"

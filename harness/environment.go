@@ -403,7 +403,7 @@ func (e *Environment) Caller() *Caller {
 func (e *Environment) BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeouts.Request)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.backURL+"/__conformance/requests?id="+url.QueryEscape(id), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.backURL+productapi.RequestsPath+"?id="+url.QueryEscape(id), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -45,13 +45,17 @@ type certEntry struct {
 	seeded bool
 }
 
-func (c *Catalogue) seedCA(name string, ca *pki.CA) {
+// SeedCA names a CA the target trusts, given by the user (its key may
+// be missing: then nothing can be issued under it).
+func (c *Catalogue) SeedCA(name string, ca *pki.CA) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.cas[name] = &caEntry{ca: ca, seeded: true}
 }
 
-func (c *Catalogue) seedClient(name string, id *pki.Identity) {
+// SeedClient names a client credential the target trusts, given by the
+// user.
+func (c *Catalogue) SeedClient(name string, id *pki.Identity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.certs[name] = &certEntry{id: id, seeded: true}
@@ -136,7 +140,7 @@ func (c *Catalogue) Client(name string, spec ClientSpec) (*pki.Identity, error) 
 			return nil, keyless(spec.Issuer, name)
 		}
 		if issuer.seeded && spec.Variant == "revoked" {
-			return nil, notApplicable("revoking %q needs the target to load this run's CRL", name)
+			return nil, NotApplicable("revoking %q needs the target to load this run's CRL", name)
 		}
 		id, err = issuer.ca.IssueClient(name, opts...)
 		if err == nil && spec.Variant == "revoked" {
@@ -152,7 +156,7 @@ func (c *Catalogue) Client(name string, spec ClientSpec) (*pki.Identity, error) 
 }
 
 func keyless(ca, name string) error {
-	return notApplicable("issuing %q under %q needs that CA's key: pass --ca-cert and --ca-key with a CA the target trusts", name, ca)
+	return NotApplicable("issuing %q under %q needs that CA's key, and it was not given", name, ca)
 }
 
 // Identity finds a defined client certificate.
@@ -185,7 +189,7 @@ func (c *Catalogue) crlSigner(name string) (*caEntry, error) {
 		return nil, fmt.Errorf("no CA named %q is defined", name)
 	}
 	if e.ca.Key == nil {
-		return nil, notApplicable("a CRL of %q needs that CA's key", name)
+		return nil, NotApplicable("a CRL of %q needs that CA's key", name)
 	}
 	return e, nil
 }

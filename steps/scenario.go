@@ -59,6 +59,7 @@ type scenario struct {
 
 	deviation string // set when a known deviation was observed
 	naReason  string
+	unmet     Need     // the capability the target lacked, when known from the tags
 	checks    []string // what the passing Then steps verified, for the evidence
 }
 
@@ -93,7 +94,7 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 				st.clauses = append(st.clauses, c)
 			}
 		}
-		return ctx, nil
+		return ctx, st.applicable()
 	})
 	sc.StepContext().After(st.afterStep)
 	sc.After(st.after)
@@ -163,6 +164,32 @@ func attachReason(ctx context.Context, reason string) context.Context {
 	return godog.Attach(ctx, godog.Attachment{Body: []byte(reason), FileName: "why-skipped.txt", MediaType: "text/plain"})
 }
 
+// applicable decides from the scenario's tags, before any step runs,
+// whether the target can run it: its mode, and every Need the tags declare.
+func (st *scenario) applicable() error {
+	caps := st.suite.Target.Capabilities()
+	if modes := st.modes(); len(modes) > 0 && !slices.ContainsFunc(modes, func(m contract.Mode) bool { return slices.Contains(caps.Modes, m) }) {
+		return NotApplicable("the target runs in %s mode; this scenario needs %s mode", joinModes(caps.Modes), joinModes(modes))
+	}
+	for _, t := range st.tags {
+		if n, ok := NeedOfTag(t); ok {
+			if why, lacks := caps.Lacks[n]; lacks {
+				st.unmet = n
+				return NotApplicable("%s", why)
+			}
+		}
+	}
+	return nil
+}
+
+func joinModes(modes []contract.Mode) string {
+	var s []string
+	for _, m := range modes {
+		s = append(s, string(m))
+	}
+	return strings.Join(s, " or ")
+}
+
 // showsRefusal says whether one of the scenario's calls was refused this way.
 func (st *scenario) showsRefusal(r contract.Refusal) bool {
 	for _, c := range st.calls {
@@ -195,7 +222,7 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 	case st.deviation != "":
 		res.Status, res.Reason = contract.KnownDeviation, st.deviation
 	case st.naReason != "":
-		res.Status, res.Reason = contract.NotApplicable, st.naReason
+		res.Status, res.Reason, res.Unmet = contract.NotApplicable, st.naReason, string(st.unmet)
 	case err != nil && !errors.Is(err, godog.ErrSkip):
 		res.Status, res.Error = contract.Failed, err.Error()
 	default:

@@ -1,16 +1,12 @@
 package steps
 
 import (
-	"context"
 	"encoding/base64"
-	"errors"
 	"net/url"
 	"strings"
 	"testing"
 
-	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
-	"mtlsconform/harness"
 )
 
 func TestCertificateTokenReadsEveryEncoding(t *testing.T) {
@@ -75,44 +71,5 @@ func TestCatalogueNamesMeanOneCertificate(t *testing.T) {
 	}
 	if again, _ := c.CRL("Issuing"); again != crl {
 		t.Error("CRL regenerated though nothing new was revoked: the load balancer could not be shared")
-	}
-}
-
-func TestLiveTargetApplicability(t *testing.T) {
-	cred := pki.MustRootCA(t, "Live Root").MustIntermediate(t, "Live Issuing").MustClient(t, "live")
-	live, err := NewLive(LiveOptions{URL: "https://lb.example:443", Mode: contract.Mandatory, Credential: cred, InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat := NewCatalogue()
-	live.Seed(cat)
-	standard := Setup{Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: []string{PartnerRoot, PartnerIssuing}}
-	if ep, err := live.Endpoint(context.Background(), standard); err != nil || ep.URL != "https://lb.example:443" {
-		t.Errorf("standard setup: %v %v", ep, err)
-	}
-	for name, s := range map[string]Setup{
-		"other mode":       {Config: harness.LBConfig{Mode: contract.Optional}, TrustNames: standard.TrustNames},
-		"other truststore": {Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: []string{PartnerRoot}},
-		"CRL":              {Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: standard.TrustNames, CRLNames: []string{PartnerRoot}},
-		"verify depth":     {Config: harness.LBConfig{Mode: contract.Mandatory, VerifyDepth: 1}, TrustNames: standard.TrustNames},
-	} {
-		if _, err := live.Endpoint(context.Background(), s); !errors.Is(err, ErrNotApplicable) {
-			t.Errorf("%s: err = %v, want not applicable", name, err)
-		}
-	}
-	if _, err := live.MapPath(FeatureEchoPath); !errors.Is(err, ErrNotApplicable) {
-		t.Errorf("echo path without --echo-path: %v", err)
-	}
-	if id, err := cat.Identity(PartnerLeaf); err != nil || id != cred {
-		t.Error("the trusted credential does not play partner-a")
-	}
-	if _, err := cat.Client("someone-else", ClientSpec{Issuer: PartnerIssuing}); !errors.Is(err, ErrNotApplicable) || !strings.Contains(err.Error(), "--ca-key") {
-		t.Errorf("leaf under a keyless CA: %v", err)
-	}
-	if _, err := NewLive(LiveOptions{URL: "http://plain", Mode: contract.Mandatory, Credential: cred}); err == nil {
-		t.Error("an http:// target was accepted")
-	}
-	if _, err := NewLive(LiveOptions{URL: "https://x", Mode: contract.Mandatory, Credential: cred}); err == nil || !strings.Contains(err.Error(), "--server-ca") {
-		t.Errorf("no server CA and no insecure flag: %v", err)
 	}
 }

@@ -16,7 +16,8 @@ import (
 // applicable with the reason, never as passed.
 var ErrNotApplicable = errors.New("not applicable")
 
-func notApplicable(format string, args ...any) error {
+// NotApplicable is an ErrNotApplicable with its reason.
+func NotApplicable(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrNotApplicable, fmt.Sprintf(format, args...))
 }
 
@@ -37,10 +38,50 @@ type Endpoint struct {
 	Started bool
 }
 
+// Need is a capability a scenario needs of its target beyond calling it;
+// a scenario declares each with a tag of the same name ("@backend-view").
+type Need string
+
+const (
+	// NeedBackendView: the scenario checks what the backend received.
+	NeedBackendView Need = "backend-view"
+	// NeedNewLeaves: the scenario issues certificates under the CAs the
+	// target trusts (a second partner, an expired or wrong-purpose leaf).
+	NeedNewLeaves Need = "new-leaves"
+	// NeedReconfigure: the scenario configures the balancer (another
+	// truststore, a CRL bundle, a verify depth, a certificate header).
+	NeedReconfigure Need = "reconfigures"
+)
+
+// Needs are every Need, in the order reasons are given.
+var Needs = []Need{NeedReconfigure, NeedNewLeaves, NeedBackendView}
+
+// NeedOfTag returns the need a Gherkin tag declares.
+func NeedOfTag(tag string) (Need, bool) {
+	for _, n := range Needs {
+		if tag == "@"+string(n) {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// Capabilities are what a target declares before scenarios run: the modes
+// it can be checked in, and for each Need it cannot meet, why. A scenario
+// whose tags ask for more is reported not applicable with that reason
+// before any of its steps runs.
+type Capabilities struct {
+	Modes []contract.Mode
+	Lacks map[Need]string
+}
+
 // Target is what scenarios call: a load balancer in the configuration the
 // scenario describes, and a view of what the backend received.
 type Target interface {
-	// Endpoint returns a load balancer set up as described.
+	// Capabilities say up front what the target can do.
+	Capabilities() Capabilities
+	// Endpoint returns a load balancer set up as described; a target that
+	// cannot be set up so answers ErrNotApplicable with the reason.
 	Endpoint(ctx context.Context, s Setup) (Endpoint, error)
 	// MapPath turns a path of the feature files (/dev-portal-xapi/products,
 	// /echo) into the target's own.
@@ -51,9 +92,6 @@ type Target interface {
 	BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error)
 	// ProductCheck says how the product list is checked.
 	ProductCheck() ProductCheck
-	// Modes are the modes the target can be checked in: both for a
-	// reference that is configured per scenario, one for a live target.
-	Modes() []contract.Mode
 	// Describe names the target for reports.
 	Describe() string
 }
@@ -66,61 +104,12 @@ type ProductCheck struct {
 	Source string // says where Want came from, or why there is none
 }
 
-// referenceProducts is the list the reference backend serves.
-func referenceProducts() []map[string]any {
+// ReferenceProducts is the list the reference backend serves, as the
+// product-list check compares it.
+func ReferenceProducts() []map[string]any {
 	list, err := productapi.CheckProductList(productapi.ProductsJSON(productapi.Products()))
 	if err != nil {
 		panic("the reference backend's own product list breaks the contract: " + err.Error())
 	}
 	return list
-}
-
-// Reference runs scenarios against the reference nginx started by the
-// harness, one container per distinct configuration.
-type Reference struct {
-	Env *harness.Environment
-	// Mutations are applied to every configuration: a deliberately broken
-	// reference, to prove the suite notices.
-	Mutations []string
-	// Catalogue is the run's PKI, for mutations that name its certificates.
-	Catalogue *Catalogue
-}
-
-func (r *Reference) Endpoint(ctx context.Context, s Setup) (Endpoint, error) {
-	cfg := s.Config
-	rest, err := r.applySuiteMutations(&cfg)
-	if err != nil {
-		return Endpoint{}, err
-	}
-	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), rest...)
-	lb, started, err := r.Env.Acquire(ctx, cfg)
-	if err != nil {
-		return Endpoint{}, err
-	}
-	return Endpoint{URL: lb.URL, Started: started}, nil
-}
-
-func (r *Reference) MapPath(path string) (string, error) { return path, nil }
-
-// Modes: the reference is configured in whatever mode a scenario says.
-func (r *Reference) Modes() []contract.Mode {
-	return []contract.Mode{contract.Mandatory, contract.Optional}
-}
-
-// ProductCheck is exact: the reference backend's list is known.
-func (r *Reference) ProductCheck() ProductCheck {
-	return ProductCheck{Want: referenceProducts(), Source: "the reference backend's list"}
-}
-
-func (r *Reference) Caller() *harness.Caller { return r.Env.Caller() }
-
-func (r *Reference) BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error) {
-	return r.Env.BackendRequests(ctx, id)
-}
-
-func (r *Reference) Describe() string {
-	if len(r.Mutations) > 0 {
-		return fmt.Sprintf("reference nginx with mutations %v", r.Mutations)
-	}
-	return "reference nginx"
 }

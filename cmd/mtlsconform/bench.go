@@ -16,8 +16,9 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
-	"mtlsconform/steps"
+	"mtlsconform/runner"
 )
 
 const benchUsage = `mtlsconform bench: measure what a run costs, with medians.
@@ -79,7 +80,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logf := prefixLogger(stderr, "bench")
 	fig := benchFigures{Machine: machine()}
 	suite := func() (contract.RunResult, error) {
-		return steps.Run(ctx, steps.RunOptions{Concurrency: *conc, Output: io.Discard, Logf: logf})
+		return runner.Run(ctx, runner.RunOptions{Concurrency: *conc, Output: io.Discard, Logf: logf})
 	}
 	for i := range *coldRuns {
 		if err := harness.RemoveImages(ctx); err != nil {
@@ -163,10 +164,10 @@ func benchRequests(ctx context.Context, fig *benchFigures, curl string, n int, l
 	}
 	caller := env.Caller()
 	port := strings.TrimPrefix(lb.URL, "https://127.0.0.1:")
-	url := "https://" + harness.ServerName + ":" + port + "/dev-portal-xapi/products"
+	url := "https://" + harness.ServerName + ":" + port + productapi.ProductsPath
 	for i := range n + 2 {
 		start := time.Now()
-		res, err := caller.Do(ctx, lb.URL, harness.Request{Path: "/dev-portal-xapi/products", Credential: leaf})
+		res, err := caller.Do(ctx, lb.URL, harness.Request{Path: productapi.ProductsPath, Credential: leaf})
 		took := time.Since(start)
 		if err != nil || res.Status != 200 {
 			return fmt.Errorf("harness request: %v %v", err, res)

@@ -15,8 +15,9 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
-	"mtlsconform/steps"
+	"mtlsconform/runner"
 )
 
 const onboardUsage = `mtlsconform onboard: will this partner's certificate be accepted, and does adding it break anyone else?
@@ -91,7 +92,7 @@ func cmdOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return &envError{err}
 	}
-	var live *steps.LiveOptions
+	var live *runner.LiveOptions
 	if lf.target != "" {
 		if lf.mode == "" {
 			lf.mode = string(contract.Mandatory)
@@ -226,7 +227,7 @@ func proveOnReference(ctx context.Context, rep *onboardReport, partner *pki.Iden
 	rep.prove(true, "bundle loads", "the reference load balancer (nginx, Mandatory mode) starts and serves with the new truststore")
 	caller := env.Caller()
 	if partner != nil {
-		res, err := caller.Do(ctx, lb.URL, harness.Request{Path: "/dev-portal-xapi/products", Credential: partner, SendChain: true})
+		res, err := caller.Do(ctx, lb.URL, harness.Request{Path: productapi.ProductsPath, Credential: partner, SendChain: true})
 		if err != nil {
 			return err
 		}
@@ -238,12 +239,12 @@ func proveOnReference(ctx context.Context, rep *onboardReport, partner *pki.Iden
 	if err != nil {
 		return err
 	}
-	res, err := caller.Do(ctx, lb.URL, harness.Request{Path: "/dev-portal-xapi/products", Credential: stranger})
+	res, err := caller.Do(ctx, lb.URL, harness.Request{Path: productapi.ProductsPath, Credential: stranger})
 	if err != nil {
 		return err
 	}
 	rep.prove(res.Status == http.StatusBadRequest, "stranger refused", "an unknown self-signed certificate got %s", res.Outcome())
-	none, err := caller.Do(ctx, lb.URL, harness.Request{Path: "/dev-portal-xapi/products"})
+	none, err := caller.Do(ctx, lb.URL, harness.Request{Path: productapi.ProductsPath})
 	if err != nil {
 		return err
 	}
@@ -264,9 +265,9 @@ func validates(certs, bundle []*x509.Certificate) []error {
 
 // checkLive calls the live endpoint as the partner: is the partner trusted
 // there (already, or once the new truststore is deployed)?
-func checkLive(ctx context.Context, rep *onboardReport, o steps.LiveOptions, partner *pki.Identity) {
+func checkLive(ctx context.Context, rep *onboardReport, o runner.LiveOptions, partner *pki.Identity) {
 	o.Credential = partner
-	live, err := steps.NewLive(o)
+	live, err := runner.NewLive(o)
 	if err != nil {
 		rep.prove(false, "live target", "%v", err)
 		return

@@ -18,6 +18,7 @@ import (
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"mtlsconform/reports"
+	"mtlsconform/runner"
 	"mtlsconform/steps"
 )
 
@@ -60,9 +61,9 @@ func (l *liveFlags) register(fs *flag.FlagSet, withCredential bool) {
 	fs.StringVar(&l.serverCA, "server-ca", "", "PEM `file` with the CA that issued the target's own certificate")
 	fs.StringVar(&l.serverName, "server-name", "", "name to verify the target's certificate against (default: the URL's host)")
 	fs.BoolVar(&l.insecure, "insecure-skip-verify", false, "do not verify the target's own certificate (reported loudly; prefer --server-ca)")
-	fs.StringVar(&l.apiPath, "api-path", steps.FeatureAPIPath, "the product API `path` on the target")
+	fs.StringVar(&l.apiPath, "api-path", productapi.ProductsPath, "the product API `path` on the target")
 	fs.StringVar(&l.echoPath, "echo-path", "", "`path` of a backend behind the target that follows the echo contract (enables the header clauses)")
-	fs.StringVar(&l.reqPath, "requests-path", "/__conformance/requests", "`path` of that backend's request log")
+	fs.StringVar(&l.reqPath, "requests-path", productapi.RequestsPath, "`path` of that backend's request log")
 	fs.StringVar(&l.caCert, "ca-cert", "", "PEM `file`: a CA the target trusts (enables the expired / second-leaf clauses)")
 	fs.StringVar(&l.caKey, "ca-key", "", "PEM `file`: that CA's private key")
 	fs.StringVar(&l.certHeader, "cert-header", harness.DefaultCertHeader, "`header` the target forwards the client certificate in")
@@ -94,7 +95,7 @@ func (l *liveFlags) credential() (*pki.Identity, error) {
 }
 
 // live builds the live target from the flags; nil when --target is unset.
-func (l *liveFlags) live(stderr io.Writer) (*steps.Live, error) {
+func (l *liveFlags) live(stderr io.Writer) (*runner.Live, error) {
 	if l.target == "" {
 		for name, v := range map[string]string{"--mode": l.mode, "--client-p12": l.p12, "--client-cert": l.cert, "--server-ca": l.serverCA, "--echo-path": l.echoPath, "--ca-cert": l.caCert, "--expect-products": l.expectProducts} {
 			if v != "" {
@@ -116,17 +117,17 @@ func (l *liveFlags) live(stderr io.Writer) (*steps.Live, error) {
 	if o.Credential == nil {
 		return nil, usagef("--target needs a client credential the target trusts: --client-p12 (+ password) or --client-cert and --client-key")
 	}
-	return steps.NewLive(o)
+	return runner.NewLive(o)
 }
 
 // options reads everything about the live target but the client
 // credential: mode, the CA of its own certificate, paths, the CA it trusts.
-func (l *liveFlags) options(stderr io.Writer) (steps.LiveOptions, error) {
+func (l *liveFlags) options(stderr io.Writer) (runner.LiveOptions, error) {
 	mode, err := contract.ParseMode(l.mode)
 	if err != nil {
-		return steps.LiveOptions{}, usagef("--mode: %v", err)
+		return runner.LiveOptions{}, usagef("--mode: %v", err)
 	}
-	o := steps.LiveOptions{
+	o := runner.LiveOptions{
 		URL: l.target, Mode: mode, ServerName: l.serverName,
 		InsecureSkipVerify: l.insecure, APIPath: l.apiPath, EchoPath: l.echoPath,
 		RequestsPath: l.reqPath, CertHeader: l.certHeader, Timeout: l.timeout,
@@ -192,7 +193,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	profileName := fs.String("profile", "", "implementation `profile`: reference-nginx (default for the reference), http-400 (default for --target), tls-alert")
 	featuresDir := fs.String("features", "", "`folder` of feature files to run instead of the built-in ones")
 	var mutations stringList
-	fs.Var(&mutations, "mutation", "break the reference on purpose (repeatable): "+strings.Join(steps.MutationNames(), ", "))
+	fs.Var(&mutations, "mutation", "break the reference on purpose (repeatable): "+strings.Join(runner.MutationNames(), ", "))
 	var lf liveFlags
 	lf.register(fs, true)
 	if err := parseFlags(fs, args); err != nil {
@@ -222,7 +223,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return usagef("--profile: %v", err)
 		}
 	}
-	opts := steps.RunOptions{
+	opts := runner.RunOptions{
 		Tags: *tags, Concurrency: *conc, Profile: profile,
 		NginxImage: *image, Mutations: mutations,
 		Logf: prefixLogger(stderr, "mtlsconform"),
@@ -261,7 +262,7 @@ func envDefault(name, def string) string {
 // private temporary folder first (godog fills it only at the end) and
 // copied into out atomically, so out never holds half a report; the JUnit
 // file is written from the results, like the others.
-func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleFormat string, stdout io.Writer) (contract.RunResult, error) {
+func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFormat string, stdout io.Writer) (contract.RunResult, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return contract.RunResult{}, &envError{fmt.Errorf("make report folder %s: %w", out, err)}
 	}
@@ -291,7 +292,7 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 		}
 		fmt.Fprintln(stdout, line)
 	}
-	res, err := steps.Run(ctx, opts)
+	res, err := runner.Run(ctx, opts)
 	if err != nil {
 		return res, &envError{err}
 	}
@@ -315,6 +316,7 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 	for _, line := range contract.ComputeCoverage(res.Results, res.Modes).Lines() {
 		fmt.Fprintln(stdout, line)
 	}
+	printHints(stdout, res.Results)
 	fmt.Fprintf(stdout, "\nreports: %s, %s, %s, %s, %s\n", files.HTML, files.Markdown, files.JSON,
 		filepath.Join(out, "cucumber.json"), files.JUnit)
 	extra := ""
@@ -326,6 +328,28 @@ func runWithReports(ctx context.Context, opts steps.RunOptions, out, consoleForm
 		return res, &envError{errors.New("no scenario ran: check --tags")}
 	}
 	return res, nil
+}
+
+// hints say which flags give a live target the capability that scenarios
+// lacked.
+var hints = map[steps.Need]string{
+	steps.NeedBackendView: "--echo-path PATH (a backend behind the target that follows the echo contract, e.g. the productapi image as a canary)",
+	steps.NeedNewLeaves:   "--ca-cert FILE --ca-key FILE (a CA the target trusts, to issue further leaves under it)",
+	steps.NeedReconfigure: "run against the reference (no --target): a live target's configuration is what it is",
+}
+
+func printHints(w io.Writer, results []contract.ScenarioResult) {
+	count := map[steps.Need]int{}
+	for _, r := range results {
+		if r.Status == contract.NotApplicable && r.Unmet != "" {
+			count[steps.Need(r.Unmet)]++
+		}
+	}
+	for _, n := range steps.Needs {
+		if count[n] > 0 {
+			fmt.Fprintf(w, "%d scenario(s) not applicable for want of %s: %s\n", count[n], n, hints[n])
+		}
+	}
 }
 
 func indent(s string) string {

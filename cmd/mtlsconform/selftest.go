@@ -14,7 +14,7 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/harness"
-	"mtlsconform/steps"
+	"mtlsconform/runner"
 )
 
 const selftestUsage = `mtlsconform selftest: prove the suite catches broken load balancers.
@@ -45,19 +45,19 @@ type selftestReport struct {
 func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mtlsconform selftest", stderr, selftestUsage)
 	var only stringList
-	fs.Var(&only, "mutation", "run only these mutants (repeatable; default all): "+strings.Join(steps.MutationNames(), ", "))
+	fs.Var(&only, "mutation", "run only these mutants (repeatable; default all): "+strings.Join(runner.MutationNames(), ", "))
 	out := fs.String("out", "out", "`folder` for selftest.md and selftest.json")
 	conc := fs.Int("concurrency", 2, "scenarios run at once")
 	image := fs.String("nginx-image", envDefault("MTLSCONFORM_NGINX_IMAGE", harness.DefaultNginxImage), "reference load balancer `image`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	mutants := steps.Mutations()
+	mutants := runner.Mutations()
 	if len(only) > 0 {
 		if err := checkMutations(only); err != nil {
 			return err
 		}
-		var picked []steps.Mutation
+		var picked []runner.Mutation
 		for _, m := range mutants {
 			for _, o := range only {
 				if m.Name == o {
@@ -74,9 +74,8 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer env.Close(context.WithoutCancel(ctx))
 
 	runOnce := func(mutations []string) (contract.RunResult, error) {
-		defer env.ReleaseLoadBalancers(context.WithoutCancel(ctx))
-		return steps.Run(ctx, steps.RunOptions{
-			Target:      &steps.Reference{Env: env, Mutations: mutations},
+		return runner.Run(ctx, runner.RunOptions{
+			Target:      &runner.Reference{Shared: env, Mutations: mutations},
 			Concurrency: *conc, Output: io.Discard, Format: "progress",
 		})
 	}
@@ -135,12 +134,12 @@ func baselineWord(failed []string) string {
 
 func checkMutations(names []string) error {
 	known := map[string]bool{}
-	for _, n := range steps.MutationNames() {
+	for _, n := range runner.MutationNames() {
 		known[n] = true
 	}
 	for _, n := range names {
 		if !known[n] {
-			return usagef("unknown mutation %q: use one of %s", n, strings.Join(steps.MutationNames(), ", "))
+			return usagef("unknown mutation %q: use one of %s", n, strings.Join(runner.MutationNames(), ", "))
 		}
 	}
 	return nil

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"mtlsconform/harness"
-	"mtlsconform/steps"
+	"mtlsconform/runner"
 )
 
 // TestSelftestKillsEveryMutant runs the mutation matrix: the conformant
@@ -21,7 +21,7 @@ func TestSelftestKillsEveryMutant(t *testing.T) {
 	}
 	out := t.TempDir()
 	code, stdout, stderr := cli(t, "selftest", "--out", out)
-	total := len(steps.Mutations())
+	total := len(runner.Mutations())
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}

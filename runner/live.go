@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"context"
@@ -15,21 +15,7 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
-)
-
-// The names the feature files give to the partner PKI the target trusts.
-// A live target's truststore is what it is; scenarios that describe exactly
-// this truststore run against it, the others are not applicable.
-const (
-	PartnerRoot    = "Partner Root CA"
-	PartnerIssuing = "Partner Issuing CA"
-	PartnerLeaf    = "partner-a"
-)
-
-// The paths the feature files call.
-const (
-	FeatureAPIPath  = "/dev-portal-xapi/products"
-	FeatureEchoPath = "/echo"
+	"mtlsconform/steps"
 )
 
 // LiveOptions describe a load balancer the harness did not start.
@@ -43,7 +29,7 @@ type LiveOptions struct {
 	ServerRoots        *x509.CertPool
 	ServerName         string
 	InsecureSkipVerify bool
-	APIPath            string // default FeatureAPIPath
+	APIPath            string // default productapi.ProductsPath
 	// EchoPath is the path of a backend behind the target that follows the
 	// echo contract; without it the header clauses are not applicable.
 	EchoPath string
@@ -80,10 +66,10 @@ func NewLive(o LiveOptions) (*Live, error) {
 		return nil, fmt.Errorf("a live target's own certificate must be verified: pass --server-ca with the CA that issued it (or, knowingly, --insecure-skip-verify)")
 	}
 	if o.APIPath == "" {
-		o.APIPath = FeatureAPIPath
+		o.APIPath = productapi.ProductsPath
 	}
 	if o.RequestsPath == "" {
-		o.RequestsPath = "/__conformance/requests"
+		o.RequestsPath = productapi.RequestsPath
 	}
 	if o.ServerName == "" {
 		o.ServerName = u.Hostname()
@@ -92,8 +78,19 @@ func NewLive(o LiveOptions) (*Live, error) {
 	return &Live{o: o}, nil
 }
 
-// Seed puts the live PKI into the catalogue under the feature files' names.
-func (l *Live) Seed(c *Catalogue) {
+// Open checks that the target answers (one call with the trusted
+// credential) and puts the PKI it trusts into the catalogue under the
+// feature files' names.
+func (l *Live) Open(ctx context.Context, c *steps.Catalogue) error {
+	if err := l.preflight(ctx); err != nil {
+		return err
+	}
+	l.seed(c)
+	return nil
+}
+
+// seed puts the live PKI into the catalogue under the feature files' names.
+func (l *Live) seed(c *steps.Catalogue) {
 	issuing := l.o.CA
 	if issuing == nil {
 		// Without a CA key the target's trusted CA is known by certificate
@@ -108,35 +105,55 @@ func (l *Live) Seed(c *Catalogue) {
 	if n := len(issuing.Intermediates); n > 0 {
 		root = &pki.CA{Identity: pki.Identity{Cert: issuing.Intermediates[n-1]}}
 	}
-	c.seedCA(PartnerRoot, root)
-	c.seedCA(PartnerIssuing, issuing)
-	c.seedClient(PartnerLeaf, l.o.Credential)
+	c.SeedCA(steps.PartnerRoot, root)
+	c.SeedCA(steps.PartnerIssuing, issuing)
+	c.SeedClient(steps.PartnerLeaf, l.o.Credential)
+}
+
+// Close has nothing to remove: the harness started nothing.
+func (l *Live) Close(context.Context) error { return nil }
+
+// Stats: a live target costs no containers.
+func (l *Live) Stats() contract.Stats { return contract.Stats{} }
+
+// Capabilities: one mode; the harness cannot reconfigure the target, sees
+// the backend only through an echo backend, and issues leaves only with
+// the key of a CA the target trusts.
+func (l *Live) Capabilities() steps.Capabilities {
+	c := steps.Capabilities{Modes: []contract.Mode{l.o.Mode}, Lacks: map[steps.Need]string{
+		steps.NeedReconfigure: "the scenario configures the load balancer (truststore, CRL bundle, verify depth or certificate header); " +
+			"the harness cannot change a live target's configuration",
+	}}
+	if l.o.EchoPath == "" {
+		c.Lacks[steps.NeedBackendView] = "the scenario checks what the backend received; no backend that follows the echo contract was named"
+	}
+	if l.o.CA == nil {
+		c.Lacks[steps.NeedNewLeaves] = "the scenario issues further certificates under the partner CA; no key of a CA the target trusts was given"
+	}
+	return c
 }
 
 func (l *Live) Describe() string {
 	return fmt.Sprintf("live target %s (%s mode)", l.o.URL, l.o.Mode)
 }
 
-// Modes is the one mode the target is configured in.
-func (l *Live) Modes() []contract.Mode { return []contract.Mode{l.o.Mode} }
-
 // ProductCheck compares with the user's list when one was given, and
 // otherwise checks only what the contract promises: a live API serves its
 // own products, not the reference backend's.
-func (l *Live) ProductCheck() ProductCheck {
+func (l *Live) ProductCheck() steps.ProductCheck {
 	if l.o.ExpectProducts != nil {
-		return ProductCheck{Want: l.o.ExpectProducts, Source: "the list in " + l.o.ExpectProductsFrom}
+		return steps.ProductCheck{Want: l.o.ExpectProducts, Source: "the list in " + l.o.ExpectProductsFrom}
 	}
-	return ProductCheck{Source: "contents not compared: pass --expect-products FILE to compare them"}
+	return steps.ProductCheck{Source: "contents not compared: pass --expect-products FILE to compare them"}
 }
 
 func (l *Live) MapPath(path string) (string, error) {
 	switch path {
-	case FeatureAPIPath:
+	case productapi.ProductsPath:
 		return l.o.APIPath, nil
-	case FeatureEchoPath:
+	case productapi.EchoPath:
 		if l.o.EchoPath == "" {
-			return "", notApplicable("needs a backend that echoes the headers it received: pass --echo-path")
+			return "", steps.NotApplicable("%s", l.Capabilities().Lacks[steps.NeedBackendView])
 		}
 		return l.o.EchoPath, nil
 	}
@@ -151,21 +168,21 @@ func sameNames(a, b []string) bool {
 }
 
 // Endpoint accepts only the configuration the live target has.
-func (l *Live) Endpoint(_ context.Context, s Setup) (Endpoint, error) {
+func (l *Live) Endpoint(_ context.Context, s steps.Setup) (steps.Endpoint, error) {
 	cfg := s.Config
 	switch {
 	case cfg.Mode != l.o.Mode:
-		return Endpoint{}, notApplicable("the target runs in %s mode; this scenario needs %s mode", l.o.Mode, cfg.Mode)
-	case !sameNames(s.TrustNames, []string{PartnerIssuing, PartnerRoot}):
-		return Endpoint{}, notApplicable("needs a truststore holding %s; a live target's truststore cannot be changed by the harness", strings.Join(s.TrustNames, ", "))
+		return steps.Endpoint{}, steps.NotApplicable("the target runs in %s mode; this scenario needs %s mode", l.o.Mode, cfg.Mode)
+	case !sameNames(s.TrustNames, []string{steps.PartnerIssuing, steps.PartnerRoot}):
+		return steps.Endpoint{}, steps.NotApplicable("needs a truststore holding %s; a live target's truststore cannot be changed by the harness", strings.Join(s.TrustNames, ", "))
 	case len(s.CRLNames) > 0:
-		return Endpoint{}, notApplicable("needs a CRL bundle configured on the load balancer")
+		return steps.Endpoint{}, steps.NotApplicable("needs a CRL bundle configured on the load balancer")
 	case cfg.VerifyDepth != 0:
-		return Endpoint{}, notApplicable("needs verify depth %d configured on the load balancer", cfg.VerifyDepth)
+		return steps.Endpoint{}, steps.NotApplicable("needs verify depth %d configured on the load balancer", cfg.VerifyDepth)
 	case cfg.CertHeader != "" && !strings.EqualFold(cfg.CertHeader, l.certHeader()):
-		return Endpoint{}, notApplicable("needs the certificate forwarded in %s; the target uses %s", cfg.CertHeader, l.certHeader())
+		return steps.Endpoint{}, steps.NotApplicable("needs the certificate forwarded in %s; the target uses %s", cfg.CertHeader, l.certHeader())
 	}
-	return Endpoint{URL: l.o.URL}, nil
+	return steps.Endpoint{URL: l.o.URL}, nil
 }
 
 func (l *Live) certHeader() string {
@@ -188,7 +205,7 @@ func (l *Live) Caller() *harness.Caller {
 // target and with the trusted credential, what it received.
 func (l *Live) BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error) {
 	if l.o.EchoPath == "" {
-		return nil, notApplicable("needs a backend that follows the echo contract to see what reached it: pass --echo-path")
+		return nil, steps.NotApplicable("%s", l.Capabilities().Lacks[steps.NeedBackendView])
 	}
 	res, err := l.Caller().Do(ctx, l.o.URL, harness.Request{
 		Path:       l.o.RequestsPath + "?id=" + url.QueryEscape(id),
@@ -208,11 +225,11 @@ func (l *Live) BackendRequests(ctx context.Context, id string) ([]productapi.Ech
 	return out, nil
 }
 
-// Preflight makes one call with the trusted credential, so that an
+// preflight makes one call with the trusted credential, so that an
 // unreachable target, one that does not speak TLS, or one whose certificate
 // does not verify stops the run with one clear error instead of failing
 // every scenario.
-func (l *Live) Preflight(ctx context.Context) error {
+func (l *Live) preflight(ctx context.Context) error {
 	if _, err := l.Caller().Do(ctx, l.o.URL, harness.Request{Path: l.o.APIPath, Credential: l.o.Credential, SendChain: true}); err != nil {
 		return fmt.Errorf("preflight: one GET %s with the trusted credential %s (TLS 1.2 or later, server name %q) did not get an answer, so no scenario ran: %w",
 			l.o.APIPath, harness.Describe(l.o.Credential), l.o.ServerName, err)

@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/features"
 	"mtlsconform/harness"
+	"mtlsconform/steps"
 )
 
 // RunOptions configure one run of the suite.
@@ -45,9 +46,9 @@ type RunOptions struct {
 	OnScenario func(contract.ScenarioResult)
 }
 
-// Run runs the suite: starts the reference environment when no target is
-// given, runs every selected scenario, and removes what it made, also when
-// a scenario fails. An error means the run itself broke (no Docker, an
+// Run runs the suite: opens the target (the reference, started for this
+// run, when none is given), runs every selected scenario, and closes the
+// target, also when a scenario fails. An error means the run itself broke (no Docker, an
 // image that cannot be built), not that a scenario failed.
 func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) {
 	start := time.Now()
@@ -75,39 +76,30 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	}
 	defer removeTmp()
 
-	var env *harness.Environment
 	target := o.Target
 	if target == nil {
-		env, err = harness.Start(ctx, harness.Options{NginxImage: o.NginxImage, Logf: o.Logf})
-		if err != nil {
-			return res, err
-		}
-		defer func() {
-			if cerr := env.Close(context.WithoutCancel(ctx)); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
-			}
-		}()
-		target = &Reference{Env: env, Mutations: o.Mutations}
+		target = &Reference{Options: harness.Options{NginxImage: o.NginxImage, Logf: o.Logf}, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
-	} else if pf, ok := target.(interface{ Preflight(context.Context) error }); ok {
-		if err := pf.Preflight(ctx); err != nil {
-			return res, err
+	}
+	cat := steps.NewCatalogue()
+	// Close also after a failed Open: a half-started environment is
+	// removed as well.
+	defer func() {
+		if cerr := target.Close(context.WithoutCancel(ctx)); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
 		}
+	}()
+	if err := target.Open(ctx, cat); err != nil {
+		return res, err
 	}
 
-	suite := &Suite{
+	suite := &steps.Suite{
 		Target:    target,
 		Profile:   o.Profile,
-		Catalogue: NewCatalogue(),
-		Recorder:  NewRecorder(o.OnScenario),
+		Catalogue: cat,
+		Recorder:  steps.NewRecorder(o.OnScenario),
 		TempDir:   tmp,
-	}
-	if ref, ok := target.(*Reference); ok && ref.Catalogue == nil {
-		ref.Catalogue = suite.Catalogue
-	}
-	if sd, ok := target.(interface{ Seed(*Catalogue) }); ok {
-		sd.Seed(suite.Catalogue)
 	}
 	status := godog.TestSuite{
 		Name:                "mtlsconform",
@@ -131,14 +123,13 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 		Target:      target.Describe(),
 		Profile:     o.Profile,
 	}
-	for _, m := range target.Modes() {
-		if len(target.Modes()) == 1 || slices.ContainsFunc(res.Results, func(r contract.ScenarioResult) bool { return slices.Contains(r.Modes, m) }) {
+	modes := target.Capabilities().Modes
+	for _, m := range modes {
+		if len(modes) == 1 || slices.ContainsFunc(res.Results, func(r contract.ScenarioResult) bool { return slices.Contains(r.Modes, m) }) {
 			res.Modes = append(res.Modes, m)
 		}
 	}
-	if env != nil {
-		res.Stats = env.Stats()
-	}
+	res.Stats = target.Stats()
 	if o.TestingT != nil {
 		ReportToTest(o.TestingT, res)
 	}

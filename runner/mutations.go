@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"sort"
@@ -50,7 +50,7 @@ func (r *Reference) applySuiteMutations(cfg *harness.LBConfig) ([]string, error)
 			continue
 		}
 		// trust-unknown-ca
-		ca, err := r.Catalogue.CA("Unknown Root CA", "")
+		ca, err := r.cat.CA("Unknown Root CA", "")
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,58 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"mtlsconform/contract"
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/harness"
+	"mtlsconform/steps"
+	"strings"
+	"testing"
+)
+
+func TestLiveTargetApplicability(t *testing.T) {
+	cred := pki.MustRootCA(t, "Live Root").MustIntermediate(t, "Live Issuing").MustClient(t, "live")
+	live, err := NewLive(LiveOptions{URL: "https://lb.example:443", Mode: contract.Mandatory, Credential: cred, InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := steps.NewCatalogue()
+	live.seed(cat)
+	standard := steps.Setup{Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: []string{steps.PartnerRoot, steps.PartnerIssuing}}
+	if ep, err := live.Endpoint(context.Background(), standard); err != nil || ep.URL != "https://lb.example:443" {
+		t.Errorf("standard setup: %v %v", ep, err)
+	}
+	for name, s := range map[string]steps.Setup{
+		"other mode":       {Config: harness.LBConfig{Mode: contract.Optional}, TrustNames: standard.TrustNames},
+		"other truststore": {Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: []string{steps.PartnerRoot}},
+		"CRL":              {Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: standard.TrustNames, CRLNames: []string{steps.PartnerRoot}},
+		"verify depth":     {Config: harness.LBConfig{Mode: contract.Mandatory, VerifyDepth: 1}, TrustNames: standard.TrustNames},
+	} {
+		if _, err := live.Endpoint(context.Background(), s); !errors.Is(err, steps.ErrNotApplicable) {
+			t.Errorf("%s: err = %v, want not applicable", name, err)
+		}
+	}
+	if _, err := live.MapPath(productapi.EchoPath); !errors.Is(err, steps.ErrNotApplicable) {
+		t.Errorf("echo path without an echo backend: %v", err)
+	}
+	lacks := live.Capabilities().Lacks
+	for _, n := range steps.Needs {
+		if lacks[n] == "" {
+			t.Errorf("a live target without echo path and CA key claims it can meet %s", n)
+		}
+	}
+	if id, err := cat.Identity(steps.PartnerLeaf); err != nil || id != cred {
+		t.Error("the trusted credential does not play partner-a")
+	}
+	if _, err := cat.Client("someone-else", steps.ClientSpec{Issuer: steps.PartnerIssuing}); !errors.Is(err, steps.ErrNotApplicable) || !strings.Contains(err.Error(), "key") {
+		t.Errorf("leaf under a keyless CA: %v", err)
+	}
+	if _, err := NewLive(LiveOptions{URL: "http://plain", Mode: contract.Mandatory, Credential: cred}); err == nil {
+		t.Error("an http:// target was accepted")
+	}
+	if _, err := NewLive(LiveOptions{URL: "https://x", Mode: contract.Mandatory, Credential: cred}); err == nil || !strings.Contains(err.Error(), "--server-ca") {
+		t.Errorf("no server CA and no insecure flag: %v", err)
+	}
+}

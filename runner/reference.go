@@ -1,0 +1,115 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+
+	"mtlsconform/contract"
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/harness"
+	"mtlsconform/steps"
+)
+
+// Target is a steps.Target with a lifecycle: the runner opens it before
+// the scenarios (starting containers, or checking that a live endpoint
+// answers, and putting the PKI it trusts into the run's catalogue) and
+// closes it after them, also when scenarios fail.
+type Target interface {
+	steps.Target
+	Open(ctx context.Context, cat *steps.Catalogue) error
+	Close(ctx context.Context) error
+	// Stats say what the target cost the run (containers started).
+	Stats() contract.Stats
+}
+
+// Reference runs scenarios against the reference nginx started by the
+// harness, one container per distinct configuration.
+type Reference struct {
+	// Options configure the harness environment the reference runs in.
+	Options harness.Options
+	// Mutations are applied to every configuration: a deliberately broken
+	// reference, to prove the suite notices.
+	Mutations []string
+	// Shared, when set, is an environment the caller started and will
+	// close: runs one after another (the mutation self-test) reuse its
+	// network and backend, and each run removes only its load balancers.
+	Shared *harness.Environment
+
+	env *harness.Environment
+	cat *steps.Catalogue
+}
+
+// Open starts the run's network and backend, or takes the shared ones.
+func (r *Reference) Open(ctx context.Context, cat *steps.Catalogue) error {
+	r.cat = cat
+	if r.Shared != nil {
+		r.env = r.Shared
+		return nil
+	}
+	env, err := harness.Start(ctx, r.Options)
+	if err != nil {
+		return err
+	}
+	r.env = env
+	return nil
+}
+
+// Close removes every container and the network the run made; of a shared
+// environment, only the load balancers.
+func (r *Reference) Close(ctx context.Context) error {
+	switch {
+	case r.env == nil:
+		return nil
+	case r.Shared != nil:
+		return r.env.ReleaseLoadBalancers(ctx)
+	}
+	return r.env.Close(ctx)
+}
+
+// Stats say how many containers the reference started.
+func (r *Reference) Stats() contract.Stats {
+	if r.env == nil {
+		return contract.Stats{}
+	}
+	return r.env.Stats()
+}
+
+// Capabilities: the reference is configured as each scenario says, and
+// its backend and PKI are the run's own.
+func (r *Reference) Capabilities() steps.Capabilities {
+	return steps.Capabilities{Modes: contract.Modes}
+}
+
+func (r *Reference) Endpoint(ctx context.Context, s steps.Setup) (steps.Endpoint, error) {
+	cfg := s.Config
+	rest, err := r.applySuiteMutations(&cfg)
+	if err != nil {
+		return steps.Endpoint{}, err
+	}
+	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), rest...)
+	lb, started, err := r.env.Acquire(ctx, cfg)
+	if err != nil {
+		return steps.Endpoint{}, err
+	}
+	return steps.Endpoint{URL: lb.URL, Started: started}, nil
+}
+
+func (r *Reference) MapPath(path string) (string, error) { return path, nil }
+
+// ProductCheck is exact: the reference backend's list is known.
+func (r *Reference) ProductCheck() steps.ProductCheck {
+	return steps.ProductCheck{Want: steps.ReferenceProducts(), Source: "the reference backend's list"}
+}
+
+func (r *Reference) Caller() *harness.Caller { return r.env.Caller() }
+
+func (r *Reference) BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error) {
+	return r.env.BackendRequests(ctx, id)
+}
+
+func (r *Reference) Describe() string {
+	if len(r.Mutations) > 0 {
+		return fmt.Sprintf("reference nginx with mutations %v", r.Mutations)
+	}
+	return "reference nginx"
+}
