@@ -49,9 +49,12 @@ func DefaultTimeouts() Timeouts {
 
 // Options configure an Environment.
 type Options struct {
-	// NginxImage is the load balancer image; DefaultNginxImage when empty.
-	NginxImage string
-	Timeouts   Timeouts
+	// Implementation is the reference balancer; Nginx when nil.
+	Implementation Implementation
+	// Image replaces the implementation's own image (an upstream one where
+	// a registry is reachable); it is used as it is, never built.
+	Image    string
+	Timeouts Timeouts
 	// Products, when set, is what the backend serves instead of its own
 	// list: a stand-in for a real API behind a live balancer.
 	Products []productapi.Product
@@ -92,8 +95,11 @@ type lbSlot struct {
 const ServerName = "localhost"
 
 func (o Options) withDefaults() Options {
-	if o.NginxImage == "" {
-		o.NginxImage = DefaultNginxImage
+	if o.Implementation == nil {
+		o.Implementation = Nginx{}
+	}
+	if o.Image == "" {
+		o.Image = o.Implementation.Image()
 	}
 	if o.Timeouts == (Timeouts{}) {
 		o.Timeouts = DefaultTimeouts()
@@ -134,10 +140,10 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err := e.makeServerPKI(); err != nil {
 		return nil, err
 	}
-	if built, err := ensureImage(ctx, cli, opts.NginxImage, opts.Logf); err != nil {
+	if built, err := ensureImage(ctx, cli, opts.Image, opts.Logf); err != nil {
 		return nil, err
 	} else if built {
-		opts.Logf("built %s", opts.NginxImage)
+		opts.Logf("built %s", opts.Image)
 	}
 	backendRef, built, err := ensureBackendImage(ctx, cli)
 	if err != nil {
@@ -238,7 +244,7 @@ func (e *Environment) LoadBalancer(ctx context.Context, cfg LBConfig) (*LoadBala
 // Acquire is LoadBalancer that also says whether this call started the
 // container (the first caller for a configuration pays for it).
 func (e *Environment) Acquire(ctx context.Context, cfg LBConfig) (*LoadBalancer, bool, error) {
-	r, err := Render(cfg, e.srvChain, e.srvKey)
+	r, err := e.opts.Implementation.Render(cfg, ServerFiles{Chain: e.srvChain, Key: e.srvKey})
 	if err != nil {
 		return nil, false, err
 	}
@@ -257,9 +263,12 @@ func (e *Environment) Acquire(ctx context.Context, cfg LBConfig) (*LoadBalancer,
 			return nil, false, ctx.Err()
 		}
 	}
-	slot.lb, slot.err = e.startLB(ctx, cfg.withDefaults(), r, e.opts.NginxImage,
-		testcontainers.WithCmd("nginx", "-c", lbConfDir+"/nginx.conf", "-g", "daemon off;"),
-		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog("start worker process")))
+	impl := e.opts.Implementation
+	start := []testcontainers.ContainerCustomizer{testcontainers.WithCmd(impl.Command()...)}
+	if line := impl.ReadyLog(); line != "" {
+		start = append(start, testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(line)))
+	}
+	slot.lb, slot.err = e.startLB(ctx, cfg.withDefaults(), r, e.opts.Image, start...)
 	close(slot.ready)
 	return slot.lb, true, slot.err
 }
@@ -333,7 +342,7 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, ima
 	if err != nil {
 		return nil, err
 	}
-	lb := &LoadBalancer{URL: u, Config: cfg, ConfigKey: r.Key, NginxConf: r.Conf, container: c}
+	lb := &LoadBalancer{URL: u, Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: c}
 	if err := e.waitServing(ctx, lb, c); err != nil {
 		return nil, fmt.Errorf("load balancer %s never served TLS: %w%s", u, err, containerLogs(ctx, c))
 	}
@@ -496,6 +505,6 @@ type LoadBalancer struct {
 	URL       string // https://127.0.0.1:PORT
 	Config    LBConfig
 	ConfigKey string
-	NginxConf string
+	Rendered  string // the main configuration file as rendered
 	container *testcontainers.DockerContainer
 }

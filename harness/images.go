@@ -33,13 +33,6 @@ const DefaultNginxImage = "mtlsconform/nginx:bookworm"
 // tests stand up hand-written HAProxy balancers with it.
 const HAProxyImage = "mtlsconform/haproxy:bookworm"
 
-// debianImages are the images built offline from Debian packages: tag →
-// the packages in them and a short name.
-var debianImages = map[string]struct{ packages, name string }{
-	DefaultNginxImage: {"nginx-light,ca-certificates", "nginx"},
-	HAProxyImage:      {"haproxy,ca-certificates", "haproxy"},
-}
-
 // backendImageRepo is where the product API image goes; its tag is the
 // hash of the static binary, so a rebuilt backend gets a new image and an
 // unchanged one reuses the old.
@@ -116,7 +109,7 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 	if err != nil || ok {
 		return false, err
 	}
-	recipe, own := debianImages[ref]
+	packages, name, own := ownImage(ref)
 	if !own {
 		return false, fmt.Errorf("load balancer image %s is not on this machine and is not one the project builds: "+
 			"load or pull it first (docker pull %s), or leave the image setting at its default", ref, ref)
@@ -132,7 +125,7 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 		return false, fmt.Errorf("build image %s: %w", ref, err)
 	}
 	script.Close()
-	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref, recipe.packages, recipe.name).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref, packages, name).CombinedOutput()
 	if err != nil {
 		return false, fmt.Errorf("build image %s: %v\n%s\n(run scripts/prereqs.sh to install mmdebstrap and Docker, then try again)",
 			ref, err, strings.TrimSpace(string(out)))
@@ -282,7 +275,7 @@ func RemoveImages(ctx context.Context) error {
 	var errs []error
 	for _, img := range list.Items {
 		for _, tag := range img.RepoTags {
-			if _, own := debianImages[tag]; own || strings.HasPrefix(tag, backendImageRepo+":") {
+			if _, _, own := ownImage(tag); own || strings.HasPrefix(tag, backendImageRepo+":") {
 				if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !isNotFound(err) {
 					errs = append(errs, fmt.Errorf("remove image %s: %w", tag, err))
 				}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"mtlsconform/contract"
 	"net/url"
-	"sort"
 	"strings"
 )
 
@@ -49,86 +48,75 @@ func onlyIn(mode contract.Mode, f func(string, LBConfig) (string, error)) func(s
 
 const verifyLine = "proxy_set_header " + HeaderVerify + " $mtls_client_verify;"
 
-var mutations = map[string]mutation{
-	"optional-for-mandatory": {
-		doc:   "Mandatory mode configured as nginx 'optional': untrusted certificates still fail, but callers without one get through",
-		apply: onlyIn(contract.Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional;")),
-	},
-	"optional-no-ca-for-mandatory": {
-		doc:   "Mandatory mode configured as 'optional_no_ca': every caller gets through",
-		apply: onlyIn(contract.Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional_no_ca;")),
-	},
-	"no-cert-403": {
-		doc: "a caller without a certificate gets 403 instead of the 400 page",
-		apply: onlyIn(contract.Mandatory, chain(
-			replace("ssl_verify_client      on;", "ssl_verify_client      optional;"),
-			replace("location / {", "location / {\n            if ($ssl_client_verify = NONE) { return 403; }"),
-		)),
-	},
-	"no-cert-495": {
-		doc: "a caller without a certificate gets nginx's certificate-error answer (495, sent as 400 \"The SSL certificate error\")",
-		apply: onlyIn(contract.Mandatory, chain(
-			replace("ssl_verify_client      on;", "ssl_verify_client      optional;"),
-			replace("location / {", "location / {\n            if ($ssl_client_verify = NONE) { return 495; }"),
-		)),
-	},
-	"different-400-text": {
-		doc: "the 400 answer carries its own page instead of \"No required SSL certificate was sent\"",
-		// nginx answers certificate problems with its internal codes 495
-		// and 496; error_page maps them to a page of the team's own.
-		apply: replace("location / {", "error_page 495 496 =400 /mtls-error.html;\n        location = /mtls-error.html { internal; default_type text/html; return 400 \"<html><body>Client certificate problem</body></html>\"; }\n\n        location / {"),
-	},
-	"unmapped-failed": {
-		doc:   "Optional mode passes nginx's FAILED:<reason> through instead of plain FAILED",
-		apply: replace(verifyLine, "proxy_set_header "+HeaderVerify+" $ssl_client_verify;"),
-	},
-	"pass-client-verify": {
-		doc: "a client-supplied X-SSL-Client-Verify reaches the backend",
-		apply: chain(
-			replace("    server {", "    map $http_x_ssl_client_verify $spoofable_verify {\n        \"\"      $mtls_client_verify;\n        default $http_x_ssl_client_verify;\n    }\n\n    server {"),
-			replace(verifyLine, "proxy_set_header "+HeaderVerify+" $spoofable_verify;"),
-		),
-	},
-	"no-dn-header": {
-		doc:   "the subject DN header is not forwarded",
-		apply: replace("proxy_set_header "+HeaderDN+" $ssl_client_s_dn;", ""),
-	},
-	"no-serial-header": {
-		doc:   "the serial header is not forwarded",
-		apply: replace("proxy_set_header "+HeaderSerial+" $ssl_client_serial;", ""),
-	},
-	"cert-not-encoded": {
-		doc:   "the certificate header carries PEM with folded lines instead of URL-encoded PEM",
-		apply: replace("$ssl_client_escaped_cert;", "$ssl_client_cert;"),
-	},
-	"wrong-cert-header": {
-		doc: "the certificate header carries a certificate other than the client's (the first truststore entry)",
-		apply: func(conf string, c LBConfig) (string, error) {
-			first, _, _ := strings.Cut(string(c.Truststore), "-----END CERTIFICATE-----")
-			wrong := url.QueryEscape(first + "-----END CERTIFICATE-----\n")
-			return replace("$ssl_client_escaped_cert;", "\""+wrong+"\";")(conf, c)
+func nginxMutations() map[string]mutation {
+	return map[string]mutation{
+		"optional-for-mandatory": {
+			doc:   "Mandatory mode configured as nginx 'optional': untrusted certificates still fail, but callers without one get through",
+			apply: onlyIn(contract.Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional;")),
 		},
-	},
-	"crl-ignored": {
-		doc: "the CRL bundle is not loaded",
-		apply: func(conf string, c LBConfig) (string, error) {
-			if len(c.CRL) == 0 {
-				return conf, nil // nothing to ignore in a configuration without CRLs
-			}
-			return replace("ssl_crl                "+lbConfDir+"/crl.pem;", "")(conf, c)
+		"optional-no-ca-for-mandatory": {
+			doc:   "Mandatory mode configured as 'optional_no_ca': every caller gets through",
+			apply: onlyIn(contract.Mandatory, replace("ssl_verify_client      on;", "ssl_verify_client      optional_no_ca;")),
 		},
-	},
-}
-
-// MutationNames lists the known mutations, sorted.
-func MutationNames() []string {
-	names := make([]string, 0, len(mutations))
-	for n := range mutations {
-		names = append(names, n)
+		"no-cert-403": {
+			doc: "a caller without a certificate gets 403 instead of the 400 page",
+			apply: onlyIn(contract.Mandatory, chain(
+				replace("ssl_verify_client      on;", "ssl_verify_client      optional;"),
+				replace("location / {", "location / {\n            if ($ssl_client_verify = NONE) { return 403; }"),
+			)),
+		},
+		"no-cert-495": {
+			doc: "a caller without a certificate gets nginx's certificate-error answer (495, sent as 400 \"The SSL certificate error\")",
+			apply: onlyIn(contract.Mandatory, chain(
+				replace("ssl_verify_client      on;", "ssl_verify_client      optional;"),
+				replace("location / {", "location / {\n            if ($ssl_client_verify = NONE) { return 495; }"),
+			)),
+		},
+		"different-400-text": {
+			doc: "the 400 answer carries its own page instead of \"No required SSL certificate was sent\"",
+			// nginx answers certificate problems with its internal codes 495
+			// and 496; error_page maps them to a page of the team's own.
+			apply: replace("location / {", "error_page 495 496 =400 /mtls-error.html;\n        location = /mtls-error.html { internal; default_type text/html; return 400 \"<html><body>Client certificate problem</body></html>\"; }\n\n        location / {"),
+		},
+		"unmapped-failed": {
+			doc:   "Optional mode passes nginx's FAILED:<reason> through instead of plain FAILED",
+			apply: replace(verifyLine, "proxy_set_header "+HeaderVerify+" $ssl_client_verify;"),
+		},
+		"pass-client-verify": {
+			doc: "a client-supplied X-SSL-Client-Verify reaches the backend",
+			apply: chain(
+				replace("    server {", "    map $http_x_ssl_client_verify $spoofable_verify {\n        \"\"      $mtls_client_verify;\n        default $http_x_ssl_client_verify;\n    }\n\n    server {"),
+				replace(verifyLine, "proxy_set_header "+HeaderVerify+" $spoofable_verify;"),
+			),
+		},
+		"no-dn-header": {
+			doc:   "the subject DN header is not forwarded",
+			apply: replace("proxy_set_header "+HeaderDN+" $ssl_client_s_dn;", ""),
+		},
+		"no-serial-header": {
+			doc:   "the serial header is not forwarded",
+			apply: replace("proxy_set_header "+HeaderSerial+" $ssl_client_serial;", ""),
+		},
+		"cert-not-encoded": {
+			doc:   "the certificate header carries PEM with folded lines instead of URL-encoded PEM",
+			apply: replace("$ssl_client_escaped_cert;", "$ssl_client_cert;"),
+		},
+		"wrong-cert-header": {
+			doc: "the certificate header carries a certificate other than the client's (the first truststore entry)",
+			apply: func(conf string, c LBConfig) (string, error) {
+				first, _, _ := strings.Cut(string(c.Truststore), "-----END CERTIFICATE-----")
+				wrong := url.QueryEscape(first + "-----END CERTIFICATE-----\n")
+				return replace("$ssl_client_escaped_cert;", "\""+wrong+"\";")(conf, c)
+			},
+		},
+		"crl-ignored": {
+			doc: "the CRL bundle is not loaded",
+			apply: func(conf string, c LBConfig) (string, error) {
+				if len(c.CRL) == 0 {
+					return conf, nil // nothing to ignore in a configuration without CRLs
+				}
+				return replace("ssl_crl                "+lbConfDir+"/crl.pem;", "")(conf, c)
+			},
+		},
 	}
-	sort.Strings(names)
-	return names
 }
-
-// MutationDoc says what a mutation breaks.
-func MutationDoc(name string) string { return mutations[name].doc }

@@ -21,8 +21,8 @@ type Mutation struct {
 // Mutations lists every mutation the reference target accepts, sorted.
 func Mutations() []Mutation {
 	var out []Mutation
-	for _, n := range harness.MutationNames() {
-		out = append(out, Mutation{n, harness.MutationDoc(n)})
+	for n, doc := range (harness.Nginx{}).Mutations() {
+		out = append(out, Mutation{n, doc})
 	}
 	for n, d := range suiteMutations {
 		out = append(out, Mutation{n, d})

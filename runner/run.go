@@ -39,7 +39,8 @@ type RunOptions struct {
 	// Target is what the scenarios call; the reference nginx (started for
 	// this run and removed after it) when nil.
 	Target     Target
-	NginxImage string
+	// Image replaces the reference implementation's own image.
+	Image string
 	Mutations  []string
 	Logf       func(format string, args ...any)
 	// OnScenario is called as each scenario ends (progress output).
@@ -78,7 +79,7 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 
 	target := o.Target
 	if target == nil {
-		target = &Reference{Options: harness.Options{NginxImage: o.NginxImage, Logf: o.Logf}, Mutations: o.Mutations}
+		target = &Reference{Options: harness.Options{Image: o.Image, Logf: o.Logf}, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
 	}

@@ -215,7 +215,7 @@ func proveOnReference(ctx context.Context, rep *onboardReport, partner *pki.Iden
 	if broken == 0 {
 		rep.prove(true, "existing trust kept", "all %d certificate(s) of the current truststore validate in the new one as they did before, kept byte for byte", len(current))
 	}
-	env, err := harness.Start(ctx, harness.Options{NginxImage: image, Logf: prefixLogger(stderr, "mtlsconform")})
+	env, err := harness.Start(ctx, harness.Options{Image: image, Logf: prefixLogger(stderr, "mtlsconform")})
 	if err != nil {
 		return err
 	}

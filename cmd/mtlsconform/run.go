@@ -225,7 +225,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	opts := runner.RunOptions{
 		Tags: *tags, Concurrency: *conc, Profile: profile,
-		NginxImage: *image, Mutations: mutations,
+		Image: *image, Mutations: mutations,
 		Logf: prefixLogger(stderr, "mtlsconform"),
 	}
 	if live != nil {

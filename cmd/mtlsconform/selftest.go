@@ -67,7 +67,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		mutants = picked
 	}
-	env, err := harness.Start(ctx, harness.Options{NginxImage: *image, Logf: prefixLogger(stderr, "mtlsconform")})
+	env, err := harness.Start(ctx, harness.Options{Image: *image, Logf: prefixLogger(stderr, "mtlsconform")})
 	if err != nil {
 		return &envError{err}
 	}

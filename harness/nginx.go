@@ -1,0 +1,141 @@
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+
+	"mtlsconform/contract"
+)
+
+// Nginx is the reference implementation: Debian bookworm's nginx-light,
+// configured the way an nginx-based client-certificate balancer (the DLB,
+// ingress-nginx) is.
+type Nginx struct{}
+
+func (Nginx) Name() string     { return "nginx" }
+func (Nginx) Image() string    { return DefaultNginxImage }
+func (Nginx) Packages() string { return "nginx-light,ca-certificates" }
+func (Nginx) Command() []string {
+	return []string{"nginx", "-c", lbConfDir + "/nginx.conf", "-g", "daemon off;"}
+}
+func (Nginx) ReadyLog() string { return "start worker process" }
+
+// Profile is nginx 1.22's, as measured.
+func (Nginx) Profile() contract.Profile { return contract.ReferenceNginx }
+
+// Mutations are the ways the nginx configuration can be broken on purpose.
+func (Nginx) Mutations() map[string]string {
+	out := map[string]string{}
+	for name, m := range nginxMutations() {
+		out[name] = m.doc
+	}
+	return out
+}
+
+var nginxTemplate = template.Must(template.New("nginx.conf").Parse(`# Rendered by mtlsconform: the reference mTLS load balancer ({{.Mode}} mode).
+worker_processes 1;
+error_log stderr notice;
+pid /tmp/nginx.pid;
+
+events {
+    worker_connections 512;
+}
+
+http {
+    access_log off;
+    server_tokens off;
+
+    # Optional mode: nginx reports an untrusted certificate as
+    # "FAILED:<reason>"; the contract (C10) wants plain FAILED.
+    map $ssl_client_verify $mtls_client_verify {
+        "~^FAILED" FAILED;
+        default    $ssl_client_verify;
+    }
+
+    server {
+        listen 8443 ssl;
+        server_name _;
+
+        ssl_certificate        {{.Dir}}/server-chain.pem;
+        ssl_certificate_key    {{.Dir}}/server.key;
+        ssl_client_certificate {{.Dir}}/truststore.pem;
+        ssl_verify_client      {{.VerifyClient}};
+        ssl_verify_depth       {{.VerifyDepth}};
+{{- if .HasCRL}}
+        ssl_crl                {{.Dir}}/crl.pem;
+{{- end}}
+
+        location / {
+            proxy_pass http://{{.Backend}};
+            proxy_http_version 1.1;
+            # proxy_set_header replaces any copy the client sent (C13);
+            # an empty value drops the header altogether.
+            proxy_set_header {{.HeaderVerify}} $mtls_client_verify;
+            proxy_set_header {{.HeaderDN}} $ssl_client_s_dn;
+            proxy_set_header {{.HeaderIssuer}} $ssl_client_i_dn;
+            proxy_set_header {{.HeaderSerial}} $ssl_client_serial;
+            proxy_set_header {{.CertHeader}} $ssl_client_escaped_cert;
+        }
+    }
+}
+`))
+
+// Render turns the typed configuration into nginx.conf and its files,
+// with the run's server certificate chain and key.
+func (Nginx) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
+	c = c.withDefaults()
+	if len(bytes.TrimSpace(c.Truststore)) == 0 {
+		return Rendered{}, fmt.Errorf("load balancer configuration has an empty truststore")
+	}
+	verify := map[contract.Mode]string{contract.Mandatory: "on", contract.Optional: "optional_no_ca"}[c.Mode]
+	if verify == "" {
+		return Rendered{}, fmt.Errorf("unknown mode %q: use mandatory or optional", c.Mode)
+	}
+	if strings.ContainsAny(c.CertHeader, " \t\r\n;{}") {
+		return Rendered{}, fmt.Errorf("certificate header name %q is not a valid header name", c.CertHeader)
+	}
+	var b strings.Builder
+	err := nginxTemplate.Execute(&b, map[string]any{
+		"Mode":         c.Mode,
+		"Dir":          lbConfDir,
+		"VerifyClient": verify,
+		"VerifyDepth":  c.VerifyDepth,
+		"HasCRL":       len(c.CRL) > 0,
+		"Backend":      backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp"),
+		"HeaderVerify": HeaderVerify,
+		"HeaderDN":     HeaderDN,
+		"HeaderIssuer": HeaderIssuer,
+		"HeaderSerial": HeaderSerial,
+		"CertHeader":   c.CertHeader,
+	})
+	if err != nil {
+		return Rendered{}, fmt.Errorf("render nginx.conf: %w", err)
+	}
+	conf := b.String()
+	muts := nginxMutations()
+	for _, name := range c.Mutations {
+		m, ok := muts[name]
+		if !ok {
+			return Rendered{}, fmt.Errorf("unknown mutation %q of nginx (known: %s)", name, strings.Join(sortedKeys(Nginx{}.Mutations()), ", "))
+		}
+		if conf, err = m.apply(conf, c); err != nil {
+			return Rendered{}, fmt.Errorf("mutation %s: %w", name, err)
+		}
+	}
+	r := Rendered{
+		Config: conf,
+		Files: map[string][]byte{
+			"nginx.conf":       []byte(conf),
+			"server-chain.pem": srv.Chain,
+			"server.key":       srv.Key,
+			"truststore.pem":   c.Truststore,
+		},
+	}
+	if len(c.CRL) > 0 {
+		r.Files["crl.pem"] = c.CRL
+	}
+	r.Key = hashFiles(r.Files)
+	return r, nil
+}
