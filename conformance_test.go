@@ -11,7 +11,7 @@ import (
 	"github.com/cucumber/godog"
 
 	"mtlsconform/contract"
-	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 	"mtlsconform/runner"
 )
 
@@ -35,7 +35,7 @@ func envOr(name, current string) string {
 // in real containers; each scenario is reported as a subtest: PASS, FAIL,
 // or SKIP for a known deviation or a not-applicable scenario.
 func TestConformance(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	if !flag.Parsed() {
 		flag.Parse()
 	}
@@ -74,3 +74,5 @@ func TestConformance(t *testing.T) {
 		t.Errorf("godog exited with status %d (undefined or pending steps?)", res.GodogStatus)
 	}
 }
+
+func TestMain(m *testing.M) { harnesstest.Main(m) }

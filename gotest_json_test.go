@@ -4,14 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"mtlsconform/harness/harnesstest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
-
-	"mtlsconform/harness"
 )
 
 // TestGoTestCountsWhatTheRunCounts runs the suite under `go test -json`
@@ -19,7 +18,7 @@ import (
 // (gotestsum, IDEs, CI summaries) do: a failed scenario is a fail, a known
 // deviation a skip with its reason, and only a passed scenario a pass.
 func TestGoTestCountsWhatTheRunCounts(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	if os.Getenv("MTLSCONFORM_INNER_GO_TEST") != "" {
 		t.Skip("inside the go test this test runs")
 	}

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"mtlsconform/fixtures/pki"
@@ -67,12 +66,11 @@ type Caller struct {
 	Timeout            time.Duration
 }
 
-var requestSeq atomic.Int64
-
+// newRequestID names one call; the backend files what it received under it.
 func newRequestID() string {
-	b := make([]byte, 8)
+	b := make([]byte, 16)
 	rand.Read(b)
-	return fmt.Sprintf("%s-%d", hex.EncodeToString(b), requestSeq.Add(1))
+	return hex.EncodeToString(b)
 }
 
 // Describe names a credential for messages and reports, never its key.

@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Labels put on every container and network the harness makes, so a sweep
@@ -29,10 +28,10 @@ const (
 // ErrNoDocker means no Docker engine answered; the message says how to get one.
 var ErrNoDocker = errors.New("no Docker engine answered")
 
-var prepareOnce sync.Once
-
-// prepareTestcontainers sets the testcontainers settings this harness needs
-// before the library reads them (it reads them once):
+// TestcontainersEnv returns the testcontainers settings this harness
+// needs that the environment does not set yet; the program applies them
+// (cmd/mtlsconform at start, harnesstest.Main in tests) before anything
+// reads them, since testcontainers reads them once:
 //   - Ryuk off: its image cannot be pulled where no registry is reachable,
 //     and the harness cleans up by label itself;
 //   - a host override for a local unix socket when /.dockerenv exists,
@@ -40,28 +39,31 @@ var prepareOnce sync.Once
 //     dials the default gateway instead of the host's loopback.
 //
 // Anything the user set explicitly is left alone.
-func prepareTestcontainers() {
-	prepareOnce.Do(func() {
-		// testcontainers narrates every container step; the harness reports
-		// its own progress instead.
-		if os.Getenv("MTLSCONFORM_DOCKER_LOG") == "" {
-			tclog.SetDefault(tclog.NewNoopLogger())
-		}
-		if _, set := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !set {
-			os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-		}
-		_, overridden := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE")
-		dockerHost := os.Getenv("DOCKER_HOST")
-		localSocket := dockerHost == "" || strings.HasPrefix(dockerHost, "unix://")
-		if _, err := os.Stat("/.dockerenv"); err == nil && !overridden && localSocket {
-			os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
-		}
-	})
+func TestcontainersEnv() map[string]string {
+	need := map[string]string{}
+	if _, set := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !set {
+		need["TESTCONTAINERS_RYUK_DISABLED"] = "true"
+	}
+	_, overridden := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE")
+	dockerHost := os.Getenv("DOCKER_HOST")
+	localSocket := dockerHost == "" || strings.HasPrefix(dockerHost, "unix://")
+	if _, err := os.Stat("/.dockerenv"); err == nil && !overridden && localSocket {
+		need["TESTCONTAINERS_HOST_OVERRIDE"] = "127.0.0.1"
+	}
+	return need
 }
 
 // dockerClient connects to the engine and checks that it answers.
 func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
-	prepareTestcontainers()
+	if missing := TestcontainersEnv(); len(missing) > 0 {
+		var kv []string
+		for k, v := range missing {
+			kv = append(kv, k+"="+v)
+		}
+		sort.Strings(kv)
+		return nil, fmt.Errorf("%w: testcontainers is not set up for this machine: set %s before the first container "+
+			"(mtlsconform does it itself; in your own tests call harnesstest.Main from TestMain)", ErrNoDocker, strings.Join(kv, " "))
+	}
 	// testcontainers falls back to the default socket when DOCKER_HOST does
 	// not answer; a user who named an engine must get that engine or an
 	// error, never another one.

@@ -126,7 +126,6 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 		return nil, err
 	}
 	e := &Environment{RunID: newRunID(), opts: opts, docker: cli, lbs: map[string]*lbSlot{}}
-	watchInterrupts(e)
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Close(context.WithoutCancel(ctx)))
@@ -474,7 +473,6 @@ func terminateAll(ctx context.Context, cs []*testcontainers.DockerContainer) err
 // failure rather than the first. It is safe to call more than once.
 func (e *Environment) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
-		defer unwatchInterrupts(e)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Cleanup)
 		defer cancel()
 		var errs []error

@@ -1,4 +1,4 @@
-package harness
+package harness_test
 
 import (
 	"context"
@@ -13,15 +13,17 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
+	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 )
 
 // TestMandatoryReference starts backend and nginx in Mandatory mode and
 // checks the three facts everything else builds on.
 func TestMandatoryReference(t *testing.T) {
-	RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	env, err := Start(ctx, Options{Logf: t.Logf})
+	env, err := harness.Start(ctx, harness.Options{Logf: t.Logf})
 	if env != nil {
 		t.Cleanup(func() {
 			if err := env.Close(context.Background()); err != nil {
@@ -35,14 +37,14 @@ func TestMandatoryReference(t *testing.T) {
 	root := pki.MustRootCA(t, "Partner Root CA")
 	inter := root.MustIntermediate(t, "Partner Issuing CA")
 	leaf := inter.MustClient(t, "partner-a")
-	lb, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
+	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	caller := env.Caller()
 	path := "/dev-portal-xapi/products"
 
-	none, err := caller.Do(ctx, lb.URL, Request{Path: path})
+	none, err := caller.Do(ctx, lb.URL, harness.Request{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func TestMandatoryReference(t *testing.T) {
 		t.Errorf("backend saw %d request(s) for the refused call (err %v), want none", len(seen), err)
 	}
 
-	ok, err := caller.Do(ctx, lb.URL, Request{Path: path, Credential: leaf})
+	ok, err := caller.Do(ctx, lb.URL, harness.Request{Path: path, Credential: leaf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,10 +80,10 @@ func TestMandatoryReference(t *testing.T) {
 		t.Fatalf("backend saw %d request(s), want 1", len(seen))
 	}
 	got := map[string]string{
-		HeaderVerify: http.Header(seen[0].Headers).Get(HeaderVerify),
-		HeaderDN:     http.Header(seen[0].Headers).Get(HeaderDN),
+		harness.HeaderVerify: http.Header(seen[0].Headers).Get(harness.HeaderVerify),
+		harness.HeaderDN:     http.Header(seen[0].Headers).Get(harness.HeaderDN),
 	}
-	want := map[string]string{HeaderVerify: "SUCCESS", HeaderDN: "CN=partner-a,O=Test Org"}
+	want := map[string]string{harness.HeaderVerify: "SUCCESS", harness.HeaderDN: "CN=partner-a,O=Test Org"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("headers the backend saw (-want +got):\n%s", diff)
 	}
@@ -89,8 +91,10 @@ func TestMandatoryReference(t *testing.T) {
 		t.Errorf("containers started = %d, want 2 (backend + one load balancer)", st.ContainersStarted)
 	}
 	// Asking again for the same configuration reuses the running one.
-	again, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
+	again, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
 	if err != nil || again != lb {
 		t.Errorf("same configuration started a new load balancer (err %v)", err)
 	}
 }
+
+func TestMain(m *testing.M) { harnesstest.Main(m) }

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/moby/moby/client"
@@ -41,13 +40,11 @@ const backendImageRepo = "mtlsconform/productapi"
 //go:embed build-image.sh
 var buildImageScript []byte
 
-var imageMu sync.Mutex
-
 // lockImages serialises image checks and builds within the process and
 // across processes (go test runs packages in parallel), so two runs never
-// build the same image at once.
+// build the same image at once. Each call opens the lock file anew, so
+// flock also excludes other goroutines of this process.
 func lockImages() (unlock func(), err error) {
-	imageMu.Lock()
 	// The lock file is state that outlives runs, so it lives in the user's
 	// cache folder rather than among temporary files.
 	dir, err := os.UserCacheDir()
@@ -56,23 +53,19 @@ func lockImages() (unlock func(), err error) {
 	}
 	dir = filepath.Join(dir, "mtlsconform")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		imageMu.Unlock()
 		return nil, fmt.Errorf("lock for image builds: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "images.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		imageMu.Unlock()
 		return nil, fmt.Errorf("lock for image builds: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
-		imageMu.Unlock()
 		return nil, fmt.Errorf("lock for image builds: %w", err)
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
-		imageMu.Unlock()
 	}, nil
 }
 

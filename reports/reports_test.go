@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mtlsconform/contract"
-	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 )
 
 func sampleRun() contract.RunResult {
@@ -90,7 +90,7 @@ func TestWriteRefusesKeyMaterial(t *testing.T) {
 func TestHTMLInHeadlessBrowser(t *testing.T) {
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
-		if harness.InCI() {
+		if harnesstest.InCI() {
 			t.Fatal("chromium is not installed and CI=true: scripts/prereqs.sh installs it")
 		}
 		t.Skip("SKIPPED — NO BROWSER: chromium not installed (scripts/prereqs.sh installs it)")
@@ -138,3 +138,5 @@ func TestHTMLInHeadlessBrowser(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) { harnesstest.Main(m) }

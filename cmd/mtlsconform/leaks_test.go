@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 )
 
 var (
@@ -24,6 +25,7 @@ var (
 
 // TestMain removes the CLI binary the tests built.
 func TestMain(m *testing.M) {
+	harnesstest.Prepare()
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
@@ -115,7 +117,7 @@ func exitStatus(err error) int {
 // TestNoLeaks checks what a run leaves behind after passing, failing,
 // SIGINT, and SIGKILL followed by a new run.
 func TestNoLeaks(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	out := t.TempDir()
 
 	t.Run("passing full run", func(t *testing.T) {

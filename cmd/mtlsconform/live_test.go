@@ -14,6 +14,7 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 )
 
 // liveLab is what a team has around a balancer it configured by hand: a
@@ -131,7 +132,7 @@ func liveRun(t *testing.T, args []string) (int, string, map[string]contract.Scen
 // broken ones must be caught by a promise of the contract (exit 1), and a
 // run that verified nothing must not pass (exit 3).
 func TestLiveTargets(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	lab := newLiveLab(t)
 	urls := map[string]string{}
 	for _, conf := range []string{
@@ -312,9 +313,9 @@ func TestLiveTargets(t *testing.T) {
 // send it: a .p12 made by openssl, with OpenSSL 3's default algorithms and
 // with -legacy.
 func TestLiveTargetPKCS12FromOpenSSL(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	if _, err := exec.LookPath("openssl"); err != nil {
-		if harness.InCI() {
+		if harnesstest.InCI() {
 			t.Fatal("openssl is not installed and CI=true: scripts/prereqs.sh installs it")
 		}
 		t.Skip("SKIPPED — NO OPENSSL: run scripts/prereqs.sh")

@@ -21,8 +21,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mtlsconform/harness"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 const (
@@ -66,8 +71,33 @@ Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or e
 3 inconclusive (the core clauses of the checked mode were not verified).
 `
 
+const exitInterrupted = 130
+
+// main is the one place with process-wide behaviour: it applies the
+// testcontainers settings the harness needs, quiets testcontainers' own
+// narration, and turns SIGINT and SIGTERM into a cancelled context. A run
+// then stops its scenarios, removes its containers, network and temporary
+// files as it would after any run, and the process exits 130. A second
+// signal ends the process at once; the next run sweeps what that left.
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	for k, v := range harness.TestcontainersEnv() {
+		os.Setenv(k, v)
+	}
+	if os.Getenv("MTLSCONFORM_DOCKER_LOG") == "" {
+		tclog.SetDefault(tclog.NewNoopLogger())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		fmt.Fprintln(os.Stderr, "\nmtlsconform: interrupted: removing this run's containers, network and temporary files…")
+		stop() // a second signal ends the process at once
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if ctx.Err() != nil {
+		code = exitInterrupted
+	}
+	stop()
+	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -14,7 +14,7 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
-	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 )
 
 // cli runs the command in-process and returns its exit status and output.
@@ -97,7 +97,7 @@ func TestUsageErrors(t *testing.T) {
 
 // TestRunReference is the README's main job on a slice of the suite.
 func TestRunReference(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	dir := t.TempDir()
 	code, stdout, stderr := cli(t, "run", "--out", dir, "--tags", "@C1,@C11,@C16")
 	if code != exitOK {
@@ -130,7 +130,7 @@ func TestRunReference(t *testing.T) {
 
 // TestRunMutationFails shows a broken reference gives exit status 1.
 func TestRunMutationFails(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	dir := t.TempDir()
 	code, stdout, _ := cli(t, "run", "--out", dir, "--tags", "@C1", "--mutation", "no-cert-403")
 	if code != exitFailed {
@@ -211,7 +211,7 @@ func TestRunLiveTargetUnreachable(t *testing.T) {
 // TestRunCustomFeatures runs a team's own feature file; a step that does
 // not exist fails its scenario with a message naming the step.
 func TestRunCustomFeatures(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	dir := t.TempDir()
 	feature := `@mandatory
 Feature: our own checks

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"mtlsconform/fixtures/pki"
-	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 )
 
 type onboardFixture struct {
@@ -35,7 +35,7 @@ func newOnboardFixture(t *testing.T) onboardFixture {
 }
 
 func TestOnboardSelfSignedPartner(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	fx := newOnboardFixture(t)
 	partner := pki.MustSelfSigned(t, "new-partner")
 	files, err := partner.WriteFiles(fx.dir, "new-partner", "pw")
@@ -85,7 +85,7 @@ func TestOnboardSelfSignedPartner(t *testing.T) {
 }
 
 func TestOnboardCASignedPartnerWithPKCS12(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	fx := newOnboardFixture(t)
 	root := pki.MustRootCA(t, "Partner Root CA")
 	inter := root.MustIntermediate(t, "Partner Issuing CA")
@@ -171,7 +171,7 @@ func TestOnboardRejects(t *testing.T) {
 // TestOnboardAgainstLiveTarget tries the partner against a live endpoint
 // too: trusted there already, and refused by a target that does not trust it.
 func TestOnboardAgainstLiveTarget(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	live, url := startLive(t)
 	code, stdout, stderr := cli(t, "onboard", "--partner-cert", live.clientCert, "--partner-key", live.clientKey,
 		"--truststore", live.truststore, "--report", t.TempDir(),

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mtlsconform/contract"
-	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 )
 
 // outcomeCounts is what each report format says the run did.
@@ -59,7 +59,7 @@ print(json.dumps(out))
 `
 	py := "/usr/bin/python3" // Debian's, where python3-junitparser installs
 	if err := exec.Command(py, "-c", "import junitparser").Run(); err != nil {
-		if harness.InCI() {
+		if harnesstest.InCI() {
 			t.Fatalf("python3-junitparser is not installed and CI=true: scripts/prereqs.sh installs it (%v)", err)
 		}
 		t.Skipf("SKIPPED — NO python3-junitparser (%v): run scripts/prereqs.sh", err)

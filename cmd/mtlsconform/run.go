@@ -282,6 +282,9 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 	var mu sync.Mutex
 	n := 0
 	opts.OnScenario = func(r contract.ScenarioResult) {
+		if ctx.Err() != nil {
+			return // interrupted: what fails now fails for that reason alone
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		n++
@@ -295,6 +298,11 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 	res, err := runner.Run(ctx, opts)
 	if err != nil {
 		return res, &envError{err}
+	}
+	if ctx.Err() != nil {
+		// Scenarios cut short by the interrupt failed for that reason
+		// alone: no report is better than a report that says so.
+		return res, &envError{errors.New("interrupted before the run ended: no reports were written")}
 	}
 	data, err := os.ReadFile(cucumber)
 	if err != nil {

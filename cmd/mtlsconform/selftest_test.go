@@ -8,14 +8,14 @@ import (
 	"strings"
 	"testing"
 
-	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 	"mtlsconform/runner"
 )
 
 // TestSelftestKillsEveryMutant runs the mutation matrix: the conformant
 // reference passes and every deliberately broken one is caught.
 func TestSelftestKillsEveryMutant(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	if testing.Short() {
 		t.Skip("the mutation matrix takes about a minute and a half; run without -short")
 	}
@@ -52,7 +52,7 @@ func TestSelftestRejectsUnknownMutation(t *testing.T) {
 // TestBenchRuns checks the benchmark command works end to end on a tiny
 // budget; it asserts what was measured, never how fast.
 func TestBenchRuns(t *testing.T) {
-	harness.RequireDocker(t)
+	harnesstest.RequireDocker(t)
 	out := t.TempDir()
 	code, stdout, stderr := cli(t, "bench", "--runs", "1", "--cold-runs", "0", "--requests", "3", "--out", out)
 	if code != exitOK {
