@@ -12,6 +12,7 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"mtlsconform/harness/harnesstest"
@@ -34,9 +35,9 @@ func TestMandatoryReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := pki.MustRootCA(t, "Partner Root CA")
-	inter := root.MustIntermediate(t, "Partner Issuing CA")
-	leaf := inter.MustClient(t, "partner-a")
+	root := pkitest.MustRootCA(t, "Partner Root CA")
+	inter := pkitest.MustIntermediate(t, root, "Partner Issuing CA")
+	leaf := pkitest.MustClient(t, inter, "partner-a")
 	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"mtlsconform/contract"
-	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"mtlsconform/steps"
@@ -13,7 +13,7 @@ import (
 )
 
 func TestLiveTargetApplicability(t *testing.T) {
-	cred := pki.MustRootCA(t, "Live Root").MustIntermediate(t, "Live Issuing").MustClient(t, "live")
+	cred := pkitest.MustClient(t, pkitest.MustIntermediate(t, pkitest.MustRootCA(t, "Live Root"), "Live Issuing"), "live")
 	live, err := NewLive(LiveOptions{URL: "https://lb.example:443", Mode: contract.Mandatory, Credential: cred, InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)

@@ -2,15 +2,14 @@ package steps
 
 import (
 	"encoding/base64"
+	"mtlsconform/fixtures/pki/pkitest"
 	"net/url"
 	"strings"
 	"testing"
-
-	"mtlsconform/fixtures/pki"
 )
 
 func TestCertificateTokenReadsEveryEncoding(t *testing.T) {
-	id := pki.MustSelfSigned(t, "enc")
+	id := pkitest.MustSelfSigned(t, "enc")
 	want := "certificate sha256:" + id.Fingerprint()
 	pemText := string(id.CertPEM())
 	for name, v := range map[string]string{

@@ -12,6 +12,7 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"mtlsconform/harness/harnesstest"
@@ -51,9 +52,9 @@ func newLiveLab(t *testing.T) *liveLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := pki.MustRootCA(t, "Live Root CA")
-	issuing := root.MustIntermediate(t, "Live Issuing CA")
-	partner := issuing.MustClient(t, "live-partner")
+	root := pkitest.MustRootCA(t, "Live Root CA")
+	issuing := pkitest.MustIntermediate(t, root, "Live Issuing CA")
+	partner := pkitest.MustClient(t, issuing, "live-partner")
 	dir := t.TempDir()
 	files, err := partner.WriteFiles(dir, "partner", labP12Password)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"mtlsconform/contract"
-	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/harness/harnesstest"
 )
 
@@ -143,7 +143,7 @@ func TestRunMutationFails(t *testing.T) {
 
 func TestRunLiveTargetUnreachable(t *testing.T) {
 	dir := t.TempDir()
-	id := pki.MustSelfSigned(t, "p")
+	id := pkitest.MustSelfSigned(t, "p")
 	f, err := id.WriteFiles(dir, "p", "")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/harness/harnesstest"
 )
 
@@ -22,9 +23,9 @@ type onboardFixture struct {
 func newOnboardFixture(t *testing.T) onboardFixture {
 	t.Helper()
 	dir := t.TempDir()
-	root := pki.MustRootCA(t, "Existing Root CA")
-	inter := root.MustIntermediate(t, "Existing Issuing CA")
-	self := pki.MustSelfSigned(t, "existing-partner")
+	root := pkitest.MustRootCA(t, "Existing Root CA")
+	inter := pkitest.MustIntermediate(t, root, "Existing Issuing CA")
+	self := pkitest.MustSelfSigned(t, "existing-partner")
 	// No trailing newline: the output must still be well formed.
 	existing := bytes.TrimRight(pki.Bundle(inter.Cert, root.Cert, self.Cert), "\n")
 	path := filepath.Join(dir, "current.pem")
@@ -37,7 +38,7 @@ func newOnboardFixture(t *testing.T) onboardFixture {
 func TestOnboardSelfSignedPartner(t *testing.T) {
 	harnesstest.RequireDocker(t)
 	fx := newOnboardFixture(t)
-	partner := pki.MustSelfSigned(t, "new-partner")
+	partner := pkitest.MustSelfSigned(t, "new-partner")
 	files, err := partner.WriteFiles(fx.dir, "new-partner", "pw")
 	if err != nil {
 		t.Fatal(err)
@@ -87,9 +88,9 @@ func TestOnboardSelfSignedPartner(t *testing.T) {
 func TestOnboardCASignedPartnerWithPKCS12(t *testing.T) {
 	harnesstest.RequireDocker(t)
 	fx := newOnboardFixture(t)
-	root := pki.MustRootCA(t, "Partner Root CA")
-	inter := root.MustIntermediate(t, "Partner Issuing CA")
-	leaf := inter.MustClient(t, "partner-b")
+	root := pkitest.MustRootCA(t, "Partner Root CA")
+	inter := pkitest.MustIntermediate(t, root, "Partner Issuing CA")
+	leaf := pkitest.MustClient(t, inter, "partner-b")
 	// The .p12 carries the intermediate; the root comes as its own file
 	// appended to the chain the way partners often send it.
 	leaf.Intermediates = append(leaf.Intermediates, root.Cert)
@@ -115,11 +116,11 @@ func TestOnboardCASignedPartnerWithPKCS12(t *testing.T) {
 
 func TestOnboardRejects(t *testing.T) {
 	fx := newOnboardFixture(t)
-	root := pki.MustRootCA(t, "Partner Root CA")
-	inter := root.MustIntermediate(t, "Partner Issuing CA")
-	leafOnly := inter.MustClient(t, "no-chain")
-	expired := pki.MustSelfSigned(t, "old", pki.Expired())
-	serverOnly := pki.MustSelfSigned(t, "server-only", pki.WithExtKeyUsage(x509.ExtKeyUsageServerAuth))
+	root := pkitest.MustRootCA(t, "Partner Root CA")
+	inter := pkitest.MustIntermediate(t, root, "Partner Issuing CA")
+	leafOnly := pkitest.MustClient(t, inter, "no-chain")
+	expired := pkitest.MustSelfSigned(t, "old", pki.Expired())
+	serverOnly := pkitest.MustSelfSigned(t, "server-only", pki.WithExtKeyUsage(x509.ExtKeyUsageServerAuth))
 	write := func(name string, data []byte) string {
 		p := filepath.Join(fx.dir, name)
 		if err := os.WriteFile(p, data, 0o600); err != nil {
@@ -179,7 +180,7 @@ func TestOnboardAgainstLiveTarget(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "[ok  ] live target") || !strings.Contains(stdout, "already trusted") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	stranger := pki.MustSelfSigned(t, "not-deployed-yet")
+	stranger := pkitest.MustSelfSigned(t, "not-deployed-yet")
 	files, err := stranger.WriteFiles(t.TempDir(), "s", "")
 	if err != nil {
 		t.Fatal(err)
