@@ -11,6 +11,7 @@ import (
 	"github.com/cucumber/godog"
 
 	"mtlsconform/contract"
+	"mtlsconform/harness"
 	"mtlsconform/harness/harnesstest"
 	"mtlsconform/runner"
 )
@@ -51,14 +52,22 @@ func TestConformance(t *testing.T) {
 	if v := os.Getenv("MTLSCONFORM_MUTATIONS"); v != "" {
 		mutations = strings.Split(v, ",")
 	}
+	var impl harness.Implementation
+	if name := os.Getenv("MTLSCONFORM_IMPL"); name != "" {
+		var err error
+		if impl, err = harness.LookupImplementation(name); err != nil {
+			t.Fatalf("MTLSCONFORM_IMPL: %v", err)
+		}
+	}
 	res, err := runner.Run(context.Background(), runner.RunOptions{
-		Tags:        envOr("MTLSCONFORM_TAGS", godogOpts.Tags),
-		Format:      envOr("MTLSCONFORM_FORMAT", godogOpts.Format),
-		Concurrency: conc,
-		TestingT:    t,
-		Features:    os.DirFS("features"),
-		Mutations:   mutations,
-		Logf:        t.Logf,
+		Implementation: impl,
+		Tags:           envOr("MTLSCONFORM_TAGS", godogOpts.Tags),
+		Format:         envOr("MTLSCONFORM_FORMAT", godogOpts.Format),
+		Concurrency:    conc,
+		TestingT:       t,
+		Features:       os.DirFS("features"),
+		Mutations:      mutations,
+		Logf:           t.Logf,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,13 @@ import (
 
 // Verdicts of a clause in one mode, from what its scenarios did.
 const (
-	Verified     = "verified"        // a scenario that contacted the target passed, none failed
-	Deviates     = "known deviation" // it behaved as the profile says, none passed or failed
-	FailedClause = "failed"          // a scenario failed
-	HarnessOnly  = "harness only"    // passed, but no scenario contacted the target
-	NotVerified  = "not verified"    // every scenario was not applicable
-	NotSelected  = "not selected"    // no scenario of the run checks it
+	Verified           = "verified"        // a scenario that contacted the target passed, none failed
+	Deviates           = "known deviation" // it behaved as the profile says, none passed or failed
+	FailedClause       = "failed"          // a scenario failed
+	HarnessOnly        = "harness only"    // passed, but no scenario contacted the target
+	NotVerified        = "not verified"    // every scenario was not applicable
+	NotSupportedClause = "not supported"   // the implementation cannot be configured for it
+	NotSelected        = "not selected"    // no scenario of the run checks it
 )
 
 // ClauseCoverage is what a run verified of one clause in one mode.
@@ -72,7 +73,7 @@ func ComputeCoverage(results []ScenarioResult, modes []Mode) Coverage {
 					reached = true
 					cov.ContactedTarget = true
 				}
-				if r.Status == NotApplicable && !seen[r.Reason] {
+				if (r.Status == NotApplicable || r.Status == NotSupported) && !seen[r.Reason] {
 					seen[r.Reason] = true
 					cc.Reasons = append(cc.Reasons, r.Reason)
 				}
@@ -89,6 +90,8 @@ func ComputeCoverage(results []ScenarioResult, modes []Mode) Coverage {
 				cc.Verdict = Deviates
 			case cc.Counts[string(Passed)] > 0:
 				cc.Verdict = HarnessOnly
+			case cc.Counts[string(NotSupported)] > 0 && cc.Counts[string(NotApplicable)] == 0:
+				cc.Verdict = NotSupportedClause
 			default:
 				cc.Verdict = NotVerified
 			}
@@ -149,7 +152,7 @@ func coreText(mode Mode) string {
 
 func countText(counts map[string]int) string {
 	var parts []string
-	for _, s := range []Status{Passed, Failed, KnownDeviation, NotApplicable} {
+	for _, s := range Statuses {
 		if n := counts[string(s)]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
 		}

@@ -23,6 +23,8 @@ const (
 // none) or HTTP status is a refusal of this kind.
 func (r Refusal) Shows(alert string, status int) bool {
 	switch r {
+	case "":
+		return true
 	case RefuseTLSAlert:
 		return alert != ""
 	case RefuseHTTP400:
@@ -32,10 +34,14 @@ func (r Refusal) Shows(alert string, status int) bool {
 }
 
 // Deviation is one way an implementation is known to differ from the
-// contract: for a clause (in one mode, or in both when Mode is empty) it
-// refuses the caller where the contract wants something else. A deviation
-// covers a failed scenario only when one of its calls shows that refusal;
-// any other failure of the clause stays a failure.
+// contract, for a clause in one mode (or in both when Mode is empty).
+// Most deviations are a refusal where the contract wants something else
+// (a 400 instead of passing the request on, an alert instead of the 400
+// page): then Observed names that refusal, and the deviation covers a
+// failed scenario only when one of its calls shows it; any other failure
+// of the clause stays a failure. A deviation in what reaches the backend
+// (a header's format) has no refusal to show: Observed is empty and any
+// contract failure of the clause is the deviation.
 type Deviation struct {
 	Clause   string
 	Mode     Mode

@@ -14,7 +14,13 @@ const (
 	Failed         Status = "failed"
 	KnownDeviation Status = "known deviation"
 	NotApplicable  Status = "not applicable"
+	// NotSupported: the implementation cannot be configured as the
+	// scenario describes at all (no CRL option, no verify depth).
+	NotSupported Status = "not supported"
 )
+
+// Statuses are every verdict, in the order reports list them.
+var Statuses = []Status{Passed, Failed, KnownDeviation, NotApplicable, NotSupported}
 
 // CallEvidence is what one partner call sent, got back and caused at the
 // backend. It never holds key material: a credential is named by subject,
@@ -79,6 +85,8 @@ func (r ScenarioResult) SkipMessage(profile string) (message, detail string) {
 		return fmt.Sprintf("known deviation of %s from %s", profile, why), detail
 	case NotApplicable:
 		return "not applicable: " + r.Reason, ""
+	case NotSupported:
+		return "not supported: " + r.Reason, ""
 	}
 	return "", ""
 }
@@ -95,8 +103,12 @@ func Counts(results []ScenarioResult) map[Status]int {
 // CountLine is the one-line tally that ends a run; every report shows it.
 func CountLine(results []ScenarioResult) string {
 	c := Counts(results)
-	return fmt.Sprintf("%d scenarios: %d passed, %d failed, %d known deviation(s), %d not applicable",
+	line := fmt.Sprintf("%d scenarios: %d passed, %d failed, %d known deviation(s), %d not applicable",
 		len(results), c[Passed], c[Failed], c[KnownDeviation], c[NotApplicable])
+	if c[NotSupported] > 0 {
+		line += fmt.Sprintf(", %d not supported", c[NotSupported])
+	}
+	return line
 }
 
 // Stats say what a run cost.

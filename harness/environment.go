@@ -430,6 +430,9 @@ func (e *Environment) BackendRequests(ctx context.Context, id string) ([]product
 	return out, nil
 }
 
+// Implementation is the reference balancer this environment runs.
+func (e *Environment) Implementation() Implementation { return e.opts.Implementation }
+
 // Stats say how many containers this run started.
 func (e *Environment) Stats() contract.Stats {
 	e.mu.Lock()

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -33,6 +34,11 @@ type Implementation interface {
 	// Mutations are the deliberate breaks it supports: name → what breaks.
 	Mutations() map[string]string
 }
+
+// ErrNotSupported is what Render answers for a configuration the
+// implementation cannot be put in at all (a CRL bundle where it has no CRL
+// option): the scenario is then reported as not supported.
+var ErrNotSupported = errors.New("not supported by this implementation")
 
 // ServerFiles are the run's server certificate chain and key, in PEM.
 type ServerFiles struct {

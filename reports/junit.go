@@ -71,7 +71,7 @@ func JUnit(r contract.RunResult) ([]byte, error) {
 			if res.StaleDeviation {
 				c.Failure.Type = "stale profile"
 			}
-		case contract.KnownDeviation, contract.NotApplicable:
+		case contract.KnownDeviation, contract.NotApplicable, contract.NotSupported:
 			msg, detail := res.SkipMessage(r.Profile.Name)
 			c.Skipped = &junit.Result{Message: msg, Data: detail}
 		}

@@ -40,7 +40,7 @@ func (c Cell) Title() string {
 		return "no scenario checks this clause in this mode"
 	}
 	var parts []string
-	for _, s := range []contract.Status{contract.Passed, contract.Failed, contract.KnownDeviation, contract.NotApplicable} {
+	for _, s := range contract.Statuses {
 		if n := c.Counts[s]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
 		}
@@ -85,6 +85,8 @@ func combine(c map[contract.Status]int) contract.Status {
 		return contract.KnownDeviation
 	case c[contract.Passed] > 0:
 		return contract.Passed
+	case c[contract.NotSupported] > 0:
+		return contract.NotSupported
 	case c[contract.NotApplicable] > 0:
 		return contract.NotApplicable
 	}

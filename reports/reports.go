@@ -84,7 +84,7 @@ func Markdown(w io.Writer, r contract.RunResult) error {
 		modes = append(modes, string(m))
 	}
 	fmt.Fprintf(&b, "| Clause | %s |\n|---|%s\n", strings.Join(modes, " | "), strings.Repeat("---|", len(modes)))
-	icon := map[string]string{"passed": "✅ passed", "failed": "❌ failed", "known-deviation": "⚠️ known deviation", "not-applicable": "➖ not applicable", "none": "—"}
+	icon := map[string]string{"passed": "✅ passed", "failed": "❌ failed", "known-deviation": "⚠️ known deviation", "not-applicable": "➖ not applicable", "not-supported": "🚫 not supported", "none": "—"}
 	for _, row := range p.Matrix {
 		var cells []string
 		for _, c := range row.Cells {

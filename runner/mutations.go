@@ -18,10 +18,14 @@ type Mutation struct {
 	Name, Doc string
 }
 
-// Mutations lists every mutation the reference target accepts, sorted.
-func Mutations() []Mutation {
+// Mutations lists every mutation the nginx reference accepts, sorted.
+func Mutations() []Mutation { return MutationsOf(harness.Nginx{}) }
+
+// MutationsOf lists every mutation a reference implementation accepts:
+// its own configuration mutations and the suite's, sorted.
+func MutationsOf(impl harness.Implementation) []Mutation {
 	var out []Mutation
-	for n, doc := range (harness.Nginx{}).Mutations() {
+	for n, doc := range impl.Mutations() {
 		out = append(out, Mutation{n, doc})
 	}
 	for n, d := range suiteMutations {

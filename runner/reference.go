@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"mtlsconform/contract"
@@ -88,6 +89,9 @@ func (r *Reference) Endpoint(ctx context.Context, s steps.Setup) (steps.Endpoint
 	}
 	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), rest...)
 	lb, started, err := r.env.Acquire(ctx, cfg)
+	if errors.Is(err, harness.ErrNotSupported) {
+		return steps.Endpoint{}, steps.NotSupported("%s: %v", r.impl().Name(), err)
+	}
 	if err != nil {
 		return steps.Endpoint{}, err
 	}
@@ -109,7 +113,18 @@ func (r *Reference) BackendRequests(ctx context.Context, id string) ([]productap
 
 func (r *Reference) Describe() string {
 	if len(r.Mutations) > 0 {
-		return fmt.Sprintf("reference nginx with mutations %v", r.Mutations)
+		return fmt.Sprintf("reference %s with mutations %v", r.impl().Name(), r.Mutations)
 	}
-	return "reference nginx"
+	return "reference " + r.impl().Name()
+}
+
+// impl is the implementation the reference runs.
+func (r *Reference) impl() harness.Implementation {
+	switch {
+	case r.Shared != nil:
+		return r.Shared.Implementation()
+	case r.Options.Implementation != nil:
+		return r.Options.Implementation
+	}
+	return harness.Nginx{}
 }

@@ -38,11 +38,13 @@ type RunOptions struct {
 	Profile  contract.Profile
 	// Target is what the scenarios call; the reference nginx (started for
 	// this run and removed after it) when nil.
-	Target     Target
-	// Image replaces the reference implementation's own image.
-	Image string
-	Mutations  []string
-	Logf       func(format string, args ...any)
+	Target Target
+	// Implementation is the reference balancer (nginx when nil) and Image
+	// replaces its own image.
+	Implementation harness.Implementation
+	Image          string
+	Mutations      []string
+	Logf           func(format string, args ...any)
 	// OnScenario is called as each scenario ends (progress output).
 	OnScenario func(contract.ScenarioResult)
 }
@@ -58,6 +60,9 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	}
 	if o.Profile.Name == "" {
 		o.Profile = contract.ReferenceNginx
+		if o.Implementation != nil {
+			o.Profile = o.Implementation.Profile()
+		}
 	}
 	if o.Features == nil {
 		o.Features = features.FS
@@ -79,7 +84,7 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 
 	target := o.Target
 	if target == nil {
-		target = &Reference{Options: harness.Options{Image: o.Image, Logf: o.Logf}, Mutations: o.Mutations}
+		target = &Reference{Options: harness.Options{Implementation: o.Implementation, Image: o.Image, Logf: o.Logf}, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
 	}
@@ -150,7 +155,7 @@ func ReportToTest(t *testing.T, res contract.RunResult) {
 			switch r.Status {
 			case contract.Failed:
 				t.Error(r.Error)
-			case contract.KnownDeviation, contract.NotApplicable:
+			case contract.KnownDeviation, contract.NotApplicable, contract.NotSupported:
 				msg, detail := r.SkipMessage(res.Profile.Name)
 				if detail != "" {
 					t.Log(detail)

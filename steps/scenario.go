@@ -59,6 +59,7 @@ type scenario struct {
 
 	deviation string // set when a known deviation was observed
 	naReason  string
+	nsReason  string
 	unmet     Need     // the capability the target lacked, when known from the tags
 	checks    []string // what the passing Then steps verified, for the evidence
 }
@@ -149,6 +150,10 @@ func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepRe
 		// tools show a step's attachments.
 		ctx = attachReason(ctx, fmt.Sprintf("known deviation of %s from %s", st.suite.Profile.Name, st.deviation))
 		return ctx, fmt.Errorf("%w: known deviation of profile %s from %s", godog.ErrSkip, st.suite.Profile.Name, st.deviation)
+	case errors.Is(err, ErrNotSupported):
+		st.nsReason = strings.TrimPrefix(err.Error(), ErrNotSupported.Error()+": ")
+		ctx = attachReason(ctx, "not supported: "+st.nsReason)
+		return ctx, fmt.Errorf("%w: %v", godog.ErrSkip, err)
 	case errors.Is(err, ErrNotApplicable):
 		st.naReason = strings.TrimPrefix(err.Error(), ErrNotApplicable.Error()+": ")
 		ctx = attachReason(ctx, "not applicable: "+st.naReason)
@@ -221,6 +226,8 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 	switch {
 	case st.deviation != "":
 		res.Status, res.Reason = contract.KnownDeviation, st.deviation
+	case st.nsReason != "":
+		res.Status, res.Reason = contract.NotSupported, st.nsReason
 	case st.naReason != "":
 		res.Status, res.Reason, res.Unmet = contract.NotApplicable, st.naReason, string(st.unmet)
 	case err != nil && !errors.Is(err, godog.ErrSkip):

@@ -16,6 +16,16 @@ import (
 // applicable with the reason, never as passed.
 var ErrNotApplicable = errors.New("not applicable")
 
+// ErrNotSupported marks a scenario whose configuration the implementation
+// cannot be put in at all (a CRL bundle for a balancer without CRL
+// support); it is reported as not supported, apart from failures.
+var ErrNotSupported = errors.New("not supported")
+
+// NotSupported is an ErrNotSupported with its reason.
+func NotSupported(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNotSupported, fmt.Sprintf(format, args...))
+}
+
 // NotApplicable is an ErrNotApplicable with its reason.
 func NotApplicable(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrNotApplicable, fmt.Sprintf(format, args...))
