@@ -28,8 +28,9 @@ import (
 // reachable, is used as given.
 const DefaultNginxImage = "mtlsconform/nginx:bookworm"
 
-// HAProxyImage holds Debian bookworm's HAProxy 2.6, built the same way; the
-// tests stand up hand-written HAProxy balancers with it.
+// HAProxyImage holds Debian bookworm's HAProxy 2.6, built the same way
+// (the HAProxy implementation's image; the tests also stand up
+// hand-written HAProxy balancers with it).
 const HAProxyImage = "mtlsconform/haproxy:bookworm"
 
 // backendImageRepo is where the product API image goes; its tag is the

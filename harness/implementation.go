@@ -46,7 +46,9 @@ type ServerFiles struct {
 }
 
 // Implementations are the reference implementations the harness can run.
-func Implementations() []Implementation { return []Implementation{Nginx{}} }
+func Implementations() []Implementation {
+	return []Implementation{Nginx{}, HAProxy{}, Apache{}, Caddy{}}
+}
 
 // LookupImplementation finds an implementation by name.
 func LookupImplementation(name string) (Implementation, error) {
@@ -66,9 +68,6 @@ func ownImage(ref string) (packages, name string, ok bool) {
 		if i.Image() == ref {
 			return i.Packages(), i.Name(), true
 		}
-	}
-	if ref == HAProxyImage {
-		return "haproxy,ca-certificates", "haproxy", true
 	}
 	return "", "", false
 }
