@@ -4,17 +4,17 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"mtlsconform/contract"
-	"mtlsconform/fixtures/pki"
+	"mtlsconform/output"
 )
 
 //go:embed report.html.tmpl
@@ -132,8 +132,8 @@ type Files struct {
 }
 
 // Write renders the HTML page, the Markdown summary, results.json and the
-// JUnit XML into dir, each file atomically, and checks that no key material slipped into
-// any of them.
+// JUnit XML into dir through output.WriteFiles: each file atomically, and
+// none of them if key material slipped into any.
 func Write(dir string, r contract.RunResult) (Files, error) {
 	f := Files{
 		HTML:     filepath.Join(dir, "report.html"),
@@ -156,23 +156,16 @@ func Write(dir string, r contract.RunResult) (Files, error) {
 	if err != nil {
 		return Files{}, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Files{}, fmt.Errorf("make report folder: %w", err)
+	err = output.WriteFiles(dir, map[string][]byte{
+		filepath.Base(f.HTML): h.Bytes(), filepath.Base(f.Markdown): m.Bytes(),
+		filepath.Base(f.JSON): js, filepath.Base(f.JUnit): ju,
+	})
+	var km *output.KeyMaterialError
+	if errors.As(err, &km) {
+		return Files{}, fmt.Errorf("refusing to write the reports: %w", km)
 	}
-	outputs := []struct {
-		path string
-		data []byte
-	}{{f.HTML, h.Bytes()}, {f.Markdown, m.Bytes()}, {f.JSON, js}, {f.JUnit, ju}}
-	// Check every report before writing any: all of them or none.
-	for _, o := range outputs {
-		if bytes.Contains(o.data, []byte("PRIVATE KEY")) {
-			return Files{}, fmt.Errorf("refusing to write the reports: %s would contain key material", filepath.Base(o.path))
-		}
-	}
-	for _, o := range outputs {
-		if err := pki.WriteFileAtomic(o.path, o.data, 0o644); err != nil {
-			return Files{}, err
-		}
+	if err != nil {
+		return Files{}, fmt.Errorf("write the reports: %w", err)
 	}
 	return f, nil
 }

@@ -12,6 +12,7 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/harness/harnesstest"
+	"mtlsconform/onboard"
 )
 
 type onboardFixture struct {
@@ -68,7 +69,7 @@ func TestOnboardSelfSignedPartner(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
-	var rep onboardReport
+	var rep onboard.Report
 	data, err := os.ReadFile(filepath.Join(reports, "onboard-report.json"))
 	if err != nil {
 		t.Fatal(err)

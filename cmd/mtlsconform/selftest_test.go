@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"mtlsconform/bench"
 	"mtlsconform/harness/harnesstest"
 	"mtlsconform/runner"
+	"mtlsconform/selftest"
 )
 
 // TestSelftestKillsEveryMutant runs the mutation matrix: the conformant
@@ -32,7 +34,7 @@ func TestSelftestKillsEveryMutant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep selftestReport
+	var rep selftest.Report
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func TestBenchRuns(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	var fig benchFigures
+	var fig bench.Figures
 	data, err := os.ReadFile(filepath.Join(out, "bench.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -71,16 +73,5 @@ func TestBenchRuns(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "| warm full suite") {
 		t.Errorf("no table printed:\n%s", stdout)
-	}
-}
-
-func TestMedian(t *testing.T) {
-	for _, tt := range []struct {
-		in   []float64
-		want float64
-	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
-		if got := median(tt.in); got != tt.want {
-			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
-		}
 	}
 }

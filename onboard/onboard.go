@@ -1,0 +1,189 @@
+// Package onboard answers the onboarding question: will this partner's
+// certificate be accepted, and does adding it break anyone else? It lints
+// the certificate, combines the current truststore with what the partner
+// needs (the current bytes unchanged, then the additions), proves the
+// combined truststore on the reference load balancer, optionally calls a
+// live target as the partner, and gives a verdict. Reading the partner's
+// files and printing belong to the command line.
+package onboard
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"mtlsconform/contract"
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/harness"
+	"mtlsconform/output"
+	"mtlsconform/runner"
+)
+
+// Input is what onboarding works on.
+type Input struct {
+	// Partner is the partner's credential when its key is known, nil
+	// otherwise: without it the partner is not called, only verified
+	// offline.
+	Partner *pki.Identity
+	// Chain is the partner's certificate chain, leaf first.
+	Chain []*x509.Certificate
+	// TruststorePath names the current truststore; Truststore is its
+	// content, which the combined truststore starts with byte for byte.
+	TruststorePath string
+	Truststore     []byte
+	// Out is the file the combined truststore is written to; nothing is
+	// written when it is empty or when the lint refuses the partner.
+	Out string
+	// Prove starts the reference load balancer with the combined
+	// truststore and checks the promises of onboarding on it.
+	Prove bool
+	// Harness configures the reference load balancer of the proof.
+	Harness harness.Options
+	// Live, when set, is a live target to call as the partner.
+	Live *runner.LiveOptions
+}
+
+// Run lints, combines, writes and proves, and returns the verdict. An
+// error means onboarding could not be checked (no Docker, an unwritable
+// --out); a refused partner is a Report with the REJECT verdict.
+func Run(ctx context.Context, in Input) (*Report, error) {
+	if len(in.Chain) == 0 {
+		return nil, errors.New("onboard: no partner certificate given: pass the partner's certificate chain, leaf first")
+	}
+	current, err := pki.ParseCertificates(in.TruststorePath, in.Truststore)
+	if err != nil {
+		return nil, err
+	}
+	leaf := in.Chain[0]
+	rep := &Report{Partner: leaf.Subject.String(), Truststore: in.TruststorePath}
+	lint := pki.Lint(pki.LintInput{Leaf: leaf, Chain: in.Chain[1:], Truststore: current})
+	rep.Findings = lint.Findings
+	for _, c := range lint.Add {
+		rep.Added = append(rep.Added, c.Subject.String())
+	}
+	newBundle := pki.AppendToBundle(in.Truststore, lint.Add)
+	if lint.OK() && in.Out != "" {
+		if err := output.WriteFile(in.Out, newBundle); err != nil {
+			return nil, fmt.Errorf("write the combined truststore: %w", err)
+		}
+		rep.Output = in.Out
+	}
+	if lint.OK() && in.Prove {
+		if err := proveOnReference(ctx, rep, in.Partner, current, newBundle, in.Harness); err != nil {
+			return nil, fmt.Errorf("prove the combined truststore on the reference load balancer: %w", err)
+		}
+	}
+	switch {
+	case in.Live != nil && in.Partner != nil:
+		checkLive(ctx, rep, *in.Live, in.Partner)
+	case in.Live != nil:
+		rep.prove(false, "live target", "needs the partner's key (--partner-key or --partner-p12) to call %s as the partner", in.Live.URL)
+	}
+	rep.Verdict = verdict(lint.OK(), rep.Proof)
+	return rep, nil
+}
+
+// verdict accepts the partner only when the lint found nothing that makes
+// a load balancer refuse it and every proof held.
+func verdict(lintOK bool, proof []ProofLine) Verdict {
+	if !lintOK {
+		return Reject
+	}
+	for _, p := range proof {
+		if !p.OK {
+			return Reject
+		}
+	}
+	return Accept
+}
+
+// proveOnReference starts the reference load balancer with the new bundle
+// and checks the three promises of onboarding.
+func proveOnReference(ctx context.Context, rep *Report, partner *pki.Identity, current []*x509.Certificate, newBundle []byte, opts harness.Options) error {
+	newCerts, err := pki.ParseCertificates("new truststore", newBundle)
+	if err != nil {
+		return fmt.Errorf("the combined truststore does not parse back: %w", err)
+	}
+	keptTrust(rep, current, newCerts)
+	env, err := harness.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer env.Close(context.WithoutCancel(ctx))
+	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: newBundle})
+	if err != nil {
+		return fmt.Errorf("the reference load balancer did not start with the new truststore: %w", err)
+	}
+	rep.prove(true, "bundle loads", "the reference load balancer (nginx, Mandatory mode) starts and serves with the new truststore")
+	return callReference(ctx, rep, env.Caller(), lb.URL, partner)
+}
+
+// keptTrust checks that every certificate that validated against the
+// current truststore still validates against the new one.
+func keptTrust(rep *Report, current, newCerts []*x509.Certificate) {
+	broken := 0
+	for _, c := range current {
+		before, after := pki.Validates(c, current), pki.Validates(c, newCerts)
+		if before == nil && after != nil {
+			broken++
+			rep.prove(false, "existing trust kept", "%s validated before and no longer does: %v", c.Subject.String(), after)
+		}
+	}
+	if broken == 0 {
+		rep.prove(true, "existing trust kept", "all %d certificate(s) of the current truststore validate in the new one as they did before, kept byte for byte", len(current))
+	}
+}
+
+// callReference calls the reference load balancer as the partner, as a
+// stranger and without a certificate: only the partner may get in.
+func callReference(ctx context.Context, rep *Report, caller *harness.Caller, url string, partner *pki.Identity) error {
+	if partner != nil {
+		res, err := caller.Do(ctx, url, harness.Request{Path: productapi.ProductsPath, Credential: partner, SendChain: true})
+		if err != nil {
+			return err
+		}
+		rep.prove(res.Status == http.StatusOK, "partner accepted", "the partner's credential got %s", res.Outcome())
+	} else {
+		rep.prove(true, "partner accepted", "not called: no partner key given (--partner-key or --partner-p12); the chain was verified offline")
+	}
+	stranger, err := pki.SelfSignedClient("mtlsconform onboarding stranger")
+	if err != nil {
+		return err
+	}
+	res, err := caller.Do(ctx, url, harness.Request{Path: productapi.ProductsPath, Credential: stranger})
+	if err != nil {
+		return err
+	}
+	rep.prove(res.Status == http.StatusBadRequest, "stranger refused", "an unknown self-signed certificate got %s", res.Outcome())
+	none, err := caller.Do(ctx, url, harness.Request{Path: productapi.ProductsPath})
+	if err != nil {
+		return err
+	}
+	rep.prove(none.Status == http.StatusBadRequest && strings.Contains(string(none.Body), "No required SSL certificate was sent"),
+		"no certificate refused", "a call without a certificate got %s", none.Outcome())
+	return nil
+}
+
+// checkLive calls the live endpoint as the partner: is the partner trusted
+// there (already, or once the new truststore is deployed)?
+func checkLive(ctx context.Context, rep *Report, o runner.LiveOptions, partner *pki.Identity) {
+	o.Credential = partner
+	live, err := runner.NewLive(o)
+	if err != nil {
+		rep.prove(false, "live target", "%v", err)
+		return
+	}
+	res, err := live.Caller().Do(ctx, o.URL, harness.Request{Path: o.APIPath, Credential: partner, SendChain: true})
+	switch {
+	case err != nil:
+		rep.prove(false, "live target", "%v", err)
+	case res.Status == http.StatusOK:
+		rep.prove(true, "live target", "%s accepted the partner: %s", o.URL, res.Outcome())
+	default:
+		rep.prove(false, "live target", "%s did not accept the partner (%s): is the new truststore deployed there?", o.URL, res.Outcome())
+	}
+}

@@ -1,0 +1,127 @@
+// Package selftest proves the suite catches broken load balancers: it runs
+// the whole suite against the conformant reference, then once against each
+// deliberately broken reference (a "mutant"), and scores which mutants the
+// suite caught. Choosing the mutants from flags, printing and the exit
+// status belong to the command line.
+package selftest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"mtlsconform/contract"
+	"mtlsconform/harness"
+	"mtlsconform/runner"
+)
+
+// Options configure a self-test.
+type Options struct {
+	// Mutants to run, in order; see runner.Mutations.
+	Mutants     []runner.Mutation
+	Concurrency int
+	// Harness configures the one environment the reference and every
+	// mutant share.
+	Harness harness.Options
+	// OnReference and OnMutant, when set, hear each outcome as soon as it
+	// is known: the whole self-test takes minutes.
+	OnReference func(failed []string, wall time.Duration)
+	OnMutant    func(MutantResult)
+}
+
+// suiteFunc runs the suite once against the reference broken by mutations
+// (none: the conformant reference).
+type suiteFunc func(mutations []string) (contract.RunResult, error)
+
+// Run runs the reference and each mutant in one shared environment and
+// scores them. An error means the self-test could not run (no Docker);
+// failures of the suite are in the Report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	env, err := harness.Start(ctx, o.Harness)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close(context.WithoutCancel(ctx))
+	return score(o, func(mutations []string) (contract.RunResult, error) {
+		return runner.Run(ctx, runner.RunOptions{
+			Target:      &runner.Reference{Shared: env, Mutations: mutations},
+			Concurrency: o.Concurrency, Output: io.Discard, Format: "progress",
+		})
+	})
+}
+
+// score runs the reference and then each mutant through suite.
+func score(o Options, suite suiteFunc) (*Report, error) {
+	base, err := suite(nil)
+	if err != nil {
+		return nil, fmt.Errorf("run the suite against the reference: %w", err)
+	}
+	rep := &Report{BaselineFailed: baselineFailures(base)}
+	if o.OnReference != nil {
+		o.OnReference(rep.BaselineFailed, base.Wall)
+	}
+	for _, m := range o.Mutants {
+		res, err := suite([]string{m.Name})
+		if err != nil {
+			return nil, fmt.Errorf("mutant %s: %w", m.Name, err)
+		}
+		mr := judge(m, res)
+		rep.add(mr)
+		if o.OnMutant != nil {
+			o.OnMutant(mr)
+		}
+	}
+	return rep, nil
+}
+
+// baselineFailures names the scenarios that failed on the reference.
+func baselineFailures(res contract.RunResult) []string {
+	var failed []string
+	for _, r := range res.Results {
+		if r.Status == contract.Failed {
+			failed = append(failed, r.Feature+": "+r.Name)
+		}
+	}
+	return failed
+}
+
+// judge says whether the suite caught the mutant, and with what.
+func judge(m runner.Mutation, res contract.RunResult) MutantResult {
+	mr := MutantResult{Name: m.Name, Doc: m.Doc, Wall: res.Wall.Round(time.Millisecond).String()}
+	for _, r := range res.Results {
+		// A failure that only says a known deviation went away does not
+		// count: the mutant must break a promise of the contract.
+		if r.Status == contract.Failed && !r.StaleDeviation {
+			mr.CaughtBy = append(mr.CaughtBy, fmt.Sprintf("%s: %s %v", r.Feature, r.Name, r.Clauses))
+		}
+	}
+	mr.Caught = len(mr.CaughtBy) > 0
+	return mr
+}
+
+// Select returns the mutants named, in runner.Mutations order, or all of
+// them when names is empty. An unknown name is an error that lists the
+// known ones.
+func Select(names []string) ([]runner.Mutation, error) {
+	all := runner.Mutations()
+	if len(names) == 0 {
+		return all, nil
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(all, func(m runner.Mutation) bool { return m.Name == n }) {
+			return nil, fmt.Errorf("unknown mutation %q: use one of %s", n, strings.Join(runner.MutationNames(), ", "))
+		}
+	}
+	var picked []runner.Mutation
+	for _, m := range all {
+		for _, n := range names {
+			if m.Name == n {
+				picked = append(picked, m)
+			}
+		}
+	}
+	return picked, nil
+}

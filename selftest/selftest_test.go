@@ -1,0 +1,183 @@
+package selftest
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"mtlsconform/contract"
+	"mtlsconform/runner"
+)
+
+func scenario(name string, status contract.Status, clauses ...string) contract.ScenarioResult {
+	return contract.ScenarioResult{Feature: "mandatory", Name: name, Status: status, Clauses: clauses}
+}
+
+// fakeSuite answers each run from results keyed by the mutation ("" for
+// the reference) and records the runs asked for.
+type fakeSuite struct {
+	results map[string]contract.RunResult
+	asked   []string
+}
+
+func (f *fakeSuite) run(mutations []string) (contract.RunResult, error) {
+	key := strings.Join(mutations, ",")
+	f.asked = append(f.asked, key)
+	res, ok := f.results[key]
+	if !ok {
+		return contract.RunResult{}, errors.New("no Docker")
+	}
+	return res, nil
+}
+
+func TestScore(t *testing.T) {
+	stale := scenario("deviation gone", contract.Failed, "C11")
+	stale.StaleDeviation = true
+	suite := &fakeSuite{results: map[string]contract.RunResult{
+		"": {Wall: 2 * time.Second, Results: []contract.ScenarioResult{
+			scenario("no certificate", contract.Passed, "C1"),
+			scenario("expired", contract.KnownDeviation, "C11"),
+		}},
+		"caught": {Wall: 1234567 * time.Microsecond, Results: []contract.ScenarioResult{
+			scenario("no certificate", contract.Failed, "C1"),
+			scenario("unknown CA", contract.Failed, "C3", "C4"),
+			scenario("expired", contract.KnownDeviation, "C11"),
+		}},
+		// Only a known deviation went away: that breaks no promise.
+		"stale-only": {Results: []contract.ScenarioResult{scenario("no certificate", contract.Passed, "C1"), stale}},
+		"survivor":   {Results: []contract.ScenarioResult{scenario("no certificate", contract.Passed, "C1")}},
+	}}
+	var heardReference []string
+	var heardMutants []string
+	rep, err := score(Options{
+		Mutants: []runner.Mutation{{Name: "caught", Doc: "breaks C1"}, {Name: "stale-only"}, {Name: "survivor"}},
+		OnReference: func(failed []string, wall time.Duration) {
+			heardReference = append(heardReference, Baseline(failed)+" "+wall.String())
+		},
+		OnMutant: func(m MutantResult) { heardMutants = append(heardMutants, m.Name) },
+	}, suite.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Report{
+		Mutants: []MutantResult{
+			{Name: "caught", Doc: "breaks C1", Caught: true, Wall: "1.235s",
+				CaughtBy: []string{"mandatory: no certificate [C1]", "mandatory: unknown CA [C3 C4]"}},
+			{Name: "stale-only", Wall: "0s"},
+			{Name: "survivor", Wall: "0s"},
+		},
+		Caught: 1, Total: 3,
+	}
+	if diff := cmp.Diff(want, rep); diff != "" {
+		t.Errorf("report (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"", "caught", "stale-only", "survivor"}, suite.asked); diff != "" {
+		t.Errorf("runs (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"passes 2s"}, heardReference); diff != "" {
+		t.Errorf("reference progress (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"caught", "stale-only", "survivor"}, heardMutants); diff != "" {
+		t.Errorf("mutant progress (-want +got):\n%s", diff)
+	}
+	if rep.Passed() {
+		t.Error("Passed with two survivors")
+	}
+	if got := rep.KillRate(); got < 33.3 || got > 33.4 {
+		t.Errorf("kill rate %.2f, want 33.33", got)
+	}
+}
+
+func TestScoreBaselineFailure(t *testing.T) {
+	suite := &fakeSuite{results: map[string]contract.RunResult{
+		"":  {Results: []contract.ScenarioResult{scenario("no certificate", contract.Failed, "C1"), scenario("p12", contract.Passed)}},
+		"m": {Results: []contract.ScenarioResult{scenario("no certificate", contract.Failed, "C1")}},
+	}}
+	rep, err := score(Options{Mutants: []runner.Mutation{{Name: "m"}}}, suite.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"mandatory: no certificate"}, rep.BaselineFailed); diff != "" {
+		t.Errorf("baseline failures (-want +got):\n%s", diff)
+	}
+	if rep.Caught != 1 || rep.Passed() {
+		t.Errorf("caught %d, passed %v: a failing reference fails the self-test even when every mutant is caught", rep.Caught, rep.Passed())
+	}
+	if got := Baseline(rep.BaselineFailed); got != "FAILS: mandatory: no certificate" {
+		t.Errorf("Baseline = %q", got)
+	}
+}
+
+func TestScoreStopsOnRunError(t *testing.T) {
+	suite := &fakeSuite{results: map[string]contract.RunResult{"": {}}}
+	_, err := score(Options{Mutants: []runner.Mutation{{Name: "gone"}}}, suite.run)
+	if err == nil || !strings.Contains(err.Error(), "mutant gone: no Docker") {
+		t.Errorf("score = %v, want the failing mutant named", err)
+	}
+}
+
+func TestEveryMutantCaughtPasses(t *testing.T) {
+	rep := &Report{}
+	rep.add(MutantResult{Name: "a", Caught: true, CaughtBy: []string{"x"}})
+	if !rep.Passed() || rep.KillRate() != 100 {
+		t.Errorf("passed %v, kill rate %v; want true, 100", rep.Passed(), rep.KillRate())
+	}
+	if (&Report{}).KillRate() != 0 {
+		t.Error("kill rate without mutants is not 0")
+	}
+}
+
+func TestSelect(t *testing.T) {
+	all, err := Select(nil)
+	if err != nil || len(all) != len(runner.Mutations()) {
+		t.Fatalf("Select(nil) = %d mutants, %v; want all %d", len(all), err, len(runner.Mutations()))
+	}
+	// In runner.Mutations order, whatever the order asked.
+	names := []string{all[len(all)-1].Name, all[0].Name}
+	picked, err := Select(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]runner.Mutation{all[0], all[len(all)-1]}, picked); diff != "" {
+		t.Errorf("Select(%v) (-want +got):\n%s", names, diff)
+	}
+	if _, err := Select([]string{"no-such-thing"}); err == nil || !strings.Contains(err.Error(), "use one of "+all[0].Name) {
+		t.Errorf("Select(unknown) = %v, want the known names", err)
+	}
+}
+
+func TestFiles(t *testing.T) {
+	rep := &Report{
+		BaselineFailed: nil,
+		Mutants: []MutantResult{
+			{Name: "pass-client-verify", Doc: "accepts any certificate", Caught: true, CaughtBy: []string{"mandatory: unknown CA [C3]"}, Wall: "1s"},
+			{Name: "quiet", Doc: "changes nothing", Wall: "1s"},
+		},
+		Caught: 1, Total: 2,
+	}
+	files, err := rep.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMD := "## mtlsconform self-test\n\nReference: passes. Kill rate 1/2.\n\n" +
+		"| mutant | what it breaks | caught by |\n|---|---|---|\n" +
+		"| `pass-client-verify` | accepts any certificate | 1 scenario(s), e.g. mandatory: unknown CA [C3] |\n" +
+		"| `quiet` | changes nothing | **survived** |\n"
+	if diff := cmp.Diff(wantMD, string(files["selftest.md"])); diff != "" {
+		t.Errorf("selftest.md (-want +got):\n%s", diff)
+	}
+	var back Report
+	if err := json.Unmarshal(files["selftest.json"], &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rep, &back); diff != "" {
+		t.Errorf("selftest.json round trip (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(string(files["selftest.json"]), `"baseline_failed": null`) {
+		t.Errorf("selftest.json lacks baseline_failed:\n%s", files["selftest.json"])
+	}
+}
