@@ -125,7 +125,10 @@ type RunResult struct {
 	Stats       Stats
 	Wall        time.Duration
 	Target      string
-	Profile     Profile
+	// Implementation names the reference implementation the run started
+	// ("nginx", "haproxy" …); empty for a live target.
+	Implementation string
+	Profile        Profile
 	// Modes are the modes the run's verdict speaks for: a live target's
 	// mode, or the modes the reference run's scenarios exercised.
 	Modes []Mode
@@ -137,19 +140,22 @@ const SchemaVersion = 2
 
 // Document is results.json: the run, its coverage and every scenario.
 type Document struct {
-	SchemaVersion int              `json:"schema_version"`
-	Target        string           `json:"target"`
-	Profile       string           `json:"profile"`
-	Modes         []Mode           `json:"modes"`
-	Wall          string           `json:"wall"`
-	Coverage      Coverage         `json:"coverage"`
-	Results       []ScenarioResult `json:"results"`
+	SchemaVersion  int              `json:"schema_version"`
+	Target         string           `json:"target"`
+	Implementation string           `json:"implementation,omitempty"`
+	Profile        string           `json:"profile"`
+	Deviations     []Deviation      `json:"deviations,omitempty"`
+	Modes          []Mode           `json:"modes"`
+	Wall           string           `json:"wall"`
+	Coverage       Coverage         `json:"coverage"`
+	Results        []ScenarioResult `json:"results"`
 }
 
 // NewDocument makes the results.json document of a run.
 func NewDocument(r RunResult) Document {
 	return Document{
-		SchemaVersion: SchemaVersion, Target: r.Target, Profile: r.Profile.Name, Modes: r.Modes,
+		SchemaVersion: SchemaVersion, Target: r.Target, Implementation: r.Implementation,
+		Profile: r.Profile.Name, Deviations: r.Profile.Deviations, Modes: r.Modes,
 		Wall: r.Wall.String(), Coverage: ComputeCoverage(r.Results, r.Modes), Results: r.Results,
 	}
 }

@@ -1,6 +1,8 @@
-// Package harness runs the reference mutual-TLS load balancer (nginx) and
-// the product-list backend in containers, one network per run, and calls
-// them the way a partner would.
+// Package harness runs the reference mutual-TLS load balancers (nginx,
+// HAProxy, Apache httpd, Caddy: one Implementation each) and the
+// product-list backend in containers, one network per run, and calls them
+// the way a partner would. Images are built offline from Debian packages;
+// every container and network is labelled and removed when the run ends.
 package harness
 
 import (

@@ -5,18 +5,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mtlsconform/fixtures/productapi"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -127,25 +129,8 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 	return true, nil
 }
 
-// sourceRoot finds the module's source, needed to build the backend binary:
-// $MTLSCONFORM_SOURCE, else the folder this package was compiled from.
-func sourceRoot() (string, error) {
-	if dir := os.Getenv("MTLSCONFORM_SOURCE"); dir != "" {
-		return dir, nil
-	}
-	_, file, _, ok := runtime.Caller(0)
-	if ok {
-		dir := filepath.Dir(filepath.Dir(file))
-		if _, err := os.Stat(filepath.Join(dir, "fixtures", "productapi")); err == nil {
-			return dir, nil
-		}
-	}
-	return "", errors.New("cannot find the mtlsconform source to build the backend image: set MTLSCONFORM_SOURCE to the checkout")
-}
-
-// EnsureBackendImage builds the product API as a static binary and, when no
-// image holds that exact binary yet, an image FROM scratch around it.
-// It returns the image reference and whether an image was built.
+// EnsureBackendImage makes sure an image that runs this very executable
+// as the backend exists; it returns the reference and whether it built.
 func EnsureBackendImage(ctx context.Context) (string, bool, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
@@ -155,31 +140,27 @@ func EnsureBackendImage(ctx context.Context) (string, bool, error) {
 	return ensureBackendImage(ctx, cli)
 }
 
+// ensureBackendImage builds, when no image holds this executable yet, an
+// image around the running program itself, started with
+// productapi.ServeEnv so that it serves the backend: the binary is
+// self-contained and needs no Go toolchain or source tree. The tag is the
+// executable's hash, so a changed program gets a new image and an
+// unchanged one reuses the old. A static executable goes FROM scratch; a
+// dynamically linked one (a test binary built with cgo) on the reference
+// nginx image's Debian, which has its C library.
 func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (string, bool, error) {
 	unlock, err := lockImages()
 	if err != nil {
 		return "", false, err
 	}
-	defer unlock()
-	root, err := sourceRoot()
+	defer func() { unlock() }() // unlock is taken anew below
+	exe, err := os.Executable()
 	if err != nil {
-		return "", false, err
+		return "", false, fmt.Errorf("find this program to run it as the backend: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "mtlsconform-backend-")
+	data, err := os.ReadFile(exe)
 	if err != nil {
-		return "", false, fmt.Errorf("build backend: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "productapi")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./fixtures/productapi/cmd/productapi")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", false, fmt.Errorf("build backend binary (go build in %s): %v\n%s", root, err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return "", false, fmt.Errorf("build backend: %w", err)
+		return "", false, fmt.Errorf("read this program (%s) to run it as the backend: %w", exe, err)
 	}
 	sum := sha256.Sum256(data)
 	ref := backendImageRepo + ":" + hex.EncodeToString(sum[:])[:16]
@@ -187,7 +168,20 @@ func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (
 	if err != nil || ok {
 		return ref, false, err
 	}
-	buildCtx, err := backendContext(data)
+	base := "scratch"
+	if dynamic, err := dynamicallyLinked(exe); err != nil {
+		return "", false, err
+	} else if dynamic {
+		base = DefaultNginxImage
+		unlock() // ensureImage takes the lock itself
+		if _, err := ensureImage(ctx, cli, base, func(string, ...any) {}); err != nil {
+			return "", false, fmt.Errorf("this program is dynamically linked, so its backend image needs %s: %w", base, err)
+		}
+		if unlock, err = lockImages(); err != nil {
+			return "", false, err
+		}
+	}
+	buildCtx, err := backendContext(base, data)
 	if err != nil {
 		return "", false, err
 	}
@@ -204,11 +198,47 @@ func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (
 	if err := buildStreamError(res.Body); err != nil {
 		return "", false, fmt.Errorf("build backend image: %w", err)
 	}
+	pruneBackendImages(ctx, cli, ref)
 	return ref, true, nil
 }
 
-func backendContext(binary []byte) (io.Reader, error) {
-	dockerfile := []byte("FROM scratch\nCOPY productapi /productapi\nEXPOSE 8080\nUSER 65534\nENTRYPOINT [\"/productapi\"]\n")
+// pruneBackendImages removes backend images of earlier builds, so that
+// rebuilding the program does not pile them up. Only images more than an
+// hour old go (a test binary of the same go test run may be about to use a
+// newer one), and one a container uses is kept: the engine refuses.
+func pruneBackendImages(ctx context.Context, cli *testcontainers.DockerClient, keep string) {
+	list, err := cli.ImageList(ctx, client.ImageListOptions{})
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-time.Hour).Unix()
+	for _, img := range list.Items {
+		for _, tag := range img.RepoTags {
+			if strings.HasPrefix(tag, backendImageRepo+":") && tag != keep && img.Created < cutoff {
+				cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true})
+			}
+		}
+	}
+}
+
+// dynamicallyLinked says whether an ELF executable asks for an
+// interpreter (the dynamic loader).
+func dynamicallyLinked(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("read %s as an executable: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func backendContext(base string, binary []byte) (io.Reader, error) {
+	dockerfile := []byte("FROM " + base + "\nCOPY productapi /productapi\nENV " + productapi.ServeEnv + "=productapi\nEXPOSE 8080\nUSER 65534\nENTRYPOINT [\"/productapi\"]\n")
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range []struct {

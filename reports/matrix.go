@@ -1,7 +1,8 @@
 // Package reports turns a run's results into the files reviewers read: a
 // self-contained HTML page with the clause matrix and each scenario's
-// evidence, a Markdown summary for a CI job page, and the raw results as
-// JSON. Cucumber JSON and JUnit XML come from godog's own formatters.
+// evidence, a Markdown summary for a CI job page, JUnit XML, the raw
+// results as JSON, and the side-by-side matrix of several runs. It reads
+// only package contract's types.
 package reports
 
 import (

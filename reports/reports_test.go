@@ -88,13 +88,7 @@ func TestWriteRefusesKeyMaterial(t *testing.T) {
 // its script without console errors, load nothing from outside, and show
 // the clause matrix.
 func TestHTMLInHeadlessBrowser(t *testing.T) {
-	browser, err := exec.LookPath("chromium")
-	if err != nil {
-		if harnesstest.InCI() {
-			t.Fatal("chromium is not installed and CI=true: scripts/prereqs.sh installs it")
-		}
-		t.Skip("SKIPPED — NO BROWSER: chromium not installed (scripts/prereqs.sh installs it)")
-	}
+	browser := chromium(t)
 	dir := t.TempDir()
 	files, err := Write(dir, sampleRun())
 	if err != nil {
@@ -110,24 +104,7 @@ func TestHTMLInHeadlessBrowser(t *testing.T) {
 	if bytes.Contains(page, []byte("<script>alert(1)</script>")) {
 		t.Error("a header value reached the page unescaped")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-		"--user-data-dir="+filepath.Join(dir, "profile"), "--dump-dom", "file://"+files.HTML)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium: %v\n%s", err, stderr.String())
-	}
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		if strings.Contains(line, ":CONSOLE") {
-			t.Errorf("console message while loading the report: %s", line)
-		}
-	}
-	dom := stdout.String()
-	if !strings.Contains(dom, `data-ready="true"`) {
-		t.Error("the report's script did not finish (no data-ready on body)")
-	}
+	dom := loadInBrowser(t, browser, files.HTML)
 	rows := regexp.MustCompile(`<tr id="clause-C\d+">`).FindAllString(dom, -1)
 	if len(rows) != 17 {
 		t.Errorf("rendered clause matrix has %d rows, want 17", len(rows))
@@ -137,6 +114,44 @@ func TestHTMLInHeadlessBrowser(t *testing.T) {
 			t.Errorf("rendered page lacks %s", want)
 		}
 	}
+}
+
+// loadInBrowser loads a page in headless Chromium and returns its DOM once
+// the page's script has run; a console message fails the test.
+func loadInBrowser(t *testing.T, browser, page string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+		"--user-data-dir="+filepath.Join(t.TempDir(), "profile"), "--dump-dom", "file://"+page)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(line, ":CONSOLE") {
+			t.Errorf("console message while loading %s: %s", filepath.Base(page), line)
+		}
+	}
+	dom := stdout.String()
+	if !strings.Contains(dom, `data-ready="true"`) {
+		t.Errorf("%s: the page's script did not finish (no data-ready on body)", filepath.Base(page))
+	}
+	return dom
+}
+
+// chromium finds the browser, failing in CI when it is missing.
+func chromium(t *testing.T) string {
+	t.Helper()
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		if harnesstest.InCI() {
+			t.Fatal("chromium is not installed and CI=true: scripts/prereqs.sh installs it")
+		}
+		t.Skip("SKIPPED — NO BROWSER: chromium not installed (scripts/prereqs.sh installs it)")
+	}
+	return browser
 }
 
 func TestMain(m *testing.M) { harnesstest.Main(m) }

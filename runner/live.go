@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -60,10 +61,10 @@ func NewLive(o LiveOptions) (*Live, error) {
 		return nil, fmt.Errorf("target %q: give an https://HOST[:PORT] URL", o.URL)
 	}
 	if o.Credential == nil {
-		return nil, fmt.Errorf("a live target needs a client credential it trusts: --client-p12 (+ password) or --client-cert and --client-key")
+		return nil, errors.New("a live target needs a client credential it trusts (LiveOptions.Credential): the trusted partner's certificate and key")
 	}
 	if o.ServerRoots == nil && !o.InsecureSkipVerify {
-		return nil, fmt.Errorf("a live target's own certificate must be verified: pass --server-ca with the CA that issued it (or, knowingly, --insecure-skip-verify)")
+		return nil, errors.New("a live target's own certificate must be verified: give the CA that issued it (LiveOptions.ServerRoots), or knowingly skip the check (InsecureSkipVerify)")
 	}
 	if o.APIPath == "" {
 		o.APIPath = productapi.ProductsPath
@@ -112,6 +113,9 @@ func (l *Live) seed(c *steps.Catalogue) {
 
 // Close has nothing to remove: the harness started nothing.
 func (l *Live) Close(context.Context) error { return nil }
+
+// Implementation is empty: the harness did not start this balancer.
+func (l *Live) Implementation() string { return "" }
 
 // Stats: a live target costs no containers.
 func (l *Live) Stats() contract.Stats { return contract.Stats{} }

@@ -52,7 +52,7 @@ func TestLiveTargetApplicability(t *testing.T) {
 	if _, err := NewLive(LiveOptions{URL: "http://plain", Mode: contract.Mandatory, Credential: cred}); err == nil {
 		t.Error("an http:// target was accepted")
 	}
-	if _, err := NewLive(LiveOptions{URL: "https://x", Mode: contract.Mandatory, Credential: cred}); err == nil || !strings.Contains(err.Error(), "--server-ca") {
+	if _, err := NewLive(LiveOptions{URL: "https://x", Mode: contract.Mandatory, Credential: cred}); err == nil || !strings.Contains(err.Error(), "ServerRoots") {
 		t.Errorf("no server CA and no insecure flag: %v", err)
 	}
 }

@@ -21,6 +21,9 @@ type Target interface {
 	Close(ctx context.Context) error
 	// Stats say what the target cost the run (containers started).
 	Stats() contract.Stats
+	// Implementation names the reference implementation the target runs;
+	// empty for a balancer the harness did not start.
+	Implementation() string
 }
 
 // Reference runs scenarios against the reference nginx started by the
@@ -117,6 +120,9 @@ func (r *Reference) Describe() string {
 	}
 	return "reference " + r.impl().Name()
 }
+
+// Implementation names the implementation the reference runs.
+func (r *Reference) Implementation() string { return r.impl().Name() }
 
 // impl is the implementation the reference runs.
 func (r *Reference) impl() harness.Implementation {

@@ -1,3 +1,13 @@
+// Package runner runs the conformance suite: it opens a target (the
+// reference implementation in containers, or a live balancer), runs the
+// feature files through godog with the step definitions of package steps,
+// closes the target whatever happened, and returns the verdicts as a
+// contract.RunResult. Teams embed it in their own go test:
+//
+//	func TestOurBalancer(t *testing.T) {
+//		_, err := runner.Run(ctx, runner.RunOptions{TestingT: t, Features: os.DirFS("features")})
+//		...
+//	}
 package runner
 
 import (
@@ -129,6 +139,7 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 		Target:      target.Describe(),
 		Profile:     o.Profile,
 	}
+	res.Implementation = target.Implementation()
 	modes := target.Capabilities().Modes
 	for _, m := range modes {
 		if len(modes) == 1 || slices.ContainsFunc(res.Results, func(r contract.ScenarioResult) bool { return slices.Contains(r.Modes, m) }) {

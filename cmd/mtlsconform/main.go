@@ -6,6 +6,8 @@
 //	mtlsconform onboard   will this partner's certificate be accepted, and
 //	                      does adding it break anyone else?
 //	mtlsconform selftest  the suite against deliberately broken references
+//	mtlsconform matrix    every reference implementation side by side
+//	mtlsconform report    the matrix from runs made elsewhere (--merge)
 //	mtlsconform bench     measure what a run costs
 //	mtlsconform sweep     remove containers and networks left by killed runs
 //
@@ -21,6 +23,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
+	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"os"
 	"os/signal"
@@ -64,6 +68,8 @@ Usage:
   mtlsconform run [flags]        run the suite and write reports (see: mtlsconform run -h)
   mtlsconform onboard [flags]    check a partner's certificate against a truststore
   mtlsconform selftest [flags]   prove the suite catches broken load balancers
+  mtlsconform matrix [flags]     run every reference implementation, side by side
+  mtlsconform report --merge DIR...  the side-by-side matrix from runs made elsewhere
   mtlsconform bench [flags]      measure a run's cost (medians)
   mtlsconform sweep              remove containers and networks left by killed runs
 
@@ -80,6 +86,9 @@ const exitInterrupted = 130
 // files as it would after any run, and the process exits 130. A second
 // signal ends the process at once; the next run sweeps what that left.
 func main() {
+	if productapi.Serving() { // this executable, started as the backend
+		log.Fatal(productapi.ListenAndServe(":8080"))
+	}
 	for k, v := range harness.TestcontainersEnv() {
 		os.Setenv(k, v)
 	}
@@ -87,15 +96,20 @@ func main() {
 		tclog.SetDefault(tclog.NewNoopLogger())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	finished := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		fmt.Fprintln(os.Stderr, "\nmtlsconform: interrupted: removing this run's containers, network and temporary files…")
-		stop() // a second signal ends the process at once
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(os.Stderr, "\nmtlsconform: interrupted: removing this run's containers, network and temporary files…")
+			stop() // a second signal ends the process at once
+		case <-finished:
+		}
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	if ctx.Err() != nil {
 		code = exitInterrupted
 	}
+	close(finished)
 	stop()
 	os.Exit(code)
 }
@@ -115,6 +129,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdSelftest(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "matrix":
+		err = cmdMatrix(ctx, args[1:], stdout, stderr)
+	case "report":
+		err = cmdReport(args[1:], stdout, stderr)
 	case "sweep":
 		err = cmdSweep(ctx, args[1:], stdout)
 	case "-h", "-help", "--help", "help":
@@ -137,7 +155,7 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.Is(err, errChecksFailed):
 		return exitFailed
 	case errors.Is(err, errInconclusive):
-		fmt.Fprintf(stderr, "mtlsconform: %v: add what the not-applicable reasons above ask for (an echo path, a CA key, the right --mode), or run the tags you meant\n", err)
+		fmt.Fprintf(stderr, "mtlsconform: %v; the coverage lines say what was not verified and why (an echo path, a CA key, the right --mode, other tags)\n", err)
 		return exitInconclusive
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "mtlsconform: %v\n", err)

@@ -17,6 +17,7 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
+	"mtlsconform/output"
 	"mtlsconform/reports"
 	"mtlsconform/runner"
 	"mtlsconform/steps"
@@ -308,7 +309,7 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 	if err != nil {
 		return res, &envError{fmt.Errorf("read %s: %w", filepath.Base(cucumber), err)}
 	}
-	if err := pki.WriteFileAtomic(filepath.Join(out, filepath.Base(cucumber)), data, 0o644); err != nil {
+	if err := output.WriteFile(filepath.Join(out, filepath.Base(cucumber)), data); err != nil {
 		return res, &envError{err}
 	}
 	files, err := reports.Write(out, res)

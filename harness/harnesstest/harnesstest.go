@@ -6,12 +6,14 @@ package harnesstest
 
 import (
 	"context"
+	"log"
 	"os"
 	"strconv"
 	"testing"
 
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
+	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 )
 
@@ -24,8 +26,13 @@ func Main(m *testing.M) {
 }
 
 // Prepare is what Main does before running the tests, for a TestMain that
-// has more to do.
+// has more to do. A test binary started as the backend (the harness runs
+// the program's own executable in the backend's container) serves it here
+// and never returns.
 func Prepare() {
+	if productapi.Serving() {
+		log.Fatal(productapi.ListenAndServe(":8080"))
+	}
 	for k, v := range harness.TestcontainersEnv() {
 		os.Setenv(k, v)
 	}

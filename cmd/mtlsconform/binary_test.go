@@ -1,0 +1,42 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mtlsconform/harness/harnesstest"
+)
+
+// TestBinaryRunsOutsideTheSourceTree: the installed binary carries the
+// features and the backend (its own executable serves it in the backend's
+// container), so it runs from any folder, with no Go toolchain on PATH.
+func TestBinaryRunsOutsideTheSourceTree(t *testing.T) {
+	harnesstest.RequireDocker(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mtlsconform")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	elsewhere := t.TempDir()
+	cmd := exec.Command(bin, "run", "--tags", "@C1", "--out", filepath.Join(elsewhere, "out"))
+	cmd.Dir = elsewhere
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "GO") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "PATH=/usr/sbin:/usr/bin:/sbin:/bin") // no Go toolchain
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run from %s without Go on PATH: %v\n%s", elsewhere, err, out)
+	}
+	if !strings.Contains(string(out), "2 scenarios: 2 passed") {
+		t.Errorf("unexpected result:\n%s", out)
+	}
+}

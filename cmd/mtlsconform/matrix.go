@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"mtlsconform/contract"
+	"mtlsconform/harness"
+	"mtlsconform/output"
+	"mtlsconform/reports"
+	"mtlsconform/runner"
+)
+
+const matrixUsage = `mtlsconform matrix: run the suite against every reference implementation and put them side by side.
+
+  mtlsconform matrix --out out/matrix [--impl nginx,haproxy,apache,caddy] [--tags EXPR] [--parallel 2]
+
+Each implementation's own reports go to --out/IMPL/; the side-by-side matrix (clause × mode per
+implementation: passed, failed, known deviation with its reason, not supported) to --out/matrix.html,
+matrix.md and matrix.json. Exit status 1 when any scenario failed, 3 when a run verified too little.`
+
+const reportUsage = `mtlsconform report: build the side-by-side matrix from runs made elsewhere.
+
+  mtlsconform report --merge out/nginx out/haproxy ... [--out out/matrix]
+
+Each folder is one run's --out (its results.json is read); one CI job per implementation is how
+the matrix spreads over machines.`
+
+func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("mtlsconform matrix", stderr, matrixUsage)
+	out := fs.String("out", "out/matrix", "`folder` for the matrix and each implementation's reports")
+	var impls stringList
+	fs.Var(&impls, "impl", "implementations to run (repeatable or comma-separated; default all): "+strings.Join(implNames(), ", "))
+	tags := fs.String("tags", "", "godog tag `expression` selecting scenarios")
+	conc := fs.Int("concurrency", 4, "scenarios run at once within each implementation")
+	parallel := fs.Int("parallel", 2, "implementations run at once")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *conc < 1 || *parallel < 1 {
+		return usagef("--concurrency and --parallel must be 1 or more")
+	}
+	if len(impls) == 0 {
+		impls = implNames()
+	}
+	var chosen []harness.Implementation
+	for _, name := range impls {
+		impl, err := harness.LookupImplementation(name)
+		if err != nil {
+			return usagef("--impl: %v", err)
+		}
+		chosen = append(chosen, impl)
+	}
+	docs := make([]contract.Document, len(chosen))
+	errs := make([]error, len(chosen))
+	logs := make([]bytes.Buffer, len(chosen))
+	sem := make(chan struct{}, *parallel)
+	var wg sync.WaitGroup
+	for i, impl := range chosen {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			opts := runner.RunOptions{Implementation: impl, Tags: *tags, Concurrency: *conc,
+				Logf: prefixLogger(stderr, "mtlsconform "+impl.Name())}
+			res, err := runWithReports(ctx, opts, filepath.Join(*out, impl.Name()), "none", &logs[i])
+			docs[i], errs[i] = contract.NewDocument(res), err
+			if err == nil {
+				fmt.Fprintf(stdout, "%-8s %s\n", impl.Name(), contract.CountLine(res.Results))
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("%s: %w", chosen[i].Name(), err)
+		}
+	}
+	return writeMatrix(*out, docs, stdout)
+}
+
+func cmdReport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("mtlsconform report", stderr, reportUsage)
+	merge := fs.Bool("merge", false, "merge the runs whose folders follow into one matrix")
+	out := fs.String("out", "out/matrix", "`folder` for matrix.html, matrix.md and matrix.json")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if !*merge || fs.NArg() == 0 {
+		return usagef("give --merge and one or more run folders, e.g. mtlsconform report --merge out/nginx out/haproxy")
+	}
+	var docs []contract.Document
+	for _, dir := range fs.Args() {
+		d, err := reports.ReadDocument(filepath.Join(dir, "results.json"))
+		if err != nil {
+			return &envError{err}
+		}
+		docs = append(docs, d)
+	}
+	return writeMatrix(*out, docs, stdout)
+}
+
+// writeMatrix writes the side-by-side files and decides the exit status:
+// any failure is 1, any inconclusive run 3.
+func writeMatrix(out string, docs []contract.Document, stdout io.Writer) error {
+	m := reports.BuildCrossMatrix(docs)
+	files, err := reports.CrossFiles(m)
+	if err != nil {
+		return &envError{err}
+	}
+	if err := output.WriteFiles(out, files); err != nil {
+		return &envError{err}
+	}
+	fmt.Fprintf(stdout, "matrix: %s, %s, %s\n", filepath.Join(out, "matrix.html"), filepath.Join(out, "matrix.md"), filepath.Join(out, "matrix.json"))
+	if m.Failed() > 0 {
+		return errChecksFailed
+	}
+	for _, c := range m.Columns {
+		if !c.Conclusive {
+			return fmt.Errorf("%w: %s: %s", errInconclusive, c.Name, c.Problem)
+		}
+	}
+	return nil
+}
+
+func implNames() []string {
+	var out []string
+	for _, i := range harness.Implementations() {
+		out = append(out, i.Name())
+	}
+	return out
+}

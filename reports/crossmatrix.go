@@ -1,0 +1,225 @@
+package reports
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"mtlsconform/contract"
+)
+
+// The cross-implementation matrix puts runs side by side: one column group
+// per implementation (or live target), one row per clause, each cell the
+// clause's verdict in one mode with the reason of a deviation or of what
+// was not supported. It is built from results.json documents alone, so runs
+// made on different machines (one CI job per implementation) merge into
+// one report.
+
+// CrossColumn is one run in the matrix.
+type CrossColumn struct {
+	Name       string               `json:"name"` // the implementation, or the target
+	Target     string               `json:"target"`
+	Profile    string               `json:"profile"`
+	CountLine  string               `json:"counts"`
+	Conclusive bool                 `json:"conclusive"`
+	Problem    string               `json:"problem,omitempty"`
+	Failed     int                  `json:"failed"`
+	Deviations []contract.Deviation `json:"deviations,omitempty"`
+}
+
+// CrossCell is one clause in one mode of one run.
+type CrossCell struct {
+	Mode    contract.Mode   `json:"mode"`
+	Status  contract.Status `json:"status,omitempty"` // empty: no scenario
+	Reasons []string        `json:"reasons,omitempty"`
+}
+
+// Class is the cell's CSS class.
+func (c CrossCell) Class() string {
+	if c.Status == "" {
+		return "none"
+	}
+	return strings.ReplaceAll(string(c.Status), " ", "-")
+}
+
+// Label is what the cell shows.
+func (c CrossCell) Label() string {
+	if c.Status == "" {
+		return "—"
+	}
+	return string(c.Status)
+}
+
+// CrossRow is one clause across every run and mode.
+type CrossRow struct {
+	Clause contract.Clause `json:"clause"`
+	// Cells has, per column, one cell per mode.
+	Cells [][]CrossCell `json:"cells"`
+}
+
+// CrossMatrix is the whole side-by-side report.
+type CrossMatrix struct {
+	SchemaVersion int             `json:"schema_version"`
+	Generated     string          `json:"generated"`
+	Modes         []contract.Mode `json:"modes"`
+	Columns       []CrossColumn   `json:"columns"`
+	Rows          []CrossRow      `json:"rows"`
+}
+
+// Failed counts the failed scenarios over every run.
+func (m CrossMatrix) Failed() int {
+	n := 0
+	for _, c := range m.Columns {
+		n += c.Failed
+	}
+	return n
+}
+
+// BuildCrossMatrix puts the runs' documents side by side, in their order.
+func BuildCrossMatrix(docs []contract.Document) CrossMatrix {
+	m := CrossMatrix{SchemaVersion: contract.SchemaVersion, Generated: time.Now().UTC().Format(time.RFC3339), Modes: contract.Modes}
+	for _, d := range docs {
+		name := d.Implementation
+		if name == "" {
+			name = d.Target
+		}
+		cov := contract.ComputeCoverage(d.Results, d.Modes)
+		m.Columns = append(m.Columns, CrossColumn{
+			Name: name, Target: d.Target, Profile: d.Profile, CountLine: contract.CountLine(d.Results),
+			Conclusive: cov.Conclusive(), Problem: cov.Problem(),
+			Failed: contract.Counts(d.Results)[contract.Failed], Deviations: d.Deviations,
+		})
+	}
+	for _, cl := range contract.Clauses {
+		row := CrossRow{Clause: cl}
+		for _, d := range docs {
+			var cells []CrossCell
+			for _, mode := range contract.Modes {
+				cells = append(cells, crossCell(d.Results, cl.ID, mode))
+			}
+			row.Cells = append(row.Cells, cells)
+		}
+		m.Rows = append(m.Rows, row)
+	}
+	return m
+}
+
+// crossCell combines a clause's scenarios in one mode as the run's own
+// matrix does, keeping the reasons of deviations and of what was not
+// supported or not applicable.
+func crossCell(results []contract.ScenarioResult, clause string, mode contract.Mode) CrossCell {
+	counts := map[contract.Status]int{}
+	cell := CrossCell{Mode: mode}
+	for _, r := range results {
+		if !slices.Contains(r.Clauses, clause) || !r.AppliesTo(mode) {
+			continue
+		}
+		counts[r.Status]++
+		if r.Status != contract.Passed {
+			why := r.Reason
+			if r.Status == contract.Failed {
+				why, _, _ = strings.Cut(r.Error, "\n")
+			}
+			why, _, _ = strings.Cut(why, " (observed: ")
+			if why != "" && !slices.Contains(cell.Reasons, why) {
+				cell.Reasons = append(cell.Reasons, why)
+			}
+		}
+	}
+	cell.Status = combine(counts)
+	return cell
+}
+
+//go:embed matrix.html.tmpl
+var crossSource string
+
+var crossTemplate = template.Must(template.New("matrix").Funcs(template.FuncMap{"join": strings.Join}).Parse(crossSource))
+
+// CrossHTML writes the matrix as a self-contained page.
+func CrossHTML(w io.Writer, m CrossMatrix) error { return crossTemplate.Execute(w, m) }
+
+// CrossMarkdown writes the matrix for a CI job summary.
+func CrossMarkdown(w io.Writer, m CrossMatrix) error {
+	var b strings.Builder
+	b.WriteString("## mtlsconform: implementations side by side\n\n")
+	for _, c := range m.Columns {
+		fmt.Fprintf(&b, "- **%s** (%s, profile `%s`): %s", c.Name, c.Target, c.Profile, c.CountLine)
+		if !c.Conclusive {
+			fmt.Fprintf(&b, " — inconclusive: %s", c.Problem)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n| Clause |")
+	for _, c := range m.Columns {
+		for _, mode := range m.Modes {
+			fmt.Fprintf(&b, " %s %s |", c.Name, mode)
+		}
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(m.Columns)*len(m.Modes)) + "\n")
+	icon := map[string]string{"passed": "✅", "failed": "❌", "known-deviation": "⚠️", "not-applicable": "➖", "not-supported": "🚫", "none": "—"}
+	for _, row := range m.Rows {
+		fmt.Fprintf(&b, "| %s |", row.Clause.ID)
+		for _, cells := range row.Cells {
+			for _, c := range cells {
+				fmt.Fprintf(&b, " %s |", icon[c.Class()])
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n✅ passed · ❌ failed · ⚠️ known deviation · 🚫 not supported · ➖ not applicable · — no scenario\n")
+	var notes []string
+	for _, row := range m.Rows {
+		for i, cells := range row.Cells {
+			for _, c := range cells {
+				if c.Status == contract.KnownDeviation || c.Status == contract.NotSupported || c.Status == contract.Failed {
+					notes = append(notes, fmt.Sprintf("- %s %s, %s mode, %s: %s", m.Columns[i].Name, row.Clause.ID, c.Mode, c.Status, strings.Join(c.Reasons, "; ")))
+				}
+			}
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n### Why\n\n" + strings.Join(notes, "\n") + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// CrossFiles renders matrix.html, matrix.md and matrix.json.
+func CrossFiles(m CrossMatrix) (map[string][]byte, error) {
+	var h, md bytes.Buffer
+	if err := CrossHTML(&h, m); err != nil {
+		return nil, fmt.Errorf("render matrix.html: %w", err)
+	}
+	if err := CrossMarkdown(&md, m); err != nil {
+		return nil, fmt.Errorf("render matrix.md: %w", err)
+	}
+	js, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode matrix.json: %w", err)
+	}
+	return map[string][]byte{"matrix.html": h.Bytes(), "matrix.md": md.Bytes(), "matrix.json": js}, nil
+}
+
+// ReadDocument reads a run's results.json, refusing another schema.
+func ReadDocument(path string) (contract.Document, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return contract.Document{}, fmt.Errorf("read %s: %w (give the folder a run wrote its reports to)", path, err)
+	}
+	var d contract.Document
+	if err := json.Unmarshal(data, &d); err != nil {
+		return contract.Document{}, fmt.Errorf("%s is not a results.json of mtlsconform: %v", path, err)
+	}
+	if d.SchemaVersion != contract.SchemaVersion {
+		return contract.Document{}, fmt.Errorf("%s has schema version %d; this mtlsconform reads %d: rerun that run with this version",
+			path, d.SchemaVersion, contract.SchemaVersion)
+	}
+	return d, nil
+}
