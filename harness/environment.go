@@ -83,6 +83,7 @@ type Environment struct {
 	lbContainers []*testcontainers.DockerContainer
 	started      atomic.Int64
 	closeOnce    sync.Once
+	inflight     sync.WaitGroup // containers and networks being created
 	closeErr     error
 }
 
@@ -90,6 +91,17 @@ type lbSlot struct {
 	ready chan struct{}
 	lb    *LoadBalancer
 	err   error
+}
+
+// creating marks a container or network being created until the returned
+// function is called. Creation runs to its end even when the run is
+// interrupted (the engine would finish a create whose client gave up, and
+// the container would appear after the run's last sweep); Close waits for
+// it, then removes what it made.
+func (e *Environment) creating() (done func()) {
+	e.inflight.Add(1)
+	var once sync.Once
+	return func() { once.Do(e.inflight.Done) }
 }
 
 // ServerName is the name partners use for the load balancer; its
@@ -153,7 +165,9 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if built {
 		opts.Logf("built %s", backendRef)
 	}
-	e.network, err = network.New(ctx, network.WithLabels(e.labels()))
+	done := e.creating()
+	e.network, err = network.New(context.WithoutCancel(ctx), network.WithLabels(e.labels()))
+	done()
 	if err != nil {
 		return nil, fmt.Errorf("create the run's network: %w", err)
 	}
@@ -215,7 +229,8 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 	if e.opts.Products != nil {
 		opts = append(opts, testcontainers.WithEnv(map[string]string{"PRODUCTAPI_PRODUCTS": string(productapi.ProductsJSON(e.opts.Products))}))
 	}
-	c, err := testcontainers.Run(ctx, ref, append(opts,
+	done := e.creating()
+	c, err := testcontainers.Run(context.WithoutCancel(ctx), ref, append(opts,
 		testcontainers.WithExposedPorts(backendPort),
 		loopbackOnly(backendPort),
 		testcontainers.WithLabels(e.labels()),
@@ -226,6 +241,10 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 	if c != nil {
 		e.backend = c
 		e.started.Add(1)
+	}
+	done()
+	if err == nil {
+		err = ctx.Err() // interrupted while it started: Close removes it
 	}
 	if err != nil {
 		return fmt.Errorf("start the product API backend (%s): %w", ref, err)
@@ -322,7 +341,8 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, ima
 			FileMode:          mode,
 		})
 	}
-	c, err := testcontainers.Run(ctx, image, append([]testcontainers.ContainerCustomizer{
+	done := e.creating()
+	c, err := testcontainers.Run(context.WithoutCancel(ctx), image, append([]testcontainers.ContainerCustomizer{
 		testcontainers.WithExposedPorts(lbPort),
 		loopbackOnly(lbPort),
 		testcontainers.WithLabels(e.labels()),
@@ -335,6 +355,10 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, ima
 		e.mu.Lock()
 		e.lbContainers = append(e.lbContainers, c)
 		e.mu.Unlock()
+	}
+	done()
+	if err == nil {
+		err = ctx.Err() // interrupted while it started: Close removes it
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start the load balancer (%s, %s mode): %w%s", image, cfg.Mode, err, containerLogs(ctx, c))
@@ -478,6 +502,9 @@ func terminateAll(ctx context.Context, cs []*testcontainers.DockerContainer) err
 // failure rather than the first. It is safe to call more than once.
 func (e *Environment) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
+		// A container or network still being created would appear after the
+		// sweep below: creation is not cancelled half-way, so wait for it.
+		e.inflight.Wait()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Cleanup)
 		defer cancel()
 		var errs []error

@@ -114,6 +114,10 @@ func (l *Live) seed(c *steps.Catalogue) {
 // Close has nothing to remove: the harness started nothing.
 func (l *Live) Close(context.Context) error { return nil }
 
+// DefaultProfile expects a balancer that refuses with HTTP 400 and has no
+// known deviations; a run names another for other balancers.
+func (l *Live) DefaultProfile() contract.Profile { return contract.GenericHTTP400 }
+
 // Implementation is empty: the harness did not start this balancer.
 func (l *Live) Implementation() string { return "" }
 

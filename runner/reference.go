@@ -24,6 +24,9 @@ type Target interface {
 	// Implementation names the reference implementation the target runs;
 	// empty for a balancer the harness did not start.
 	Implementation() string
+	// DefaultProfile is the profile a run uses when none is given: the
+	// implementation's measured one, or the generic one for a live target.
+	DefaultProfile() contract.Profile
 }
 
 // Reference runs scenarios against the reference nginx started by the
@@ -120,6 +123,9 @@ func (r *Reference) Describe() string {
 	}
 	return "reference " + r.impl().Name()
 }
+
+// DefaultProfile is the implementation's measured profile.
+func (r *Reference) DefaultProfile() contract.Profile { return r.impl().Profile() }
 
 // Implementation names the implementation the reference runs.
 func (r *Reference) Implementation() string { return r.impl().Name() }

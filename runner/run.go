@@ -68,12 +68,6 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	if o.Profile.Name == "" {
-		o.Profile = contract.ReferenceNginx
-		if o.Implementation != nil {
-			o.Profile = o.Implementation.Profile()
-		}
-	}
 	if o.Features == nil {
 		o.Features = features.FS
 	}
@@ -97,6 +91,9 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 		target = &Reference{Options: harness.Options{Implementation: o.Implementation, Image: o.Image, Logf: o.Logf}, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
+	}
+	if o.Profile.Name == "" {
+		o.Profile = target.DefaultProfile()
 	}
 	cat := steps.NewCatalogue()
 	// Close also after a failed Open: a half-started environment is

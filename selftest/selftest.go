@@ -102,17 +102,21 @@ func judge(m runner.Mutation, res contract.RunResult) MutantResult {
 	return mr
 }
 
-// Select returns the mutants named, in runner.Mutations order, or all of
-// them when names is empty. An unknown name is an error that lists the
-// known ones.
-func Select(names []string) ([]runner.Mutation, error) {
-	all := runner.Mutations()
+// Select returns the mutants of an implementation named, in
+// runner.MutationsOf order, or all of them when names is empty. An unknown
+// name is an error that lists the known ones.
+func Select(impl harness.Implementation, names []string) ([]runner.Mutation, error) {
+	all := runner.MutationsOf(impl)
 	if len(names) == 0 {
 		return all, nil
 	}
 	for _, n := range names {
 		if !slices.ContainsFunc(all, func(m runner.Mutation) bool { return m.Name == n }) {
-			return nil, fmt.Errorf("unknown mutation %q: use one of %s", n, strings.Join(runner.MutationNames(), ", "))
+			var known []string
+			for _, m := range all {
+				known = append(known, m.Name)
+			}
+			return nil, fmt.Errorf("unknown mutation %q of %s: use one of %s", n, impl.Name(), strings.Join(known, ", "))
 		}
 	}
 	var picked []runner.Mutation

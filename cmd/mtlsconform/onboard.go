@@ -37,7 +37,7 @@ func cmdOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	truststore := fs.String("truststore", "", "the current truststore bundle `file` (PEM)")
 	out := fs.String("out", "", "`file` to write the combined truststore to (never the input file); without it nothing is written")
 	reportDir := fs.String("report", "out", "`folder` for onboard-report.md and onboard-report.json")
-	image := fs.String("nginx-image", envDefault("MTLSCONFORM_NGINX_IMAGE", harness.DefaultNginxImage), "reference load balancer `image`")
+	image := fs.String("image", envDefault("MTLSCONFORM_IMAGE", os.Getenv("MTLSCONFORM_NGINX_IMAGE")), "run the reference nginx from this `image` instead of the one built offline")
 	noProof := fs.Bool("no-proof", false, "lint and write only; do not start the reference load balancer")
 	var lf liveFlags
 	lf.register(fs, false)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"mtlsconform/output"
 	"mtlsconform/reports"
 	"mtlsconform/runner"
+	"mtlsconform/selftest"
 	"mtlsconform/steps"
 )
 
@@ -190,11 +192,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	tags := fs.String("tags", "", "godog tag `expression` selecting scenarios, e.g. '@C1,@C2' or '@mandatory && ~@pitfall'")
 	format := fs.String("format", "none", "console `formatter` of godog: none, progress or pretty (reports are written whatever this says)")
 	conc := fs.Int("concurrency", 4, "scenarios run at once")
-	image := fs.String("nginx-image", envDefault("MTLSCONFORM_NGINX_IMAGE", harness.DefaultNginxImage), "reference load balancer `image`; the default is built offline when missing")
-	profileName := fs.String("profile", "", "implementation `profile`: reference-nginx (default for the reference), http-400 (default for --target), tls-alert")
+	var ref referenceFlags
+	ref.register(fs)
+	profileName := fs.String("profile", "", "`profile` to judge by: "+strings.Join(profileNames(), ", ")+
+		" (default: the implementation's own; http-400 for --target)")
 	featuresDir := fs.String("features", "", "`folder` of feature files to run instead of the built-in ones")
 	var mutations stringList
-	fs.Var(&mutations, "mutation", "break the reference on purpose (repeatable): "+strings.Join(runner.MutationNames(), ", "))
+	fs.Var(&mutations, "mutation", "break the reference on purpose (repeatable; see mtlsconform selftest -h for each implementation's)")
 	var lf liveFlags
 	lf.register(fs, true)
 	if err := parseFlags(fs, args); err != nil {
@@ -208,25 +212,29 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	default:
 		return usagef("--format %q: use none, progress or pretty", *format)
 	}
-	if err := checkMutations(mutations); err != nil {
+	impl, err := ref.implementation()
+	if err != nil {
 		return err
+	}
+	if _, err := selftest.Select(impl, mutations); err != nil {
+		return usagef("--mutation: %v", err)
 	}
 	live, err := lf.live(stderr)
 	if err != nil {
 		return err
 	}
-	profile := contract.ReferenceNginx
-	if live != nil {
-		profile = contract.GenericHTTP400
+	if live != nil && (ref.impl != "nginx" || ref.image != "" || len(mutations) > 0) {
+		return usagef("--impl, --image and --mutation choose and break the reference; a --target is what it is (judge it by --profile)")
 	}
+	var profile contract.Profile
 	if *profileName != "" {
-		if profile, err = contract.LookupProfile(*profileName); err != nil {
+		if profile, err = lookupProfile(*profileName); err != nil {
 			return usagef("--profile: %v", err)
 		}
 	}
 	opts := runner.RunOptions{
 		Tags: *tags, Concurrency: *conc, Profile: profile,
-		Image: *image, Mutations: mutations,
+		Implementation: impl, Image: ref.image, Mutations: mutations,
 		Logf: prefixLogger(stderr, "mtlsconform"),
 	}
 	if live != nil {
@@ -377,4 +385,53 @@ func cmdSweep(ctx context.Context, args []string, stdout io.Writer) error {
 	dirs := harness.SweepTempDirs()
 	fmt.Fprintf(stdout, "removed %d container(s), %d network(s), %d temporary folder(s)\n", len(rep.Containers), len(rep.Networks), len(dirs))
 	return nil
+}
+
+// referenceFlags pick the reference implementation and, optionally, an
+// image to run it from instead of the one built offline.
+type referenceFlags struct {
+	impl, image string
+}
+
+func (r *referenceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.impl, "impl", "nginx", "reference `implementation`: "+strings.Join(implNames(), ", "))
+	fs.StringVar(&r.image, "image", envDefault("MTLSCONFORM_IMAGE", os.Getenv("MTLSCONFORM_NGINX_IMAGE")),
+		"run the implementation from this `image` (an upstream one where a registry is reachable) instead of the one built offline from Debian packages")
+}
+
+func (r *referenceFlags) implementation() (harness.Implementation, error) {
+	impl, err := harness.LookupImplementation(r.impl)
+	if err != nil {
+		return nil, usagef("--impl: %v", err)
+	}
+	return impl, nil
+}
+
+// lookupProfile finds a profile by name: a generic one, or an
+// implementation's measured one (reference-haproxy …), which a live
+// balancer of that kind can be judged by.
+func lookupProfile(name string) (contract.Profile, error) {
+	for _, impl := range harness.Implementations() {
+		if p := impl.Profile(); p.Name == name {
+			return p, nil
+		}
+	}
+	p, err := contract.LookupProfile(name)
+	if err != nil {
+		return p, fmt.Errorf("unknown profile %q: use one of %s", name, strings.Join(profileNames(), ", "))
+	}
+	return p, nil
+}
+
+func profileNames() []string {
+	var names []string
+	for _, p := range contract.Profiles() {
+		names = append(names, p.Name)
+	}
+	for _, impl := range harness.Implementations() {
+		if p := impl.Profile(); !slices.Contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
+	}
+	return names
 }

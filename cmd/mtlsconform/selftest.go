@@ -25,20 +25,25 @@ least one scenario fails on it. Prints each mutant with the scenarios that caugh
 func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mtlsconform selftest", stderr, selftestUsage)
 	var only stringList
-	fs.Var(&only, "mutation", "run only these mutants (repeatable; default all): "+strings.Join(runner.MutationNames(), ", "))
+	fs.Var(&only, "mutation", "run only these mutants (repeatable; default all of the implementation's): "+mutationHelp())
 	out := fs.String("out", "out", "`folder` for selftest.md and selftest.json")
 	conc := fs.Int("concurrency", 2, "scenarios run at once")
-	image := fs.String("nginx-image", envDefault("MTLSCONFORM_NGINX_IMAGE", harness.DefaultNginxImage), "reference load balancer `image`")
+	var ref referenceFlags
+	ref.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	mutants, err := selftest.Select(only)
+	impl, err := ref.implementation()
+	if err != nil {
+		return err
+	}
+	mutants, err := selftest.Select(impl, only)
 	if err != nil {
 		return usagef("%v", err)
 	}
 	rep, err := selftest.Run(ctx, selftest.Options{
 		Mutants: mutants, Concurrency: *conc,
-		Harness: harness.Options{Image: *image, Logf: prefixLogger(stderr, "mtlsconform")},
+		Harness: harness.Options{Implementation: impl, Image: ref.image, Logf: prefixLogger(stderr, "mtlsconform")},
 		OnReference: func(failed []string, wall time.Duration) {
 			fmt.Fprintf(stdout, "reference: %s (%v)\n", selftest.Baseline(failed), wall.Round(time.Millisecond))
 		},
@@ -69,10 +74,15 @@ func mutantVerdict(m selftest.MutantResult) string {
 	return fmt.Sprintf("caught by %d scenario(s), first: %s", len(m.CaughtBy), m.CaughtBy[0])
 }
 
-// checkMutations refuses --mutation names the reference does not know.
-func checkMutations(names []string) error {
-	if _, err := selftest.Select(names); err != nil {
-		return usagef("%v", err)
+// mutationHelp lists each implementation's mutants for -h.
+func mutationHelp() string {
+	var parts []string
+	for _, impl := range harness.Implementations() {
+		var names []string
+		for _, m := range runner.MutationsOf(impl) {
+			names = append(names, m.Name)
+		}
+		parts = append(parts, impl.Name()+": "+strings.Join(names, ", "))
 	}
-	return nil
+	return strings.Join(parts, "; ")
 }
