@@ -71,6 +71,7 @@ Usage:
   mtlsconform matrix [flags]     run every reference implementation, side by side
   mtlsconform report --merge DIR...  the side-by-side matrix from runs made elsewhere
   mtlsconform bench [flags]      measure a run's cost (medians)
+  mtlsconform images             build the reference implementations' images that are missing
   mtlsconform sweep              remove containers and networks left by killed runs
 
 Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or environment error,
@@ -133,6 +134,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdMatrix(ctx, args[1:], stdout, stderr)
 	case "report":
 		err = cmdReport(args[1:], stdout, stderr)
+	case "images":
+		err = cmdImages(ctx, args[1:], stdout, stderr)
 	case "sweep":
 		err = cmdSweep(ctx, args[1:], stdout)
 	case "-h", "-help", "--help", "help":

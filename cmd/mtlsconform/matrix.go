@@ -136,3 +136,24 @@ func implNames() []string {
 	}
 	return out
 }
+
+// cmdImages builds every reference implementation's image that is missing
+// (offline, from Debian packages), so that the first run does not pay for it.
+func cmdImages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("mtlsconform images", stderr, "mtlsconform images: build the reference implementations' images that are missing (about 20 s each, once).")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for _, impl := range harness.Implementations() {
+		built, err := harness.EnsureImage(ctx, impl.Image(), prefixLogger(stderr, "mtlsconform"))
+		if err != nil {
+			return &envError{err}
+		}
+		state := "present"
+		if built {
+			state = "built"
+		}
+		fmt.Fprintf(stdout, "%-8s %s (%s)\n", impl.Name(), impl.Image(), state)
+	}
+	return nil
+}
