@@ -26,7 +26,7 @@ func ExampleComputeCoverage() {
 // A profile's deviation covers a failure only where the call shows the
 // refusal it describes.
 func ExampleProfile_Deviation() {
-	d, ok := contract.ReferenceNginx.Deviation([]string{"C11"}, []contract.Mode{contract.Optional})
+	d, ok := contract.ReferenceNginx.Deviation("A caller with an expired certificate still gets the product list", []string{"C11"}, []contract.Mode{contract.Optional})
 	fmt.Println(ok, d.Key(), d.Observed)
 	fmt.Println(d.Observed.Shows("", 400), d.Observed.Shows("", 200))
 	// Output:

@@ -17,6 +17,11 @@ const (
 	// RefuseTLSAlert: the handshake is aborted with a TLS alert and no HTTP
 	// is spoken (AWS ALB verify, HAProxy, Envoy, Traefik).
 	RefuseTLSAlert Refusal = "tls-alert"
+	// RefuseMixed: a caller without a certificate gets the HTTP 400 page,
+	// a certificate the balancer does not accept is refused with a TLS
+	// alert (Caddy with verify_if_given, Apache with optional_no_ca for
+	// expired or revoked certificates).
+	RefuseMixed Refusal = "http-400-or-tls-alert"
 )
 
 // Shows says whether a call that ended with this TLS alert (empty for
@@ -29,6 +34,8 @@ func (r Refusal) Shows(alert string, status int) bool {
 		return alert != ""
 	case RefuseHTTP400:
 		return alert == "" && status == http.StatusBadRequest
+	case RefuseMixed:
+		return alert != "" || status == http.StatusBadRequest
 	}
 	return false
 }
@@ -47,6 +54,9 @@ type Deviation struct {
 	Mode     Mode
 	Reason   string
 	Observed Refusal
+	// Scenario, when set, narrows the deviation to the scenarios whose name
+	// contains it: the clause's other scenarios must pass as usual.
+	Scenario string `json:",omitempty"`
 }
 
 // Key names the deviation in reports: "C11" or "C15/optional".
@@ -77,12 +87,12 @@ type Profile struct {
 	Deviations  []Deviation
 }
 
-// Deviation returns the known deviation that applies to a scenario checking
-// these clauses in these modes.
-func (p Profile) Deviation(clauses []string, modes []Mode) (Deviation, bool) {
+// Deviation returns the known deviation that applies to a scenario (by
+// its name) checking these clauses in these modes.
+func (p Profile) Deviation(scenario string, clauses []string, modes []Mode) (Deviation, bool) {
 	for _, c := range clauses {
 		for _, d := range p.Deviations {
-			if d.Clause != c {
+			if d.Clause != c || (d.Scenario != "" && !strings.Contains(scenario, d.Scenario)) {
 				continue
 			}
 			if d.Mode == "" || contains(modes, d.Mode) {

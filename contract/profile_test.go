@@ -4,13 +4,13 @@ import "testing"
 
 func TestProfileDeviation(t *testing.T) {
 	p := ReferenceNginx
-	if d, ok := p.Deviation([]string{"C11"}, []Mode{Optional}); !ok || d.Where() != "C11" {
+	if d, ok := p.Deviation("", []string{"C11"}, []Mode{Optional}); !ok || d.Where() != "C11" {
 		t.Errorf("C11: %q %v", d.Where(), ok)
 	}
-	if _, ok := p.Deviation([]string{"C15"}, []Mode{Mandatory}); ok {
+	if _, ok := p.Deviation("", []string{"C15"}, []Mode{Mandatory}); ok {
 		t.Error("C15 in Mandatory mode counted as a deviation; only Optional is")
 	}
-	if d, ok := p.Deviation([]string{"C15"}, []Mode{Optional}); !ok || d.Where() != "C15 in optional mode" {
+	if d, ok := p.Deviation("", []string{"C15"}, []Mode{Optional}); !ok || d.Where() != "C15 in optional mode" {
 		t.Errorf("C15 optional: %q %v", d.Where(), ok)
 	}
 	if _, err := LookupProfile("nope"); err == nil {
@@ -35,5 +35,18 @@ func TestRefusalShows(t *testing.T) {
 		if got := tt.r.Shows(tt.res.alert, tt.res.status); got != tt.want {
 			t.Errorf("%s.Shows(%+v) = %v", tt.r, tt.res, got)
 		}
+	}
+}
+
+func TestDeviationNarrowedToAScenario(t *testing.T) {
+	p := Profile{Deviations: []Deviation{{Clause: "C5", Mode: Mandatory, Scenario: "only the intermediate", Reason: "r"}}}
+	if _, ok := p.Deviation("Pitfall: a truststore holding only the intermediate trusts nobody", []string{"C5"}, []Mode{Mandatory}); !ok {
+		t.Error("the named scenario is not covered")
+	}
+	if _, ok := p.Deviation("Trust is by CA, not by identity", []string{"C5"}, []Mode{Mandatory}); ok {
+		t.Error("another scenario of the clause is covered too")
+	}
+	if !RefuseMixed.Shows("tls: bad certificate", 0) || !RefuseMixed.Shows("", 400) || RefuseMixed.Shows("", 200) {
+		t.Error("a mixed refusal is a 400 or an alert, nothing else")
 	}
 }

@@ -126,15 +126,15 @@ func (st *scenario) refused() error {
 	if !c.res.CertificateRequested {
 		return st.violation(c, "expected the load balancer to ask for a client certificate; it never did")
 	}
-	switch st.suite.Profile.Refusal {
-	case contract.RefuseTLSAlert:
-		if c.res.TLSAlert == "" {
-			return st.violation(c, "expected the handshake to be aborted with a TLS alert, got %s", c.res.Outcome())
+	if r := st.suite.Profile.Refusal; !r.Shows(c.res.TLSAlert, c.res.Status) {
+		want := map[contract.Refusal]string{
+			contract.RefuseTLSAlert: "the handshake to be aborted with a TLS alert",
+			contract.RefuseMixed:    "a refusal with HTTP 400 or a TLS alert",
+		}[r]
+		if want == "" {
+			want = "a refusal with HTTP 400"
 		}
-	default:
-		if c.res.TLSAlert != "" || c.res.Status != http.StatusBadRequest {
-			return st.violation(c, "expected a refusal with HTTP 400, got %s", c.res.Outcome())
-		}
+		return st.violation(c, "expected %s, got %s", want, c.res.Outcome())
 	}
 	st.checked("refused as profile %s says (%s): %s", st.suite.Profile.Name, st.suite.Profile.Refusal, c.res.Outcome())
 	return nil

@@ -141,7 +141,7 @@ func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepRe
 	var ce *contractError
 	switch {
 	case errors.As(err, &ce):
-		d, ok := st.suite.Profile.Deviation(st.clauses, st.modes())
+		d, ok := st.suite.Profile.Deviation(st.name, st.clauses, st.modes())
 		if !ok || !st.showsRefusal(d.Observed) {
 			break
 		}
@@ -233,7 +233,7 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 	case err != nil && !errors.Is(err, godog.ErrSkip):
 		res.Status, res.Error = contract.Failed, err.Error()
 	default:
-		if d, ok := st.suite.Profile.Deviation(st.clauses, res.Modes); ok && !st.showsRefusal(d.Observed) {
+		if d, ok := st.suite.Profile.Deviation(st.name, st.clauses, res.Modes); ok && !st.showsRefusal(d.Observed) {
 			// The only error this hook adds: godog reports the steps' own.
 			stale := fmt.Errorf("profile %s lists %s as a known deviation (%s), but the scenario passed without the %s refusal it describes: "+
 				"the implementation now conforms, so remove the deviation from the profile", st.suite.Profile.Name, d.Where(), d.Reason, d.Observed)
