@@ -1,22 +1,358 @@
 package harness
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
+	"text/template"
 
 	"mtlsconform/contract"
 )
 
-// Apache is a reference implementation still to be measured: every
-// configuration is reported not supported until its renderer exists.
+// Apache is Debian bookworm's Apache httpd 2.4 with mod_ssl, configured to
+// come as close to an nginx-based client-certificate balancer (the DLB) as
+// mod_ssl allows: the handshake tolerates a missing or untrusted
+// certificate (optional_no_ca) and Mandatory mode answers those callers
+// with a 400 page from mod_rewrite. Every other verification error
+// (expired, not yet valid, wrong purpose, revoked, a CA's CRL missing or
+// expired, a chain that reaches no root or is too long) is fatal inside
+// mod_ssl's verify callback, whatever the mode: those callers get a TLS
+// alert, which the profile lists. Nothing the LBConfig can say is beyond
+// Apache, so Render never answers ErrNotSupported.
 type Apache struct{}
 
-func (Apache) Name() string                 { return "apache" }
-func (Apache) Image() string                { return "mtlsconform/apache:bookworm" }
-func (Apache) Packages() string             { return "apache2,ca-certificates" }
-func (Apache) Command() []string            { return nil }
-func (Apache) ReadyLog() string             { return "" }
-func (Apache) Mutations() map[string]string { return map[string]string{} }
-func (Apache) Profile() contract.Profile    { return contract.GenericHTTP400 }
-func (Apache) Render(LBConfig, ServerFiles) (Rendered, error) {
-	return Rendered{}, fmt.Errorf("%w: the apache renderer is not written yet", ErrNotSupported)
+func (Apache) Name() string     { return "apache" }
+func (Apache) Image() string    { return "mtlsconform/apache:bookworm" }
+func (Apache) Packages() string { return "apache2,ca-certificates" }
+
+// Command runs Debian's binary directly: apache2ctl would read
+// /etc/apache2/envvars, and the rendered httpd.conf names every path
+// itself instead.
+func (Apache) Command() []string {
+	return []string{"apache2", "-DFOREGROUND", "-f", lbConfDir + "/httpd.conf"}
+}
+
+// ReadyLog is empty: readiness is a TLS handshake, which says more than
+// any line httpd logs.
+func (Apache) ReadyLog() string { return "" }
+
+// Profile is Apache 2.4's with the reference configuration, as measured
+// by the whole suite. mod_ssl's verify callback forgives only a missing or
+// unknown issuer under optional_no_ca (self-signed, unknown CA), which the
+// 400 page answers; every other verification error (expired, not yet
+// valid, wrong purpose, revoked, a chain that reaches no root or is too
+// long, a CA without a CRL, an expired CRL) aborts the handshake before
+// any HTTP is spoken, in either mode: a mixed refusal. In Optional mode
+// that keeps expired and revoked callers from reaching the backend marked
+// FAILED. The alerts named are as Go's client reports them.
+func (Apache) Profile() contract.Profile {
+	return contract.Profile{
+		Name: "reference-apache",
+		Description: "Apache httpd 2.4 with mod_ssl (Debian bookworm, OpenSSL 3.0) rendered from the reference configuration: " +
+			"SSLVerifyClient optional_no_ca, the 400 page from mod_rewrite for callers without a trusted certificate",
+		Refusal: contract.RefuseMixed,
+		Deviations: []contract.Deviation{
+			{Clause: "C11", Mode: contract.Optional, Observed: contract.RefuseTLSAlert,
+				Reason: "mod_ssl refuses an expired certificate in the handshake (alert \"expired certificate\") even with optional_no_ca: " +
+					"the request never reaches the backend, where the contract wants it passed with FAILED"},
+			{Clause: "C15", Mode: contract.Optional, Observed: contract.RefuseTLSAlert,
+				Reason: "mod_ssl refuses a revoked certificate in the handshake (alert \"revoked certificate\") even with optional_no_ca: " +
+					"the request never reaches the backend, where the contract wants it passed with FAILED"},
+		},
+	}
+}
+
+// Mutations are the ways the Apache configuration can be broken on purpose.
+func (Apache) Mutations() map[string]string {
+	out := map[string]string{}
+	for name, m := range apacheMutations() {
+		out[name] = m.doc
+	}
+	return out
+}
+
+const (
+	// apacheRefusal is Mandatory mode's answer to a caller without a
+	// trusted certificate. optional_no_ca lets a caller without a
+	// certificate, or with one of an unknown issuer, finish the handshake;
+	// mod_rewrite then answers 400 with the page that fits (the reason
+	// travels in an environment variable to ErrorDocument).
+	apacheRefusal = `    RewriteEngine on
+    RewriteCond %{SSL:SSL_CLIENT_VERIFY} =NONE
+    RewriteRule ^ - "[E=MTLS_REFUSAL:No required SSL certificate was sent,R=400,L]"
+    RewriteCond %{SSL:SSL_CLIENT_VERIFY} !=SUCCESS
+    RewriteRule ^ - "[E=MTLS_REFUSAL:The SSL certificate error,R=400,L]"
+`
+)
+
+// apacheEncodeCert finishes C14's encoding: escape() percent-encodes the
+// PEM's line breaks and spaces but leaves base64's + / = raw, and a gateway
+// that form-decodes the header (WSO2) would turn every + into a space.
+// mod_headers' edit* replaces every match; %% is a literal percent in its
+// format strings.
+func apacheEncodeCert(header string) string {
+	return "    RequestHeader edit* " + header + ` "\+" "%%2B"` + "\n" +
+		"    RequestHeader edit* " + header + ` "/" "%%2F"` + "\n" +
+		"    RequestHeader edit* " + header + ` "=" "%%3D"` + "\n"
+}
+
+var apacheTemplate = template.Must(template.New("httpd.conf").Parse(`# Rendered by mtlsconform: Apache httpd 2.4 (mod_ssl) as the reference mTLS load balancer ({{.Mode}} mode).
+# Debian's apache2 is started directly, without apache2ctl and its envvars
+# or the a2enmod layout: every path and module it needs is named here, and
+# what it writes at run time goes to /tmp.
+ServerRoot {{.Dir}}
+ServerName localhost
+DefaultRuntimeDir /tmp
+PidFile /tmp/httpd.pid
+Mutex file:/tmp default
+# The container starts as root (to read the key); the workers drop to the
+# user Debian's package creates.
+User www-data
+Group www-data
+ErrorLog /dev/stderr
+LogLevel warn
+ServerTokens Prod
+ServerSignature Off
+TraceEnable Off
+
+# log_config and unixd are built into Debian's binary.
+LoadModule mpm_event_module   /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module  /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule headers_module     /usr/lib/apache2/modules/mod_headers.so
+LoadModule rewrite_module     /usr/lib/apache2/modules/mod_rewrite.so
+LoadModule proxy_module       /usr/lib/apache2/modules/mod_proxy.so
+LoadModule proxy_http_module  /usr/lib/apache2/modules/mod_proxy_http.so
+LoadModule socache_shmcb_module /usr/lib/apache2/modules/mod_socache_shmcb.so
+LoadModule ssl_module         /usr/lib/apache2/modules/mod_ssl.so
+
+Listen 8443
+SSLSessionCache shmcb:/tmp/ssl_scache(512000)
+
+<VirtualHost *:8443>
+    SSLEngine on
+    SSLCertificateFile    {{.Dir}}/server-chain.pem
+    SSLCertificateKeyFile {{.Dir}}/server.key
+
+    # optional_no_ca in both modes: with "require" every refusal is a TLS
+    # alert, and "optional" aborts an untrusted certificate too.
+    SSLCACertificateFile  {{.Dir}}/truststore.pem
+    SSLVerifyClient       optional_no_ca
+    # mod_ssl counts the trust anchor against the depth, OpenSSL (nginx)
+    # does not: one more lets as many intermediates through as nginx does.
+    SSLVerifyDepth        {{.SSLVerifyDepth}}
+{{- if .HasCRL}}
+    SSLCARevocationFile   {{.Dir}}/crl.pem
+{{- if .Mandatory}}
+    # "chain" wants a CRL for every CA in the chain, as nginx does. Not
+    # no_crl_for_cert_ok: it would accept a certificate whose CA has no CRL
+    # in the bundle. The price: an untrusted caller (no CRL for its unknown
+    # CA) gets an alert here instead of the 400 page.
+    SSLCARevocationCheck  chain
+{{- else}}
+    # Optional mode: without no_crl_for_cert_ok an untrusted caller (no CRL
+    # for its unknown CA) gets an alert instead of passing as FAILED; the
+    # price is that a CA missing from the bundle goes unchecked.
+    SSLCARevocationCheck  chain no_crl_for_cert_ok
+{{- end}}
+{{- end}}
+{{- if .Mandatory}}
+
+    # Mandatory mode: callers without a trusted certificate get a 400 page
+    # (any other 400 of httpd's own gets the same page without a reason).
+{{.Refusal}}    ErrorDocument 400 "<html><head><title>400 Bad Request</title></head><body><center><h1>400 Bad Request</h1></center><center>%{reqenv:MTLS_REFUSAL}</center></body></html>"
+{{- end}}
+
+    # Client-sent copies never reach the backend (C13); a header whose
+    # condition does not hold below is then absent.
+    RequestHeader unset {{.HeaderVerify}}
+    RequestHeader unset {{.HeaderDN}}
+    RequestHeader unset {{.HeaderIssuer}}
+    RequestHeader unset {{.HeaderSerial}}
+{{- range .CertHeaders}}
+    RequestHeader unset {{.}}
+{{- end}}
+
+    # SSL_CLIENT_VERIFY is NONE, SUCCESS, GENEROUS or FAILED:<reason>;
+    # the contract knows NONE, SUCCESS and plain FAILED (C10).
+    RequestHeader set {{.HeaderVerify}} NONE    "expr=%{SSL_CLIENT_VERIFY} == 'NONE'"
+    RequestHeader set {{.HeaderVerify}} SUCCESS "expr=%{SSL_CLIENT_VERIFY} == 'SUCCESS'"
+    RequestHeader set {{.HeaderVerify}} FAILED  "expr=! %{SSL_CLIENT_VERIFY} in {'NONE', 'SUCCESS'}"
+    # %{VAR}s sends "(null)" for an absent value: the conditions keep the
+    # headers away when no certificate was sent.
+    RequestHeader set {{.HeaderDN}} "%{SSL_CLIENT_S_DN}s" "expr=-n %{SSL_CLIENT_CERT}"
+    RequestHeader set {{.HeaderIssuer}} "%{SSL_CLIENT_I_DN}s" "expr=-n %{SSL_CLIENT_CERT}"
+    RequestHeader set {{.HeaderSerial}} "%{SSL_CLIENT_M_SERIAL}s" "expr=-n %{SSL_CLIENT_CERT}"
+    RequestHeader set {{.CertHeader}} "expr=%{escape:%{SSL_CLIENT_CERT}}" "expr=-n %{SSL_CLIENT_CERT}"
+{{.EncodeCert}}
+    ProxyPass        / http://{{.Backend}}/
+    ProxyPassReverse / http://{{.Backend}}/
+</VirtualHost>
+`))
+
+// Render turns the typed configuration into httpd.conf and its files,
+// with the run's server certificate chain and key.
+func (Apache) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
+	c = c.withDefaults()
+	if len(bytes.TrimSpace(c.Truststore)) == 0 {
+		return Rendered{}, fmt.Errorf("load balancer configuration has an empty truststore")
+	}
+	if c.Mode != contract.Mandatory && c.Mode != contract.Optional {
+		return Rendered{}, fmt.Errorf("unknown mode %q: use mandatory or optional", c.Mode)
+	}
+	if !apacheHeaderName(c.CertHeader) {
+		return Rendered{}, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
+	}
+	certHeaders := []string{c.CertHeader}
+	if !strings.EqualFold(c.CertHeader, DefaultCertHeader) {
+		// The default name is stripped too: a gateway still configured for
+		// it must not read a caller's copy.
+		certHeaders = append(certHeaders, DefaultCertHeader)
+	}
+	var b strings.Builder
+	err := apacheTemplate.Execute(&b, map[string]any{
+		"Mode":           c.Mode,
+		"Mandatory":      c.Mode == contract.Mandatory,
+		"Dir":            lbConfDir,
+		"SSLVerifyDepth": c.VerifyDepth + 1,
+		"HasCRL":         len(c.CRL) > 0,
+		"Refusal":        apacheRefusal,
+		"HeaderVerify":   HeaderVerify,
+		"HeaderDN":       HeaderDN,
+		"HeaderIssuer":   HeaderIssuer,
+		"HeaderSerial":   HeaderSerial,
+		"CertHeader":     c.CertHeader,
+		"CertHeaders":    certHeaders,
+		"EncodeCert":     apacheEncodeCert(c.CertHeader),
+		"Backend":        backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp"),
+	})
+	if err != nil {
+		return Rendered{}, fmt.Errorf("render httpd.conf: %w", err)
+	}
+	conf := b.String()
+	muts := apacheMutations()
+	for _, name := range c.Mutations {
+		m, ok := muts[name]
+		if !ok {
+			return Rendered{}, fmt.Errorf("unknown mutation %q of apache (known: %s)", name, strings.Join(sortedKeys(Apache{}.Mutations()), ", "))
+		}
+		if conf, err = m.apply(conf, c); err != nil {
+			return Rendered{}, fmt.Errorf("apache mutation %s: %w", name, err)
+		}
+	}
+	r := Rendered{
+		Config: conf,
+		Files: map[string][]byte{
+			"httpd.conf":       []byte(conf),
+			"server-chain.pem": srv.Chain,
+			"server.key":       srv.Key,
+			"truststore.pem":   c.Truststore,
+		},
+	}
+	if len(c.CRL) > 0 {
+		r.Files["crl.pem"] = c.CRL
+	}
+	r.Key = hashFiles(r.Files)
+	return r, nil
+}
+
+// apacheHeaderName accepts names that need no quoting in httpd.conf.
+func apacheHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func apacheMutations() map[string]mutation {
+	failedLine := `RequestHeader set ` + HeaderVerify + ` FAILED  "expr=`
+	return map[string]mutation{
+		"optional-for-mandatory": {
+			doc: "Mandatory mode without its 400 rules, i.e. as Optional mode renders it: " +
+				"callers without a certificate or with an untrusted one reach the backend (marked NONE or FAILED)",
+			apply: onlyIn(contract.Mandatory, replace(apacheRefusal, "")),
+		},
+		"verify-require": {
+			doc: "Mandatory mode as Apache does it by default (SSLVerifyClient require): " +
+				"every refusal is a TLS alert instead of the 400 page",
+			apply: onlyIn(contract.Mandatory, replace("SSLVerifyClient       optional_no_ca", "SSLVerifyClient       require")),
+		},
+		"different-400-text": {
+			doc:   "the 400 answer to a caller without a certificate does not say \"No required SSL certificate was sent\"",
+			apply: onlyIn(contract.Mandatory, replace("E=MTLS_REFUSAL:No required SSL certificate was sent", "E=MTLS_REFUSAL:Client certificate problem")),
+		},
+		"unmapped-failed": {
+			doc:   "mod_ssl's FAILED:<reason> (or GENEROUS) is passed on instead of plain FAILED",
+			apply: replace(failedLine, `RequestHeader set `+HeaderVerify+` "%{SSL_CLIENT_VERIFY}s" "expr=`),
+		},
+		"pass-client-verify": {
+			doc: "a client-supplied X-SSL-Client-Verify reaches the backend (not stripped, and only set where the client sent none)",
+			apply: chain(
+				replace("    RequestHeader unset "+HeaderVerify+"\n", ""),
+				replaceEvery("RequestHeader set "+HeaderVerify+" ", "RequestHeader setifempty "+HeaderVerify+" ", 3),
+			),
+		},
+		"no-dn-header": {
+			doc:   "the subject DN header is not forwarded",
+			apply: replace(`    RequestHeader set `+HeaderDN+` "%{SSL_CLIENT_S_DN}s" "expr=-n %{SSL_CLIENT_CERT}"`+"\n", ""),
+		},
+		"no-serial-header": {
+			doc:   "the serial header is not forwarded",
+			apply: replace(`    RequestHeader set `+HeaderSerial+` "%{SSL_CLIENT_M_SERIAL}s" "expr=-n %{SSL_CLIENT_CERT}"`+"\n", ""),
+		},
+		"cert-not-encoded": {
+			doc: "the certificate header is escape()'s output alone, with base64's + / = raw: " +
+				"form-decoding (WSO2) turns every + into a space",
+			apply: func(conf string, c LBConfig) (string, error) {
+				return replace(apacheEncodeCert(c.withDefaults().CertHeader), "")(conf, c)
+			},
+		},
+		"crl-ignored": {
+			doc: "the CRL bundle is not loaded",
+			apply: func(conf string, c LBConfig) (string, error) {
+				if len(c.CRL) == 0 {
+					return conf, nil // nothing to ignore in a configuration without CRLs
+				}
+				// Both lines go: revocation checking without a file would
+				// fail every certificate rather than ignore the CRLs.
+				return chain(
+					replace("    SSLCARevocationFile   "+lbConfDir+"/crl.pem\n", ""),
+					replaceLine("    SSLCARevocationCheck  "),
+				)(conf, c)
+			},
+		},
+	}
+}
+
+// replaceLine removes the one line that starts with prefix.
+func replaceLine(prefix string) func(string, LBConfig) (string, error) {
+	return func(conf string, _ LBConfig) (string, error) {
+		lines := strings.SplitAfter(conf, "\n")
+		var out []string
+		for _, l := range lines {
+			if !strings.HasPrefix(l, prefix) {
+				out = append(out, l)
+			}
+		}
+		if n := len(lines) - len(out); n != 1 {
+			return "", fmt.Errorf("%d lines start with %q in the configuration, expected one", n, strings.TrimSpace(prefix))
+		}
+		return strings.Join(out, ""), nil
+	}
+}
+
+// replaceEvery replaces each of exactly n occurrences of old: fewer or more
+// means the configuration is not the one the mutation was written for.
+func replaceEvery(old, new string, n int) func(string, LBConfig) (string, error) {
+	return func(conf string, _ LBConfig) (string, error) {
+		if got := strings.Count(conf, old); got != n {
+			return "", fmt.Errorf("%q is %d times in the configuration, expected %d", strings.TrimSpace(old), got, n)
+		}
+		return strings.ReplaceAll(conf, old, new), nil
+	}
 }
