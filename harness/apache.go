@@ -63,13 +63,7 @@ func (Apache) Profile() contract.Profile {
 }
 
 // Mutations are the ways the Apache configuration can be broken on purpose.
-func (Apache) Mutations() map[string]string {
-	out := map[string]string{}
-	for name, m := range apacheMutations() {
-		out[name] = m.doc
-	}
-	return out
-}
+func (Apache) Mutations() map[string]string { return mutationDocs(apacheMutations()) }
 
 const (
 	// apacheRefusal is Mandatory mode's answer to a caller without a
@@ -229,30 +223,11 @@ func (Apache) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 		return Rendered{}, fmt.Errorf("render httpd.conf: %w", err)
 	}
 	conf := b.String()
-	muts := apacheMutations()
-	for _, name := range c.Mutations {
-		m, ok := muts[name]
-		if !ok {
-			return Rendered{}, fmt.Errorf("unknown mutation %q of apache (known: %s)", name, strings.Join(sortedKeys(Apache{}.Mutations()), ", "))
-		}
-		if conf, err = m.apply(conf, c); err != nil {
-			return Rendered{}, fmt.Errorf("apache mutation %s: %w", name, err)
-		}
+	conf, err = applyMutations("apache", conf, c, apacheMutations())
+	if err != nil {
+		return Rendered{}, err
 	}
-	r := Rendered{
-		Config: conf,
-		Files: map[string][]byte{
-			"httpd.conf":       []byte(conf),
-			"server-chain.pem": srv.Chain,
-			"server.key":       srv.Key,
-			"truststore.pem":   c.Truststore,
-		},
-	}
-	if len(c.CRL) > 0 {
-		r.Files["crl.pem"] = c.CRL
-	}
-	r.Key = hashFiles(r.Files)
-	return r, nil
+	return rendered("httpd.conf", conf, c, map[string][]byte{"server-chain.pem": srv.Chain, "server.key": srv.Key}), nil
 }
 
 // apacheHeaderName accepts names that need no quoting in httpd.conf.

@@ -2,8 +2,6 @@ package harness
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,23 +16,7 @@ import (
 // change; read the diff before committing it).
 func TestApacheRendersGolden(t *testing.T) {
 	for name, cfg := range goldenConfigs {
-		r, err := Apache{}.Render(cfg, goldenServer)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		path := filepath.Join("testdata", "golden", "apache-"+name+".conf")
-		if *update {
-			if err := os.WriteFile(path, []byte(r.Config), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run with -update to create it)", name, err)
-		}
-		if diff := cmp.Diff(string(want), r.Config); diff != "" {
-			t.Errorf("%s: httpd.conf differs from %s (-want +got):\n%s", name, path, diff)
-		}
+		r := assertGolden(t, Apache{}, name, "conf", cfg)
 		wantFiles := []string{"httpd.conf", "server-chain.pem", "server.key", "truststore.pem"}
 		if len(cfg.CRL) > 0 {
 			wantFiles = append(wantFiles, "crl.pem")

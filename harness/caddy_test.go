@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,23 +42,7 @@ func caddyGoldenConfigs() map[string]LBConfig {
 // change; read the diff before committing it).
 func TestCaddyRendersGolden(t *testing.T) {
 	for name, cfg := range caddyGoldenConfigs() {
-		r, err := Caddy{}.Render(cfg, goldenServer)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		path := filepath.Join("testdata", "golden", "caddy-"+name+".json")
-		if *update {
-			if err := os.WriteFile(path, []byte(r.Config), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run with -update to create it)", name, err)
-		}
-		if diff := cmp.Diff(string(want), r.Config); diff != "" {
-			t.Errorf("%s: caddy.json differs from %s (-want +got):\n%s", name, path, diff)
-		}
+		r := assertGolden(t, Caddy{}, name, "json", cfg)
 		wantFiles := []string{"caddy.json", "server-chain.pem", "server.key", "truststore.pem"}
 		if got := sortedKeys(bytesToText(r.Files)); !cmp.Equal(slices.Sorted(slices.Values(wantFiles)), got) {
 			t.Errorf("%s: files %v, want %v", name, got, wantFiles)

@@ -49,13 +49,7 @@ func (HAProxy) Profile() contract.Profile {
 }
 
 // Mutations are the ways the HAProxy configuration can be broken on purpose.
-func (HAProxy) Mutations() map[string]string {
-	out := map[string]string{}
-	for name, m := range haproxyMutations() {
-		out[name] = m.doc
-	}
-	return out
-}
+func (HAProxy) Mutations() map[string]string { return mutationDocs(haproxyMutations()) }
 
 // The two refusals of Mandatory mode, nginx's pages word for word. The
 // order matters: ssl_c_verify is 0 when no certificate was sent, so only
@@ -168,34 +162,16 @@ func (HAProxy) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 		return Rendered{}, fmt.Errorf("render haproxy.cfg: %w", err)
 	}
 	conf := b.String()
-	muts := haproxyMutations()
-	for _, name := range c.Mutations {
-		m, ok := muts[name]
-		if !ok {
-			return Rendered{}, fmt.Errorf("unknown mutation %q of haproxy (known: %s)", name, strings.Join(sortedKeys(HAProxy{}.Mutations()), ", "))
-		}
-		if conf, err = m.apply(conf, c); err != nil {
-			return Rendered{}, fmt.Errorf("haproxy mutation %s: %w", name, err)
-		}
+	conf, err = applyMutations("haproxy", conf, c, haproxyMutations())
+	if err != nil {
+		return Rendered{}, err
 	}
 	serverPEM := append([]byte(nil), srv.Chain...)
 	if len(serverPEM) > 0 && serverPEM[len(serverPEM)-1] != '\n' {
 		serverPEM = append(serverPEM, '\n')
 	}
 	serverPEM = append(serverPEM, srv.Key...)
-	r := Rendered{
-		Config: conf,
-		Files: map[string][]byte{
-			"haproxy.cfg":    []byte(conf),
-			"server.pem":     serverPEM,
-			"truststore.pem": c.Truststore,
-		},
-	}
-	if len(c.CRL) > 0 {
-		r.Files["crl.pem"] = c.CRL
-	}
-	r.Key = hashFiles(r.Files)
-	return r, nil
+	return rendered("haproxy.cfg", conf, c, map[string][]byte{"server.pem": serverPEM}), nil
 }
 
 // haproxyHeaderName accepts names that need no quoting in haproxy.cfg.

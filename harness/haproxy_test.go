@@ -2,8 +2,6 @@ package harness
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -37,23 +35,7 @@ func haproxyGoldenConfigs(t *testing.T) map[string]LBConfig {
 // change; read the diff before committing it).
 func TestHAProxyRendersGolden(t *testing.T) {
 	for name, cfg := range haproxyGoldenConfigs(t) {
-		r, err := HAProxy{}.Render(cfg, goldenServer)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		path := filepath.Join("testdata", "golden", "haproxy-"+name+".cfg")
-		if *update {
-			if err := os.WriteFile(path, []byte(r.Config), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run with -update to create it)", name, err)
-		}
-		if diff := cmp.Diff(string(want), r.Config); diff != "" {
-			t.Errorf("%s: haproxy.cfg differs from %s (-want +got):\n%s", name, path, diff)
-		}
+		r := assertGolden(t, HAProxy{}, name, "cfg", cfg)
 		wantFiles := []string{"haproxy.cfg", "server.pem", "truststore.pem"}
 		if len(cfg.CRL) > 0 {
 			wantFiles = append(wantFiles, "crl.pem")

@@ -16,6 +16,47 @@ type mutation struct {
 	apply func(conf string, c LBConfig) (string, error)
 }
 
+// applyMutations applies the named mutations, in order, to a rendered
+// text configuration; an unknown name or one whose text is missing is an
+// error.
+func applyMutations(impl string, conf string, c LBConfig, muts map[string]mutation) (string, error) {
+	for _, name := range c.Mutations {
+		m, ok := muts[name]
+		if !ok {
+			return "", fmt.Errorf("unknown mutation %q of %s (known: %s)", name, impl, strings.Join(sortedKeys(mutationDocs(muts)), ", "))
+		}
+		var err error
+		if conf, err = m.apply(conf, c); err != nil {
+			return "", fmt.Errorf("%s mutation %s: %w", impl, name, err)
+		}
+	}
+	return conf, nil
+}
+
+// mutationDocs says what each mutation breaks.
+func mutationDocs(muts map[string]mutation) map[string]string {
+	out := map[string]string{}
+	for name, m := range muts {
+		out[name] = m.doc
+	}
+	return out
+}
+
+// rendered gathers what a text-configured implementation writes: its main
+// file, the server credential files, the truststore and the CRL bundle
+// when there is one, under one configuration key.
+func rendered(mainFile, conf string, c LBConfig, server map[string][]byte) Rendered {
+	r := Rendered{Config: conf, Files: map[string][]byte{mainFile: []byte(conf), "truststore.pem": c.Truststore}}
+	for name, data := range server {
+		r.Files[name] = data
+	}
+	if len(c.CRL) > 0 {
+		r.Files["crl.pem"] = c.CRL
+	}
+	r.Key = hashFiles(r.Files)
+	return r
+}
+
 func replace(old, new string) func(string, LBConfig) (string, error) {
 	return func(conf string, _ LBConfig) (string, error) {
 		if !strings.Contains(conf, old) {

@@ -26,13 +26,7 @@ func (Nginx) ReadyLog() string { return "start worker process" }
 func (Nginx) Profile() contract.Profile { return contract.ReferenceNginx }
 
 // Mutations are the ways the nginx configuration can be broken on purpose.
-func (Nginx) Mutations() map[string]string {
-	out := map[string]string{}
-	for name, m := range nginxMutations() {
-		out[name] = m.doc
-	}
-	return out
-}
+func (Nginx) Mutations() map[string]string { return mutationDocs(nginxMutations()) }
 
 var nginxTemplate = template.Must(template.New("nginx.conf").Parse(`# Rendered by mtlsconform: the reference mTLS load balancer ({{.Mode}} mode).
 worker_processes 1;
@@ -114,28 +108,9 @@ func (Nginx) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 		return Rendered{}, fmt.Errorf("render nginx.conf: %w", err)
 	}
 	conf := b.String()
-	muts := nginxMutations()
-	for _, name := range c.Mutations {
-		m, ok := muts[name]
-		if !ok {
-			return Rendered{}, fmt.Errorf("unknown mutation %q of nginx (known: %s)", name, strings.Join(sortedKeys(Nginx{}.Mutations()), ", "))
-		}
-		if conf, err = m.apply(conf, c); err != nil {
-			return Rendered{}, fmt.Errorf("mutation %s: %w", name, err)
-		}
+	conf, err = applyMutations("nginx", conf, c, nginxMutations())
+	if err != nil {
+		return Rendered{}, err
 	}
-	r := Rendered{
-		Config: conf,
-		Files: map[string][]byte{
-			"nginx.conf":       []byte(conf),
-			"server-chain.pem": srv.Chain,
-			"server.key":       srv.Key,
-			"truststore.pem":   c.Truststore,
-		},
-	}
-	if len(c.CRL) > 0 {
-		r.Files["crl.pem"] = c.CRL
-	}
-	r.Key = hashFiles(r.Files)
-	return r, nil
+	return rendered("nginx.conf", conf, c, map[string][]byte{"server-chain.pem": srv.Chain, "server.key": srv.Key}), nil
 }

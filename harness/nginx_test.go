@@ -24,28 +24,38 @@ var goldenConfigs = map[string]LBConfig{
 		VerifyDepth: 3, CertHeader: "X-Client-Certificate"},
 }
 
+// assertGolden renders cfg with impl and compares the main configuration
+// file with testdata/golden/IMPL-NAME.EXT (go test ./harness -update
+// rewrites the golden files after a deliberate change; read the diff
+// before committing it).
+func assertGolden(t *testing.T, impl Implementation, name, ext string, cfg LBConfig) Rendered {
+	t.Helper()
+	r, err := impl.Render(cfg, goldenServer)
+	if err != nil {
+		t.Fatalf("%s %s: %v", impl.Name(), name, err)
+	}
+	path := filepath.Join("testdata", "golden", impl.Name()+"-"+name+"."+ext)
+	if *update {
+		if err := os.WriteFile(path, []byte(r.Config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s %s: %v (run with -update to create it)", impl.Name(), name, err)
+	}
+	if diff := cmp.Diff(string(want), r.Config); diff != "" {
+		t.Errorf("%s %s: the rendering differs from %s (-want +got):\n%s", impl.Name(), name, path, diff)
+	}
+	return r
+}
+
 // TestNginxRendersGolden compares each rendering with its golden file
 // (go test ./harness -run Golden -update rewrites them after a deliberate
 // change; read the diff before committing it).
 func TestNginxRendersGolden(t *testing.T) {
 	for name, cfg := range goldenConfigs {
-		r, err := Nginx{}.Render(cfg, goldenServer)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		path := filepath.Join("testdata", "golden", "nginx-"+name+".conf")
-		if *update {
-			if err := os.WriteFile(path, []byte(r.Config), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run with -update to create it)", name, err)
-		}
-		if diff := cmp.Diff(string(want), r.Config); diff != "" {
-			t.Errorf("%s: nginx.conf differs from %s (-want +got):\n%s", name, path, diff)
-		}
+		r := assertGolden(t, Nginx{}, name, "conf", cfg)
 		wantFiles := []string{"nginx.conf", "server-chain.pem", "server.key", "truststore.pem"}
 		if len(cfg.CRL) > 0 {
 			wantFiles = append(wantFiles, "crl.pem")
