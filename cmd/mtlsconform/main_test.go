@@ -84,6 +84,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--target", "https://127.0.0.1:9", "--mode", "mandatory", "--insecure-skip-verify"}, "needs a client credential"},
 		{[]string{"run", "--target", "https://127.0.0.1:9", "--mode", "mandatory"}, "needs --server-ca"},
 		{[]string{"run", "--profile", "nope"}, "unknown profile"},
+		{[]string{"run", "--impl", "envoy"}, "unknown implementation \"envoy\""},
+		{[]string{"run", "--mutation", "no-such"}, "unknown mutation \"no-such\" of nginx"},
+		{[]string{"matrix", "--impl", "envoy"}, "unknown implementation"},
+		{[]string{"report", "out/a"}, "give --merge and one or more run folders"},
+		{[]string{"report", "--merge", "/nonexistent-run"}, "give the folder a run wrote its reports to"},
 		{[]string{"run", "stray"}, "unexpected argument"},
 		{[]string{"onboard", "--partner-cert", "x.pem"}, "--truststore is required"},
 	}
