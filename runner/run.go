@@ -61,8 +61,8 @@ type RunOptions struct {
 
 // Run runs the suite: opens the target (the reference, started for this
 // run, when none is given), runs every selected scenario, and closes the
-// target, also when a scenario fails. An error means the run itself broke (no Docker, an
-// image that cannot be built), not that a scenario failed.
+// target, also when a scenario fails. An error means the run itself broke
+// (no Docker, an image that cannot be built), not that a scenario failed.
 func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) {
 	start := time.Now()
 	if o.Logf == nil {
@@ -130,13 +130,13 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 		},
 	}.Run()
 	res = contract.RunResult{
-		Results:     suite.Recorder.Results(),
-		GodogStatus: status,
-		Wall:        time.Since(start),
-		Target:      target.Describe(),
-		Profile:     o.Profile,
+		Results:        suite.Recorder.Results(),
+		GodogStatus:    status,
+		Wall:           time.Since(start),
+		Target:         target.Describe(),
+		Implementation: target.Implementation(),
+		Profile:        o.Profile,
 	}
-	res.Implementation = target.Implementation()
 	modes := target.Capabilities().Modes
 	for _, m := range modes {
 		if len(modes) == 1 || slices.ContainsFunc(res.Results, func(r contract.ScenarioResult) bool { return slices.Contains(r.Modes, m) }) {
