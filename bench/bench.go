@@ -1,8 +1,10 @@
 // Package bench measures what a run of the suite costs: cold and warm wall
 // times, containers started, the cost of a scenario that shares a running
-// load balancer, and one mutual-TLS request by the harness client against
-// plain curl. Every figure is reported as a median with its samples. Flags
-// and printing belong to the command line.
+// load balancer, one mutual-TLS request by the harness client against
+// plain curl, and the core clauses checked by the harness against the
+// same clauses checked by a shell script (baseline.sh), with a breakdown
+// of where a harness run spends its time. Every figure is reported as a
+// median with its samples. Flags and printing belong to the command line.
 package bench
 
 import (
@@ -32,19 +34,34 @@ type Options struct {
 	ColdRuns    int // runs after removing the project's images
 	Requests    int // requests per client in the curl comparison
 	Concurrency int // scenarios run at once
+	// BaselineRuns is how often the shell-script baseline runs; as often
+	// as the core-tag harness run (Runs) when 0.
+	BaselineRuns int
 	// Curl is the curl executable the harness client is compared with.
 	Curl string
 	Logf func(format string, args ...any)
 }
 
-// SuiteFailedError means a warm run had failing scenarios: a benchmark of
-// a failing suite measures the wrong thing.
+// CoreTags are the clauses the shell-script baseline checks too; SingleTags
+// select the smallest run worth timing.
+const (
+	CoreTags   = "@C1,@C2,@C4,@C5,@C6,@C8,@C9,@C10"
+	SingleTags = "@C1"
+)
+
+// SuiteFailedError means a run had failing scenarios: a benchmark of a
+// failing suite measures the wrong thing.
 type SuiteFailedError struct {
 	Run, Failed int
+	What        string // "core-tag run"; "warm run" when empty
 }
 
 func (e *SuiteFailedError) Error() string {
-	return fmt.Sprintf("warm run %d: %d scenario(s) failed; benchmark a passing suite", e.Run, e.Failed)
+	what := e.What
+	if what == "" {
+		what = "warm run"
+	}
+	return fmt.Sprintf("%s %d: %d scenario(s) failed; benchmark a passing suite", what, e.Run, e.Failed)
 }
 
 // Run takes the measurements and their medians.
@@ -53,7 +70,7 @@ func Run(ctx context.Context, o Options) (*Figures, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	fig := &Figures{Machine: Machine()}
+	fig := &Figures{Machine: Machine(), Docker: dockerVersion(ctx)}
 	suite := func() (contract.RunResult, error) {
 		return runner.Run(ctx, runner.RunOptions{Concurrency: o.Concurrency, Output: io.Discard, Logf: logf})
 	}
@@ -79,47 +96,148 @@ func Run(ctx context.Context, o Options) (*Figures, error) {
 		fig.addWarm(res)
 		logf("warm run %d: %.2f s, %d containers", i+1, res.Wall.Seconds(), res.Stats.ContainersStarted)
 	}
-	if err := requests(ctx, fig, o.Curl, o.Requests, logf); err != nil {
+	last, err := againstBaseline(ctx, fig, o, logf)
+	if err != nil {
+		return nil, err
+	}
+	probe, err := requests(ctx, fig, o.Curl, o.Requests, logf)
+	if err != nil {
 		return nil, fmt.Errorf("compare one request with curl: %w", err)
 	}
+	b := breakDown(CoreTags, max(o.Concurrency, 1), last.start, last.end, last.res, probe)
+	fig.Probe, fig.Breakdown = &probe, &b
 	fig.medians()
 	return fig, nil
 }
 
+// timedRun is a harness run timed from outside: from the call to the
+// return, which includes the teardown that RunResult.Wall leaves out.
+type timedRun struct {
+	start, end time.Time
+	res        contract.RunResult
+}
+
+func (t timedRun) seconds() float64 { return t.end.Sub(t.start).Seconds() }
+
+func runTimed(ctx context.Context, o runner.RunOptions) (timedRun, error) {
+	start := time.Now()
+	res, err := runner.Run(ctx, o)
+	return timedRun{start: start, end: time.Now(), res: res}, err
+}
+
+// againstBaseline times the shell-script baseline and the harness on the
+// same clauses, in turns so that a machine getting busier or quieter
+// weighs on both alike, then the single-scenario run. It returns the last
+// core-tag run, to be broken down.
+func againstBaseline(ctx context.Context, fig *Figures, o Options, logf func(string, ...any)) (timedRun, error) {
+	if err := checkBaselineTools(); err != nil {
+		return timedRun{}, err
+	}
+	baselineRuns := o.BaselineRuns
+	if baselineRuns < 1 {
+		baselineRuns = o.Runs
+	}
+	image := harness.Nginx{}.Image()
+	// The script assumes the image is there, as a platform team's would.
+	if _, err := harness.EnsureImage(ctx, image, logf); err != nil {
+		return timedRun{}, err
+	}
+	tagged := func(tags string) runner.RunOptions {
+		return runner.RunOptions{Tags: tags, Concurrency: o.Concurrency, Output: io.Discard, Logf: logf}
+	}
+	var last timedRun
+	for i := range max(o.Runs, baselineRuns) {
+		if i < baselineRuns {
+			took, err := runBaseline(ctx, image, i+1)
+			if err != nil {
+				return timedRun{}, fmt.Errorf("baseline run %d: %w", i+1, err)
+			}
+			fig.BaselineWalls = append(fig.BaselineWalls, took.Seconds())
+			logf("baseline run %d: %.2f s", i+1, took.Seconds())
+		}
+		if i < o.Runs {
+			run, err := runTimed(ctx, tagged(CoreTags))
+			if err != nil {
+				return timedRun{}, fmt.Errorf("core-tag run %d: %w", i+1, err)
+			}
+			if n := contract.Counts(run.res.Results)[contract.Failed]; n > 0 {
+				return timedRun{}, &SuiteFailedError{Run: i + 1, Failed: n, What: "core-tag run"}
+			}
+			fig.CoreWalls = append(fig.CoreWalls, run.seconds())
+			fig.CoreScenarios = len(run.res.Results)
+			logf("core-tag run %d: %.2f s, %d scenarios", i+1, run.seconds(), len(run.res.Results))
+			last = run
+		}
+	}
+	for i := range o.Runs {
+		run, err := runTimed(ctx, tagged(SingleTags))
+		if err != nil {
+			return timedRun{}, fmt.Errorf("single-scenario run %d: %w", i+1, err)
+		}
+		if n := contract.Counts(run.res.Results)[contract.Failed]; n > 0 {
+			return timedRun{}, &SuiteFailedError{Run: i + 1, Failed: n, What: "single-scenario run"}
+		}
+		fig.SingleWalls = append(fig.SingleWalls, run.seconds())
+		fig.SingleScenarios = len(run.res.Results)
+		logf("single-scenario run %d: %.2f s", i+1, run.seconds())
+	}
+	return last, nil
+}
+
 // requests times the same trusted request made by the harness client and
-// by curl against one running reference load balancer.
-func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(string, ...any)) error {
+// by curl against one running reference load balancer. On the way it
+// probes what a run does not time itself (images, start, one load
+// balancer, close, PKI), for the breakdown.
+func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(string, ...any)) (Probe, error) {
+	var p Probe
+	serverPKI, clientPKI, err := timePKI()
+	if err != nil {
+		return p, err
+	}
+	p.ServerPKIMS, p.ClientPKIMS = ms(serverPKI), ms(clientPKI)
+	start := time.Now()
+	if _, err := harness.EnsureImage(ctx, harness.Nginx{}.Image(), logf); err != nil {
+		return p, err
+	}
+	if _, _, err := harness.EnsureBackendImage(ctx); err != nil {
+		return p, err
+	}
+	p.ImagesMS = ms(time.Since(start))
+	start = time.Now()
 	env, err := harness.Start(ctx, harness.Options{Logf: logf})
 	if err != nil {
-		return err
+		return p, err
 	}
+	p.StartMS = ms(time.Since(start))
 	defer env.Close(context.WithoutCancel(ctx))
 	root, err := pki.NewRootCA("Bench Root CA")
 	if err != nil {
-		return err
+		return p, err
 	}
 	leaf, err := root.IssueClient("bench-partner")
 	if err != nil {
-		return err
+		return p, err
 	}
+	start = time.Now()
 	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
 	if err != nil {
-		return err
+		return p, err
 	}
+	p.LBStartMS = ms(time.Since(start))
 	dir, remove, err := harness.TempDir()
 	if err != nil {
-		return err
+		return p, err
 	}
 	defer remove()
 	// curl reads the credential from files: the key is a credential file,
 	// written by pki; the server CA is a plain output.
 	files, err := leaf.WriteFiles(dir, "bench", "")
 	if err != nil {
-		return err
+		return p, err
 	}
 	serverCA := filepath.Join(dir, "server-ca.pem")
 	if err := output.WriteFile(serverCA, pki.CertPEM(env.ServerCA.Cert)); err != nil {
-		return err
+		return p, err
 	}
 	caller := env.Caller()
 	port := strings.TrimPrefix(lb.URL, "https://127.0.0.1:")
@@ -129,7 +247,7 @@ func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(s
 		res, err := caller.Do(ctx, lb.URL, harness.Request{Path: productapi.ProductsPath, Credential: leaf})
 		took := time.Since(start)
 		if err != nil || res.Status != 200 {
-			return fmt.Errorf("harness request: %v %v", err, res)
+			return p, fmt.Errorf("harness request: %v %v", err, res)
 		}
 		start = time.Now()
 		cmd := exec.CommandContext(ctx, curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}",
@@ -140,14 +258,17 @@ func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(s
 		err = cmd.Run()
 		curlTook := time.Since(start)
 		if err != nil || out.String() != "200" {
-			return fmt.Errorf("curl request: %v (status %q)", err, out.String())
+			return p, fmt.Errorf("curl request: %v (status %q)", err, out.String())
 		}
 		if i >= 2 { // the first two warm up caches on both sides
 			fig.HarnessRequestMS = append(fig.HarnessRequestMS, ms(took))
 			fig.CurlRequestMS = append(fig.CurlRequestMS, ms(curlTook))
 		}
 	}
-	return nil
+	start = time.Now()
+	err = env.Close(context.WithoutCancel(ctx))
+	p.CloseMS = ms(time.Since(start))
+	return p, err
 }
 
 func median(xs []float64) float64 {
@@ -165,7 +286,7 @@ func median(xs []float64) float64 {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Machine describes the machine the figures were taken on: cores, CPU
-// model, platform and Go version.
+// model, memory (where /proc says), platform and Go version.
 func Machine() string {
 	model := ""
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -176,5 +297,12 @@ func Machine() string {
 			}
 		}
 	}
-	return fmt.Sprintf("%d cores (%s), %s/%s, %s", runtime.NumCPU(), strings.TrimSpace(model), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	mem := ""
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		if _, err := fmt.Sscanf(string(data), "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf(", %.1f GiB RAM", float64(kb)/(1<<20))
+		}
+	}
+	return fmt.Sprintf("%d cores (%s)%s, %s/%s, %s", runtime.NumCPU(), strings.TrimSpace(model), mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,166 @@ func TestMarkdownAndFiles(t *testing.T) {
 func TestMachine(t *testing.T) {
 	if m := Machine(); !strings.Contains(m, "cores (") || !strings.Contains(m, "go") {
 		t.Errorf("Machine() = %q, want cores, CPU and Go version", m)
+	}
+}
+
+func TestRatio(t *testing.T) {
+	for _, tt := range []struct{ a, b, want float64 }{{6, 2, 3}, {1, 4, 0.25}, {5, 0, 0}, {0, 3, 0}} {
+		if got := ratio(tt.a, tt.b); got != tt.want {
+			t.Errorf("ratio(%v, %v) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestMediansOfTheBaselineComparison(t *testing.T) {
+	f := Figures{BaselineWalls: []float64{2, 1, 3}, CoreWalls: []float64{9, 6, 7, 8}, SingleWalls: []float64{4}}
+	f.medians()
+	if f.BaselineMedianS != 2 || f.CoreMedianS != 7.5 || f.SingleMedianS != 4 || f.CoreOverBaseline != 3.75 {
+		t.Errorf("medians: baseline %v, core %v, single %v, ratio %v; want 2, 7.5, 4, 3.75",
+			f.BaselineMedianS, f.CoreMedianS, f.SingleMedianS, f.CoreOverBaseline)
+	}
+}
+
+func TestBreakDown(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	res := contract.RunResult{
+		Stats: contract.Stats{ContainersStarted: 3, LoadBalancers: 2},
+		Results: []contract.ScenarioResult{
+			{StartedAt: at(1200), Duration: 700 * time.Millisecond, StartedLoadBalancer: true},
+			{StartedAt: at(1000), Duration: 300 * time.Millisecond, StartedLoadBalancer: true}, // the first to start
+			{StartedAt: at(1500), Duration: 1500 * time.Millisecond},                           // the last to end, at 3000
+			{Name: "never started"},
+		},
+	}
+	p := Probe{ImagesMS: 100, LBStartMS: 600, CloseMS: 300, ServerPKIMS: 5, ClientPKIMS: 20}
+	got := breakDown(CoreTags, 2, t0, at(3400), res, p)
+	want := Breakdown{
+		Tags: CoreTags, Scenarios: 4, LoadBalancers: 2, Concurrency: 2,
+		TotalMS: 3400, OpenMS: 1000, ScenarioPhaseMS: 2000, TeardownMS: 400,
+		ImagesMS: 100, PKIMS: 25, LBStartMS: 600, CloseMS: 300,
+		ContainersMS: 900, // 1000 to 1900: the two overlapping starts, counted once
+		StartupMS:    1000 - 100 - 5, ScenariosMS: 2000 - 900 - 20,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("breakdown (-want +got):\n%s", diff)
+	}
+}
+
+func TestBreakDownNeverGoesNegative(t *testing.T) {
+	t0 := time.Now()
+	// Estimates larger than the phase they are taken from.
+	res := contract.RunResult{
+		Stats:   contract.Stats{LoadBalancers: 1},
+		Results: []contract.ScenarioResult{{StartedAt: t0.Add(10 * time.Millisecond), Duration: time.Second, StartedLoadBalancer: true}},
+	}
+	b := breakDown(SingleTags, 4, t0, t0.Add(2*time.Second), res, Probe{ImagesMS: 50, ClientPKIMS: 5})
+	if b.StartupMS != 0 || b.ScenariosMS != 0 {
+		t.Errorf("start-up %v ms, scenarios %v ms: want both clamped at 0", b.StartupMS, b.ScenariosMS)
+	}
+	// No scenario ran: everything after the open phase is teardown.
+	b = breakDown(SingleTags, 1, t0, t0.Add(time.Second), contract.RunResult{}, Probe{})
+	if b.OpenMS != 1000 || b.ScenarioPhaseMS != 0 || b.TeardownMS != 0 {
+		t.Errorf("empty run: open %v, scenarios %v, teardown %v; want 1000, 0, 0", b.OpenMS, b.ScenarioPhaseMS, b.TeardownMS)
+	}
+}
+
+func TestCovered(t *testing.T) {
+	t0 := time.Now()
+	iv := func(from, to int) interval {
+		return interval{t0.Add(time.Duration(from) * time.Second), t0.Add(time.Duration(to) * time.Second)}
+	}
+	for _, tt := range []struct {
+		in   []interval
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]interval{iv(1, 3)}, 2 * time.Second},
+		{[]interval{iv(5, 6), iv(1, 3), iv(2, 4)}, 4 * time.Second}, // unsorted, overlapping
+		{[]interval{iv(1, 5), iv(2, 3)}, 4 * time.Second},           // one inside another
+		{[]interval{iv(1, 2), iv(2, 3)}, 2 * time.Second},           // touching
+	} {
+		if got := covered(tt.in); got != tt.want {
+			t.Errorf("covered(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestMarkdownWithBaselineAndBreakdown(t *testing.T) {
+	f := &Figures{
+		Machine: "2 cores (Test CPU), linux/amd64, go1.26", Docker: "20.10.24 (linux/amd64)", Scenarios: 40,
+		WarmWalls: []float64{10}, Containers: []int{5}, HarnessRequestMS: []float64{2}, CurlRequestMS: []float64{4},
+		BaselineWalls: []float64{1.5, 1.25, 1.75}, CoreWalls: []float64{4, 5, 6}, CoreScenarios: 20,
+		SingleWalls: []float64{2}, SingleScenarios: 2,
+		Breakdown: &Breakdown{
+			Tags: CoreTags, Scenarios: 20, LoadBalancers: 3, Concurrency: 2, TotalMS: 5000, OpenMS: 800,
+			ScenarioPhaseMS: 4000, TeardownMS: 200, ImagesMS: 10, PKIMS: 6, ContainersMS: 1500,
+			StartupMS: 789, ScenariosMS: 2495,
+		},
+	}
+	f.medians()
+	md := f.Markdown()
+	for _, want := range []string{
+		"Machine: 2 cores (Test CPU), linux/amd64, go1.26\nDocker: 20.10.24 (linux/amd64)\n\n",
+		"| shell-script baseline: 2 nginx, 9 curl checks | 1.50 | 3 |\n",
+		"| harness, core tags: 20 scenarios | 5.00 | 3 |\n",
+		"| harness, @C1: 2 scenario(s) | 2.00 | 1 |\n",
+		"Harness / shell script (medians): 3.33×\n",
+		"Breakdown of one harness run (" + CoreTags + ", 20 scenarios, concurrency 2):",
+		"| start-up: sweep, network, backend | 789 | derived:",
+		"| containers: 3 load balancer(s) started | 1500 | measured:",
+		"| teardown | 200 | measured:",
+		"| total | 5000 | measured |\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+	files, err := f.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Figures
+	if err := json.Unmarshal(files["bench.json"], &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(*f, back); diff != "" {
+		t.Errorf("bench.json round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestBaselineScriptIsEmbedded(t *testing.T) {
+	s := string(baselineScript)
+	for _, want := range []string{"set -euo pipefail", "trap cleanup EXIT", "-p 127.0.0.1::443", "docker port",
+		"ssl_verify_client", "optional_no_ca", "No required SSL certificate was sent"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("baseline.sh lacks %q", want)
+		}
+	}
+	for _, clause := range []string{"C1", "C2", "C4", "C5", "C6", "C8", "C9", "C10"} {
+		if !strings.Contains(s, "\ncheck "+clause+" ") {
+			t.Errorf("baseline.sh does not check %s", clause)
+		}
+	}
+}
+
+func TestBaselineScriptParses(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	cmd := exec.Command(bash, "-n", "/dev/stdin")
+	cmd.Stdin = strings.NewReader(string(baselineScript))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("bash -n baseline.sh: %v\n%s", err, out)
+	}
+}
+
+func TestTail(t *testing.T) {
+	if got := tail("a\nb\nc\n", 2); got != "… 1 line(s) before\nb\nc" {
+		t.Errorf("tail = %q", got)
+	}
+	if got := tail("a\n", 5); got != "a" {
+		t.Errorf("tail = %q", got)
 	}
 }

@@ -23,6 +23,23 @@ type Figures struct {
 	SharedScenarioMedM float64   `json:"shared_scenario_median_ms"`
 	HarnessMedianMS    float64   `json:"harness_request_median_ms"`
 	CurlMedianMS       float64   `json:"curl_request_median_ms"`
+
+	// The same clauses checked by a shell script and by the harness, each
+	// timed from the call to the containers removed.
+	Docker           string    `json:"docker,omitempty"` // the Docker server's version
+	BaselineWalls    []float64 `json:"baseline_walls_s,omitempty"`
+	CoreWalls        []float64 `json:"core_walls_s,omitempty"`
+	CoreScenarios    int       `json:"core_scenarios,omitempty"`
+	SingleWalls      []float64 `json:"single_walls_s,omitempty"`
+	SingleScenarios  int       `json:"single_scenarios,omitempty"`
+	BaselineMedianS  float64   `json:"baseline_median_s,omitempty"`
+	CoreMedianS      float64   `json:"core_median_s,omitempty"`
+	SingleMedianS    float64   `json:"single_median_s,omitempty"`
+	CoreOverBaseline float64   `json:"core_over_baseline,omitempty"` // ratio of the medians
+	// Breakdown is of the last core-tag run; Probe holds what was timed
+	// apart for it.
+	Breakdown *Breakdown `json:"breakdown,omitempty"`
+	Probe     *Probe     `json:"probe,omitempty"`
 }
 
 // addWarm records one warm run: its wall time, its containers, and each
@@ -43,12 +60,27 @@ func (f *Figures) medians() {
 	f.ColdMedianS, f.WarmMedianS = median(f.ColdWalls), median(f.WarmWalls)
 	f.SharedScenarioMedM = median(f.SharedScenarioMS)
 	f.HarnessMedianMS, f.CurlMedianMS = median(f.HarnessRequestMS), median(f.CurlRequestMS)
+	f.BaselineMedianS, f.CoreMedianS = median(f.BaselineWalls), median(f.CoreWalls)
+	f.SingleMedianS = median(f.SingleWalls)
+	f.CoreOverBaseline = ratio(f.CoreMedianS, f.BaselineMedianS)
+}
+
+// ratio is a/b, or 0 when there is no b to compare with.
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
 }
 
 // Markdown is the table of medians against their targets.
 func (f *Figures) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Machine: %s\n\n", f.Machine)
+	fmt.Fprintf(&b, "Machine: %s\n", f.Machine)
+	if f.Docker != "" {
+		fmt.Fprintf(&b, "Docker: %s\n", f.Docker)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "| measure | median | target | runs / samples |\n|---|---|---|---|\n")
 	if len(f.ColdWalls) > 0 {
 		fmt.Fprintf(&b, "| cold run, images built (s) | %.1f | < 90 | %d |\n", f.ColdMedianS, len(f.ColdWalls))
@@ -64,6 +96,31 @@ func (f *Figures) Markdown() string {
 	fmt.Fprintf(&b, "| one mTLS request, plain curl (ms) | %.2f | | %d |\n", f.CurlMedianMS, len(f.CurlRequestMS))
 	if f.CurlMedianMS > 0 {
 		fmt.Fprintf(&b, "\nHarness client / curl: %.2f×\n", f.HarnessMedianMS/f.CurlMedianMS)
+	}
+	if len(f.BaselineWalls) > 0 || len(f.CoreWalls) > 0 {
+		b.WriteString("\n" + f.baselineMarkdown())
+	}
+	if f.Breakdown != nil {
+		b.WriteString("\n" + f.Breakdown.markdown())
+	}
+	return b.String()
+}
+
+// baselineMarkdown compares the harness with the shell script on the
+// clauses both check; every wall runs from the call to the containers
+// removed.
+func (f *Figures) baselineMarkdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Against a shell script (bench/baseline.sh: docker, openssl, curl) on the clauses both check (%s); "+
+		"each wall runs from the call to its containers removed:\n\n", CoreTags)
+	b.WriteString("| measure | median (s) | runs |\n|---|---|---|\n")
+	fmt.Fprintf(&b, "| shell-script baseline: 2 nginx, 9 curl checks | %.2f | %d |\n", f.BaselineMedianS, len(f.BaselineWalls))
+	fmt.Fprintf(&b, "| harness, core tags: %d scenarios | %.2f | %d |\n", f.CoreScenarios, f.CoreMedianS, len(f.CoreWalls))
+	if len(f.SingleWalls) > 0 {
+		fmt.Fprintf(&b, "| harness, %s: %d scenario(s) | %.2f | %d |\n", SingleTags, f.SingleScenarios, f.SingleMedianS, len(f.SingleWalls))
+	}
+	if f.CoreOverBaseline > 0 {
+		fmt.Fprintf(&b, "\nHarness / shell script (medians): %.2f×\n", f.CoreOverBaseline)
 	}
 	return b.String()
 }

@@ -13,32 +13,39 @@ import (
 
 const benchUsage = `mtlsconform bench: measure what a run costs, with medians.
 
-  mtlsconform bench [--runs 5] [--cold-runs 1] [--requests 40] [--out out/bench]
+  mtlsconform bench [--runs 5] [--cold-runs 1] [--baseline-runs N] [--requests 40] [--out out/bench]
 
 Cold runs remove the project's images first (the nginx image is rebuilt from Debian packages);
 warm runs reuse them. Per run: wall time and containers started. Per scenario: the cost of a
 scenario that shares an already running load balancer. Per request: the harness client against
-plain curl, both making a full mutual-TLS handshake to the same running nginx.`
+plain curl, both making a full mutual-TLS handshake to the same running nginx.
+
+Against a shell script: the embedded bench/baseline.sh (docker, openssl and curl only) checks
+clauses C1 C2 C4 C5 C6 C8 C9 C10 against two nginx containers it starts; the harness runs the
+same clauses (--runs times, in turns with the script) and @C1 alone (--runs times). Each is timed
+from the call to its containers removed; the table gives the medians and their ratio, and a
+breakdown of one harness run (measured phases, and the parts estimated from a separate probe).`
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mtlsconform bench", stderr, benchUsage)
 	runs := fs.Int("runs", 5, "warm full-suite runs")
 	coldRuns := fs.Int("cold-runs", 1, "cold runs (images removed first)")
 	requests := fs.Int("requests", 40, "requests per client in the curl comparison")
+	baselineRuns := fs.Int("baseline-runs", 0, "shell-script baseline runs (0: as many as --runs)")
 	conc := fs.Int("concurrency", 2, "scenarios run at once")
 	out := fs.String("out", "out/bench", "`folder` for bench.md and bench.json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *runs < 1 || *requests < 1 || *coldRuns < 0 {
-		return usagef("--runs and --requests must be 1 or more, --cold-runs 0 or more")
+	if *runs < 1 || *requests < 1 || *coldRuns < 0 || *baselineRuns < 0 {
+		return usagef("--runs and --requests must be 1 or more, --cold-runs and --baseline-runs 0 or more")
 	}
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		return &envError{errors.New("curl is needed for the baseline: apt-get install curl (scripts/prereqs.sh installs it)")}
 	}
 	fig, err := bench.Run(ctx, bench.Options{
-		Runs: *runs, ColdRuns: *coldRuns, Requests: *requests, Concurrency: *conc,
+		Runs: *runs, ColdRuns: *coldRuns, BaselineRuns: *baselineRuns, Requests: *requests, Concurrency: *conc,
 		Curl: curl, Logf: prefixLogger(stderr, "bench"),
 	})
 	var failed *bench.SuiteFailedError

@@ -74,4 +74,12 @@ func TestBenchRuns(t *testing.T) {
 	if !strings.Contains(stdout, "| warm full suite") {
 		t.Errorf("no table printed:\n%s", stdout)
 	}
+	// --baseline-runs defaults to --runs: one of each at this budget.
+	if len(fig.BaselineWalls) != 1 || len(fig.CoreWalls) != 1 || len(fig.SingleWalls) != 1 ||
+		fig.CoreOverBaseline <= 0 || fig.Breakdown == nil || fig.Breakdown.TotalMS <= 0 {
+		t.Errorf("baseline comparison incomplete: %+v", fig)
+	}
+	if !strings.Contains(stdout, "| shell-script baseline") || !strings.Contains(stdout, "Breakdown of one harness run") {
+		t.Errorf("no baseline comparison printed:\n%s", stdout)
+	}
 }
