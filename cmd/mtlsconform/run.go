@@ -27,15 +27,18 @@ import (
 
 const runUsage = `mtlsconform run: run the conformance suite and write reports.
 
-Against the reference load balancer (nginx in containers, started and removed by the run):
-  mtlsconform run --out out/
+Against a reference load balancer (in containers, started and removed by the run):
+  mtlsconform run --out out/                     nginx
+  mtlsconform run --impl haproxy --out out/      or haproxy, apache, caddy (mtlsconform matrix: all four)
 
 Against a live load balancer the harness did not start:
   mtlsconform run --target https://lb.example.com:443 --mode mandatory \
       --client-p12 partner.p12 --client-p12-password-env P12_PASSWORD \
       --server-ca lb-ca.pem [--echo-path /echo] [--ca-cert ca.pem --ca-key ca.key]
 
-Reports in --out: cucumber.json, junit.xml, report.html, summary.md, results.json.`
+Reports in --out: cucumber.json, junit.xml, report.html, summary.md, results.json.
+Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or environment error,
+3 inconclusive (the core clauses of the checked mode were not verified; the coverage says why).`
 
 // liveFlags are the flags that describe a live target; run and onboard
 // share them.
