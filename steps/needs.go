@@ -15,6 +15,13 @@ const (
 	PartnerLeaf    = "partner-a"
 )
 
+// Step patterns that NeedsOf reads as well as registers: one text, so the
+// lint cannot drift from the steps.
+const (
+	stepIntermediate = `^the "([^"]+)" is an intermediate CA under the "([^"]+)"$`
+	stepClient       = `^(?:a|an) (expired |not yet valid |serverAuth-only |revoked )?client certificate "([^"]+)"( with an RSA key)? issued by the "([^"]+)"$`
+)
+
 var (
 	needsBackend = []*regexp.Regexp{
 		regexp.MustCompile(`^the backend received no request$`),
@@ -30,8 +37,8 @@ var (
 		regexp.MustCompile(`^the certificate header is`),
 	}
 	truststoreStep   = regexp.MustCompile(`^the truststore (?:holds|is read from \.crt files of) ((?:"[^"]+"(?:, )?)+)$`)
-	intermediateStep = regexp.MustCompile(`^the "([^"]+)" is an intermediate CA under the "([^"]+)"$`)
-	clientStep       = regexp.MustCompile(`^(?:a|an) (expired |not yet valid |serverAuth-only |revoked )?client certificate "([^"]+)"( with an RSA key)? issued by the "([^"]+)"$`)
+	intermediateStep = regexp.MustCompile(stepIntermediate)
+	clientStep       = regexp.MustCompile(stepClient)
 )
 
 // NeedsOf says which Needs a scenario's steps (its Background's first) ask

@@ -101,7 +101,7 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 	sc.After(st.after)
 
 	sc.Given(`^the "([^"]+)" is a root CA$`, st.rootCA)
-	sc.Given(`^the "([^"]+)" is an intermediate CA under the "([^"]+)"$`, st.intermediateCA)
+	sc.Given(stepIntermediate, st.intermediateCA)
 	sc.Given(`^the load balancer requires client certificates$`, st.mode(contract.Mandatory))
 	sc.Given(`^the load balancer accepts client certificates optionally$`, st.mode(contract.Optional))
 	sc.Given(`^the truststore holds ((?:"[^"]+"(?:, )?)+)$`, st.truststore)
@@ -110,7 +110,7 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 	sc.Given(`^the CRL of "([^"]+)" in the bundle has expired$`, st.expiredCRL)
 	sc.Given(`^the verify depth is (\d+)$`, st.verifyDepth)
 	sc.Given(`^the certificate header is "([^"]+)"$`, st.certHeader)
-	sc.Given(`^(?:a|an) (expired |not yet valid |serverAuth-only |revoked )?client certificate "([^"]+)"( with an RSA key)? issued by the "([^"]+)"$`, st.clientCert)
+	sc.Given(stepClient, st.clientCert)
 	sc.Given(`^a self-signed client certificate "([^"]+)"$`, st.selfSigned)
 
 	sc.When(`^the partner calls (GET|HEAD|POST) (\S+) without a certificate$`, st.callWithout)
