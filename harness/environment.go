@@ -62,6 +62,13 @@ type Options struct {
 	Products []productapi.Product
 	// Logf receives progress lines (image builds, container starts).
 	Logf func(format string, args ...any)
+	// ContainerPerConfig starts a container for every configuration even
+	// where the implementation can serve them all from one balancer by
+	// reloads (Multiplexed): the slower way, kept to compare the two.
+	ContainerPerConfig bool
+	// PublishPorts publishes the containers' ports on 127.0.0.1 even where
+	// this machine reaches the run's network directly.
+	PublishPorts bool
 }
 
 // Environment is one run's network, backend, server PKI and the load
@@ -78,9 +85,14 @@ type Environment struct {
 	srvChain []byte
 	srvKey   []byte
 
+	// direct: this machine reaches the containers at their addresses on
+	// the run's network, so no port is published.
+	direct bool
+
 	mu           sync.Mutex
 	lbs          map[string]*lbSlot
-	lbContainers []*testcontainers.DockerContainer
+	lbContainers []*testcontainers.DockerContainer // one per configuration
+	slotHosts    []*slotHost                       // shared balancers
 	started      atomic.Int64
 	closeOnce    sync.Once
 	inflight     sync.WaitGroup // containers and networks being created
@@ -131,8 +143,10 @@ func newRunID() string {
 }
 
 // Start sweeps what dead runs left, makes sure the images exist, and starts
-// the run's network and backend. Close must be called, also on failure of
-// anything after Start; Start itself cleans up when it fails.
+// the run's network and backend; a balancer that serves configurations by
+// reloads starts meanwhile. The independent parts run at once. Close must
+// be called, also on failure of anything after Start; Start itself cleans
+// up when it fails.
 func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	opts = opts.withDefaults()
 	cli, err := dockerClient(ctx)
@@ -145,36 +159,69 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 			err = errors.Join(err, e.Close(context.WithoutCancel(ctx)))
 		}
 	}()
-	if rep, err := sweep(ctx, cli, ""); err != nil {
-		opts.Logf("cleanup of earlier runs: %v", err)
-	} else if n := len(rep.Containers) + len(rep.Networks); n > 0 {
-		opts.Logf("removed %d container(s) and %d network(s) left by earlier runs", len(rep.Containers), len(rep.Networks))
-	}
-	if err := e.makeServerPKI(); err != nil {
+	var backendRef string
+	if err := parallel(
+		func() error {
+			if rep, err := sweep(ctx, cli, ""); err != nil {
+				opts.Logf("cleanup of earlier runs: %v", err)
+			} else if n := len(rep.Containers) + len(rep.Networks); n > 0 {
+				opts.Logf("removed %d container(s) and %d network(s) left by earlier runs", len(rep.Containers), len(rep.Networks))
+			}
+			return nil
+		},
+		e.makeServerPKI,
+		func() error {
+			built, err := ensureImage(ctx, cli, opts.Image, opts.Logf)
+			if built {
+				opts.Logf("built %s", opts.Image)
+			}
+			return err
+		},
+		func() (err error) {
+			var built bool
+			backendRef, built, err = ensureBackendImage(ctx, cli)
+			if built {
+				opts.Logf("built %s", backendRef)
+			}
+			return err
+		},
+		func() (err error) {
+			done := e.creating()
+			e.network, err = network.New(context.WithoutCancel(ctx), network.WithLabels(e.labels()))
+			done()
+			if err != nil {
+				return fmt.Errorf("create the run's network: %w", err)
+			}
+			e.direct = !opts.PublishPorts && e.reachesNetwork(ctx)
+			return nil
+		},
+	); err != nil {
 		return nil, err
 	}
-	if built, err := ensureImage(ctx, cli, opts.Image, opts.Logf); err != nil {
-		return nil, err
-	} else if built {
-		opts.Logf("built %s", opts.Image)
-	}
-	backendRef, built, err := ensureBackendImage(ctx, cli)
-	if err != nil {
-		return nil, err
-	}
-	if built {
-		opts.Logf("built %s", backendRef)
-	}
-	done := e.creating()
-	e.network, err = network.New(context.WithoutCancel(ctx), network.WithLabels(e.labels()))
-	done()
-	if err != nil {
-		return nil, fmt.Errorf("create the run's network: %w", err)
+	if m, ok := opts.Implementation.(Multiplexed); ok && !opts.ContainerPerConfig {
+		e.mu.Lock()
+		e.startSlotHost(ctx, m)
+		e.mu.Unlock()
 	}
 	if err := e.startBackend(ctx, backendRef); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// parallel runs every step at once and reports every failure.
+func parallel(steps ...func() error) error {
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, step := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = step()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (e *Environment) labels() map[string]string {
@@ -225,19 +272,18 @@ func (e *Environment) hostURL(ctx context.Context, c *testcontainers.DockerConta
 }
 
 func (e *Environment) startBackend(ctx context.Context, ref string) error {
-	opts := []testcontainers.ContainerCustomizer{}
+	opts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithLabels(e.labels()),
+		network.WithNetwork([]string{backendAlias}, e.network),
+	}
 	if e.opts.Products != nil {
 		opts = append(opts, testcontainers.WithEnv(map[string]string{"PRODUCTAPI_PRODUCTS": string(productapi.ProductsJSON(e.opts.Products))}))
 	}
+	if !e.direct {
+		opts = append(opts, testcontainers.WithExposedPorts(backendPort), loopbackOnly(backendPort))
+	}
 	done := e.creating()
-	c, err := testcontainers.Run(context.WithoutCancel(ctx), ref, append(opts,
-		testcontainers.WithExposedPorts(backendPort),
-		loopbackOnly(backendPort),
-		testcontainers.WithLabels(e.labels()),
-		network.WithNetwork([]string{backendAlias}, e.network),
-		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady,
-			wait.ForHTTP(productapi.HealthPath).WithPort(backendPort)),
-	)...)
+	c, err := testcontainers.Run(context.WithoutCancel(ctx), ref, opts...)
 	if c != nil {
 		e.backend = c
 		e.started.Add(1)
@@ -246,11 +292,16 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 	if err == nil {
 		err = ctx.Err() // interrupted while it started: Close removes it
 	}
-	if err != nil {
-		return fmt.Errorf("start the product API backend (%s): %w", ref, err)
+	if err == nil {
+		e.backURL, err = e.containerURL(ctx, c, backendPort, "http")
 	}
-	e.backURL, err = e.hostURL(ctx, c, backendPort, "http")
-	return err
+	if err == nil {
+		err = e.waitHealthy(ctx, e.backURL+productapi.HealthPath)
+	}
+	if err != nil {
+		return fmt.Errorf("start the product API backend (%s): %w%s", ref, err, containerLogs(ctx, c))
+	}
+	return nil
 }
 
 // LoadBalancer returns a running load balancer in the given configuration,
@@ -284,6 +335,11 @@ func (e *Environment) Acquire(ctx context.Context, cfg LBConfig) (*LoadBalancer,
 		}
 	}
 	impl := e.opts.Implementation
+	if m, ok := impl.(Multiplexed); ok && !e.opts.ContainerPerConfig {
+		slot.lb, slot.err = e.slot(ctx, m, cfg.withDefaults(), r)
+		close(slot.ready)
+		return slot.lb, true, slot.err
+	}
 	start := []testcontainers.ContainerCustomizer{testcontainers.WithCmd(impl.Command()...)}
 	if line := impl.ReadyLog(); line != "" {
 		start = append(start, testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(line)))
@@ -341,15 +397,17 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, ima
 			FileMode:          mode,
 		})
 	}
+	opts := []testcontainers.ContainerCustomizer{}
+	if !e.direct {
+		opts = append(opts, testcontainers.WithExposedPorts(lbPort), loopbackOnly(lbPort))
+	}
 	done := e.creating()
-	c, err := testcontainers.Run(context.WithoutCancel(ctx), image, append([]testcontainers.ContainerCustomizer{
-		testcontainers.WithExposedPorts(lbPort),
-		loopbackOnly(lbPort),
+	c, err := testcontainers.Run(context.WithoutCancel(ctx), image, append(append(opts,
 		testcontainers.WithLabels(e.labels()),
 		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": r.Key}),
 		network.WithNetwork(nil, e.network),
 		testcontainers.WithFiles(files...),
-	}, start...)...)
+	), start...)...)
 	if c != nil {
 		e.started.Add(1)
 		e.mu.Lock()
@@ -363,7 +421,7 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, ima
 	if err != nil {
 		return nil, fmt.Errorf("start the load balancer (%s, %s mode): %w%s", image, cfg.Mode, err, containerLogs(ctx, c))
 	}
-	u, err := e.hostURL(ctx, c, lbPort, "https")
+	u, err := e.containerURL(ctx, c, lbPort, "https")
 	if err != nil {
 		return nil, err
 	}
@@ -391,27 +449,81 @@ func containerLogs(ctx context.Context, c *testcontainers.DockerContainer) strin
 }
 
 // waitServing polls until a TLS handshake with the load balancer succeeds
-// and presents the run's server certificate, or the deadline passes.
+// and presents the run's server certificate, or the deadline passes. A
+// container that exited (a configuration it refused) never serves: that
+// is said at once rather than at the deadline.
 func (e *Environment) waitServing(ctx context.Context, lb *LoadBalancer, c *testcontainers.DockerContainer) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
 	defer cancel()
-	addr := strings.TrimPrefix(lb.URL, "https://")
-	cfg := &tls.Config{RootCAs: e.ServerRoots(), ServerName: ServerName}
-	tick := time.NewTicker(20 * time.Millisecond)
+	return poll(ctx, func() (bool, error) {
+		err := e.handshake(ctx, lb.URL)
+		if err == nil {
+			return true, nil
+		}
+		if st, serr := c.State(ctx); serr == nil && !st.Running {
+			return false, giveUp{fmt.Errorf("the container exited (status %d) before serving TLS (last attempt: %v)", st.ExitCode, err)}
+		}
+		return false, err
+	})
+}
+
+// waitTLS polls until a TLS handshake with url succeeds and presents the
+// run's server certificate, or ctx ends.
+func (e *Environment) waitTLS(ctx context.Context, url string) error {
+	return poll(ctx, func() (bool, error) {
+		err := e.handshake(ctx, url)
+		return err == nil, err
+	})
+}
+
+func (e *Environment) handshake(ctx context.Context, url string) error {
+	d := tls.Dialer{Config: &tls.Config{RootCAs: e.ServerRoots(), ServerName: ServerName}, NetDialer: &net.Dialer{Timeout: time.Second}}
+	conn, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(url, "https://"))
+	if err == nil {
+		conn.Close()
+	}
+	return err
+}
+
+// waitHealthy polls until url answers 200, within the readiness timeout.
+func (e *Environment) waitHealthy(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
+	defer cancel()
+	return poll(ctx, func() (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false, fmt.Errorf("%s answered %s", url, resp.Status)
+		}
+		return true, nil
+	})
+}
+
+// giveUp is an error after which polling stops: what it waited for will
+// never come.
+type giveUp struct{ error }
+
+// poll calls try every 10 ms until it reports done, returns a giveUp, or
+// ctx ends; the error says what the last attempt met.
+func poll(ctx context.Context, try func() (bool, error)) error {
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
-		d := tls.Dialer{Config: cfg, NetDialer: &net.Dialer{Timeout: time.Second}}
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			conn.Close()
+		ok, err := try()
+		if ok {
 			return nil
 		}
 		last = err
-		// A balancer that exited (a configuration it refused) never
-		// serves: say so now rather than at the deadline.
-		if st, serr := c.State(ctx); serr == nil && !st.Running {
-			return fmt.Errorf("the container exited (status %d) before serving TLS (last attempt: %v)", st.ExitCode, last)
+		if g, ok := err.(giveUp); ok {
+			return g.error
 		}
 		select {
 		case <-ctx.Done():

@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 	"text/template"
 
@@ -38,9 +39,6 @@ events {
 }
 
 http {
-    access_log off;
-    server_tokens off;
-
     # Optional mode: nginx reports an untrusted certificate as
     # "FAILED:<reason>"; the contract (C10) wants plain FAILED.
     map $ssl_client_verify $mtls_client_verify {
@@ -51,6 +49,8 @@ http {
     server {
         listen 8443 ssl;
         server_name _;
+        access_log off;
+        server_tokens off;
 
         ssl_certificate        {{.Dir}}/server-chain.pem;
         ssl_certificate_key    {{.Dir}}/server.key;
@@ -113,4 +113,68 @@ func (Nginx) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 		return Rendered{}, err
 	}
 	return rendered("nginx.conf", conf, c, map[string][]byte{"server-chain.pem": srv.Chain, "server.key": srv.Key}), nil
+}
+
+// nginx serves every configuration of a run from one process: each is a
+// slot, a server block on a port of its own included from slots/, and a
+// reload (SIGHUP) brings a new one up while the others keep serving.
+var _ Multiplexed = Nginx{}
+
+const nginxHostConf = `# Rendered by mtlsconform: the reference mTLS load balancer shared by a run.
+# Every configuration is a slot under slots/, added by a reload.
+worker_processes 1;
+error_log stderr notice;
+pid /tmp/nginx.pid;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    include ` + lbConfDir + `/slots/*/http.conf;
+}
+`
+
+func (Nginx) HostFiles() map[string][]byte {
+	return map[string][]byte{"host.conf": []byte(nginxHostConf)}
+}
+func (Nginx) HostCommand() []string {
+	return []string{"nginx", "-c", lbConfDir + "/host.conf", "-g", "daemon off;"}
+}
+func (n Nginx) HostReadyLog() string { return n.ReadyLog() }
+func (Nginx) ReloadSignal() string   { return "HUP" }
+func (Nginx) ConfigTest() []string {
+	return []string{"nginx", "-t", "-q", "-c", lbConfDir + "/host.conf"}
+}
+
+// nginxMapVar finds the variables a configuration defines with map: they
+// are global in nginx, so each slot gets its own names.
+var nginxMapVar = regexp.MustCompile(`(?m)^\s*map \$\w+ \$(\w+) \{`)
+
+// Slot moves the rendered configuration's http block, mutations included,
+// into slot id: its files under slots/<id>/, its port, its map variables.
+func (Nginx) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
+	const open = "\nhttp {\n"
+	start, end := strings.Index(r.Config, open), strings.LastIndex(r.Config, "\n}")
+	if start < 0 || end < start {
+		return nil, fmt.Errorf("nginx slot %s: the rendered configuration has no http block", id)
+	}
+	body := r.Config[start+len(open) : end]
+	dir := "slots/" + id
+	body = strings.ReplaceAll(body, lbConfDir+"/", lbConfDir+"/"+dir+"/")
+	const listen = "listen 8443 ssl;"
+	if strings.Count(body, listen) != 1 {
+		return nil, fmt.Errorf("nginx slot %s: want exactly one %q in the rendered configuration", id, listen)
+	}
+	body = strings.Replace(body, listen, fmt.Sprintf("listen %d ssl;", port), 1)
+	for _, m := range nginxMapVar.FindAllStringSubmatch(body, -1) {
+		body = regexp.MustCompile(`\$`+m[1]+`\b`).ReplaceAllString(body, "$$"+m[1]+"_"+id)
+	}
+	files := map[string][]byte{dir + "/http.conf": []byte("# Slot " + id + " of the shared balancer.\n" + body + "\n")}
+	for name, data := range r.Files {
+		if name != "nginx.conf" {
+			files[dir+"/"+name] = data
+		}
+	}
+	return files, nil
 }

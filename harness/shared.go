@@ -1,0 +1,351 @@
+package harness
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// Multiplexed is an implementation that serves many configurations from
+// one running balancer, each in a slot of its own: its own listening port,
+// truststore, CRL and headers, added by a reload. A configuration then
+// costs a reload instead of a container.
+type Multiplexed interface {
+	Implementation
+	// HostFiles are the files the shared balancer starts with (under
+	// /etc/mtlsconform): a main configuration that reads every slot and
+	// serves none yet.
+	HostFiles() map[string][]byte
+	// HostCommand starts the shared balancer in the foreground.
+	HostCommand() []string
+	// HostReadyLog is a log line it prints once it runs.
+	HostReadyLog() string
+	// Slot turns a configuration rendered by Render into the files of slot
+	// id (names relative to /etc/mtlsconform), listening on port instead
+	// of 8443. The slot behaves as the rendered configuration does on its
+	// own.
+	Slot(r Rendered, id string, port int) (map[string][]byte, error)
+	// ReloadSignal makes the running balancer read its configuration,
+	// every slot included, again.
+	ReloadSignal() string
+	// ConfigTest checks the configuration as it is on disk; it runs when a
+	// reload did not bring a slot up, to say why.
+	ConfigTest() []string
+}
+
+// Slot hosts: how many slots one shared balancer takes. Each slot is a
+// port; where ports have to be published (the engine's network is not
+// reachable from here) every published port costs the container's start
+// and removal about 20 and 50 ms, so fewer are set aside then.
+const (
+	slotsDirect    = 48
+	slotsPublished = 12
+	slotBasePort   = 8443
+	// slotReloadGrace is how long a reload may take to serve a new slot
+	// before the configuration test is asked why it does not.
+	slotReloadGrace = 2 * time.Second
+)
+
+// slotHost is one running shared balancer.
+type slotHost struct {
+	ready   chan struct{} // closed once started (or failed to)
+	err     error
+	c       *testcontainers.DockerContainer
+	ip      string // its address on the run's network, when reached directly
+	size    int
+	handed  int // slots handed out (never reused: a port serves one configuration)
+	reload  sync.Mutex
+	pmu     sync.Mutex
+	pending []*slotRequest
+	broken  error // a refused configuration stays on disk: no new slots here (guarded by Environment.mu)
+}
+
+type slotRequest struct {
+	id    string
+	port  int
+	files map[string][]byte
+	lb    *LoadBalancer
+	done  chan struct{}
+	err   error
+}
+
+// startSlotHost starts a shared balancer in the background; its ready
+// channel closes when it runs or failed to.
+func (e *Environment) startSlotHost(ctx context.Context, impl Multiplexed) *slotHost {
+	size := slotsPublished
+	if e.direct {
+		size = slotsDirect
+	}
+	h := &slotHost{ready: make(chan struct{}), size: size}
+	e.slotHosts = append(e.slotHosts, h)
+	done := e.creating()
+	go func() {
+		defer close(h.ready)
+		defer done()
+		h.err = e.runSlotHost(ctx, impl, h)
+	}()
+	return h
+}
+
+func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slotHost) error {
+	var files []testcontainers.ContainerFile
+	for name, data := range impl.HostFiles() {
+		files = append(files, testcontainers.ContainerFile{
+			Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: 0o644,
+		})
+	}
+	opts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithCmd(impl.HostCommand()...),
+		testcontainers.WithLabels(e.labels()),
+		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": "shared"}),
+		network.WithNetwork(nil, e.network),
+		testcontainers.WithFiles(files...),
+		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(impl.HostReadyLog())),
+	}
+	if !e.direct {
+		for i := range h.size {
+			port := strconv.Itoa(slotBasePort+i) + "/tcp"
+			opts = append(opts, testcontainers.WithExposedPorts(port), loopbackOnly(port))
+		}
+	}
+	c, err := testcontainers.Run(context.WithoutCancel(ctx), e.opts.Image, opts...)
+	if c != nil {
+		e.started.Add(1)
+		e.mu.Lock()
+		e.lbContainers = append(e.lbContainers, c)
+		e.mu.Unlock()
+		h.c = c
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("start the shared load balancer (%s): %w%s", e.opts.Image, err, containerLogs(ctx, c))
+	}
+	if e.direct {
+		h.ip, err = e.networkIP(ctx, c)
+	}
+	return err
+}
+
+// slot serves the rendered configuration r in a slot of a shared
+// balancer: a new port in the running process, brought up by a reload
+// and proven by a TLS handshake with the run's server certificate.
+// Reloads are batched: callers that come while one runs share the next.
+func (e *Environment) slot(ctx context.Context, impl Multiplexed, cfg LBConfig, r Rendered) (*LoadBalancer, error) {
+	h, n, err := e.slotFor(ctx, impl)
+	if err != nil {
+		return nil, err
+	}
+	id := fmt.Sprintf("s%02d", n)
+	port := slotBasePort + n
+	files, err := impl.Slot(r, id, port)
+	if err != nil {
+		return nil, err
+	}
+	req := &slotRequest{id: id, port: port, files: files, done: make(chan struct{}),
+		lb: &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c}}
+	if req.lb.URL, err = e.slotURL(ctx, h, port); err != nil {
+		return nil, err
+	}
+	h.pmu.Lock()
+	h.pending = append(h.pending, req)
+	h.pmu.Unlock()
+
+	h.reload.Lock()
+	defer h.reload.Unlock()
+	select {
+	case <-req.done: // a reload that ran while this one waited took it along
+		return req.lb, req.err
+	default:
+	}
+	h.pmu.Lock()
+	batch := h.pending
+	h.pending = nil
+	h.pmu.Unlock()
+	err = e.reloadWith(ctx, impl, h, batch)
+	for _, b := range batch {
+		if b.err == nil {
+			b.err = err
+		}
+		close(b.done)
+	}
+	return req.lb, req.err
+}
+
+// slotFor hands out the next free slot, starting a shared balancer when
+// none has one left.
+func (e *Environment) slotFor(ctx context.Context, impl Multiplexed) (*slotHost, int, error) {
+	e.mu.Lock()
+	var h *slotHost
+	for _, cand := range e.slotHosts {
+		if cand.handed < cand.size && cand.broken == nil {
+			h = cand
+			break
+		}
+	}
+	if h == nil {
+		h = e.startSlotHost(ctx, impl)
+	}
+	n := h.handed
+	h.handed++
+	e.mu.Unlock()
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	if h.err != nil {
+		return nil, 0, h.err
+	}
+	return h, n, nil
+}
+
+func (e *Environment) slotURL(ctx context.Context, h *slotHost, port int) (string, error) {
+	if e.direct {
+		return fmt.Sprintf("https://%s:%d", h.ip, port), nil
+	}
+	return e.hostURL(ctx, h.c, strconv.Itoa(port)+"/tcp", "https")
+}
+
+// reloadWith copies the batch's slots into the shared balancer, reloads
+// it once, and waits for every new slot to serve TLS.
+func (e *Environment) reloadWith(ctx context.Context, impl Multiplexed, h *slotHost, batch []*slotRequest) error {
+	e.mu.Lock()
+	broken := h.broken
+	e.mu.Unlock()
+	if broken != nil {
+		return broken
+	}
+	var archive bytes.Buffer
+	tw := tar.NewWriter(&archive)
+	for _, req := range batch {
+		if err := writeTar(tw, req.files); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if _, err := e.docker.CopyToContainer(ctx, h.c.GetContainerID(), client.CopyToContainerOptions{
+		DestinationPath: lbConfDir, Content: &archive,
+	}); err != nil {
+		return fmt.Errorf("copy the configuration into the shared load balancer: %w", err)
+	}
+	if _, err := e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: impl.ReloadSignal()}); err != nil {
+		return fmt.Errorf("reload the shared load balancer: %w", err)
+	}
+	grace, cancel := context.WithTimeout(ctx, slotReloadGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, req := range batch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req.err = e.waitTLS(grace, req.lb.URL)
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for _, req := range batch {
+		if req.err != nil {
+			failed = append(failed, req.id)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	// The balancer kept its old configuration, or is slow: ask it why.
+	out := e.configTest(ctx, impl, h)
+	if out != "" {
+		err := fmt.Errorf("the load balancer refused the configuration (slot %s of a shared %s): %s", strings.Join(failed, ", "), impl.Name(), out)
+		e.mu.Lock()
+		h.broken = err // its files stay on disk: later slots go to a new balancer
+		e.mu.Unlock()
+		for _, req := range batch {
+			req.err = err
+		}
+		return err
+	}
+	// The configuration is sound: give the slow ones the rest of the
+	// readiness timeout.
+	full, cancelFull := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
+	defer cancelFull()
+	var errs []error
+	for _, req := range batch {
+		if req.err != nil {
+			if req.err = e.waitTLS(full, req.lb.URL); req.err != nil {
+				errs = append(errs, fmt.Errorf("slot %s never served TLS after the reload: %w%s", req.id, req.err, containerLogs(ctx, h.c)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// configTest runs the implementation's configuration test in the shared
+// balancer; it returns what the test printed when it failed.
+func (e *Environment) configTest(ctx context.Context, impl Multiplexed, h *slotHost) string {
+	code, rd, err := h.c.Exec(ctx, impl.ConfigTest(), tcexec.Multiplexed())
+	if err != nil {
+		return "the configuration test could not run: " + err.Error()
+	}
+	if code == 0 {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(rd, 4096))
+	return fmt.Sprintf("exit status %d: %s", code, strings.TrimSpace(string(b)))
+}
+
+func writeTar(tw *tar.Writer, files map[string][]byte) error {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	dirs := map[string]bool{}
+	for _, name := range names {
+		var missing []string // parents first
+		for d := parentDir(name); d != "" && !dirs[d]; d = parentDir(d) {
+			dirs[d] = true
+			missing = append([]string{d}, missing...)
+		}
+		for _, d := range missing {
+			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
+				return err
+			}
+		}
+		mode := int64(0o644)
+		if strings.HasSuffix(name, ".key") {
+			mode = 0o600
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(files[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parentDir(name string) string {
+	i := strings.LastIndexByte(name, '/')
+	if i <= 0 {
+		return ""
+	}
+	return name[:i]
+}

@@ -1,0 +1,163 @@
+package harness_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mtlsconform/contract"
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/pki/pkitest"
+	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
+)
+
+func startEnv(t *testing.T, opts harness.Options) (*harness.Environment, context.Context) {
+	t.Helper()
+	harnesstest.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	opts.Logf = t.Logf
+	env, err := harness.Start(ctx, opts)
+	if env != nil {
+		t.Cleanup(func() {
+			if err := env.Close(context.Background()); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, ctx
+}
+
+// verdict is what one call got: the status and, when the backend saw the
+// request, the X-SSL-Client-Verify it received.
+func verdict(t *testing.T, ctx context.Context, env *harness.Environment, lb *harness.LoadBalancer, cred *pki.Identity) string {
+	t.Helper()
+	res, err := env.Caller().Do(ctx, lb.URL, harness.Request{Path: "/dev-portal-xapi/products", Credential: cred})
+	if err != nil {
+		return "refused in the handshake"
+	}
+	seen, err := env.BackendRequests(ctx, res.RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) == 0 {
+		return http.StatusText(res.Status)
+	}
+	return http.StatusText(res.Status) + " " + http.Header(seen[0].Headers).Get(harness.HeaderVerify)
+}
+
+// TestSlotsAreIndependent asks every implementation that shares one
+// balancer between configurations for two at once, a Mandatory one
+// trusting partner A and an Optional one trusting partner B, and checks
+// that each behaves as if it ran alone, in one container.
+func TestSlotsAreIndependent(t *testing.T) {
+	a := pkitest.MustRootCA(t, "Partner A Root CA")
+	b := pkitest.MustRootCA(t, "Partner B Root CA")
+	leafA, leafB := pkitest.MustClient(t, a, "partner-a"), pkitest.MustClient(t, b, "partner-b")
+	for _, impl := range harness.Implementations() {
+		if _, ok := impl.(harness.Multiplexed); !ok {
+			continue
+		}
+		t.Run(impl.Name(), func(t *testing.T) {
+			env, ctx := startEnv(t, harness.Options{Implementation: impl})
+			cfgs := []harness.LBConfig{
+				{Mode: contract.Mandatory, Truststore: pki.Bundle(a.Cert)},
+				{Mode: contract.Optional, Truststore: pki.Bundle(b.Cert)},
+			}
+			lbs := make([]*harness.LoadBalancer, len(cfgs))
+			var wg sync.WaitGroup
+			for i, cfg := range cfgs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var err error
+					if lbs[i], err = env.LoadBalancer(ctx, cfg); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if t.Failed() {
+				return
+			}
+			if lbs[0].URL == lbs[1].URL {
+				t.Fatalf("two configurations share %s", lbs[0].URL)
+			}
+			if impl.Profile().Refusal != contract.RefuseHTTP400 {
+			}
+			got := map[string]string{
+				"mandatory, none":      verdict(t, ctx, env, lbs[0], nil),
+				"mandatory, partner A": verdict(t, ctx, env, lbs[0], leafA),
+				"optional, none":       verdict(t, ctx, env, lbs[1], nil),
+				"optional, partner B":  verdict(t, ctx, env, lbs[1], leafB),
+				"optional, partner A":  verdict(t, ctx, env, lbs[1], leafA),
+			}
+			want := map[string]string{
+				"mandatory, none":      "Bad Request",
+				"mandatory, partner A": "OK SUCCESS",
+				"optional, none":       "OK NONE",
+				"optional, partner B":  "OK SUCCESS",
+				"optional, partner A":  "OK FAILED",
+			}
+			for k, w := range want {
+				if got[k] != w {
+					t.Errorf("%s: got %q, want %q", k, got[k], w)
+				}
+			}
+			if bad := verdict(t, ctx, env, lbs[0], leafB); bad != "refused in the handshake" && bad != "Bad Request" {
+				t.Errorf("mandatory, partner B (trusted by the other slot only): got %q, want a refusal", bad)
+			}
+			if st := env.Stats(); st.ContainersStarted != 2 || st.LoadBalancers != 2 {
+				t.Errorf("stats = %+v, want 2 containers (backend + one shared balancer) for 2 configurations", st)
+			}
+		})
+	}
+}
+
+// TestRefusedSlotConfiguration gives the shared balancer a truststore it
+// cannot load: the error says what the balancer's own configuration test
+// said, and the next configuration is served all the same.
+func TestRefusedSlotConfiguration(t *testing.T) {
+	env, ctx := startEnv(t, harness.Options{})
+	junk := []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+	_, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: junk})
+	if err == nil || !strings.Contains(err.Error(), "refused the configuration") {
+		t.Fatalf("a truststore nginx cannot load: err = %v, want the configuration test's refusal", err)
+	}
+	root := pkitest.MustRootCA(t, "Partner Root CA")
+	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	if err != nil {
+		t.Fatalf("the configuration after a refused one: %v", err)
+	}
+	if got := verdict(t, ctx, env, lb, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
+		t.Errorf("trusted partner after a refused configuration: %q, want OK SUCCESS", got)
+	}
+}
+
+// TestPublishedContainerPerConfig runs the other way through the harness:
+// a container per configuration with its port published on 127.0.0.1, as
+// on an engine whose network this machine does not reach.
+func TestPublishedContainerPerConfig(t *testing.T) {
+	env, ctx := startEnv(t, harness.Options{ContainerPerConfig: true, PublishPorts: true})
+	root := pkitest.MustRootCA(t, "Partner Root CA")
+	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(lb.URL, "https://127.0.0.1:") {
+		t.Errorf("URL %s, want a port published on 127.0.0.1", lb.URL)
+	}
+	if got := verdict(t, ctx, env, lb, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
+		t.Errorf("trusted partner: %q, want OK SUCCESS", got)
+	}
+	if got := verdict(t, ctx, env, lb, nil); got != "Bad Request" {
+		t.Errorf("no certificate: %q, want Bad Request", got)
+	}
+}
