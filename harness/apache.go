@@ -90,11 +90,9 @@ func apacheEncodeCert(header string) string {
 		"    RequestHeader edit* " + header + ` "=" "%%3D"` + "\n"
 }
 
-var apacheTemplate = template.Must(template.New("httpd.conf").Parse(`# Rendered by mtlsconform: Apache httpd 2.4 (mod_ssl) as the reference mTLS load balancer ({{.Mode}} mode).
-# Debian's apache2 is started directly, without apache2ctl and its envvars
-# or the a2enmod layout: every path and module it needs is named here, and
-# what it writes at run time goes to /tmp.
-ServerRoot {{.Dir}}
+// apacheServer is the server-wide part of httpd.conf, shared by a
+// configuration on its own and by the shared balancer.
+const apacheServer = `ServerRoot {{.Dir}}
 ServerName localhost
 DefaultRuntimeDir /tmp
 PidFile /tmp/httpd.pid
@@ -119,7 +117,13 @@ LoadModule proxy_http_module  /usr/lib/apache2/modules/mod_proxy_http.so
 LoadModule socache_shmcb_module /usr/lib/apache2/modules/mod_socache_shmcb.so
 LoadModule ssl_module         /usr/lib/apache2/modules/mod_ssl.so
 
-Listen 8443
+`
+
+var apacheTemplate = template.Must(template.New("httpd.conf").Parse(`# Rendered by mtlsconform: Apache httpd 2.4 (mod_ssl) as the reference mTLS load balancer ({{.Mode}} mode).
+# Debian's apache2 is started directly, without apache2ctl and its envvars
+# or the a2enmod layout: every path and module it needs is named here, and
+# what it writes at run time goes to /tmp.
+` + apacheServer + `Listen 8443
 SSLSessionCache shmcb:/tmp/ssl_scache(512000)
 
 <VirtualHost *:8443>
@@ -330,4 +334,61 @@ func replaceEvery(old, new string, n int) func(string, LBConfig) (string, error)
 		}
 		return strings.ReplaceAll(conf, old, new), nil
 	}
+}
+
+// Apache httpd serves every configuration of a run from one process: each
+// is a slot, a Listen and a VirtualHost of their own included from
+// slots/, and a graceful restart (SIGUSR1) brings a new one up.
+var _ Multiplexed = Apache{}
+
+var apacheHostTemplate = template.Must(template.New("host.conf").Parse(`# Rendered by mtlsconform: Apache httpd 2.4 (mod_ssl) as the reference mTLS load balancer shared by a run.
+# Every configuration is a slot under slots/, added by a graceful restart.
+` + apacheServer + `
+# The line "resuming normal operations" says it runs.
+LogLevel warn mpm_event:notice
+SSLSessionCache shmcb:/tmp/ssl_scache(512000)
+
+# httpd does not start without a socket: one on the container's loopback,
+# answering nothing but 404.
+Listen 127.0.0.1:8442
+<VirtualHost 127.0.0.1:8442>
+</VirtualHost>
+
+IncludeOptional {{.Dir}}/slots/*/httpd.conf
+`))
+
+func (Apache) HostFiles() map[string][]byte {
+	var b strings.Builder
+	apacheHostTemplate.Execute(&b, map[string]any{"Dir": lbConfDir})
+	return map[string][]byte{"host.conf": []byte(b.String())}
+}
+func (Apache) HostCommand() []string {
+	return []string{"apache2", "-DFOREGROUND", "-f", lbConfDir + "/host.conf"}
+}
+func (Apache) HostReadyLog() string { return "resuming normal operations" }
+func (Apache) Reload() Reload       { return Reload{Signal: "USR1"} }
+func (Apache) ConfigTest() []string {
+	return []string{"apache2", "-t", "-f", lbConfDir + "/host.conf"}
+}
+
+// Slot moves the rendered configuration's Listen and VirtualHost,
+// mutations included, into slot id; the session cache stays the host's.
+func (Apache) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
+	const listen = "\nListen 8443\n"
+	start := strings.Index(r.Config, listen)
+	if start < 0 {
+		return nil, fmt.Errorf("apache slot %s: the rendered configuration has no %q", id, strings.TrimSpace(listen))
+	}
+	body := inSlot(r.Config[start+1:], id)
+	body, err := replaceOnce(body, id, map[string]string{
+		"Listen 8443\n":        fmt.Sprintf("Listen %d\n", port),
+		"<VirtualHost *:8443>": fmt.Sprintf("<VirtualHost *:%d>", port),
+		"SSLSessionCache shmcb:/tmp/ssl_scache(512000)\n": "",
+	})
+	if err != nil {
+		return nil, err
+	}
+	files := slotFiles(r, "httpd.conf", id)
+	files["slots/"+id+"/httpd.conf"] = []byte("# Slot " + id + " of the shared balancer.\n" + body)
+	return files, nil
 }

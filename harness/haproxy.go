@@ -67,12 +67,9 @@ const (
 	haproxyEncodedCert = `'-----BEGIN%%20CERTIFICATE-----%%0A%[ssl_c_der,base64,regsub("(.{1,64})","\1%0A",g),regsub("\+","%2B",g),regsub("/","%2F",g),regsub("=","%3D",g)]-----END%%20CERTIFICATE-----%%0A'`
 )
 
-var haproxyTemplate = template.Must(template.New("haproxy.cfg").Parse(`# Rendered by mtlsconform: HAProxy 2.6 as the reference mTLS load balancer ({{.Mode}} mode).
-# The handshake never fails on a client certificate (verify optional, every
-# error ignored): the outcome is read in the HTTP layer from ssl_c_used (was
-# a certificate sent) and ssl_c_verify (0 when it verified, also when none
-# was sent; unlike ssl_c_err it survives TLS session resumption).
-global
+// haproxyGlobal is the process-wide part of haproxy.cfg, shared by a
+// configuration on its own and by the shared balancer.
+const haproxyGlobal = `global
     log stderr format raw local0 info
 
 defaults
@@ -83,7 +80,14 @@ defaults
     timeout client  30s
     timeout server  30s
 
-frontend mtls
+`
+
+var haproxyTemplate = template.Must(template.New("haproxy.cfg").Parse(`# Rendered by mtlsconform: HAProxy 2.6 as the reference mTLS load balancer ({{.Mode}} mode).
+# The handshake never fails on a client certificate (verify optional, every
+# error ignored): the outcome is read in the HTTP layer from ssl_c_used (was
+# a certificate sent) and ssl_c_verify (0 when it verified, also when none
+# was sent; unlike ssl_c_err it survives TLS session resumption).
+` + haproxyGlobal + `frontend mtls
     bind :8443 ssl crt {{.Dir}}/server.pem ca-file {{.Dir}}/truststore.pem{{if .HasCRL}} crl-file {{.Dir}}/crl.pem{{end}} {{.Verify}}
 {{- if .Mandatory}}
 
@@ -240,4 +244,51 @@ func haproxyMutations() map[string]mutation {
 			},
 		},
 	}
+}
+
+// HAProxy serves every configuration of a run from one master-worker
+// process: each is a slot, a frontend and backend of their own in
+// slots/<id>.cfg, and a reload (SIGUSR2 to the master) brings a new one up.
+var _ Multiplexed = HAProxy{}
+
+func (HAProxy) HostFiles() map[string][]byte {
+	return map[string][]byte{
+		"host.cfg": []byte("# Rendered by mtlsconform: HAProxy 2.6 as the reference mTLS load balancer shared by a run.\n" +
+			"# Every configuration is a slot in slots/, added by a reload.\n" + haproxyGlobal),
+		// -f reads the folder's *.cfg files, so it has to exist.
+		"slots/README": []byte("One frontend and backend per configuration, <id>.cfg, and its files under <id>/.\n"),
+	}
+}
+
+// HostCommand runs HAProxy in master-worker mode (-W), which reloads on
+// SIGUSR2, reading the host file and every slot.
+func (HAProxy) HostCommand() []string {
+	return []string{"haproxy", "-W", "-db", "-f", lbConfDir + "/host.cfg", "-f", lbConfDir + "/slots"}
+}
+func (HAProxy) HostReadyLog() string { return "Loading success." }
+func (HAProxy) Reload() Reload       { return Reload{Signal: "USR2"} }
+func (HAProxy) ConfigTest() []string {
+	return []string{"haproxy", "-c", "-f", lbConfDir + "/host.cfg", "-f", lbConfDir + "/slots"}
+}
+
+// Slot moves the rendered frontend and backend, mutations included, into
+// slot id under names of their own.
+func (HAProxy) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
+	const frontend = "\nfrontend mtls\n"
+	start := strings.Index(r.Config, frontend)
+	if start < 0 {
+		return nil, fmt.Errorf("haproxy slot %s: the rendered configuration has no frontend", id)
+	}
+	body, err := replaceOnce(inSlot(r.Config[start+1:], id), id, map[string]string{
+		"frontend mtls\n":              "frontend mtls_" + id + "\n",
+		"bind :8443 ":                  fmt.Sprintf("bind :%d ", port),
+		"default_backend productapi\n": "default_backend productapi_" + id + "\n",
+		"\nbackend productapi\n":       "\nbackend productapi_" + id + "\n",
+	})
+	if err != nil {
+		return nil, err
+	}
+	files := slotFiles(r, "haproxy.cfg", id)
+	files["slots/"+id+".cfg"] = []byte("# Slot " + id + " of the shared balancer.\n" + body)
+	return files, nil
 }

@@ -142,7 +142,7 @@ func (Nginx) HostCommand() []string {
 	return []string{"nginx", "-c", lbConfDir + "/host.conf", "-g", "daemon off;"}
 }
 func (n Nginx) HostReadyLog() string { return n.ReadyLog() }
-func (Nginx) ReloadSignal() string   { return "HUP" }
+func (Nginx) Reload() Reload         { return Reload{Signal: "HUP"} }
 func (Nginx) ConfigTest() []string {
 	return []string{"nginx", "-t", "-q", "-c", lbConfDir + "/host.conf"}
 }
@@ -159,22 +159,16 @@ func (Nginx) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
 	if start < 0 || end < start {
 		return nil, fmt.Errorf("nginx slot %s: the rendered configuration has no http block", id)
 	}
-	body := r.Config[start+len(open) : end]
-	dir := "slots/" + id
-	body = strings.ReplaceAll(body, lbConfDir+"/", lbConfDir+"/"+dir+"/")
-	const listen = "listen 8443 ssl;"
-	if strings.Count(body, listen) != 1 {
-		return nil, fmt.Errorf("nginx slot %s: want exactly one %q in the rendered configuration", id, listen)
+	body, err := replaceOnce(inSlot(r.Config[start+len(open):end], id), id, map[string]string{
+		"listen 8443 ssl;": fmt.Sprintf("listen %d ssl;", port),
+	})
+	if err != nil {
+		return nil, err
 	}
-	body = strings.Replace(body, listen, fmt.Sprintf("listen %d ssl;", port), 1)
 	for _, m := range nginxMapVar.FindAllStringSubmatch(body, -1) {
 		body = regexp.MustCompile(`\$`+m[1]+`\b`).ReplaceAllString(body, "$$"+m[1]+"_"+id)
 	}
-	files := map[string][]byte{dir + "/http.conf": []byte("# Slot " + id + " of the shared balancer.\n" + body + "\n")}
-	for name, data := range r.Files {
-		if name != "nginx.conf" {
-			files[dir+"/"+name] = data
-		}
-	}
+	files := slotFiles(r, "nginx.conf", id)
+	files["slots/"+id+"/http.conf"] = []byte("# Slot " + id + " of the shared balancer.\n" + body + "\n")
 	return files, nil
 }

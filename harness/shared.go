@@ -39,12 +39,20 @@ type Multiplexed interface {
 	// of 8443. The slot behaves as the rendered configuration does on its
 	// own.
 	Slot(r Rendered, id string, port int) (map[string][]byte, error)
-	// ReloadSignal makes the running balancer read its configuration,
-	// every slot included, again.
-	ReloadSignal() string
+	// Reload makes the running balancer read its configuration, every
+	// slot included, again.
+	Reload() Reload
 	// ConfigTest checks the configuration as it is on disk; it runs when a
 	// reload did not bring a slot up, to say why.
 	ConfigTest() []string
+}
+
+// Reload is how a shared balancer takes new slots: a signal to its main
+// process, or, where it has none for that, a command run inside its
+// container that must exit 0.
+type Reload struct {
+	Signal string
+	Exec   []string
 }
 
 // Slot hosts: how many slots one shared balancer takes. Each slot is a
@@ -246,8 +254,8 @@ func (e *Environment) reloadWith(ctx context.Context, impl Multiplexed, h *slotH
 	}); err != nil {
 		return fmt.Errorf("copy the configuration into the shared load balancer: %w", err)
 	}
-	if _, err := e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: impl.ReloadSignal()}); err != nil {
-		return fmt.Errorf("reload the shared load balancer: %w", err)
+	if err := e.reload(ctx, impl.Reload(), h); err != nil {
+		return err
 	}
 	grace, cancel := context.WithTimeout(ctx, slotReloadGrace)
 	defer cancel()
@@ -294,6 +302,28 @@ func (e *Environment) reloadWith(ctx context.Context, impl Multiplexed, h *slotH
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (e *Environment) reload(ctx context.Context, r Reload, h *slotHost) error {
+	if r.Signal != "" {
+		if _, err := e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: r.Signal}); err != nil {
+			return fmt.Errorf("reload the shared load balancer: %w", err)
+		}
+		return nil
+	}
+	code, rd, err := h.c.Exec(ctx, r.Exec, tcexec.Multiplexed())
+	if err != nil {
+		return fmt.Errorf("reload the shared load balancer: %w", err)
+	}
+	if code != 0 {
+		b, _ := io.ReadAll(io.LimitReader(rd, 4096))
+		err := fmt.Errorf("the load balancer refused the configuration (%s, exit status %d): %s", strings.Join(r.Exec, " "), code, strings.TrimSpace(string(b)))
+		e.mu.Lock()
+		h.broken = err
+		e.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // configTest runs the implementation's configuration test in the shared
@@ -348,4 +378,34 @@ func parentDir(name string) string {
 		return ""
 	}
 	return name[:i]
+}
+
+// inSlot moves every /etc/mtlsconform path in a configuration text into
+// the folder of slot id.
+func inSlot(text, id string) string {
+	return strings.ReplaceAll(text, lbConfDir+"/", lbConfDir+"/slots/"+id+"/")
+}
+
+// replaceOnce makes each replacement in a slot's text, each of which must
+// find its text exactly once.
+func replaceOnce(text, id string, repl map[string]string) (string, error) {
+	for _, old := range sortedKeys(repl) {
+		if n := strings.Count(text, old); n != 1 {
+			return "", fmt.Errorf("slot %s: %q occurs %d times in the rendered configuration, want once", id, strings.TrimSpace(old), n)
+		}
+		text = strings.Replace(text, old, repl[old], 1)
+	}
+	return text, nil
+}
+
+// slotFiles are a slot's copies of every rendered file but the main one,
+// under slots/<id>/; the caller adds the slot's configuration text.
+func slotFiles(r Rendered, main, id string) map[string][]byte {
+	files := map[string][]byte{}
+	for f, data := range r.Files {
+		if f != main {
+			files["slots/"+id+"/"+f] = data
+		}
+	}
+	return files
 }

@@ -23,7 +23,7 @@ func TestSlotsMoveEverything(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if len(m.HostFiles()) == 0 || len(m.HostCommand()) == 0 || m.ReloadSignal() == "" || len(m.ConfigTest()) == 0 {
+		if len(m.HostFiles()) == 0 || len(m.HostCommand()) == 0 || (m.Reload().Signal == "") == (len(m.Reload().Exec) == 0) || len(m.ConfigTest()) == 0 {
 			t.Errorf("%s: the shared balancer is not described completely", impl.Name())
 		}
 		for name, cfg := range goldenConfigs {
