@@ -623,6 +623,11 @@ func (e *Environment) Close(ctx context.Context) error {
 		e.mu.Lock()
 		cs := append([]*testcontainers.DockerContainer{}, e.lbContainers...)
 		e.mu.Unlock()
+		for _, h := range e.slotHosts {
+			if h.c != nil {
+				cs = append(cs, h.c)
+			}
+		}
 		if e.backend != nil {
 			cs = append(cs, e.backend)
 		}
@@ -636,6 +641,11 @@ func (e *Environment) Close(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 			e.docker.Close()
+		}
+		for _, h := range e.slotHosts {
+			if h.removeDir != nil {
+				h.removeDir() // after its container: nothing reads it any more
+			}
 		}
 		e.closeErr = errors.Join(errs...)
 	})

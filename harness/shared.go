@@ -7,12 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
@@ -66,20 +70,28 @@ const (
 	// slotReloadGrace is how long a reload may take to serve a new slot
 	// before the configuration test is asked why it does not.
 	slotReloadGrace = 2 * time.Second
+	// slotResignal is how long a reload signal may go unanswered before it
+	// is sent again.
+	slotResignal = 50 * time.Millisecond
 )
 
 // slotHost is one running shared balancer.
 type slotHost struct {
-	ready   chan struct{} // closed once started (or failed to)
-	err     error
-	c       *testcontainers.DockerContainer
-	ip      string // its address on the run's network, when reached directly
-	size    int
-	handed  int // slots handed out (never reused: a port serves one configuration)
-	reload  sync.Mutex
-	pmu     sync.Mutex
-	pending []*slotRequest
-	broken  error // a refused configuration stays on disk: no new slots here (guarded by Environment.mu)
+	ready chan struct{} // closed once started (or failed to)
+	err   error
+	c     *testcontainers.DockerContainer
+	ip    string // its address on the run's network, when reached directly
+	// dir is this machine's folder mounted as the balancer's slots/, where
+	// slots are written directly; empty when they are copied in through
+	// the engine (about 60 ms a copy).
+	dir       string
+	removeDir func()
+	size      int
+	handed    int // slots handed out (never reused: a port serves one configuration)
+	reload    sync.Mutex
+	pmu       sync.Mutex
+	pending   []*slotRequest
+	broken    error // a refused configuration stays on disk: no new slots here (guarded by Environment.mu)
 }
 
 type slotRequest struct {
@@ -111,10 +123,34 @@ func (e *Environment) startSlotHost(ctx context.Context, impl Multiplexed) *slot
 
 func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slotHost) error {
 	var files []testcontainers.ContainerFile
+	slotFiles := map[string][]byte{}
 	for name, data := range impl.HostFiles() {
+		if strings.HasPrefix(name, "slots/") {
+			slotFiles[name] = data
+			continue
+		}
 		files = append(files, testcontainers.ContainerFile{
 			Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: 0o644,
 		})
+	}
+	// The engine is on this machine (its network is): mount a folder of
+	// this machine's as slots/, marked so that the mount can be checked.
+	slotFiles[slotMarker] = []byte("slots of run " + e.RunID + "\n")
+	if e.direct {
+		dir, remove, err := TempDir()
+		if err != nil {
+			return err
+		}
+		h.dir, h.removeDir = dir, remove
+		if err := writeSlotFiles(dir, slotFiles); err != nil {
+			return err
+		}
+	} else {
+		for name, data := range slotFiles {
+			files = append(files, testcontainers.ContainerFile{
+				Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: 0o644,
+			})
+		}
 	}
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithCmd(impl.HostCommand()...),
@@ -123,6 +159,11 @@ func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slot
 		network.WithNetwork(nil, e.network),
 		testcontainers.WithFiles(files...),
 		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(impl.HostReadyLog())),
+	}
+	if h.dir != "" {
+		opts = append(opts, testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.Binds = append(hc.Binds, h.dir+":"+lbConfDir+"/slots:ro")
+		}))
 	}
 	if !e.direct {
 		for i := range h.size {
@@ -133,10 +174,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slot
 	c, err := testcontainers.Run(context.WithoutCancel(ctx), e.opts.Image, opts...)
 	if c != nil {
 		e.started.Add(1)
-		e.mu.Lock()
-		e.lbContainers = append(e.lbContainers, c)
-		e.mu.Unlock()
-		h.c = c
+		h.c = c // Close removes it, after waiting for this start
 	}
 	if err == nil {
 		err = ctx.Err()
@@ -145,9 +183,61 @@ func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slot
 		return fmt.Errorf("start the shared load balancer (%s): %w%s", e.opts.Image, err, containerLogs(ctx, c))
 	}
 	if e.direct {
-		h.ip, err = e.networkIP(ctx, c)
+		if h.ip, err = e.networkIP(ctx, c); err != nil {
+			return err
+		}
 	}
-	return err
+	if h.dir != "" {
+		// An engine that sees another file system (this program in a
+		// container of its own, say) mounts an empty folder: copy then.
+		if _, err := e.docker.ContainerStatPath(ctx, c.GetContainerID(), client.ContainerStatPathOptions{Path: lbConfDir + "/" + slotMarker}); err != nil {
+			e.opts.Logf("the shared balancer does not see %s (%v): its configurations are copied in instead", h.dir, err)
+			h.removeDir()
+			h.dir = ""
+			return e.copyIn(ctx, h, slotFiles)
+		}
+	}
+	return nil
+}
+
+// slotMarker is a file every shared balancer's slots/ holds, by which a
+// mounted folder is known to be the one this program writes.
+const slotMarker = "slots/.mtlsconform-run"
+
+func writeSlotFiles(dir string, files map[string][]byte) error {
+	for name := range files {
+		path := filepath.Join(dir, strings.TrimPrefix(name, "slots/"))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("write the shared balancer's configuration: %w", err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, ".key") {
+			mode = 0o600
+		}
+		if err := os.WriteFile(path, files[name], mode); err != nil {
+			return fmt.Errorf("write the shared balancer's configuration: %w", err)
+		}
+	}
+	return nil
+}
+
+// copyIn copies files (names under /etc/mtlsconform) into the shared
+// balancer through the engine, in one archive.
+func (e *Environment) copyIn(ctx context.Context, h *slotHost, files map[string][]byte) error {
+	var archive bytes.Buffer
+	tw := tar.NewWriter(&archive)
+	if err := writeTar(tw, files); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if _, err := e.docker.CopyToContainer(ctx, h.c.GetContainerID(), client.CopyToContainerOptions{
+		DestinationPath: lbConfDir, Content: &archive,
+	}); err != nil {
+		return fmt.Errorf("copy the configuration into the shared load balancer: %w", err)
+	}
+	return nil
 }
 
 // slot serves the rendered configuration r in a slot of a shared
@@ -239,20 +329,18 @@ func (e *Environment) reloadWith(ctx context.Context, impl Multiplexed, h *slotH
 	if broken != nil {
 		return broken
 	}
-	var archive bytes.Buffer
-	tw := tar.NewWriter(&archive)
+	files := map[string][]byte{}
 	for _, req := range batch {
-		if err := writeTar(tw, req.files); err != nil {
-			return err
+		maps.Copy(files, req.files)
+	}
+	write := e.copyIn
+	if h.dir != "" {
+		write = func(_ context.Context, h *slotHost, files map[string][]byte) error {
+			return writeSlotFiles(h.dir, files)
 		}
 	}
-	if err := tw.Close(); err != nil {
+	if err := write(ctx, h, files); err != nil {
 		return err
-	}
-	if _, err := e.docker.CopyToContainer(ctx, h.c.GetContainerID(), client.CopyToContainerOptions{
-		DestinationPath: lbConfDir, Content: &archive,
-	}); err != nil {
-		return fmt.Errorf("copy the configuration into the shared load balancer: %w", err)
 	}
 	if err := e.reload(ctx, impl.Reload(), h); err != nil {
 		return err
@@ -267,7 +355,26 @@ func (e *Environment) reloadWith(ctx context.Context, impl Multiplexed, h *slotH
 			req.err = e.waitTLS(grace, req.lb.URL)
 		}()
 	}
-	wg.Wait()
+	served := make(chan struct{})
+	go func() { wg.Wait(); close(served) }()
+	// A signal that comes while the balancer is still busy with the last
+	// reload can be lost (HAProxy's master re-executing itself) or wait
+	// for it (nginx): while nothing serves, signal again; a reload more
+	// is harmless.
+	if sig := impl.Reload().Signal; sig != "" {
+		tick := time.NewTicker(slotResignal)
+		defer tick.Stop()
+	wait:
+		for {
+			select {
+			case <-served:
+				break wait
+			case <-tick.C:
+				e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: sig})
+			}
+		}
+	}
+	<-served
 	var failed []string
 	for _, req := range batch {
 		if req.err != nil {
@@ -296,8 +403,11 @@ func (e *Environment) reloadWith(ctx context.Context, impl Multiplexed, h *slotH
 	var errs []error
 	for _, req := range batch {
 		if req.err != nil {
-			if req.err = e.waitTLS(full, req.lb.URL); req.err != nil {
-				errs = append(errs, fmt.Errorf("slot %s never served TLS after the reload: %w%s", req.id, req.err, containerLogs(ctx, h.c)))
+			if err := e.waitTLS(full, req.lb.URL); err != nil {
+				req.err = fmt.Errorf("the shared %s never served slot %s after its reload: %w%s", impl.Name(), req.id, err, containerLogs(ctx, h.c))
+				errs = append(errs, req.err)
+			} else {
+				req.err = nil
 			}
 		}
 	}
