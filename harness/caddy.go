@@ -617,3 +617,175 @@ func (cfg *caddyConfig) setClientAuthMode(from, to string) error {
 	}
 	return nil
 }
+
+// Caddy serves every configuration of a run from one container: each is a
+// slot, a Caddy process of its own running the rendered configuration on
+// a port of its own. One process for all slots, reloaded through its admin
+// endpoint, was measured and set aside: Caddy 2.6 rebinds every listener
+// on each reload (SO_REUSEPORT) and closes the old sockets, which resets
+// connections still queued on them, so requests to the other slots failed
+// ("connection reset by peer") whenever a slot was added. A process per
+// slot leaves the running slots alone, and shares nothing with them (TLS
+// session ticket keys, certificate cache) that the rendered configuration
+// running alone would not have to itself.
+var _ Multiplexed = Caddy{}
+
+const (
+	// caddyHostFile is what the container's main process runs: Render's
+	// settings and no app, so it serves nothing; slots are processes of
+	// their own, started by caddyStartFile.
+	caddyHostFile  = "caddy-host.json"
+	caddyStartFile = "start-slots.sh"
+	// caddyRunDir holds, per slot, the started Caddy's pid and log.
+	caddyRunDir = "/tmp/mtlsconform-slots"
+)
+
+// caddyStartScript starts a Caddy (caddy start: it returns once the
+// process runs its configuration, or fails with what the process said)
+// for every slot that has none yet, in parallel. Given "check", it starts
+// nothing and says which slots have no running Caddy, and why.
+const caddyStartScript = `#!/bin/sh
+# Rendered by mtlsconform: each slot under slots/ is a Caddy of its own,
+# running the slot's caddy.json; its pid and log are under ` + caddyRunDir + `/<slot>.
+set -u
+cd ` + lbConfDir + `
+run=` + caddyRunDir + `
+mkdir -p "$run"
+status=0
+if [ "${1-}" = check ]; then
+	for conf in slots/*/caddy.json; do
+		[ -f "$conf" ] || continue
+		id=${conf#slots/}
+		id=${id%/caddy.json}
+		state=
+		if pid=$(cat "$run/$id/pid" 2>/dev/null) && [ -r "/proc/$pid/stat" ]; then
+			read -r _ _ state _ <"/proc/$pid/stat" || state=
+		fi
+		case $state in
+		'' | Z | X) ;;
+		*) continue ;;
+		esac
+		status=1
+		echo "slot $id: no Caddy runs its configuration"
+		caddy validate --config "$PWD/$conf" 2>&1 | grep -v '^{"level":"\(info\|warn\)"'
+		if [ -f "$run/$id/log" ]; then
+			echo "slot $id: what its log says besides info and warnings:"
+			grep -v '^{"level":"\(info\|warn\)"' "$run/$id/log" | tail -n 5
+		fi
+	done
+	exit $status
+fi
+started=
+for conf in slots/*/caddy.json; do
+	[ -f "$conf" ] || continue
+	id=${conf#slots/}
+	id=${id%/caddy.json}
+	mkdir "$run/$id" 2>/dev/null || continue # started before
+	caddy start --config "$PWD/$conf" --pidfile "$run/$id/pid" >"$run/$id/log" 2>&1 &
+	started="$started $!:$id"
+done
+for job in $started; do
+	if ! wait "${job%%:*}"; then
+		id=${job#*:}
+		echo "slot $id: Caddy did not start:"
+		grep -v '^{"level":"\(info\|warn\)"' "$run/$id/log"
+		status=1
+	fi
+done
+exit $status
+`
+
+// caddyHost is the main process's configuration: Render's admin, storage
+// and nothing else.
+func caddyHost() any {
+	r := caddyRender(LBConfig{Mode: contract.Mandatory}.withDefaults())
+	return struct {
+		Admin   caddyAdmin   `json:"admin"`
+		Storage caddyStorage `json:"storage"`
+	}{r.Admin, r.Storage}
+}
+
+// HostFiles are the main process's configuration (no app: it serves
+// nothing) and the script that starts the slots' processes.
+func (Caddy) HostFiles() map[string][]byte {
+	text, err := json.MarshalIndent(caddyHost(), "", "  ")
+	if err != nil {
+		panic(err) // fixed types: cannot fail
+	}
+	return map[string][]byte{
+		caddyHostFile:  append(text, '\n'),
+		caddyStartFile: []byte(caddyStartScript),
+	}
+}
+
+func (Caddy) HostCommand() []string {
+	return []string{"caddy", "run", "--config", lbConfDir + "/" + caddyHostFile}
+}
+
+// HostReadyLog is what caddy run prints once it runs its configuration.
+func (Caddy) HostReadyLog() string { return "serving initial configuration" }
+
+// Reload starts the new slots' processes; it fails when one does not
+// start, saying why.
+func (Caddy) Reload() Reload {
+	return Reload{Exec: []string{"sh", lbConfDir + "/" + caddyStartFile}}
+}
+
+// ConfigTest names the slots no Caddy runs, with what caddy validate and
+// their log say.
+func (Caddy) ConfigTest() []string {
+	return []string{"sh", lbConfDir + "/" + caddyStartFile, "check"}
+}
+
+// caddyListens is what Slot reads of a configuration: its servers'
+// addresses.
+type caddyListens struct {
+	Apps struct {
+		HTTP struct {
+			Servers map[string]struct {
+				Listen []string `json:"listen"`
+			} `json:"servers"`
+		} `json:"http"`
+	} `json:"apps"`
+}
+
+func caddyListensOn(text string) ([]string, error) {
+	var c caddyListens
+	if err := json.Unmarshal([]byte(text), &c); err != nil {
+		return nil, err
+	}
+	if len(c.Apps.HTTP.Servers) != 1 {
+		return nil, fmt.Errorf("want exactly one server, got %d", len(c.Apps.HTTP.Servers))
+	}
+	for _, s := range c.Apps.HTTP.Servers {
+		return s.Listen, nil
+	}
+	return nil, nil
+}
+
+// Slot is the rendered configuration, mutations included, as slot id:
+// caddy.json and its files under slots/<id>/, the paths in it moved there,
+// and its one server listening on port. Nothing else changes.
+func (Caddy) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
+	from := `"` + ":" + strings.TrimSuffix(lbPort, "/tcp") + `"`
+	to := `"` + ":" + strconv.Itoa(port) + `"`
+	listen, err := caddyListensOn(r.Config)
+	if err != nil {
+		return nil, fmt.Errorf("caddy slot %s: the rendered configuration: %w", id, err)
+	}
+	if len(listen) != 1 || strconv.Quote(listen[0]) != from || strings.Count(r.Config, from) != 1 {
+		return nil, fmt.Errorf("caddy slot %s: want the rendered server to listen on %s alone, named once, got %q", id, from, listen)
+	}
+	dir := "slots/" + id
+	text := strings.NewReplacer(from, to, lbConfDir+"/", lbConfDir+"/"+dir+"/").Replace(r.Config)
+	if listen, err = caddyListensOn(text); err != nil || len(listen) != 1 || strconv.Quote(listen[0]) != to {
+		return nil, fmt.Errorf("caddy slot %s: the slot's server does not listen on %s alone (%q, %v)", id, to, listen, err)
+	}
+	files := map[string][]byte{dir + "/" + caddyConfigFile: []byte(text)}
+	for name, data := range r.Files {
+		if name != caddyConfigFile {
+			files[dir+"/"+name] = data
+		}
+	}
+	return files, nil
+}

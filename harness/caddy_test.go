@@ -1,6 +1,8 @@
 package harness
 
 import (
+	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -9,10 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/http"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -191,4 +197,220 @@ func TestCaddyHeaderReplacements(t *testing.T) {
 			t.Errorf("%s: serial header %q, want %q", c.Subject, got, want)
 		}
 	}
+}
+
+// caddyMoved is what a rendered configuration, decoded, must become as a
+// slot: every path under lbConfDir moved into dir, and every server's
+// listen addresses replaced by listen.
+func caddyMoved(v any, dir string, listen []any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range v {
+			if _, ok := x.([]any); ok && k == "listen" {
+				out[k] = listen
+				continue
+			}
+			out[k] = caddyMoved(x, dir, listen)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = caddyMoved(x, dir, listen)
+		}
+		return out
+	case string:
+		if rest, ok := strings.CutPrefix(v, lbConfDir+"/"); ok {
+			return lbConfDir + "/" + dir + "/" + rest
+		}
+	}
+	return v
+}
+
+// TestCaddySlotIsTheRendering: a slot runs the rendered configuration,
+// mutations included, with its own port and folder and nothing else
+// changed, and takes every rendered file along.
+func TestCaddySlotIsTheRendering(t *testing.T) {
+	for name, cfg := range caddyGoldenConfigs() {
+		variants := [][]string{nil}
+		for mut := range (Caddy{}).Mutations() {
+			variants = append(variants, []string{mut})
+		}
+		for _, muts := range variants {
+			what := name + " " + strings.Join(muts, ",")
+			cfg.Mutations = muts
+			r, err := Caddy{}.Render(cfg, goldenServer)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			files, err := Caddy{}.Slot(r, "s07", 8450)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if got, want := sortedKeys(bytesToText(files)), []string{"slots/s07/caddy.json", "slots/s07/server-chain.pem", "slots/s07/server.key", "slots/s07/truststore.pem"}; !cmp.Equal(got, want) {
+				t.Errorf("%s: files %v, want %v", what, got, want)
+			}
+			for n, data := range r.Files {
+				if n != caddyConfigFile && string(files["slots/s07/"+n]) != string(data) {
+					t.Errorf("%s: slots/s07/%s is not the rendered %s", what, n, n)
+				}
+			}
+			var rendered, slot any
+			if err := json.Unmarshal([]byte(r.Config), &rendered); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(files["slots/s07/caddy.json"], &slot); err != nil {
+				t.Fatalf("%s: the slot's caddy.json: %v", what, err)
+			}
+			if diff := cmp.Diff(caddyMoved(rendered, "slots/s07", []any{":8450"}), slot); diff != "" {
+				t.Errorf("%s: the slot is not the rendering moved to its port and folder (-want +got):\n%s", what, diff)
+			}
+		}
+	}
+}
+
+// TestCaddySlotRefusesWhatItCannotMove: a rendering Slot does not
+// understand is an error, never a slot listening somewhere else.
+func TestCaddySlotRefusesWhatItCannotMove(t *testing.T) {
+	r, err := Caddy{}.Render(caddyGoldenConfigs()["mandatory"], goldenServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twoServers := strings.Replace(r.Config, `"servers": {`, `"servers": {"other": {"listen": [":9443"]},`, 1)
+	for name, text := range map[string]string{
+		"not JSON":         r.Config[:len(r.Config)/2],
+		"two servers":      twoServers,
+		"another port":     strings.Replace(r.Config, `":8443"`, `":9443"`, 1),
+		"two addresses":    strings.Replace(r.Config, `":8443"`, `":8443", ":9443"`, 1),
+		"8443 named twice": strings.Replace(r.Config, `"h1",`, `"h1", ":8443",`, 1),
+	} {
+		if text == r.Config {
+			t.Fatalf("%s: the edit did not apply", name)
+		}
+		if _, err := (Caddy{}).Slot(Rendered{Config: text, Files: r.Files}, "s01", 8444); err == nil {
+			t.Errorf("%s: Slot accepted it", name)
+		}
+	}
+}
+
+// TestCaddyHostFiles: the shared balancer's main process serves nothing
+// and keeps Render's admin and storage settings, and the start script is
+// valid sh that the reload and the configuration test run.
+func TestCaddyHostFiles(t *testing.T) {
+	files := Caddy{}.HostFiles()
+	var host map[string]any
+	if err := json.Unmarshal(files[caddyHostFile], &host); err != nil {
+		t.Fatalf("%s: %v", caddyHostFile, err)
+	}
+	if _, ok := host["apps"]; ok {
+		t.Errorf("%s has apps: the main process must serve nothing", caddyHostFile)
+	}
+	var rendered map[string]any
+	r, err := Caddy{}.Render(caddyGoldenConfigs()["optional"], goldenServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(r.Config), &rendered); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"admin", "storage"} {
+		if diff := cmp.Diff(rendered[k], host[k]); diff != "" {
+			t.Errorf("%s: %s differs from the rendering's (-rendered +host):\n%s", caddyHostFile, k, diff)
+		}
+	}
+	if cmd := (Caddy{}).HostCommand(); cmd[len(cmd)-1] != lbConfDir+"/"+caddyHostFile {
+		t.Errorf("HostCommand %v does not run %s", cmd, caddyHostFile)
+	}
+	for _, cmd := range [][]string{Caddy{}.Reload().Exec, Caddy{}.ConfigTest()} {
+		if len(cmd) < 2 || cmd[0] != "sh" || files[strings.TrimPrefix(cmd[1], lbConfDir+"/")] == nil {
+			t.Errorf("%v does not run a host file with sh", cmd)
+		}
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh here to check the script's syntax")
+	}
+	check := exec.Command(sh, "-n")
+	check.Stdin = bytes.NewReader(files[caddyStartFile])
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("%s: sh -n: %v\n%s", caddyStartFile, err, out)
+	}
+}
+
+// TestCaddySlotsLeaveEachOtherAlone adds slots to a shared Caddy while
+// callers keep asking one that runs: none of them may fail. (A single
+// Caddy reloaded through its admin endpoint fails this: every reload
+// rebinds its listeners and resets connections queued on the old ones.)
+func TestCaddySlotsLeaveEachOtherAlone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts containers")
+	}
+	if err := CheckDocker(context.Background()); err != nil {
+		t.Skipf("SKIPPED — NO DOCKER: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	env, err := Start(ctx, Options{Implementation: Caddy{}, Logf: t.Logf})
+	if env != nil {
+		defer func() {
+			if err := env.Close(context.Background()); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := pkitest.MustRootCA(t, "Partner Root CA")
+	lb, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		calls    int
+		failures []string
+	)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := env.Caller().Do(ctx, lb.URL, Request{Path: "/dev-portal-xapi/products"})
+				mu.Lock()
+				calls++
+				switch {
+				case err != nil:
+					failures = append(failures, err.Error())
+				case res.Status != http.StatusBadRequest:
+					failures = append(failures, res.Outcome())
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	const added = 12
+	for i := range added {
+		other := pkitest.MustRootCA(t, fmt.Sprintf("Partner %d Root CA", i))
+		if _, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Optional, Truststore: pki.Bundle(other.Cert)}); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Errorf("%d of %d calls to the first slot failed while %d slots were added; the first: %s", len(failures), calls, added, failures[0])
+	}
+	if st := env.Stats(); st.ContainersStarted != 2 {
+		t.Errorf("stats = %+v, want 2 containers (backend + one shared balancer)", st)
+	}
+	t.Logf("%d calls to the first slot while %d slots were added", calls, added)
 }
