@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -240,7 +241,12 @@ func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(s
 		return p, err
 	}
 	caller := env.Caller()
-	port := strings.TrimPrefix(lb.URL, "https://127.0.0.1:")
+	// curl names the balancer as partners do and is told its address.
+	lbURL, err := neturl.Parse(lb.URL)
+	if err != nil {
+		return p, err
+	}
+	port := lbURL.Port()
 	url := "https://" + harness.ServerName + ":" + port + productapi.ProductsPath
 	for i := range n + 2 {
 		start := time.Now()
@@ -252,7 +258,7 @@ func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(s
 		start = time.Now()
 		cmd := exec.CommandContext(ctx, curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}",
 			"--cert", files.Cert, "--key", files.Key, "--cacert", serverCA,
-			"--resolve", harness.ServerName+":"+port+":127.0.0.1", url)
+			"--resolve", harness.ServerName+":"+port+":"+lbURL.Hostname(), url)
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		err = cmd.Run()
