@@ -40,7 +40,17 @@ type Options struct {
 	BaselineRuns int
 	// Curl is the curl executable the harness client is compared with.
 	Curl string
-	Logf func(format string, args ...any)
+	// Self is the mtlsconform executable: when set, the full suite, the
+	// single scenario and the matrix are also timed as whole processes,
+	// as a user runs them.
+	Self string
+	// MatrixRuns is how often the matrix of every implementation runs
+	// (needs Self).
+	MatrixRuns int
+	// ConfigRuns is how many further configurations are timed per
+	// implementation, as slots and as containers.
+	ConfigRuns int
+	Logf       func(format string, args ...any)
 }
 
 // CoreTags are the clauses the shell-script baseline checks too; SingleTags
@@ -97,6 +107,16 @@ func Run(ctx context.Context, o Options) (*Figures, error) {
 		fig.addWarm(res)
 		logf("warm run %d: %.2f s, %d containers", i+1, res.Wall.Seconds(), res.Stats.ContainersStarted)
 	}
+	if err := processes(ctx, fig, o, logf); err != nil {
+		return nil, err
+	}
+	if o.ConfigRuns > 0 {
+		costs, err := configCosts(ctx, o.ConfigRuns, logf)
+		if err != nil {
+			return nil, fmt.Errorf("cost of a configuration: %w", err)
+		}
+		fig.ConfigCosts = costs
+	}
 	last, err := againstBaseline(ctx, fig, o, logf)
 	if err != nil {
 		return nil, err
@@ -109,6 +129,34 @@ func Run(ctx context.Context, o Options) (*Figures, error) {
 	fig.Probe, fig.Breakdown = &probe, &b
 	fig.medians()
 	return fig, nil
+}
+
+// processes times whole mtlsconform processes: the full suite and the
+// single scenario (Runs times each), the matrix (MatrixRuns times).
+func processes(ctx context.Context, fig *Figures, o Options, logf func(string, ...any)) error {
+	if o.Self == "" {
+		return nil
+	}
+	for _, p := range []struct {
+		what  string
+		runs  int
+		walls *[]float64
+		args  []string
+	}{
+		{"full suite, whole process", o.Runs, &fig.FullProcessWalls, []string{"run"}},
+		{"single scenario, whole process", o.Runs, &fig.SingleProcessWalls, []string{"run", "--tags", SingleTags}},
+		{"matrix, whole process", o.MatrixRuns, &fig.MatrixWalls, []string{"matrix"}},
+	} {
+		for i := range p.runs {
+			took, err := process(ctx, o.Self, p.args...)
+			if err != nil {
+				return fmt.Errorf("%s, run %d: %w", p.what, i+1, err)
+			}
+			*p.walls = append(*p.walls, took)
+			logf("%s %d: %.2f s", p.what, i+1, took)
+		}
+	}
+	return nil
 }
 
 // timedRun is a harness run timed from outside: from the call to the

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"mtlsconform/contract"
+	"mtlsconform/harness"
 )
 
 // Figures are a benchmark's samples and medians, written as bench.json.
@@ -36,6 +37,15 @@ type Figures struct {
 	CoreMedianS      float64   `json:"core_median_s,omitempty"`
 	SingleMedianS    float64   `json:"single_median_s,omitempty"`
 	CoreOverBaseline float64   `json:"core_over_baseline,omitempty"` // ratio of the medians
+	// Whole mtlsconform processes, as a user runs them.
+	FullProcessWalls     []float64 `json:"full_process_walls_s,omitempty"`
+	SingleProcessWalls   []float64 `json:"single_process_walls_s,omitempty"`
+	MatrixWalls          []float64 `json:"matrix_walls_s,omitempty"`
+	FullProcessMedianS   float64   `json:"full_process_median_s,omitempty"`
+	SingleProcessMedianS float64   `json:"single_process_median_s,omitempty"`
+	MatrixMedianS        float64   `json:"matrix_median_s,omitempty"`
+	// ConfigCosts: a further configuration, per implementation and way.
+	ConfigCosts []ConfigCost `json:"config_costs,omitempty"`
 	// Breakdown is of the last core-tag run; Probe holds what was timed
 	// apart for it.
 	Breakdown *Breakdown `json:"breakdown,omitempty"`
@@ -63,6 +73,8 @@ func (f *Figures) medians() {
 	f.BaselineMedianS, f.CoreMedianS = median(f.BaselineWalls), median(f.CoreWalls)
 	f.SingleMedianS = median(f.SingleWalls)
 	f.CoreOverBaseline = ratio(f.CoreMedianS, f.BaselineMedianS)
+	f.FullProcessMedianS, f.SingleProcessMedianS = median(f.FullProcessWalls), median(f.SingleProcessWalls)
+	f.MatrixMedianS = median(f.MatrixWalls)
 }
 
 // ratio is a/b, or 0 when there is no b to compare with.
@@ -100,6 +112,12 @@ func (f *Figures) Markdown() string {
 	if len(f.BaselineWalls) > 0 || len(f.CoreWalls) > 0 {
 		b.WriteString("\n" + f.baselineMarkdown())
 	}
+	if t := f.targetsMarkdown(); t != "" {
+		b.WriteString("\n" + t)
+	}
+	if len(f.ConfigCosts) > 0 {
+		b.WriteString("\n" + f.configMarkdown())
+	}
 	if f.Breakdown != nil {
 		b.WriteString("\n" + f.Breakdown.markdown())
 	}
@@ -132,4 +150,58 @@ func (f *Figures) Files() (map[string][]byte, error) {
 		return nil, fmt.Errorf("encode the benchmark figures: %w", err)
 	}
 	return map[string][]byte{"bench.json": js, "bench.md": []byte(f.Markdown())}, nil
+}
+
+// targetsMarkdown sets the figures a user feels against the speed
+// targets: whole processes, the ratio to the shell script, and a further
+// configuration of the reference.
+func (f *Figures) targetsMarkdown() string {
+	type row struct {
+		what, value, target string
+		n                   int
+	}
+	var rows []row
+	if len(f.FullProcessWalls) > 0 {
+		rows = append(rows, row{"full nginx suite, whole process (s)", fmt.Sprintf("%.2f", f.FullProcessMedianS), "≤ 3", len(f.FullProcessWalls)})
+	}
+	if f.CoreOverBaseline > 0 {
+		rows = append(rows, row{"core tags, harness / shell script", fmt.Sprintf("%.2f", f.CoreOverBaseline), "≤ 1.0", len(f.CoreWalls)})
+	}
+	if len(f.SingleProcessWalls) > 0 {
+		rows = append(rows, row{"run --tags " + SingleTags + ", whole process (s)", fmt.Sprintf("%.2f", f.SingleProcessMedianS), "≤ 1.0", len(f.SingleProcessWalls)})
+	}
+	for _, c := range f.ConfigCosts {
+		if c.Implementation == (harness.Nginx{}).Name() && len(c.SlotMS) > 0 {
+			rows = append(rows, row{"a further nginx configuration, on the running balancer (ms)", fmt.Sprintf("%.0f", c.SlotMedianMS), "≤ 100", len(c.SlotMS)})
+		}
+	}
+	if len(f.MatrixWalls) > 0 {
+		rows = append(rows, row{"matrix of four implementations, whole process (s)", fmt.Sprintf("%.2f", f.MatrixMedianS), "≤ 12", len(f.MatrixWalls)})
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("Against the speed targets (medians):\n\n| measure | median | target | runs / samples |\n|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %d |\n", r.what, r.value, r.target, r.n)
+	}
+	return b.String()
+}
+
+// configMarkdown compares the two ways of serving a further
+// configuration, per implementation.
+func (f *Figures) configMarkdown() string {
+	var b strings.Builder
+	b.WriteString("A further configuration once the first runs, asked for after the previous one served, " +
+		"until a TLS handshake with it succeeds (medians, ms):\n\n" +
+		"| implementation | slot of the shared balancer | container of its own | the harness uses |\n|---|---|---|---|\n")
+	for _, c := range f.ConfigCosts {
+		slot := "—"
+		if len(c.SlotMS) > 0 {
+			slot = fmt.Sprintf("%.0f", c.SlotMedianMS)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s |\n", c.Implementation, slot, c.ContainerMedianMS, c.Kept)
+	}
+	return b.String()
 }

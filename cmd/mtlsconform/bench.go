@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 
 	"mtlsconform/bench"
@@ -24,7 +25,12 @@ Against a shell script: the embedded bench/baseline.sh (docker, openssl and curl
 clauses C1 C2 C4 C5 C6 C8 C9 C10 against two nginx containers it starts; the harness runs the
 same clauses (--runs times, in turns with the script) and @C1 alone (--runs times). Each is timed
 from the call to its containers removed; the table gives the medians and their ratio, and a
-breakdown of one harness run (measured phases, and the parts estimated from a separate probe).`
+breakdown of one harness run (measured phases, and the parts estimated from a separate probe).
+
+As a user runs it: the full suite and @C1 (--runs times each) and the matrix of every
+implementation (--matrix-runs times), each a whole mtlsconform process. Per implementation: what
+a further configuration costs once the first runs, as a slot of the shared balancer (a reload)
+and as a container of its own (--config-runs samples each).`
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mtlsconform bench", stderr, benchUsage)
@@ -33,12 +39,18 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	requests := fs.Int("requests", 40, "requests per client in the curl comparison")
 	baselineRuns := fs.Int("baseline-runs", 0, "shell-script baseline runs (0: as many as --runs)")
 	conc := fs.Int("concurrency", 2, "scenarios run at once")
+	matrixRuns := fs.Int("matrix-runs", 3, "runs of the matrix of every implementation, each a whole process")
+	configRuns := fs.Int("config-runs", 5, "further configurations timed per implementation, as slots and as containers")
 	out := fs.String("out", "out/bench", "`folder` for bench.md and bench.json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *runs < 1 || *requests < 1 || *coldRuns < 0 || *baselineRuns < 0 {
-		return usagef("--runs and --requests must be 1 or more, --cold-runs and --baseline-runs 0 or more")
+	if *runs < 1 || *requests < 1 || *coldRuns < 0 || *baselineRuns < 0 || *matrixRuns < 0 || *configRuns < 0 {
+		return usagef("--runs and --requests must be 1 or more, --cold-runs, --baseline-runs, --matrix-runs and --config-runs 0 or more")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return &envError{fmt.Errorf("find this program, to time it as a whole process: %w", err)}
 	}
 	curl, err := exec.LookPath("curl")
 	if err != nil {
@@ -46,7 +58,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fig, err := bench.Run(ctx, bench.Options{
 		Runs: *runs, ColdRuns: *coldRuns, BaselineRuns: *baselineRuns, Requests: *requests, Concurrency: *conc,
-		Curl: curl, Logf: prefixLogger(stderr, "bench"),
+		Curl: curl, Self: self, MatrixRuns: *matrixRuns, ConfigRuns: *configRuns, Logf: prefixLogger(stderr, "bench"),
 	})
 	var failed *bench.SuiteFailedError
 	if errors.As(err, &failed) {

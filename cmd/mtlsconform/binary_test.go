@@ -15,13 +15,7 @@ import (
 // container), so it runs from any folder, with no Go toolchain on PATH.
 func TestBinaryRunsOutsideTheSourceTree(t *testing.T) {
 	harnesstest.RequireDocker(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "mtlsconform")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildCLI(t)
 	elsewhere := t.TempDir()
 	cmd := exec.Command(bin, "run", "--tags", "@C1", "--out", filepath.Join(elsewhere, "out"))
 	cmd.Dir = elsewhere
@@ -39,4 +33,17 @@ func TestBinaryRunsOutsideTheSourceTree(t *testing.T) {
 	if !strings.Contains(string(out), "2 scenarios: 2 passed") {
 		t.Errorf("unexpected result:\n%s", out)
 	}
+}
+
+// buildCLI builds the mtlsconform binary (static, as released) into a
+// temporary folder.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mtlsconform")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }

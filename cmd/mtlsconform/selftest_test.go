@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,10 +58,15 @@ func TestSelftestRejectsUnknownMutation(t *testing.T) {
 func TestBenchRuns(t *testing.T) {
 	harnesstest.RequireDocker(t)
 	out := t.TempDir()
-	code, stdout, stderr := cli(t, "bench", "--runs", "1", "--cold-runs", "0", "--requests", "3", "--out", out)
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	// The binary, not the test: the bench times whole processes of itself.
+	cmd := exec.Command(buildCLI(t), "bench", "--runs", "1", "--cold-runs", "0", "--requests", "3",
+		"--matrix-runs", "1", "--config-runs", "1", "--out", out)
+	var stdoutBuf, stderrBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdoutBuf, &stderrBuf
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, stdoutBuf.String(), stderrBuf.String())
 	}
+	stdout := stdoutBuf.String()
 	var fig bench.Figures
 	data, err := os.ReadFile(filepath.Join(out, "bench.json"))
 	if err != nil {
@@ -81,5 +88,19 @@ func TestBenchRuns(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "| shell-script baseline") || !strings.Contains(stdout, "Breakdown of one harness run") {
 		t.Errorf("no baseline comparison printed:\n%s", stdout)
+	}
+	if len(fig.FullProcessWalls) != 1 || len(fig.SingleProcessWalls) != 1 || len(fig.MatrixWalls) != 1 || fig.MatrixMedianS <= 0 {
+		t.Errorf("whole processes not timed: %+v", fig)
+	}
+	if len(fig.ConfigCosts) != 4 {
+		t.Fatalf("configuration costs of %d implementations, want 4", len(fig.ConfigCosts))
+	}
+	for _, c := range fig.ConfigCosts {
+		if len(c.SlotMS) != 1 || len(c.ContainerMS) != 1 || c.Kept != "slot" {
+			t.Errorf("%s: configuration costs incomplete: %+v", c.Implementation, c)
+		}
+	}
+	if !strings.Contains(stdout, "Against the speed targets") || !strings.Contains(stdout, "| nginx | ") {
+		t.Errorf("no targets or configuration costs printed:\n%s", stdout)
 	}
 }

@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"mtlsconform/contract"
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/harness"
+)
+
+// ConfigCost is what one more configuration costs an implementation once
+// its first runs: as a slot of the shared balancer (a reload) and as a
+// container of its own. Each sample is one configuration, asked for after
+// the previous one served, from the call to a TLS handshake with it.
+type ConfigCost struct {
+	Implementation    string    `json:"implementation"`
+	SlotMS            []float64 `json:"slot_ms"`
+	ContainerMS       []float64 `json:"container_ms"`
+	SlotMedianMS      float64   `json:"slot_median_ms"`
+	ContainerMedianMS float64   `json:"container_median_ms"`
+	// Kept is the way the harness uses for the implementation: "slot"
+	// where it can share a balancer, else "container".
+	Kept string `json:"kept"`
+}
+
+// configCosts times n further configurations per implementation, each
+// way.
+func configCosts(ctx context.Context, n int, logf func(string, ...any)) ([]ConfigCost, error) {
+	var out []ConfigCost
+	for _, impl := range harness.Implementations() {
+		c := ConfigCost{Implementation: impl.Name(), Kept: "container"}
+		if _, ok := impl.(harness.Multiplexed); ok {
+			c.Kept = "slot"
+			slot, err := furtherConfigs(ctx, impl, false, n)
+			if err != nil {
+				return nil, fmt.Errorf("%s, slots: %w", impl.Name(), err)
+			}
+			c.SlotMS = slot
+		}
+		cont, err := furtherConfigs(ctx, impl, true, n)
+		if err != nil {
+			return nil, fmt.Errorf("%s, a container per configuration: %w", impl.Name(), err)
+		}
+		c.ContainerMS = cont
+		c.SlotMedianMS, c.ContainerMedianMS = median(c.SlotMS), median(c.ContainerMS)
+		logf("%s: a further configuration costs %.0f ms as a slot, %.0f ms as a container", impl.Name(), c.SlotMedianMS, c.ContainerMedianMS)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func furtherConfigs(ctx context.Context, impl harness.Implementation, containers bool, n int) (_ []float64, err error) {
+	env, err := harness.Start(ctx, harness.Options{Implementation: impl, ContainerPerConfig: containers})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := env.Close(context.WithoutCancel(ctx)); err == nil {
+			err = cerr
+		}
+	}()
+	var samples []float64
+	for i := range n + 1 {
+		root, err := pki.NewRootCA(fmt.Sprintf("Bench Root CA %d", i))
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		if _, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)}); err != nil {
+			return nil, err
+		}
+		if i > 0 { // the first one waits for the balancer to start
+			samples = append(samples, ms(time.Since(start)))
+		}
+	}
+	return samples, nil
+}
+
+// process times one whole mtlsconform process, which must pass (exit 0).
+func process(ctx context.Context, self string, args ...string) (float64, error) {
+	out, err := os.MkdirTemp("", "mtlsconform-bench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(out)
+	cmd := exec.CommandContext(ctx, self, append(args, "--out", out)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err = cmd.Run()
+	took := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("mtlsconform %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 20))
+	}
+	return took.Seconds(), nil
+}
