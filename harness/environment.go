@@ -1,8 +1,11 @@
 // Package harness runs the reference mutual-TLS load balancers (nginx,
 // HAProxy, Apache httpd, Caddy: one Implementation each) and the
-// product-list backend in containers, one network per run, and calls them
-// the way a partner would. Images are built offline from Debian packages;
-// every container and network is labelled and removed when the run ends.
+// product-list backend in containers, and calls them the way a partner
+// would. One balancer per run serves every configuration the run asks
+// for, each in a slot of its own added by a reload (Multiplexed); a
+// container per configuration remains the other way. Images are built
+// offline from Debian packages; every container (and network, where a run
+// needs its own) is labelled and removed when the run ends.
 package harness
 
 import (
@@ -28,7 +31,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	mobynet "github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"mtlsconform/contract"
@@ -88,6 +90,11 @@ type Environment struct {
 	// direct: this machine reaches the containers at their addresses on
 	// the run's network, so no port is published.
 	direct bool
+	// netName is the network the run's containers are on: the run's own
+	// (network), or the engine's default bridge where nothing needs
+	// publishing; there the balancers reach the backend at backendIP.
+	netName   string
+	backendIP string
 
 	mu           sync.Mutex
 	lbs          map[string]*lbSlot
@@ -185,16 +192,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 			}
 			return err
 		},
-		func() (err error) {
-			done := e.creating()
-			e.network, err = network.New(context.WithoutCancel(ctx), network.WithLabels(e.labels()))
-			done()
-			if err != nil {
-				return fmt.Errorf("create the run's network: %w", err)
-			}
-			e.direct = !opts.PublishPorts && e.reachesNetwork(ctx)
-			return nil
-		},
+		func() error { return e.chooseNetwork(ctx) },
 	); err != nil {
 		return nil, err
 	}
@@ -274,7 +272,7 @@ func (e *Environment) hostURL(ctx context.Context, c *testcontainers.DockerConta
 func (e *Environment) startBackend(ctx context.Context, ref string) error {
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithLabels(e.labels()),
-		network.WithNetwork([]string{backendAlias}, e.network),
+		e.onNetwork([]string{backendAlias}),
 	}
 	if e.opts.Products != nil {
 		opts = append(opts, testcontainers.WithEnv(map[string]string{"PRODUCTAPI_PRODUCTS": string(productapi.ProductsJSON(e.opts.Products))}))
@@ -294,6 +292,9 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 	}
 	if err == nil {
 		e.backURL, err = e.containerURL(ctx, c, backendPort, "http")
+	}
+	if err == nil && e.network == nil {
+		e.backendIP, err = e.networkIP(ctx, c)
 	}
 	if err == nil {
 		err = e.waitHealthy(ctx, e.backURL+productapi.HealthPath)
@@ -405,7 +406,8 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, ima
 	c, err := testcontainers.Run(context.WithoutCancel(ctx), image, append(append(opts,
 		testcontainers.WithLabels(e.labels()),
 		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": r.Key}),
-		network.WithNetwork(nil, e.network),
+		e.onNetwork(nil),
+		e.backendHost(),
 		testcontainers.WithFiles(files...),
 	), start...)...)
 	if c != nil {
@@ -578,9 +580,11 @@ func (e *Environment) Stats() contract.Stats {
 	return contract.Stats{ContainersStarted: int(e.started.Load()), LoadBalancers: len(e.lbs)}
 }
 
-// ReleaseLoadBalancers removes every load balancer started so far and
-// forgets them, keeping the network and backend: for runs that go through
-// many configurations one after another (the mutation self-test).
+// ReleaseLoadBalancers removes every load balancer container started for
+// one configuration and forgets every configuration, keeping the network,
+// the backend and the shared balancers (a slot's port is never handed out
+// again, so no later call reaches a forgotten configuration): for runs that go
+// through many configurations one after another (the mutation self-test).
 func (e *Environment) ReleaseLoadBalancers(ctx context.Context) error {
 	e.mu.Lock()
 	cs := e.lbContainers
@@ -654,7 +658,7 @@ func (e *Environment) Close(ctx context.Context) error {
 
 // LoadBalancer is a running reference load balancer.
 type LoadBalancer struct {
-	URL       string // https://127.0.0.1:PORT
+	URL       string // https://ADDRESS:PORT: the container's own address, or 127.0.0.1 where ports are published
 	Config    LBConfig
 	ConfigKey string
 	Rendered  string // the main configuration file as rendered

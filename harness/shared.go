@@ -20,7 +20,6 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
-	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -156,7 +155,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slot
 		testcontainers.WithCmd(impl.HostCommand()...),
 		testcontainers.WithLabels(e.labels()),
 		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": "shared"}),
-		network.WithNetwork(nil, e.network),
+		e.onNetwork(nil),
 		testcontainers.WithFiles(files...),
 		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(impl.HostReadyLog())),
 	}
@@ -255,6 +254,7 @@ func (e *Environment) slot(ctx context.Context, impl Multiplexed, cfg LBConfig, 
 	if err != nil {
 		return nil, err
 	}
+	e.pointAtBackend(files)
 	req := &slotRequest{id: id, port: port, files: files, done: make(chan struct{}),
 		lb: &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c}}
 	if req.lb.URL, err = e.slotURL(ctx, h, port); err != nil {

@@ -149,23 +149,34 @@ func TestRefusedSlotConfiguration(t *testing.T) {
 	}
 }
 
-// TestPublishedContainerPerConfig runs the other way through the harness:
-// a container per configuration with its port published on 127.0.0.1, as
-// on an engine whose network this machine does not reach.
-func TestPublishedContainerPerConfig(t *testing.T) {
-	env, ctx := startEnv(t, harness.Options{ContainerPerConfig: true, PublishPorts: true})
-	root := pkitest.MustRootCA(t, "Partner Root CA")
-	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(lb.URL, "https://127.0.0.1:") {
-		t.Errorf("URL %s, want a port published on 127.0.0.1", lb.URL)
-	}
-	if got := verdict(t, ctx, env, lb, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
-		t.Errorf("trusted partner: %q, want OK SUCCESS", got)
-	}
-	if got := verdict(t, ctx, env, lb, nil); got != "Bad Request" {
-		t.Errorf("no certificate: %q, want Bad Request", got)
+// TestPublishedPorts runs the harness as on an engine whose network this
+// machine does not reach: every port published on 127.0.0.1, slots copied
+// in through the engine; and the other way of serving configurations, a
+// container each.
+func TestPublishedPorts(t *testing.T) {
+	for name, opts := range map[string]harness.Options{
+		"shared balancer":             {PublishPorts: true},
+		"container per configuration": {PublishPorts: true, ContainerPerConfig: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env, ctx := startEnv(t, opts)
+			root := pkitest.MustRootCA(t, "Partner Root CA")
+			for i, mode := range []contract.Mode{contract.Mandatory, contract.Optional} {
+				lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: mode, Truststore: pki.Bundle(root.Cert)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasPrefix(lb.URL, "https://127.0.0.1:") {
+					t.Errorf("URL %s, want a port published on 127.0.0.1", lb.URL)
+				}
+				if got := verdict(t, ctx, env, lb, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
+					t.Errorf("%s, trusted partner: %q, want OK SUCCESS", mode, got)
+				}
+				want := map[int]string{0: "Bad Request", 1: "OK NONE"}[i]
+				if got := verdict(t, ctx, env, lb, nil); got != want {
+					t.Errorf("%s, no certificate: %q, want %q", mode, got, want)
+				}
+			}
+		})
 	}
 }

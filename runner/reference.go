@@ -29,8 +29,9 @@ type Target interface {
 	DefaultProfile() contract.Profile
 }
 
-// Reference runs scenarios against the reference nginx started by the
-// harness, one container per distinct configuration.
+// Reference runs scenarios against a reference implementation started by
+// the harness: one balancer serving each distinct configuration in a slot
+// of its own.
 type Reference struct {
 	// Options configure the harness environment the reference runs in.
 	Options harness.Options
