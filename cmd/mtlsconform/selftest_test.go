@@ -96,7 +96,7 @@ func TestBenchRuns(t *testing.T) {
 		t.Fatalf("configuration costs of %d implementations, want 4", len(fig.ConfigCosts))
 	}
 	for _, c := range fig.ConfigCosts {
-		if len(c.SlotMS) != 1 || len(c.ContainerMS) != 1 || c.Kept != "slot" {
+		if len(c.SlotMS) != 1 || len(c.SlotIdleMS) != 1 || len(c.ContainerMS) != 1 || c.Kept != "slot" {
 			t.Errorf("%s: configuration costs incomplete: %+v", c.Implementation, c)
 		}
 	}
