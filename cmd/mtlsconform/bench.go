@@ -10,6 +10,7 @@ import (
 
 	"mtlsconform/bench"
 	"mtlsconform/output"
+	"mtlsconform/runner"
 )
 
 const benchUsage = `mtlsconform bench: measure what a run costs, with medians.
@@ -38,7 +39,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	coldRuns := fs.Int("cold-runs", 1, "cold runs (images removed first)")
 	requests := fs.Int("requests", 40, "requests per client in the curl comparison")
 	baselineRuns := fs.Int("baseline-runs", 0, "shell-script baseline runs (0: as many as --runs)")
-	conc := fs.Int("concurrency", 2, "scenarios run at once")
+	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once (as in mtlsconform run)")
 	matrixRuns := fs.Int("matrix-runs", 3, "runs of the matrix of every implementation, each a whole process")
 	configRuns := fs.Int("config-runs", 5, "further configurations timed per implementation, as slots and as containers")
 	out := fs.String("out", "out/bench", "`folder` for bench.md and bench.json")

@@ -37,7 +37,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var impls stringList
 	fs.Var(&impls, "impl", "implementations to run (repeatable or comma-separated; default all): "+strings.Join(implNames(), ", "))
 	tags := fs.String("tags", "", "godog tag `expression` selecting scenarios")
-	conc := fs.Int("concurrency", 4, "scenarios run at once within each implementation")
+	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once within each implementation")
 	parallel := fs.Int("parallel", 2, "implementations run at once")
 	if err := parseFlags(fs, args); err != nil {
 		return err

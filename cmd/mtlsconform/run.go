@@ -194,7 +194,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "out", "`folder` for the reports")
 	tags := fs.String("tags", "", "godog tag `expression` selecting scenarios, e.g. '@C1,@C2' or '@mandatory && ~@pitfall'")
 	format := fs.String("format", "none", "console `formatter` of godog: none, progress or pretty (reports are written whatever this says)")
-	conc := fs.Int("concurrency", 4, "scenarios run at once")
+	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once")
 	var ref referenceFlags
 	ref.register(fs)
 	profileName := fs.String("profile", "", "`profile` to judge by: "+strings.Join(profileNames(), ", ")+
