@@ -200,8 +200,8 @@ func TestMarkdownWithBaselineAndBreakdown(t *testing.T) {
 		"| harness, @C1: 2 scenario(s) | 2.00 | 1 |\n",
 		"Harness / shell script (medians): 3.33×\n",
 		"Breakdown of one harness run (" + CoreTags + ", 20 scenarios, concurrency 2):",
-		"| start-up: sweep, network, backend | 789 | derived:",
-		"| containers: 3 load balancer(s) started | 1500 | measured:",
+		"| start-up: sweep, network if one is made, backend, shared balancer | 789 | derived:",
+		"| load balancers: 3 configuration(s) brought up | 1500 | measured:",
 		"| teardown | 200 | measured:",
 		"| total | 5000 | measured |\n",
 	} {

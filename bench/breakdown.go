@@ -169,17 +169,17 @@ func (b *Breakdown) markdown() string {
 	fmt.Fprintf(&s, "Breakdown of one harness run (%s, %d scenarios, concurrency %d):\n\n", b.Tags, b.Scenarios, b.Concurrency)
 	s.WriteString("| part | ms | how |\n|---|---|---|\n")
 	row := func(part string, v float64, how string) { fmt.Fprintf(&s, "| %s | %.0f | %s |\n", part, v, how) }
-	row("start-up: sweep, network, backend", b.StartupMS, "derived: open phase − images − server PKI")
+	row("start-up: sweep, network if one is made, backend, shared balancer", b.StartupMS, "derived: open phase − images − server PKI")
 	row("images (ensure, already present)", b.ImagesMS, "estimated: timed apart")
 	row("PKI: server and client certificates", b.PKIMS, "estimated: the same certificates made apart")
-	row(fmt.Sprintf("containers: %d load balancer(s) started", b.LoadBalancers), b.ContainersMS,
+	row(fmt.Sprintf("load balancers: %d configuration(s) brought up", b.LoadBalancers), b.ContainersMS,
 		"measured: wall time while a scenario that started one ran")
-	row("scenarios: calls and checks", b.ScenariosMS, "derived: scenario phase − containers − client PKI")
+	row("scenarios: calls and checks", b.ScenariosMS, "derived: scenario phase − load balancers − client PKI")
 	row("teardown", b.TeardownMS, "measured: last scenario's end to the run's return")
 	row("total", b.TotalMS, "measured")
 	row("… open phase", b.OpenMS, "measured: call to first scenario's start")
 	row("… scenario phase", b.ScenarioPhaseMS, "measured: first scenario's start to last one's end")
-	row("… one load balancer start", b.LBStartMS, "timed apart, for comparison")
-	row("… close: backend, one load balancer, network", b.CloseMS, "timed apart, for comparison")
+	row("… the first configuration: balancer started, slot up", b.LBStartMS, "timed apart, for comparison")
+	row("… close: backend, the balancer, a network if one was made", b.CloseMS, "timed apart, for comparison")
 	return s.String()
 }
