@@ -346,6 +346,14 @@ var apacheHostTemplate = template.Must(template.New("host.conf").Parse(`# Render
 ` + apacheServer + `
 # The line "resuming normal operations" says it runs.
 LogLevel warn mpm_event:notice
+# Every graceful restart leaves the old children finishing beside the new
+# ones: one child to start with, and room on the scoreboard for many.
+StartServers      1
+ServerLimit       64
+ThreadsPerChild   25
+MinSpareThreads   25
+MaxSpareThreads   75
+MaxRequestWorkers 1600
 SSLSessionCache shmcb:/tmp/ssl_scache(512000)
 
 # httpd does not start without a socket: one on the container's loopback,

@@ -580,17 +580,31 @@ func (e *Environment) Stats() contract.Stats {
 	return contract.Stats{ContainersStarted: int(e.started.Load()), LoadBalancers: len(e.lbs)}
 }
 
-// ReleaseLoadBalancers removes every load balancer container started for
-// one configuration and forgets every configuration, keeping the network,
-// the backend and the shared balancers (a slot's port is never handed out
-// again, so no later call reaches a forgotten configuration): for runs that go
-// through many configurations one after another (the mutation self-test).
+// ReleaseLoadBalancers removes every load balancer started so far, shared
+// ones included, and forgets every configuration, keeping the network and
+// the backend: for runs that go through many configurations one after
+// another (the mutation self-test). A shared balancer is not kept for the
+// next run: every slot it holds makes each of its reloads slower (Apache
+// httpd re-initialises every virtual host), and a new one costs one
+// container start.
 func (e *Environment) ReleaseLoadBalancers(ctx context.Context) error {
+	e.inflight.Wait() // a shared balancer still starting is removed too
 	e.mu.Lock()
-	cs := e.lbContainers
-	e.lbContainers, e.lbs = nil, map[string]*lbSlot{}
+	cs, hosts := e.lbContainers, e.slotHosts
+	e.lbContainers, e.slotHosts, e.lbs = nil, nil, map[string]*lbSlot{}
 	e.mu.Unlock()
-	return terminateAll(ctx, cs)
+	for _, h := range hosts {
+		if h.c != nil {
+			cs = append(cs, h.c)
+		}
+	}
+	err := terminateAll(ctx, cs)
+	for _, h := range hosts {
+		if h.removeDir != nil {
+			h.removeDir()
+		}
+	}
+	return err
 }
 
 func terminateAll(ctx context.Context, cs []*testcontainers.DockerContainer) error {

@@ -58,12 +58,16 @@ type Reload struct {
 	Exec   []string
 }
 
-// Slot hosts: how many slots one shared balancer takes. Each slot is a
+// Slot hosts: how many slots one shared balancer takes. Every slot a
+// balancer holds makes its reloads slower (measured, one slot added at a
+// time: nginx ~100 ms at 5 slots, ~200 ms at 30; Apache httpd ~40 ms up to
+// ~25 slots, then up to 2 s as graceful restarts pile up), so a balancer
+// takes 24 and the next configuration starts another. Each slot is a
 // port; where ports have to be published (the engine's network is not
 // reachable from here) every published port costs the container's start
 // and removal about 20 and 50 ms, so fewer are set aside then.
 const (
-	slotsDirect    = 48
+	slotsDirect    = 24
 	slotsPublished = 12
 	slotBasePort   = 8443
 	// slotReloadGrace is how long a reload may take to serve a new slot
