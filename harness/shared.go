@@ -125,8 +125,33 @@ func (e *Environment) startSlotHost(ctx context.Context, impl Multiplexed) *slot
 }
 
 func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slotHost) error {
+	mount := e.direct // the engine is on this machine: slots/ can be a folder of ours
+	if err := e.startSlotHostContainer(ctx, impl, h, mount); err != nil || !mount {
+		return err
+	}
+	// An engine that sees another file system (this program in a container
+	// of its own, say) mounts an empty folder of its own: start the
+	// balancer again without the mount, and copy slots in.
+	_, err := e.docker.ContainerStatPath(ctx, h.c.GetContainerID(), client.ContainerStatPathOptions{Path: lbConfDir + "/" + seenMarker})
+	if err == nil {
+		return nil
+	}
+	e.opts.Logf("the shared balancer does not see this machine's folder %s as its slots (the engine mounted another): "+
+		"it starts again, and its configurations are copied in instead", h.dir)
+	if err := terminateAll(ctx, []*testcontainers.DockerContainer{h.c}); err != nil {
+		return err
+	}
+	h.c = nil
+	h.removeDir()
+	h.dir, h.removeDir = "", nil
+	return e.startSlotHostContainer(ctx, impl, h, false)
+}
+
+// startSlotHostContainer starts the shared balancer's container, with
+// slots/ a folder of this machine's when mount is set, else inside it.
+func (e *Environment) startSlotHostContainer(ctx context.Context, impl Multiplexed, h *slotHost, mount bool) error {
 	var files []testcontainers.ContainerFile
-	slotFiles := map[string][]byte{}
+	slotFiles := map[string][]byte{slotMarker: []byte("slots of run " + e.RunID + "\n")}
 	for name, data := range impl.HostFiles() {
 		if strings.HasPrefix(name, "slots/") {
 			slotFiles[name] = data
@@ -136,10 +161,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slot
 			Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: 0o644,
 		})
 	}
-	// The engine is on this machine (its network is): mount a folder of
-	// this machine's as slots/, marked so that the mount can be checked.
-	slotFiles[slotMarker] = []byte("slots of run " + e.RunID + "\n")
-	if e.direct {
+	if mount {
 		dir, remove, err := TempDir()
 		if err != nil {
 			return err
@@ -163,7 +185,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slot
 		testcontainers.WithFiles(files...),
 		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(impl.HostReadyLog())),
 	}
-	if h.dir != "" {
+	if mount {
 		opts = append(opts, testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.Binds = append(hc.Binds, h.dir+":"+lbConfDir+"/slots:ro")
 		}))
@@ -190,22 +212,16 @@ func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slot
 			return err
 		}
 	}
-	if h.dir != "" {
-		// An engine that sees another file system (this program in a
-		// container of its own, say) mounts an empty folder: copy then.
-		if _, err := e.docker.ContainerStatPath(ctx, c.GetContainerID(), client.ContainerStatPathOptions{Path: lbConfDir + "/" + slotMarker}); err != nil {
-			e.opts.Logf("the shared balancer does not see %s (%v): its configurations are copied in instead", h.dir, err)
-			h.removeDir()
-			h.dir = ""
-			return e.copyIn(ctx, h, slotFiles)
-		}
-	}
 	return nil
 }
 
 // slotMarker is a file every shared balancer's slots/ holds, by which a
-// mounted folder is known to be the one this program writes.
+// mounted folder is known to be the one this program writes; seenMarker
+// is the one looked for (another in the test of an engine that mounts a
+// folder of its own).
 const slotMarker = "slots/.mtlsconform-run"
+
+var seenMarker = slotMarker
 
 func writeSlotFiles(dir string, files map[string][]byte) error {
 	for name := range files {

@@ -3,7 +3,10 @@ package harness
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"io"
+	"mtlsconform/contract"
+	"mtlsconform/fixtures/pki"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,5 +133,57 @@ func TestSlotArchive(t *testing.T) {
 	want := []string{"slots/ -rwxr-xr-x", "slots/s01/ -rwxr-xr-x", "slots/s01/http.conf -rw-r--r--", "slots/s01/server.key -rw-------"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("archive (-want +got):\n%s", diff)
+	}
+}
+
+// TestSlotsCopiedWhenTheMountIsNotOurs plays an engine that mounts a
+// folder of its own where ours was asked for (this program in a container
+// of its own, say): the marker is not seen, so the shared balancer starts
+// again without the mount, and its slots are copied in and serve.
+func TestSlotsCopiedWhenTheMountIsNotOurs(t *testing.T) {
+	if err := CheckDocker(context.Background()); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs Docker: %v", err)
+		}
+		t.Skipf("SKIPPED, no Docker: %v", err)
+	}
+	seenMarker = "slots/.not-there"
+	defer func() { seenMarker = slotMarker }()
+	ctx := context.Background()
+	env, err := Start(ctx, Options{Logf: t.Logf})
+	if env != nil {
+		defer func() {
+			if err := env.Close(ctx); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !env.direct {
+		t.Skip("SKIPPED: this engine's network is not reached directly, so nothing is mounted")
+	}
+	root, err := pki.NewRootCA("Partner Root CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := root.IssueClient("partner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.Caller().Do(ctx, lb.URL, Request{Path: "/dev-portal-xapi/products", Credential: leaf})
+	if err != nil || res.Status != 200 {
+		t.Fatalf("trusted partner through a copied-in slot: %v %v", err, res.Outcome())
+	}
+	if h := env.slotHosts[0]; h.dir != "" {
+		t.Errorf("the shared balancer still has the mounted folder %s", h.dir)
+	}
+	if st := env.Stats(); st.ContainersStarted != 3 {
+		t.Errorf("containers started = %d, want 3 (backend, the balancer with the mount, the one without)", st.ContainersStarted)
 	}
 }
