@@ -100,10 +100,17 @@ type Environment struct {
 	lbs          map[string]*lbSlot
 	lbContainers []*testcontainers.DockerContainer // one per configuration
 	slotHosts    []*slotHost                       // shared balancers
-	started      atomic.Int64
-	closeOnce    sync.Once
-	inflight     sync.WaitGroup // containers and networks being created
-	closeErr     error
+	// slotsSetAside counts the slots of every shared balancer of the run,
+	// removed ones included: slot numbers and ports are never reused.
+	slotsSetAside int
+	started       atomic.Int64
+	// alive ends when Close begins: work that runs for every caller (a
+	// shared reload) stops with the run, not with one caller.
+	alive     context.Context
+	endAlive  context.CancelFunc
+	closeOnce sync.Once
+	inflight  sync.WaitGroup // containers and networks being created
+	closeErr  error
 }
 
 type lbSlot struct {
@@ -161,6 +168,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 		return nil, err
 	}
 	e := &Environment{RunID: newRunID(), opts: opts, docker: cli, lbs: map[string]*lbSlot{}}
+	e.alive, e.endAlive = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Close(context.WithoutCancel(ctx)))
@@ -632,6 +640,9 @@ func terminateAll(ctx context.Context, cs []*testcontainers.DockerContainer) err
 // failure rather than the first. It is safe to call more than once.
 func (e *Environment) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
+		if e.endAlive != nil {
+			e.endAlive()
+		}
 		// A container or network still being created would appear after the
 		// sweep below: creation is not cancelled half-way, so wait for it.
 		e.inflight.Wait()

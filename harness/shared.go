@@ -69,7 +69,12 @@ type Reload struct {
 const (
 	slotsDirect    = 24
 	slotsPublished = 12
-	slotBasePort   = 8443
+	// slotBasePort is the first slot's port. Ports are numbered across the
+	// run, never per balancer: the engine may give a new balancer the
+	// address of one that exited, and a caller still holding a slot of the
+	// old one must then meet a closed port, never another configuration.
+	// The range stays clear of 8443, where a balancer of its own listens.
+	slotBasePort = 10443
 	// slotReloadGrace is how long a reload may take to serve a new slot
 	// before the configuration test is asked why it does not.
 	slotReloadGrace = 2 * time.Second
@@ -90,6 +95,7 @@ type slotHost struct {
 	dir       string
 	removeDir func()
 	size      int
+	first     int // the run-wide number of its first slot
 	handed    int // slots handed out (never reused: a port serves one configuration)
 	reload    sync.Mutex
 	pmu       sync.Mutex
@@ -113,7 +119,8 @@ func (e *Environment) startSlotHost(ctx context.Context, impl Multiplexed) *slot
 	if e.direct {
 		size = slotsDirect
 	}
-	h := &slotHost{ready: make(chan struct{}), size: size}
+	h := &slotHost{ready: make(chan struct{}), size: size, first: e.slotsSetAside}
+	e.slotsSetAside += size
 	e.slotHosts = append(e.slotHosts, h)
 	done := e.creating()
 	go func() {
@@ -192,7 +199,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl Multiplex
 	}
 	if !e.direct {
 		for i := range h.size {
-			port := strconv.Itoa(slotBasePort+i) + "/tcp"
+			port := strconv.Itoa(slotBasePort+h.first+i) + "/tcp"
 			opts = append(opts, testcontainers.WithExposedPorts(port), loopbackOnly(port))
 		}
 	}
@@ -263,13 +270,31 @@ func (e *Environment) copyIn(ctx context.Context, h *slotHost, files map[string]
 // balancer: a new port in the running process, brought up by a reload
 // and proven by a TLS handshake with the run's server certificate.
 // Reloads are batched: callers that come while one runs share the next.
+// A configuration the balancer refuses retires that balancer; the others
+// of its batch are then served again, each on its own, elsewhere, so that
+// a refusal is only ever reported to the configuration it belongs to.
 func (e *Environment) slot(ctx context.Context, impl Multiplexed, cfg LBConfig, r Rendered) (*LoadBalancer, error) {
+	alone := false
+	for attempt := 1; ; attempt++ {
+		lb, err := e.slotOnce(ctx, impl, cfg, r, alone)
+		if !errors.Is(err, errSlotLost) || attempt == 4 {
+			return lb, err
+		}
+		alone = true
+	}
+}
+
+// errSlotLost: the slot went with a balancer retired over another
+// configuration; the request is served again.
+var errSlotLost = errors.New("the slot went with a shared balancer retired over another configuration")
+
+func (e *Environment) slotOnce(ctx context.Context, impl Multiplexed, cfg LBConfig, r Rendered, alone bool) (*LoadBalancer, error) {
 	h, n, err := e.slotFor(ctx, impl)
 	if err != nil {
 		return nil, err
 	}
-	id := fmt.Sprintf("s%02d", n)
-	port := slotBasePort + n
+	id := fmt.Sprintf("s%02d", h.first+n)
+	port := slotBasePort + h.first + n
 	files, err := impl.Slot(r, id, port)
 	if err != nil {
 		return nil, err
@@ -280,26 +305,26 @@ func (e *Environment) slot(ctx context.Context, impl Multiplexed, cfg LBConfig, 
 	if req.lb.URL, err = e.slotURL(ctx, h, port); err != nil {
 		return nil, err
 	}
-	h.pmu.Lock()
-	h.pending = append(h.pending, req)
-	h.pmu.Unlock()
-
+	batch := []*slotRequest{req}
+	if !alone {
+		h.pmu.Lock()
+		h.pending = append(h.pending, req)
+		h.pmu.Unlock()
+	}
 	h.reload.Lock()
 	defer h.reload.Unlock()
-	select {
-	case <-req.done: // a reload that ran while this one waited took it along
-		return req.lb, req.err
-	default:
-	}
-	h.pmu.Lock()
-	batch := h.pending
-	h.pending = nil
-	h.pmu.Unlock()
-	err = e.reloadWith(ctx, impl, h, batch)
-	for _, b := range batch {
-		if b.err == nil {
-			b.err = err
+	if !alone {
+		select {
+		case <-req.done: // a reload that ran while this one waited took it along
+			return req.lb, req.err
+		default:
 		}
+		h.pmu.Lock()
+		batch, h.pending = h.pending, nil
+		h.pmu.Unlock()
+	}
+	e.reloadWith(impl, h, batch)
+	for _, b := range batch {
 		close(b.done)
 	}
 	return req.lb, req.err
@@ -341,13 +366,24 @@ func (e *Environment) slotURL(ctx context.Context, h *slotHost, port int) (strin
 }
 
 // reloadWith copies the batch's slots into the shared balancer, reloads
-// it once, and waits for every new slot to serve TLS.
-func (e *Environment) reloadWith(ctx context.Context, impl Multiplexed, h *slotHost, batch []*slotRequest) error {
+// it once, waits for every new slot to serve TLS, and sets each request's
+// error. It runs to its end whatever becomes of the caller that leads the
+// batch (the others wait for it), bounded by the readiness timeout and
+// the end of the run.
+func (e *Environment) reloadWith(impl Multiplexed, h *slotHost, batch []*slotRequest) {
+	ctx, cancel := context.WithTimeout(e.alive, e.opts.Timeouts.ContainerReady)
+	defer cancel()
+	setAll := func(err error) {
+		for _, req := range batch {
+			req.err = err
+		}
+	}
 	e.mu.Lock()
 	broken := h.broken
 	e.mu.Unlock()
 	if broken != nil {
-		return broken
+		setAll(errSlotLost)
+		return
 	}
 	files := map[string][]byte{}
 	for _, req := range batch {
@@ -360,13 +396,15 @@ func (e *Environment) reloadWith(ctx context.Context, impl Multiplexed, h *slotH
 		}
 	}
 	if err := write(ctx, h, files); err != nil {
-		return err
+		setAll(err)
+		return
 	}
 	if err := e.reload(ctx, impl.Reload(), h); err != nil {
-		return err
+		e.refused(h, batch, err)
+		return
 	}
-	grace, cancel := context.WithTimeout(ctx, slotReloadGrace)
-	defer cancel()
+	grace, cancelGrace := context.WithTimeout(ctx, slotReloadGrace)
+	defer cancelGrace()
 	var wg sync.WaitGroup
 	for _, req := range batch {
 		wg.Add(1)
@@ -395,43 +433,64 @@ func (e *Environment) reloadWith(ctx context.Context, impl Multiplexed, h *slotH
 		}
 	}
 	<-served
-	var failed []string
+	var failed []*slotRequest
 	for _, req := range batch {
 		if req.err != nil {
-			failed = append(failed, req.id)
+			failed = append(failed, req)
 		}
 	}
 	if len(failed) == 0 {
-		return nil
+		return
+	}
+	// A balancer that exited took every slot it served with it.
+	if st, err := h.c.State(ctx); err == nil && !st.Running {
+		e.refused(h, batch, fmt.Errorf("the shared %s exited (status %d) when it reloaded with this configuration: "+
+			"it cannot load it; a balancer started for it alone would not either%s", impl.Name(), st.ExitCode, containerLogs(ctx, h.c)))
+		return
 	}
 	// The balancer kept its old configuration, or is slow: ask it why.
-	out := e.configTest(ctx, impl, h)
-	if out != "" {
-		err := fmt.Errorf("the load balancer refused the configuration (slot %s of a shared %s): %s", strings.Join(failed, ", "), impl.Name(), out)
-		e.mu.Lock()
-		h.broken = err // its files stay on disk: later slots go to a new balancer
-		e.mu.Unlock()
-		for _, req := range batch {
-			req.err = err
-		}
-		return err
+	if out, ran := e.configTest(ctx, impl, h); ran && out != "" {
+		e.refused(h, batch, fmt.Errorf("the load balancer refused the configuration (its own configuration test: %s)", out))
+		return
 	}
 	// The configuration is sound: give the slow ones the rest of the
 	// readiness timeout.
-	full, cancelFull := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
-	defer cancelFull()
-	var errs []error
-	for _, req := range batch {
-		if req.err != nil {
-			if err := e.waitTLS(full, req.lb.URL); err != nil {
-				req.err = fmt.Errorf("the shared %s never served slot %s after its reload: %w%s", impl.Name(), req.id, err, containerLogs(ctx, h.c))
-				errs = append(errs, req.err)
-			} else {
-				req.err = nil
+	for _, req := range failed {
+		if err := e.waitTLS(ctx, req.lb.URL); err != nil {
+			req.err = fmt.Errorf("the shared %s never served the configuration (slot %s) after its reload: %w%s", impl.Name(), req.id, err, containerLogs(ctx, h.c))
+		} else {
+			req.err = nil
+		}
+	}
+}
+
+// refused retires a balancer that would not take a batch: no new slots go
+// to it. A batch of one gets the refusal; a larger one cannot say whose
+// it is, so each of its requests is served again on its own. A balancer
+// that exited has lost the configurations it served before too: they are
+// forgotten, and served again when next asked for.
+func (e *Environment) refused(h *slotHost, batch []*slotRequest, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h.broken = err
+	if st, serr := h.c.State(context.WithoutCancel(e.alive)); serr == nil && !st.Running {
+		for key, s := range e.lbs {
+			select {
+			case <-s.ready:
+				if s.err == nil && s.lb != nil && s.lb.container == h.c {
+					delete(e.lbs, key)
+				}
+			default:
 			}
 		}
 	}
-	return errors.Join(errs...)
+	for _, req := range batch {
+		if len(batch) == 1 {
+			req.err = err
+		} else {
+			req.err = errSlotLost
+		}
+	}
 }
 
 func (e *Environment) reload(ctx context.Context, r Reload, h *slotHost) error {
@@ -447,27 +506,24 @@ func (e *Environment) reload(ctx context.Context, r Reload, h *slotHost) error {
 	}
 	if code != 0 {
 		b, _ := io.ReadAll(io.LimitReader(rd, 4096))
-		err := fmt.Errorf("the load balancer refused the configuration (%s, exit status %d): %s", strings.Join(r.Exec, " "), code, strings.TrimSpace(string(b)))
-		e.mu.Lock()
-		h.broken = err
-		e.mu.Unlock()
-		return err
+		return fmt.Errorf("the load balancer refused the configuration (%s, exit status %d): %s", strings.Join(r.Exec, " "), code, strings.TrimSpace(string(b)))
 	}
 	return nil
 }
 
 // configTest runs the implementation's configuration test in the shared
-// balancer; it returns what the test printed when it failed.
-func (e *Environment) configTest(ctx context.Context, impl Multiplexed, h *slotHost) string {
+// balancer: what it printed when it failed, and whether it could run at
+// all (a test that could not run says nothing about the configuration).
+func (e *Environment) configTest(ctx context.Context, impl Multiplexed, h *slotHost) (string, bool) {
 	code, rd, err := h.c.Exec(ctx, impl.ConfigTest(), tcexec.Multiplexed())
 	if err != nil {
-		return "the configuration test could not run: " + err.Error()
+		return "", false
 	}
 	if code == 0 {
-		return ""
+		return "", true
 	}
 	b, _ := io.ReadAll(io.LimitReader(rd, 4096))
-	return fmt.Sprintf("exit status %d: %s", code, strings.TrimSpace(string(b)))
+	return fmt.Sprintf("exit status %d: %s", code, strings.TrimSpace(string(b))), true
 }
 
 func writeTar(tw *tar.Writer, files map[string][]byte) error {

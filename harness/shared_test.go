@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -146,6 +147,61 @@ func TestRefusedSlotConfiguration(t *testing.T) {
 	}
 	if got := verdict(t, ctx, env, lb, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
 		t.Errorf("trusted partner after a refused configuration: %q, want OK SUCCESS", got)
+	}
+}
+
+// TestRefusalStaysWithItsConfiguration asks a shared balancer for six
+// sound configurations and one it cannot load, all at once: the refusal
+// is reported to that one alone, and the six serve their partners (those
+// batched with the refused one are served again, each on its own).
+func TestRefusalStaysWithItsConfiguration(t *testing.T) {
+	junk := []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+	for _, impl := range []harness.Implementation{harness.Nginx{}, harness.HAProxy{}, harness.Apache{}} {
+		t.Run(impl.Name(), func(t *testing.T) {
+			env, ctx := startEnv(t, harness.Options{Implementation: impl})
+			const sound = 6
+			roots := make([]*pki.CA, sound)
+			for i := range roots {
+				roots[i] = pkitest.MustRootCA(t, fmt.Sprintf("Partner %d Root CA", i))
+			}
+			lbs := make([]*harness.LoadBalancer, sound+1)
+			errs := make([]error, sound+1)
+			var wg sync.WaitGroup
+			for i := range sound + 1 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					trust := junk
+					if i < sound {
+						trust = pki.Bundle(roots[i].Cert)
+					}
+					lbs[i], errs[i] = env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: trust})
+				}()
+			}
+			wg.Wait()
+			if errs[sound] == nil || !strings.Contains(errs[sound].Error(), "refused") && !strings.Contains(errs[sound].Error(), "exited") {
+				t.Errorf("the configuration it cannot load: err = %v, want its refusal", errs[sound])
+			}
+			for i := range sound {
+				if errs[i] != nil {
+					t.Errorf("sound configuration %d: %v", i, errs[i])
+					continue
+				}
+				// Asked for again: the same slot where the balancer lives on;
+				// served anew where it exited with the refused one (Apache).
+				lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(roots[i].Cert)})
+				if err != nil {
+					t.Errorf("sound configuration %d, asked for again: %v", i, err)
+					continue
+				}
+				if impl.Name() != "apache" && lb != lbs[i] {
+					t.Errorf("sound configuration %d was served again though its balancer lives", i)
+				}
+				if got := verdict(t, ctx, env, lb, pkitest.MustClient(t, roots[i], "partner")); got != "OK SUCCESS" {
+					t.Errorf("sound configuration %d, its partner: %q, want OK SUCCESS", i, got)
+				}
+			}
+		})
 	}
 }
 

@@ -59,15 +59,15 @@ type RunOptions struct {
 	OnScenario func(contract.ScenarioResult)
 }
 
-// Run runs the suite: opens the target (the reference, started for this
-// run, when none is given), runs every selected scenario, and closes the
-// target, also when a scenario fails. An error means the run itself broke
-// (no Docker, an image that cannot be built), not that a scenario failed.
 // DefaultConcurrency is how many scenarios a run executes at once unless
 // told otherwise: on two cores, 4 measured fastest (the scenarios mostly
 // wait for the balancer) and 8 no faster.
 const DefaultConcurrency = 4
 
+// Run runs the suite: opens the target (the reference, started for this
+// run, when none is given), runs every selected scenario, and closes the
+// target, also when a scenario fails. An error means the run itself broke
+// (no Docker, an image that cannot be built), not that a scenario failed.
 func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) {
 	start := time.Now()
 	if o.Logf == nil {
