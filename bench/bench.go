@@ -50,7 +50,10 @@ type Options struct {
 	// ConfigRuns is how many further configurations are timed per
 	// implementation, as slots and as containers.
 	ConfigRuns int
-	Logf       func(format string, args ...any)
+	// ConfigImpls names the implementations whose configuration cost is
+	// timed; all when empty.
+	ConfigImpls []harness.Implementation
+	Logf        func(format string, args ...any)
 }
 
 // CoreTags are the clauses the shell-script baseline checks too; SingleTags
@@ -111,7 +114,11 @@ func Run(ctx context.Context, o Options) (*Figures, error) {
 		return nil, err
 	}
 	if o.ConfigRuns > 0 {
-		costs, err := configCosts(ctx, o.ConfigRuns, logf)
+		impls := o.ConfigImpls
+		if len(impls) == 0 {
+			impls = harness.Implementations()
+		}
+		costs, err := configCosts(ctx, impls, o.ConfigRuns, logf)
 		if err != nil {
 			return nil, fmt.Errorf("cost of a configuration: %w", err)
 		}

@@ -36,9 +36,9 @@ type ConfigCost struct {
 
 // configCosts times n further configurations per implementation, each
 // way.
-func configCosts(ctx context.Context, n int, logf func(string, ...any)) ([]ConfigCost, error) {
+func configCosts(ctx context.Context, impls []harness.Implementation, n int, logf func(string, ...any)) ([]ConfigCost, error) {
 	var out []ConfigCost
-	for _, impl := range harness.Implementations() {
+	for _, impl := range impls {
 		c := ConfigCost{Implementation: impl.Name(), Kept: "container"}
 		if _, ok := impl.(harness.Multiplexed); ok {
 			c.Kept = "slot"

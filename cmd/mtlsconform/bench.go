@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 
 	"mtlsconform/bench"
+	"mtlsconform/harness"
 	"mtlsconform/output"
 	"mtlsconform/runner"
 )
@@ -31,7 +33,7 @@ breakdown of one harness run (measured phases, and the parts estimated from a se
 As a user runs it: the full suite and @C1 (--runs times each) and the matrix of every
 implementation (--matrix-runs times), each a whole mtlsconform process. Per implementation: what
 a further configuration costs once the first runs, as a slot of the shared balancer (a reload)
-and as a container of its own (--config-runs samples each).`
+and as a container of its own (--config-runs samples each; --config-impl picks implementations).`
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mtlsconform bench", stderr, benchUsage)
@@ -42,12 +44,22 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once (as in mtlsconform run)")
 	matrixRuns := fs.Int("matrix-runs", 3, "runs of the matrix of every implementation, each a whole process")
 	configRuns := fs.Int("config-runs", 5, "further configurations timed per implementation, as slots and as containers")
+	var configImpls stringList
+	fs.Var(&configImpls, "config-impl", "implementations whose configuration cost is timed (repeatable or comma-separated; default all): "+strings.Join(implNames(), ", "))
 	out := fs.String("out", "out/bench", "`folder` for bench.md and bench.json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *runs < 1 || *requests < 1 || *coldRuns < 0 || *baselineRuns < 0 || *matrixRuns < 0 || *configRuns < 0 {
 		return usagef("--runs and --requests must be 1 or more, --cold-runs, --baseline-runs, --matrix-runs and --config-runs 0 or more")
+	}
+	var impls []harness.Implementation
+	for _, name := range configImpls {
+		impl, err := harness.LookupImplementation(name)
+		if err != nil {
+			return usagef("--config-impl: %v", err)
+		}
+		impls = append(impls, impl)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -59,7 +71,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fig, err := bench.Run(ctx, bench.Options{
 		Runs: *runs, ColdRuns: *coldRuns, BaselineRuns: *baselineRuns, Requests: *requests, Concurrency: *conc,
-		Curl: curl, Self: self, MatrixRuns: *matrixRuns, ConfigRuns: *configRuns, Logf: prefixLogger(stderr, "bench"),
+		Curl: curl, Self: self, MatrixRuns: *matrixRuns, ConfigRuns: *configRuns, ConfigImpls: impls, Logf: prefixLogger(stderr, "bench"),
 	})
 	var failed *bench.SuiteFailedError
 	if errors.As(err, &failed) {
