@@ -53,8 +53,13 @@ type RunOptions struct {
 	// replaces its own image.
 	Implementation harness.Implementation
 	Image          string
-	Mutations      []string
-	Logf           func(format string, args ...any)
+	// ContainerPerConfig and PublishPorts choose the reference's other
+	// ways (harness.Options): a container per configuration instead of
+	// slots of one balancer; a network of its own with ports published on
+	// 127.0.0.1 instead of the engine's default bridge.
+	ContainerPerConfig, PublishPorts bool
+	Mutations                        []string
+	Logf                             func(format string, args ...any)
 	// OnScenario is called as each scenario ends (progress output).
 	OnScenario func(contract.ScenarioResult)
 }
@@ -93,7 +98,8 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 
 	target := o.Target
 	if target == nil {
-		target = &Reference{Options: harness.Options{Implementation: o.Implementation, Image: o.Image, Logf: o.Logf}, Mutations: o.Mutations}
+		target = &Reference{Options: harness.Options{Implementation: o.Implementation, Image: o.Image, Logf: o.Logf,
+			ContainerPerConfig: o.ContainerPerConfig, PublishPorts: o.PublishPorts}, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
 	}

@@ -133,6 +133,23 @@ func TestRunReference(t *testing.T) {
 	noKeyMaterial(t, dir, stdout, stderr)
 }
 
+// TestRunTheOtherWays runs the reference as it runs where the engine's
+// network is not reachable and one balancer per configuration is asked
+// for: the verdicts are the same, the containers one per configuration.
+func TestRunTheOtherWays(t *testing.T) {
+	harnesstest.RequireDocker(t)
+	code, stdout, stderr := cli(t, "run", "--out", t.TempDir(), "--tags", "@C1,@C8", "--container-per-config", "--publish-ports")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	// C1 is Mandatory, C8 Optional: two configurations, two balancers
+	// beside the backend.
+	if last := lines[len(lines)-1]; !strings.Contains(last, " 0 failed") || !strings.Contains(last, "3 containers") {
+		t.Errorf("last line %q: want no failure and 3 containers", last)
+	}
+}
+
 // TestRunMutationFails shows a broken reference gives exit status 1.
 func TestRunMutationFails(t *testing.T) {
 	harnesstest.RequireDocker(t)

@@ -226,8 +226,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if live != nil && (ref.impl != "nginx" || ref.image != "" || len(mutations) > 0) {
-		return usagef("--impl, --image and --mutation choose and break the reference; a --target is what it is (judge it by --profile)")
+	if live != nil && (ref.impl != "nginx" || ref.image != "" || len(mutations) > 0 || ref.containerPerConfig || ref.publishPorts) {
+		return usagef("--impl, --image, --mutation, --container-per-config and --publish-ports choose how the reference runs; a --target is what it is (judge it by --profile)")
 	}
 	var profile contract.Profile
 	if *profileName != "" {
@@ -238,6 +238,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opts := runner.RunOptions{
 		Tags: *tags, Concurrency: *conc, Profile: profile,
 		Implementation: impl, Image: ref.image, Mutations: mutations,
+		ContainerPerConfig: ref.containerPerConfig, PublishPorts: ref.publishPorts,
 		Logf: prefixLogger(stderr, "mtlsconform"),
 	}
 	if live != nil {
@@ -393,13 +394,18 @@ func cmdSweep(ctx context.Context, args []string, stdout io.Writer) error {
 // referenceFlags pick the reference implementation and, optionally, an
 // image to run it from instead of the one built offline.
 type referenceFlags struct {
-	impl, image string
+	impl, image                      string
+	containerPerConfig, publishPorts bool
 }
 
 func (r *referenceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.impl, "impl", "nginx", "reference `implementation`: "+strings.Join(implNames(), ", "))
 	fs.StringVar(&r.image, "image", envDefault("MTLSCONFORM_IMAGE", os.Getenv("MTLSCONFORM_NGINX_IMAGE")),
 		"run the implementation from this `image` (an upstream one where a registry is reachable) instead of the one built offline from Debian packages")
+	fs.BoolVar(&r.containerPerConfig, "container-per-config", false,
+		"start a balancer container for every configuration instead of serving them all from one balancer by reloads (slower; to compare)")
+	fs.BoolVar(&r.publishPorts, "publish-ports", false,
+		"give the run a network of its own and publish ports on 127.0.0.1, even where the engine's default bridge is reachable")
 }
 
 func (r *referenceFlags) implementation() (harness.Implementation, error) {

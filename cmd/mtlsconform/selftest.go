@@ -43,7 +43,8 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	rep, err := selftest.Run(ctx, selftest.Options{
 		Mutants: mutants, Concurrency: *conc,
-		Harness: harness.Options{Implementation: impl, Image: ref.image, Logf: prefixLogger(stderr, "mtlsconform")},
+		Harness: harness.Options{Implementation: impl, Image: ref.image, Logf: prefixLogger(stderr, "mtlsconform"),
+			ContainerPerConfig: ref.containerPerConfig, PublishPorts: ref.publishPorts},
 		OnReference: func(failed []string, wall time.Duration) {
 			fmt.Fprintf(stdout, "reference: %s (%v)\n", selftest.Baseline(failed), wall.Round(time.Millisecond))
 		},
