@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,7 @@ type Environment struct {
 	backend  *testcontainers.DockerContainer
 	backURL  string
 	ServerCA *pki.CA
+	roots    *x509.CertPool // ServerCA as a pool, for the readiness polls
 	server   *pki.Identity
 	srvChain []byte
 	srvKey   []byte
@@ -248,7 +250,17 @@ func (e *Environment) makeServerPKI() error {
 		return err
 	}
 	e.ServerCA, e.server, e.srvChain, e.srvKey = ca, srv, srv.ChainPEM(), key
+	e.roots = e.ServerRoots()
 	return nil
+}
+
+// fileMode is the mode of a configuration file the harness writes: keys
+// are their owner's alone.
+func fileMode(name string) os.FileMode {
+	if strings.HasSuffix(name, ".key") {
+		return 0o600
+	}
+	return 0o644
 }
 
 var loopbackAddr = netip.MustParseAddr("127.0.0.1")
@@ -346,14 +358,13 @@ func (e *Environment) Acquire(ctx context.Context, cfg LBConfig) (*LoadBalancer,
 	impl := e.opts.Implementation
 	if m, ok := impl.(Multiplexed); ok && !e.opts.ContainerPerConfig {
 		slot.lb, slot.err = e.slot(ctx, m, cfg.withDefaults(), r)
-		close(slot.ready)
-		return slot.lb, true, slot.err
+	} else {
+		start := []testcontainers.ContainerCustomizer{testcontainers.WithCmd(impl.Command()...)}
+		if line := impl.ReadyLog(); line != "" {
+			start = append(start, testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(line)))
+		}
+		slot.lb, slot.err = e.startLB(ctx, cfg.withDefaults(), r, e.opts.Image, start...)
 	}
-	start := []testcontainers.ContainerCustomizer{testcontainers.WithCmd(impl.Command()...)}
-	if line := impl.ReadyLog(); line != "" {
-		start = append(start, testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(line)))
-	}
-	slot.lb, slot.err = e.startLB(ctx, cfg.withDefaults(), r, e.opts.Image, start...)
 	close(slot.ready)
 	return slot.lb, true, slot.err
 }
@@ -396,14 +407,10 @@ func (e *Environment) ServerCredential() (chain, key []byte) { return e.srvChain
 func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, image string, start ...testcontainers.ContainerCustomizer) (*LoadBalancer, error) {
 	var files []testcontainers.ContainerFile
 	for name, data := range r.Files {
-		mode := int64(0o644)
-		if strings.HasSuffix(name, ".key") {
-			mode = 0o600
-		}
 		files = append(files, testcontainers.ContainerFile{
 			Reader:            bytes.NewReader(data),
 			ContainerFilePath: lbConfDir + "/" + name,
-			FileMode:          mode,
+			FileMode:          int64(fileMode(name)),
 		})
 	}
 	opts := []testcontainers.ContainerCustomizer{}
@@ -487,7 +494,7 @@ func (e *Environment) waitTLS(ctx context.Context, url string) error {
 }
 
 func (e *Environment) handshake(ctx context.Context, url string) error {
-	d := tls.Dialer{Config: &tls.Config{RootCAs: e.ServerRoots(), ServerName: ServerName}, NetDialer: &net.Dialer{Timeout: time.Second}}
+	d := tls.Dialer{Config: &tls.Config{RootCAs: e.roots, ServerName: ServerName}, NetDialer: &net.Dialer{Timeout: time.Second}}
 	conn, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(url, "https://"))
 	if err == nil {
 		conn.Close()
@@ -601,39 +608,42 @@ func (e *Environment) ReleaseLoadBalancers(ctx context.Context) error {
 	cs, hosts := e.lbContainers, e.slotHosts
 	e.lbContainers, e.slotHosts, e.lbs = nil, nil, map[string]*lbSlot{}
 	e.mu.Unlock()
+	err := terminateAll(ctx, append(cs, hostContainers(hosts)...))
+	removeSlotDirs(hosts)
+	return err
+}
+
+func hostContainers(hosts []*slotHost) []*testcontainers.DockerContainer {
+	var cs []*testcontainers.DockerContainer
 	for _, h := range hosts {
 		if h.c != nil {
 			cs = append(cs, h.c)
 		}
 	}
-	err := terminateAll(ctx, cs)
+	return cs
+}
+
+// removeSlotDirs removes the shared balancers' slot folders, once their
+// containers are gone: nothing reads them any more.
+func removeSlotDirs(hosts []*slotHost) {
 	for _, h := range hosts {
 		if h.removeDir != nil {
 			h.removeDir()
 		}
 	}
-	return err
 }
 
 func terminateAll(ctx context.Context, cs []*testcontainers.DockerContainer) error {
-	var wg sync.WaitGroup
-	errCh := make(chan error, len(cs))
-	for _, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	steps := make([]func() error, len(cs))
+	for i, c := range cs {
+		steps[i] = func() error {
 			if err := c.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
-				errCh <- fmt.Errorf("remove container %.12s: %w", c.GetContainerID(), err)
+				return fmt.Errorf("remove container %.12s: %w", c.GetContainerID(), err)
 			}
-		}()
+			return nil
+		}
 	}
-	wg.Wait()
-	close(errCh)
-	var errs []error
-	for err := range errCh {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return parallel(steps...)
 }
 
 // Close removes every container and the network of the run, reporting every
@@ -652,11 +662,7 @@ func (e *Environment) Close(ctx context.Context) error {
 		e.mu.Lock()
 		cs := append([]*testcontainers.DockerContainer{}, e.lbContainers...)
 		e.mu.Unlock()
-		for _, h := range e.slotHosts {
-			if h.c != nil {
-				cs = append(cs, h.c)
-			}
-		}
+		cs = append(cs, hostContainers(e.slotHosts)...)
 		if e.backend != nil {
 			cs = append(cs, e.backend)
 		}
@@ -671,11 +677,7 @@ func (e *Environment) Close(ctx context.Context) error {
 			}
 			e.docker.Close()
 		}
-		for _, h := range e.slotHosts {
-			if h.removeDir != nil {
-				h.removeDir() // after its container: nothing reads it any more
-			}
-		}
+		removeSlotDirs(e.slotHosts)
 		e.closeErr = errors.Join(errs...)
 	})
 	return e.closeErr

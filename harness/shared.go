@@ -165,7 +165,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl Multiplex
 			continue
 		}
 		files = append(files, testcontainers.ContainerFile{
-			Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: 0o644,
+			Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: int64(fileMode(name)),
 		})
 	}
 	if mount {
@@ -180,7 +180,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl Multiplex
 	} else {
 		for name, data := range slotFiles {
 			files = append(files, testcontainers.ContainerFile{
-				Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: 0o644,
+				Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: int64(fileMode(name)),
 			})
 		}
 	}
@@ -236,11 +236,7 @@ func writeSlotFiles(dir string, files map[string][]byte) error {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return fmt.Errorf("write the shared balancer's configuration: %w", err)
 		}
-		mode := os.FileMode(0o644)
-		if strings.HasSuffix(name, ".key") {
-			mode = 0o600
-		}
-		if err := os.WriteFile(path, files[name], mode); err != nil {
+		if err := os.WriteFile(path, files[name], fileMode(name)); err != nil {
 			return fmt.Errorf("write the shared balancer's configuration: %w", err)
 		}
 	}
@@ -400,7 +396,8 @@ func (e *Environment) reloadWith(impl Multiplexed, h *slotHost, batch []*slotReq
 		return
 	}
 	if err := e.reload(ctx, impl.Reload(), h); err != nil {
-		e.refused(h, batch, err)
+		st, serr := h.c.State(ctx)
+		e.refused(h, batch, err, serr == nil && !st.Running)
 		return
 	}
 	grace, cancelGrace := context.WithTimeout(ctx, slotReloadGrace)
@@ -445,12 +442,12 @@ func (e *Environment) reloadWith(impl Multiplexed, h *slotHost, batch []*slotReq
 	// A balancer that exited took every slot it served with it.
 	if st, err := h.c.State(ctx); err == nil && !st.Running {
 		e.refused(h, batch, fmt.Errorf("the shared %s exited (status %d) when it reloaded with this configuration: "+
-			"it cannot load it; a balancer started for it alone would not either%s", impl.Name(), st.ExitCode, containerLogs(ctx, h.c)))
+			"it cannot load it; a balancer started for it alone would not either%s", impl.Name(), st.ExitCode, containerLogs(ctx, h.c)), true)
 		return
 	}
 	// The balancer kept its old configuration, or is slow: ask it why.
 	if out, ran := e.configTest(ctx, impl, h); ran && out != "" {
-		e.refused(h, batch, fmt.Errorf("the load balancer refused the configuration (its own configuration test: %s)", out))
+		e.refused(h, batch, fmt.Errorf("the load balancer refused the configuration (its own configuration test: %s)", out), false)
 		return
 	}
 	// The configuration is sound: give the slow ones the rest of the
@@ -469,11 +466,11 @@ func (e *Environment) reloadWith(impl Multiplexed, h *slotHost, batch []*slotReq
 // it is, so each of its requests is served again on its own. A balancer
 // that exited has lost the configurations it served before too: they are
 // forgotten, and served again when next asked for.
-func (e *Environment) refused(h *slotHost, batch []*slotRequest, err error) {
+func (e *Environment) refused(h *slotHost, batch []*slotRequest, err error, exited bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	h.broken = err
-	if st, serr := h.c.State(context.WithoutCancel(e.alive)); serr == nil && !st.Running {
+	if exited {
 		for key, s := range e.lbs {
 			select {
 			case <-s.ready:
@@ -500,13 +497,12 @@ func (e *Environment) reload(ctx context.Context, r Reload, h *slotHost) error {
 		}
 		return nil
 	}
-	code, rd, err := h.c.Exec(ctx, r.Exec, tcexec.Multiplexed())
-	if err != nil {
-		return fmt.Errorf("reload the shared load balancer: %w", err)
+	out, ran := run(ctx, h, r.Exec)
+	if !ran {
+		return fmt.Errorf("reload the shared load balancer: %s", out)
 	}
-	if code != 0 {
-		b, _ := io.ReadAll(io.LimitReader(rd, 4096))
-		return fmt.Errorf("the load balancer refused the configuration (%s, exit status %d): %s", strings.Join(r.Exec, " "), code, strings.TrimSpace(string(b)))
+	if out != "" {
+		return fmt.Errorf("the load balancer refused the configuration (%s, %s)", strings.Join(r.Exec, " "), out)
 	}
 	return nil
 }
@@ -515,9 +511,20 @@ func (e *Environment) reload(ctx context.Context, r Reload, h *slotHost) error {
 // balancer: what it printed when it failed, and whether it could run at
 // all (a test that could not run says nothing about the configuration).
 func (e *Environment) configTest(ctx context.Context, impl Multiplexed, h *slotHost) (string, bool) {
-	code, rd, err := h.c.Exec(ctx, impl.ConfigTest(), tcexec.Multiplexed())
-	if err != nil {
+	out, ran := run(ctx, h, impl.ConfigTest())
+	if !ran {
 		return "", false
+	}
+	return out, true
+}
+
+// run runs a command in the shared balancer. A command that failed gives
+// its exit status and what it printed; one that could not run gives why,
+// and ran false; one that exited 0 gives "".
+func run(ctx context.Context, h *slotHost, cmd []string) (out string, ran bool) {
+	code, rd, err := h.c.Exec(ctx, cmd, tcexec.Multiplexed())
+	if err != nil {
+		return err.Error(), false
 	}
 	if code == 0 {
 		return "", true
@@ -544,11 +551,7 @@ func writeTar(tw *tar.Writer, files map[string][]byte) error {
 				return err
 			}
 		}
-		mode := int64(0o644)
-		if strings.HasSuffix(name, ".key") {
-			mode = 0o600
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: int64(fileMode(name)), Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
 		if _, err := tw.Write(files[name]); err != nil {
