@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"mtlsconform/bench"
-	"mtlsconform/harness"
 	"mtlsconform/output"
 	"mtlsconform/runner"
 )
@@ -53,13 +52,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *runs < 1 || *requests < 1 || *coldRuns < 0 || *baselineRuns < 0 || *matrixRuns < 0 || *configRuns < 0 {
 		return usagef("--runs and --requests must be 1 or more, --cold-runs, --baseline-runs, --matrix-runs and --config-runs 0 or more")
 	}
-	var impls []harness.Implementation
-	for _, name := range configImpls {
-		impl, err := harness.LookupImplementation(name)
-		if err != nil {
-			return usagef("--config-impl: %v", err)
-		}
-		impls = append(impls, impl)
+	impls, err := lookupImplementations("--config-impl", configImpls)
+	if err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -48,13 +48,9 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(impls) == 0 {
 		impls = implNames()
 	}
-	var chosen []harness.Implementation
-	for _, name := range impls {
-		impl, err := harness.LookupImplementation(name)
-		if err != nil {
-			return usagef("--impl: %v", err)
-		}
-		chosen = append(chosen, impl)
+	chosen, err := lookupImplementations("--impl", impls)
+	if err != nil {
+		return err
 	}
 	docs := make([]contract.Document, len(chosen))
 	errs := make([]error, len(chosen))
@@ -127,6 +123,20 @@ func writeMatrix(out string, docs []contract.Document, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// lookupImplementations finds the implementations a repeatable flag
+// names; an unknown one is a usage error naming the flag.
+func lookupImplementations(flag string, names []string) ([]harness.Implementation, error) {
+	var out []harness.Implementation
+	for _, name := range names {
+		impl, err := harness.LookupImplementation(name)
+		if err != nil {
+			return nil, usagef("%s: %v", flag, err)
+		}
+		out = append(out, impl)
+	}
+	return out, nil
 }
 
 func implNames() []string {
