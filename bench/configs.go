@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -101,11 +100,11 @@ func furtherConfigs(ctx context.Context, impl harness.Implementation, containers
 
 // process times one whole mtlsconform process, which must pass (exit 0).
 func process(ctx context.Context, self string, args ...string) (float64, error) {
-	out, err := os.MkdirTemp("", "mtlsconform-bench-")
+	out, remove, err := harness.TempDir() // swept by a later run if this one is killed
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(out)
+	defer remove()
 	cmd := exec.CommandContext(ctx, self, append(args, "--out", out)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
