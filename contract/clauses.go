@@ -1,5 +1,5 @@
 // Package contract is the one home of the mTLS load balancer contract and
-// of what a run says about it: the clause catalogue (C1–C17) with the
+// of what a run says about it: the clause catalogue (C1–C22) with the
 // modes each applies to and the core clauses of each mode, the profiles
 // that describe how an implementation refuses and where it knowingly
 // deviates, the verdicts of scenarios and runs, and the coverage of a run.
@@ -64,6 +64,11 @@ var Clauses = []Clause{
 	{"C15", "Revoked certificate: 400 (Mandatory) or FAILED (Optional)"},
 	{"C16", "Credential formats: PEM, PKCS#12, .crt; a public key is refused"},
 	{"C17", "serverAuth-only extended key usage is refused"},
+	{"C18", "No caller-sent copy of a contract header reaches the backend in any spelling (case, _ for -, twice)"},
+	{"C19", "Plain HTTP: forged contract headers never reach the backend (redirect, refusal or the balancer's own values)"},
+	{"C20", "Virtual hosts: a request for the protected host on another host's connection is refused or verified"},
+	{"C21", "Big certificates: a certificate header above 8 KiB arrives whole or the call gets a 4xx; never truncated, dropped or 5xx"},
+	{"C22", "Both TLS versions: every refusal holds for TLS 1.2 and TLS 1.3 clients"},
 }
 
 // LookupClause finds a clause by id.

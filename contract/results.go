@@ -32,11 +32,19 @@ type CallEvidence struct {
 	CertificatesSent     int                 `json:"certificates_sent"`
 	CertificateRequested bool                `json:"certificate_requested"`
 	ExtraHeaders         map[string]string   `json:"extra_headers,omitempty"`
+	TLSVersion           string              `json:"tls_version,omitempty"`
+	Protocol             string              `json:"protocol,omitempty"`
+	SNI                  string              `json:"sni,omitempty"`
+	Host                 string              `json:"host,omitempty"`
 	TLSAlert             string              `json:"tls_alert,omitempty"`
 	Status               int                 `json:"status,omitempty"`
 	BodyExcerpt          string              `json:"body_excerpt,omitempty"`
 	DurationMS           float64             `json:"duration_ms"`
 	BackendSaw           []map[string]string `json:"backend_saw"`
+	// BackendRaw is, per request the backend received, its header lines
+	// with the names spelled as they arrived ("X_ssl_client_dn: …"),
+	// where the backend could keep them.
+	BackendRaw [][]string `json:"backend_raw,omitempty"`
 	BackendChecked       bool                `json:"backend_checked"`
 }
 

@@ -41,6 +41,8 @@ func scenarios(t *testing.T) []scenario {
 				pending = append(pending, strings.Fields(line)...)
 			case strings.HasPrefix(line, "Feature:"):
 				featureTags, pending = pending, nil
+			case strings.HasPrefix(line, "Examples:"):
+				pending = nil // an Examples block's own tags
 			case strings.HasPrefix(line, "Scenario:") || strings.HasPrefix(line, "Scenario Outline:"):
 				_, name, _ := strings.Cut(line, ":")
 				out = append(out, scenario{f, strings.TrimSpace(name), append(append([]string{}, featureTags...), pending...)})
@@ -65,7 +67,7 @@ func TestEveryScenarioNamesItsClauseAndMode(t *testing.T) {
 			hasMode = hasMode || isMode
 		}
 		if !hasClause {
-			t.Errorf("%s: %q has no clause tag (@C1 … @C17)", s.file, s.name)
+			t.Errorf("%s: %q has no clause tag (@C1 … @C22)", s.file, s.name)
 		}
 		if !hasMode {
 			t.Errorf("%s: %q has no mode tag (@mandatory or @optional)", s.file, s.name)

@@ -29,6 +29,21 @@ type Request struct {
 	// SendChain sends the intermediates after the leaf; otherwise the
 	// leaf goes alone.
 	SendChain bool
+	// TLSVersion pins the TLS version (tls.VersionTLS12 or
+	// tls.VersionTLS13); 0 lets client and server agree (C22).
+	TLSVersion uint16
+	// SNI is the server name the handshake asks for; empty means the
+	// Caller's ServerName. NoSNI sends none. Either way the load
+	// balancer's certificate is verified for the name asked for, or for
+	// the Caller's ServerName when none is sent (C20).
+	SNI   string
+	NoSNI bool
+	// Host is the Host header (the :authority of HTTP/2); empty means the
+	// URL's host.
+	Host string
+	// HTTP2 offers HTTP/2 before HTTP/1.1 in ALPN; otherwise only
+	// HTTP/1.1 is offered. Result.Protocol says what was spoken.
+	HTTP2 bool
 }
 
 // Result is what happened to a Request. A refusal by TLS alert is a result,
@@ -44,8 +59,16 @@ type Result struct {
 	// CertificatesSent counts the certificates the client presented.
 	CertificatesSent int
 	// TLSAlert is set when the server refused by TLS alert; then there is
-	// no HTTP status.
+	// no HTTP status. Under TLS 1.3 the alert that refuses a client
+	// certificate comes after the client's side of the handshake is done,
+	// on the first read: it is recorded here all the same.
 	TLSAlert string
+	// TLSVersion and Protocol are what was negotiated ("TLS 1.3",
+	// "HTTP/2.0"); SNI and Host what the call asked for ("" for no SNI).
+	TLSVersion string
+	Protocol   string
+	SNI        string
+	Host       string
 	Status   int
 	Header   http.Header
 	Body     []byte
@@ -85,6 +108,162 @@ func Describe(id *pki.Identity) string {
 // could not be made or finished for reasons other than the server's refusal:
 // nothing listening, a timeout, a server certificate that does not verify.
 func (c *Caller) Do(ctx context.Context, baseURL string, r Request) (*Result, error) {
+	res, err := c.DoOnOneConnection(ctx, baseURL, []Request{r})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// DoOnOneConnection sends the requests one after the other over a single
+// connection, as a browser or client library reuses one (HTTP/1.1
+// keep-alive, or HTTP/2 when the first request asks for it): the first
+// request's credential, TLS version and server name make the connection,
+// and the others change only their method, path, Host and headers. A
+// refusal ends the sequence: the results hold the calls that were made.
+func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []Request) ([]*Result, error) {
+	if len(reqs) == 0 {
+		return nil, errors.New("no request to send")
+	}
+	first := reqs[0]
+	conn := &connInfo{}
+	tlsCfg, err := c.tlsConfig(first, conn)
+	if err != nil {
+		return nil, err
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeouts().Request
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout*time.Duration(len(reqs)))
+	defer cancel()
+	dialer := &net.Dialer{Timeout: timeout}
+	tr := &http.Transport{
+		DisableKeepAlives:   len(reqs) == 1,
+		MaxConnsPerHost:     1,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: timeout,
+		ForceAttemptHTTP2:   first.HTTP2,
+		// The handshake is made here, over a connection that keeps a
+		// refusing server's last words: a TLS 1.3 server refuses a client
+		// certificate after the client has finished its handshake, and may
+		// reset the connection while the request is being written; the
+		// alert it sent first is still there to be read.
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			raw, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			conn.dials++
+			tc := tls.Client(&patientConn{Conn: raw}, tlsCfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			conn.state = tc.ConnectionState()
+			return tc, nil
+		},
+	}
+	if !first.HTTP2 {
+		// An empty, non-nil map keeps the Transport from HTTP/2.
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, CheckRedirect: noRedirect}
+	var out []*Result
+	for i, r := range reqs {
+		res, err := c.roundTrip(ctx, client, baseURL, r, conn)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && conn.dials > 1 {
+			return nil, fmt.Errorf("call %s: the load balancer did not keep the connection open for request %d of %d (%s), "+
+				"so the requests could not share one connection", res.URL, i+1, len(reqs), res.Outcome())
+		}
+		out = append(out, res)
+		if res.TLSAlert != "" {
+			break
+		}
+	}
+	return out, nil
+}
+
+// connInfo is what the connection shared by a sequence of requests said.
+type connInfo struct {
+	requested bool
+	sent      int
+	dials     int
+	state     tls.ConnectionState
+}
+
+// tlsConfig is the client side of the handshake for r: its version, its
+// server name, its credential whatever CA names the server lists.
+func (c *Caller) tlsConfig(r Request, conn *connInfo) (*tls.Config, error) {
+	cfg := &tls.Config{
+		RootCAs:            c.ServerRoots,
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: c.InsecureSkipVerify,
+		MinVersion:         tls.VersionTLS12,
+		NextProtos:         []string{"http/1.1"},
+		// Always present the credential when asked, whatever CA names the
+		// server lists: a partner's client does not pre-filter, and an
+		// untrusted certificate must reach the server to be refused.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			conn.requested = true
+			if r.Credential == nil {
+				return &tls.Certificate{}, nil
+			}
+			chain := [][]byte{r.Credential.Cert.Raw}
+			if r.SendChain {
+				for _, ic := range r.Credential.Intermediates {
+					chain = append(chain, ic.Raw)
+				}
+			}
+			conn.sent = len(chain)
+			return &tls.Certificate{Certificate: chain, PrivateKey: r.Credential.Key, Leaf: r.Credential.Cert}, nil
+		},
+	}
+	if r.HTTP2 {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	switch r.TLSVersion {
+	case 0:
+	case tls.VersionTLS12, tls.VersionTLS13:
+		cfg.MinVersion, cfg.MaxVersion = r.TLSVersion, r.TLSVersion
+	default:
+		return nil, fmt.Errorf("TLS version %#x: use TLS 1.2 or 1.3", r.TLSVersion)
+	}
+	if r.SNI != "" {
+		cfg.ServerName = r.SNI
+	}
+	if r.NoSNI {
+		// Go sends no SNI for an IP address; the certificate is then
+		// verified by hand for the name partners use.
+		verifyName := c.ServerName
+		cfg.ServerName = "127.0.0.1"
+		if !c.InsecureSkipVerify {
+			cfg.InsecureSkipVerify = true
+			roots := c.ServerRoots
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return errors.New("the server sent no certificate")
+				}
+				inter := x509.NewCertPool()
+				for _, ic := range cs.PeerCertificates[1:] {
+					inter.AddCert(ic)
+				}
+				_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: verifyName})
+				if err != nil {
+					return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+				}
+				return nil
+			}
+		}
+	}
+	return cfg, nil
+}
+
+func (c *Caller) roundTrip(ctx context.Context, client *http.Client, baseURL string, r Request, conn *connInfo) (*Result, error) {
 	method := r.Method
 	if method == "" {
 		method = http.MethodGet
@@ -95,54 +274,45 @@ func (c *Caller) Do(ctx context.Context, baseURL string, r Request) (*Result, er
 		Method:     method,
 		Credential: Describe(r.Credential),
 	}
-	tlsCfg := &tls.Config{
-		RootCAs:            c.ServerRoots,
-		ServerName:         c.ServerName,
-		InsecureSkipVerify: c.InsecureSkipVerify,
-		MinVersion:         tls.VersionTLS12,
-		// Always present the credential when asked, whatever CA names the
-		// server lists: a partner's client does not pre-filter, and an
-		// untrusted certificate must reach the server to be refused.
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			res.CertificateRequested = true
-			if r.Credential == nil {
-				return &tls.Certificate{}, nil
-			}
-			chain := [][]byte{r.Credential.Cert.Raw}
-			if r.SendChain {
-				for _, ic := range r.Credential.Intermediates {
-					chain = append(chain, ic.Raw)
-				}
-			}
-			res.CertificatesSent = len(chain)
-			return &tls.Certificate{Certificate: chain, PrivateKey: r.Credential.Key, Leaf: r.Credential.Cert}, nil
-		},
+	if strings.HasPrefix(res.URL, "https:") {
+		res.SNI = c.ServerName
+		if r.SNI != "" {
+			res.SNI = r.SNI
+		}
+		if r.NoSNI {
+			res.SNI = ""
+		}
 	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeouts().Request
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tr := &http.Transport{
-		TLSClientConfig:     tlsCfg,
-		DisableKeepAlives:   true,
-		DialContext:         (&net.Dialer{Timeout: timeout}).DialContext,
-		TLSHandshakeTimeout: timeout,
-	}
-	defer tr.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, method, res.URL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request %s %s: %w", method, res.URL, err)
 	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
+	switch {
+	case r.Host != "":
+		req.Host = r.Host
+	case c.ServerName != "" && req.URL.Hostname() != c.ServerName:
+		// A partner calls the balancer by its name: the Host header says
+		// that name, as the SNI does, even where the harness dials an
+		// address (a balancer that checks SNI against Host answers 421
+		// otherwise).
+		req.Host = c.ServerName
+		if p := req.URL.Port(); p != "" {
+			req.Host = net.JoinHostPort(c.ServerName, p)
 		}
+	}
+	res.Host = req.Host
+	// Names go out as written, repeated names as often as given: a
+	// smuggled spelling (C18) must reach the balancer as the caller wrote it.
+	for k, vs := range r.Header {
+		req.Header[k] = append(req.Header[k], vs...)
 	}
 	req.Header.Set(productapi.RequestIDHeader, res.RequestID)
 	start := time.Now()
-	resp, err := (&http.Client{Transport: tr, CheckRedirect: noRedirect}).Do(req)
+	resp, err := client.Do(req)
+	res.CertificateRequested, res.CertificatesSent = conn.requested, conn.sent
+	if conn.state.Version != 0 {
+		res.TLSVersion = tls.VersionName(conn.state.Version)
+	}
 	if err != nil {
 		res.Duration = time.Since(start)
 		if alert, ok := tlsAlert(err); ok {
@@ -152,13 +322,40 @@ func (c *Caller) Do(ctx context.Context, baseURL string, r Request) (*Result, er
 		return nil, explainCallError(res.URL, err)
 	}
 	defer resp.Body.Close()
-	res.Status, res.Header = resp.StatusCode, resp.Header
+	res.Status, res.Header, res.Protocol = resp.StatusCode, resp.Header, resp.Proto
 	res.Body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	res.Duration = time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("read the answer of %s: %w", res.URL, err)
 	}
 	return res, nil
+}
+
+// patientConn hides a failed write from the TLS layer above it, so that
+// the read that follows still finds what the server sent before it closed
+// the connection (its alert); a read that finds nothing reports the write's
+// error.
+type patientConn struct {
+	net.Conn
+	writeErr error
+}
+
+func (p *patientConn) Write(b []byte) (int, error) {
+	if p.writeErr != nil {
+		return len(b), nil
+	}
+	if _, err := p.Conn.Write(b); err != nil {
+		p.writeErr = err
+	}
+	return len(b), nil
+}
+
+func (p *patientConn) Read(b []byte) (int, error) {
+	n, err := p.Conn.Read(b)
+	if err != nil && n == 0 && p.writeErr != nil {
+		return 0, fmt.Errorf("%w (after the write failed: %v)", err, p.writeErr)
+	}
+	return n, err
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -219,6 +416,28 @@ func (r *Result) Sent() string {
 	if !r.CertificateRequested {
 		asked = "the server did not ask for a client certificate"
 	}
-	return fmt.Sprintf("%s %s with client certificate %s (%d certificate(s) presented; %s)",
-		r.Method, r.URL, r.Credential, r.CertificatesSent, asked)
+	if strings.HasPrefix(r.URL, "http:") {
+		return fmt.Sprintf("%s %s over plain HTTP (no TLS)%s", r.Method, r.URL, r.hostNote())
+	}
+	var conn []string
+	if r.TLSVersion != "" {
+		conn = append(conn, r.TLSVersion)
+	}
+	if r.SNI == "" {
+		conn = append(conn, "no SNI")
+	} else {
+		conn = append(conn, "SNI "+r.SNI)
+	}
+	if r.Protocol != "" {
+		conn = append(conn, r.Protocol)
+	}
+	return fmt.Sprintf("%s %s%s with client certificate %s (%d certificate(s) presented; %s; %s)",
+		r.Method, r.URL, r.hostNote(), r.Credential, r.CertificatesSent, asked, strings.Join(conn, ", "))
+}
+
+func (r *Result) hostNote() string {
+	if r.Host == "" {
+		return ""
+	}
+	return " for Host " + r.Host
 }

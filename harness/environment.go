@@ -241,7 +241,7 @@ func (e *Environment) makeServerPKI() error {
 	if err != nil {
 		return err
 	}
-	srv, err := ca.IssueServer("mtlsconform reference load balancer", []string{ServerName, "127.0.0.1", "::1"})
+	srv, err := ca.IssueServer("mtlsconform reference load balancer", []string{ServerName, PublicHost, "127.0.0.1", "::1"})
 	if err != nil {
 		return err
 	}
@@ -415,7 +415,7 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, ima
 	}
 	opts := []testcontainers.ContainerCustomizer{}
 	if !e.direct {
-		opts = append(opts, testcontainers.WithExposedPorts(lbPort), loopbackOnly(lbPort))
+		opts = append(opts, testcontainers.WithExposedPorts(lbPort, lbPlainPort), loopbackOnly(lbPort), loopbackOnly(lbPlainPort))
 	}
 	done := e.creating()
 	c, err := testcontainers.Run(context.WithoutCancel(ctx), image, append(append(opts,
@@ -442,7 +442,11 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, ima
 	if err != nil {
 		return nil, err
 	}
-	lb := &LoadBalancer{URL: u, Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: c}
+	plain, err := e.containerURL(ctx, c, lbPlainPort, "http")
+	if err != nil {
+		return nil, err
+	}
+	lb := &LoadBalancer{URL: u, PlainURL: plain, Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: c}
 	if err := e.waitServing(ctx, lb, c); err != nil {
 		return nil, fmt.Errorf("load balancer %s never served TLS: %w%s", u, err, containerLogs(ctx, c))
 	}
@@ -686,6 +690,7 @@ func (e *Environment) Close(ctx context.Context) error {
 // LoadBalancer is a running reference load balancer.
 type LoadBalancer struct {
 	URL       string // https://ADDRESS:PORT: the container's own address, or 127.0.0.1 where ports are published
+	PlainURL  string // http://ADDRESS:PORT of its plain-HTTP listener (C19)
 	Config    LBConfig
 	ConfigKey string
 	Rendered  string // the main configuration file as rendered

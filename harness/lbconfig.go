@@ -19,6 +19,52 @@ const (
 	DefaultCertHeader = "X-WSO2-CLIENT-CERTIFICATE"
 )
 
+// ContractHeaders are the names of the headers the contract speaks of, for
+// a certificate header named certHeader: a balancer sets them itself and
+// strips every copy a caller sends, in any spelling (C13, C18).
+func ContractHeaders(certHeader string) []string {
+	if certHeader == "" {
+		certHeader = DefaultCertHeader
+	}
+	return []string{HeaderVerify, HeaderDN, HeaderIssuer, HeaderSerial, certHeader}
+}
+
+// Spellings are the names a backend may read as name: every choice of "-"
+// or "_" at each dash (CGI, WSGI, PHP and Rack turn both into "_"), in
+// name's own letter case; header names are case-insensitive, so together
+// with letter case these are every spelling a caller can smuggle (C18).
+func Spellings(name string) []string {
+	out := []string{""}
+	for _, r := range name {
+		var next []string
+		for _, prefix := range out {
+			if r == '-' || r == '_' {
+				next = append(next, prefix+"-", prefix+"_")
+			} else {
+				next = append(next, prefix+string(r))
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+// Every rendered configuration also has, beside its mTLS listener on 8443
+// for ServerName, what a real balancer in front of a partner API has and
+// what attacks go through (C19, C20):
+//   - a plain-HTTP listener on 8088 that redirects to HTTPS, as a DLB user
+//     sets it (a slot's plain port is its TLS port + PlainPortOffset);
+//   - PublicHost, a second virtual host on the same TLS port that asks for
+//     no client certificate and proxies to the backend with every
+//     contract header stripped; ServerName stays the default host (no SNI
+//     selects it).
+// Every listener speaks HTTP/1.1 and HTTP/2 (ALPN) over TLS 1.2 and 1.3.
+const (
+	PublicHost      = "public.localhost"
+	lbPlainPort     = "8088/tcp"
+	PlainPortOffset = 10000
+)
+
 // LBConfig is a reference load balancer configuration: what a platform
 // team sets on its client-certificate load balancer.
 type LBConfig struct {

@@ -46,12 +46,20 @@ http {
         default    $ssl_client_verify;
     }
 
+    # The partner API: the default host (a handshake without SNI gets it),
+    # asking for client certificates. nginx answers 421 to a request whose
+    # Host names this server on a connection whose SNI chose another.
     server {
-        listen 8443 ssl;
-        server_name _;
+        listen 8443 ssl http2 default_server;
+        server_name {{.ServerName}};
         access_log off;
         server_tokens off;
+        # Header names with "_" are dropped (nginx's default, said out
+        # loud): a CGI-style backend reads X_SSL_Client_DN as X-SSL-Client-DN (C18).
+        underscores_in_headers off;
+        ignore_invalid_headers on;
 
+        ssl_protocols          TLSv1.2 TLSv1.3;
         ssl_certificate        {{.Dir}}/server-chain.pem;
         ssl_certificate_key    {{.Dir}}/server.key;
         ssl_client_certificate {{.Dir}}/truststore.pem;
@@ -72,6 +80,37 @@ http {
             proxy_set_header {{.HeaderSerial}} $ssl_client_serial;
             proxy_set_header {{.CertHeader}} $ssl_client_escaped_cert;
         }
+    }
+
+    # A public host on the same port, without client certificates (C20):
+    # it reaches the backend with every contract header dropped.
+    server {
+        listen 8443 ssl http2;
+        server_name {{.PublicHost}};
+        access_log off;
+        server_tokens off;
+        underscores_in_headers off;
+
+        ssl_protocols          TLSv1.2 TLSv1.3;
+        ssl_certificate        {{.Dir}}/server-chain.pem;
+        ssl_certificate_key    {{.Dir}}/server.key;
+
+        location / {
+            proxy_pass http://{{.Backend}};
+            proxy_http_version 1.1;
+{{- range .Stripped}}
+            proxy_set_header {{.}} "";
+{{- end}}
+        }
+    }
+
+    # Plain HTTP only redirects to HTTPS (C19).
+    server {
+        listen 8088;
+        server_name _;
+        access_log off;
+        server_tokens off;
+        return 301 https://$host:8443$request_uri;
     }
 }
 `))
@@ -103,6 +142,9 @@ func (Nginx) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 		"HeaderIssuer": HeaderIssuer,
 		"HeaderSerial": HeaderSerial,
 		"CertHeader":   c.CertHeader,
+		"ServerName":   ServerName,
+		"PublicHost":   PublicHost,
+		"Stripped":     ContractHeaders(c.CertHeader),
 	})
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render nginx.conf: %w", err)
@@ -160,7 +202,10 @@ func (Nginx) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
 		return nil, fmt.Errorf("nginx slot %s: the rendered configuration has no http block", id)
 	}
 	body, err := replaceOnce(inSlot(r.Config[start+len(open):end], id), id, map[string]string{
-		"listen 8443 ssl;": fmt.Sprintf("listen %d ssl;", port),
+		"listen 8443 ssl http2 default_server;": fmt.Sprintf("listen %d ssl http2 default_server;", port),
+		"listen 8443 ssl http2;":                fmt.Sprintf("listen %d ssl http2;", port),
+		"listen 8088;":                          fmt.Sprintf("listen %d;", port+PlainPortOffset),
+		"https://$host:8443$request_uri":        fmt.Sprintf("https://$host:%d$request_uri", port),
 	})
 	if err != nil {
 		return nil, err

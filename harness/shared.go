@@ -200,7 +200,8 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl Multiplex
 	if !e.direct {
 		for i := range h.size {
 			port := strconv.Itoa(slotBasePort+h.first+i) + "/tcp"
-			opts = append(opts, testcontainers.WithExposedPorts(port), loopbackOnly(port))
+			plain := strconv.Itoa(slotBasePort+h.first+i+PlainPortOffset) + "/tcp"
+			opts = append(opts, testcontainers.WithExposedPorts(port, plain), loopbackOnly(port), loopbackOnly(plain))
 		}
 	}
 	c, err := testcontainers.Run(context.WithoutCancel(ctx), e.opts.Image, opts...)
@@ -298,7 +299,10 @@ func (e *Environment) slotOnce(ctx context.Context, impl Multiplexed, cfg LBConf
 	e.pointAtBackend(files)
 	req := &slotRequest{id: id, port: port, files: files, done: make(chan struct{}),
 		lb: &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c}}
-	if req.lb.URL, err = e.slotURL(ctx, h, port); err != nil {
+	if req.lb.URL, err = e.slotURL(ctx, h, port, "https"); err != nil {
+		return nil, err
+	}
+	if req.lb.PlainURL, err = e.slotURL(ctx, h, port+PlainPortOffset, "http"); err != nil {
 		return nil, err
 	}
 	batch := []*slotRequest{req}
@@ -354,11 +358,11 @@ func (e *Environment) slotFor(ctx context.Context, impl Multiplexed) (*slotHost,
 	return h, n, nil
 }
 
-func (e *Environment) slotURL(ctx context.Context, h *slotHost, port int) (string, error) {
+func (e *Environment) slotURL(ctx context.Context, h *slotHost, port int, scheme string) (string, error) {
 	if e.direct {
-		return fmt.Sprintf("https://%s:%d", h.ip, port), nil
+		return fmt.Sprintf("%s://%s:%d", scheme, h.ip, port), nil
 	}
-	return e.hostURL(ctx, h.c, strconv.Itoa(port)+"/tcp", "https")
+	return e.hostURL(ctx, h.c, strconv.Itoa(port)+"/tcp", scheme)
 }
 
 // reloadWith copies the batch's slots into the shared balancer, reloads

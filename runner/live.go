@@ -42,6 +42,13 @@ type LiveOptions struct {
 	CA *pki.CA
 	// CertHeader is the header the target forwards the certificate in.
 	CertHeader string
+	// PlainURL is the target's plain-HTTP listener (http://HOST[:PORT]),
+	// where it has one; without it C19 is not applicable.
+	PlainURL string
+	// PublicHost is a host the target serves on the same address without
+	// asking for client certificates; without it the C20 scenarios that
+	// need one are not applicable.
+	PublicHost string
 	// ExpectProducts, when set, is the exact product list the target's API
 	// answers (generic JSON values); ExpectProductsFrom names its file.
 	ExpectProducts     []map[string]any
@@ -65,6 +72,16 @@ func NewLive(o LiveOptions) (*Live, error) {
 	}
 	if o.ServerRoots == nil && !o.InsecureSkipVerify {
 		return nil, errors.New("a live target's own certificate must be verified: give the CA that issued it (LiveOptions.ServerRoots), or knowingly skip the check (InsecureSkipVerify)")
+	}
+	if o.PlainURL != "" {
+		pu, err := url.Parse(o.PlainURL)
+		if err != nil || pu.Scheme != "http" || pu.Host == "" {
+			return nil, fmt.Errorf("plain-HTTP target %q: give an http://HOST[:PORT] URL (the balancer's listener without TLS)", o.PlainURL)
+		}
+		o.PlainURL = strings.TrimRight(o.PlainURL, "/")
+	}
+	if strings.ContainsAny(o.PublicHost, "/: ") {
+		return nil, fmt.Errorf("public host %q: give a host name only (no scheme, port or path)", o.PublicHost)
 	}
 	if o.APIPath == "" {
 		o.APIPath = productapi.ProductsPath
@@ -138,6 +155,12 @@ func (l *Live) Capabilities() steps.Capabilities {
 	if l.o.CA == nil {
 		c.Lacks[steps.NeedNewLeaves] = "the scenario issues further certificates under the partner CA; no key of a CA the target trusts was given"
 	}
+	if l.o.PlainURL == "" {
+		c.Lacks[steps.NeedPlainHTTP] = "the scenario calls the balancer's plain-HTTP listener; none was named (--http-target URL)"
+	}
+	if l.o.PublicHost == "" {
+		c.Lacks[steps.NeedPublicHost] = "the scenario needs a second host the balancer serves on the same address without client certificates; none was named (--public-host NAME)"
+	}
 	return c
 }
 
@@ -190,7 +213,12 @@ func (l *Live) Endpoint(_ context.Context, s steps.Setup) (steps.Endpoint, error
 	case cfg.CertHeader != "" && !strings.EqualFold(cfg.CertHeader, l.certHeader()):
 		return steps.Endpoint{}, steps.NotApplicable("needs the certificate forwarded in %s; the target uses %s", cfg.CertHeader, l.certHeader())
 	}
-	return steps.Endpoint{URL: l.o.URL}, nil
+	return steps.Endpoint{URL: l.o.URL, PlainURL: l.o.PlainURL}, nil
+}
+
+// Hosts: the name the target is called by, and the public host the user named.
+func (l *Live) Hosts() steps.Hosts {
+	return steps.Hosts{Protected: l.o.ServerName, Public: l.o.PublicHost}
 }
 
 func (l *Live) certHeader() string {

@@ -102,7 +102,13 @@ func (r *Reference) Endpoint(ctx context.Context, s steps.Setup) (steps.Endpoint
 	if err != nil {
 		return steps.Endpoint{}, err
 	}
-	return steps.Endpoint{URL: lb.URL, Started: started}, nil
+	return steps.Endpoint{URL: lb.URL, PlainURL: lb.PlainURL, Started: started}, nil
+}
+
+// Hosts: every rendered configuration serves the run's server name with
+// client certificates and a public host beside it.
+func (r *Reference) Hosts() steps.Hosts {
+	return steps.Hosts{Protected: harness.ServerName, Public: harness.PublicHost}
 }
 
 func (r *Reference) MapPath(path string) (string, error) { return path, nil }

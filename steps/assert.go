@@ -40,7 +40,9 @@ func (st *scenario) violation(c *call, format string, args ...any) error {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(&b, "\n               with header %s: %s", k, abbreviate(c.extra.Get(k), 80))
+			for _, v := range c.extra[k] {
+				fmt.Fprintf(&b, "\n               with header %s: %s", k, abbreviate(v, 80))
+			}
 		}
 	}
 	fmt.Fprintf(&b, "\n  got:         %s", c.res.Outcome())

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,21 +18,27 @@ import (
 // endpointFor fixes the scenario's configuration and returns the load
 // balancer that runs it.
 func (st *scenario) endpointFor(ctx context.Context) (string, error) {
+	ep, err := st.endpointForCall(ctx)
+	return ep.URL, err
+}
+
+// endpointForCall is endpointFor with every listener of the endpoint.
+func (st *scenario) endpointForCall(ctx context.Context) (Endpoint, error) {
 	if st.endpoint != "" {
-		return st.endpoint, nil
+		return Endpoint{URL: st.endpoint, PlainURL: st.plainEndpoint}, nil
 	}
 	if !st.modeSet {
-		return "", errors.New("the scenario never says whether the load balancer requires client certificates or accepts them optionally")
+		return Endpoint{}, errors.New("the scenario never says whether the load balancer requires client certificates or accepts them optionally")
 	}
 	if len(st.cfg.Truststore) == 0 {
-		return "", errors.New("the scenario never says what the truststore holds")
+		return Endpoint{}, errors.New("the scenario never says what the truststore holds")
 	}
 	ep, err := st.suite.Target.Endpoint(ctx, Setup{Config: st.cfg, TrustNames: st.trustNames, CRLNames: st.crlNames})
 	if err != nil {
-		return "", err
+		return Endpoint{}, err
 	}
-	st.endpoint, st.startedLB = ep.URL, ep.Started
-	return ep.URL, nil
+	st.endpoint, st.plainEndpoint, st.startedLB = ep.URL, ep.PlainURL, ep.Started
+	return ep, nil
 }
 
 func (st *scenario) do(ctx context.Context, method, path string, id *pki.Identity, chain bool, extra http.Header) (context.Context, error) {
@@ -51,9 +56,9 @@ func (st *scenario) do(ctx context.Context, method, path string, id *pki.Identit
 	if err != nil {
 		return ctx, err
 	}
-	st.calls = append(st.calls, &call{res: res, extra: extra})
-	body, _ := json.MarshalIndent(evidence(res, extra), "", "  ")
-	return godog.Attach(ctx, godog.Attachment{Body: body, FileName: "call.json", MediaType: "application/json"}), nil
+	ctx = st.record(ctx, res, extra)
+	st.calls[len(st.calls)-1].cred = id
+	return ctx, nil
 }
 
 func (st *scenario) callWithout(ctx context.Context, method, path string) (context.Context, error) {
@@ -197,7 +202,8 @@ func (st *scenario) headerTable(t *godog.Table) (http.Header, error) {
 		if err != nil {
 			return nil, err
 		}
-		h.Add(name, value)
+		// As spelled, and as often as listed: C18 sends smuggled spellings.
+		h[name] = append(h[name], value)
 	}
 	return h, nil
 }

@@ -19,7 +19,7 @@ const (
 // lint cannot drift from the steps.
 const (
 	stepIntermediate = `^the "([^"]+)" is an intermediate CA under the "([^"]+)"$`
-	stepClient       = `^(?:a|an) (expired |not yet valid |serverAuth-only |revoked )?client certificate "([^"]+)"( with an RSA key)? issued by the "([^"]+)"$`
+	stepClient       = `^(?:a|an) (expired |not yet valid |serverAuth-only |revoked )?client certificate "([^"]+)"( with an RSA key| with (\d+) DNS names)? issued by the "([^"]+)"$`
 )
 
 var (
@@ -36,6 +36,8 @@ var (
 		regexp.MustCompile(`^the verify depth is`),
 		regexp.MustCompile(`^the certificate header is`),
 	}
+	needsPlainHTTP   = regexp.MustCompile(`over plain HTTP`)
+	needsPublicHost  = regexp.MustCompile(`for the public host`)
 	truststoreStep   = regexp.MustCompile(`^the truststore (?:holds|is read from \.crt files of) ((?:"[^"]+"(?:, )?)+)$`)
 	intermediateStep = regexp.MustCompile(stepIntermediate)
 	clientStep       = regexp.MustCompile(stepClient)
@@ -64,6 +66,12 @@ func NeedsOf(steps []string) []Need {
 				add(NeedReconfigure)
 			}
 		}
+		if needsPlainHTTP.MatchString(text) {
+			add(NeedPlainHTTP)
+		}
+		if needsPublicHost.MatchString(text) {
+			add(NeedPublicHost)
+		}
 		if m := truststoreStep.FindStringSubmatch(text); m != nil {
 			got := names(m[1])
 			slices.Sort(got)
@@ -77,8 +85,8 @@ func NeedsOf(steps []string) []Need {
 				add(NeedNewLeaves)
 			}
 		}
-		if m := clientStep.FindStringSubmatch(text); m != nil && partnerCAs[m[4]] {
-			if m[1] != "" || m[3] != "" || m[2] != PartnerLeaf || m[4] != PartnerIssuing {
+		if m := clientStep.FindStringSubmatch(text); m != nil && partnerCAs[m[5]] {
+			if m[1] != "" || m[3] != "" || m[2] != PartnerLeaf || m[5] != PartnerIssuing {
 				add(NeedNewLeaves)
 			}
 		}

@@ -22,14 +22,36 @@ func evidence(r *harness.Result, sent http.Header) contract.CallEvidence {
 		Status:               r.Status,
 		BodyExcerpt:          r.Excerpt(300),
 		DurationMS:           float64(r.Duration.Microseconds()) / 1000,
+		TLSVersion:           r.TLSVersion,
+		Protocol:             r.Protocol,
+		SNI:                  r.SNI,
+		Host:                 r.Host,
 	}
 	if len(sent) > 0 {
 		e.ExtraHeaders = map[string]string{}
-		for k := range sent {
-			e.ExtraHeaders[k] = sent.Get(k)
+		for k, vs := range sent {
+			// Names as the caller spelled them; a name sent twice shows both values.
+			e.ExtraHeaders[k] = strings.Join(vs, ", ")
 		}
 	}
 	return e
+}
+
+// backendRaw is the header lines of each request the backend received,
+// names as spelled on the wire.
+func backendRaw(seen []productapi.Echo) [][]string {
+	var out [][]string
+	for _, s := range seen {
+		if len(s.RawHeaders) == 0 {
+			continue
+		}
+		lines := make([]string, 0, len(s.RawHeaders))
+		for _, h := range s.RawHeaders {
+			lines = append(lines, h.Name+": "+h.Value)
+		}
+		out = append(out, lines)
+	}
+	return out
 }
 
 func backendView(seen []productapi.Echo) []map[string]string {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,13 +46,14 @@ type scenario struct {
 	clauses []string
 	started time.Time
 
-	cfg         harness.LBConfig
-	modeSet     bool
-	trustNames  []string
-	crlNames    []string
-	expiredCRLs []string
-	endpoint    string // set at the first call; the configuration is fixed from then on
-	startedLB   bool   // this scenario started its load balancer
+	cfg           harness.LBConfig
+	modeSet       bool
+	trustNames    []string
+	crlNames      []string
+	expiredCRLs   []string
+	endpoint      string // set at the first call; the configuration is fixed from then on
+	plainEndpoint string
+	startedLB     bool // this scenario started its load balancer
 
 	calls    []*call
 	inputErr error // the error of the last operator/partner input step
@@ -71,6 +73,7 @@ func (st *scenario) checked(format string, args ...any) {
 
 type call struct {
 	res      *harness.Result
+	cred     *pki.Identity // what the call presented when asked
 	extra    http.Header
 	seen     []productapi.Echo
 	seenDone bool
@@ -131,6 +134,7 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 	sc.Then(`^the backend received the certificate of "([^"]+)" URL-encoded in the header "([^"]+)"$`, st.certForwarded)
 	sc.Then(`^it is refused with an error saying "([^"]+)"$`, st.inputRefused)
 	sc.Then(`^the error says "([^"]+)"$`, st.errorSays)
+	st.registerAttackSteps(sc)
 }
 
 // afterStep turns a contract failure in a scenario whose clause the
@@ -221,6 +225,7 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 	for _, c := range st.calls {
 		ev := evidence(c.res, c.extra)
 		ev.BackendSaw, ev.BackendChecked = backendView(c.seen), c.seenDone
+		ev.BackendRaw = backendRaw(c.seen)
 		res.Calls = append(res.Calls, ev)
 	}
 	switch {
@@ -412,9 +417,16 @@ func (st *scenario) certHeader(name string) error {
 	return nil
 }
 
-func (st *scenario) clientCert(variant, name, rsa, issuer string) error {
+func (st *scenario) clientCert(variant, name, extra, dnsNames, issuer string) error {
 	spec := ClientSpec{Issuer: issuer, Variant: strings.TrimSpace(variant)}
-	if rsa != "" {
+	switch {
+	case dnsNames != "":
+		n, err := strconv.Atoi(dnsNames)
+		if err != nil || n < 1 || n > 5000 {
+			return fmt.Errorf("%q DNS names: use a number from 1 to 5000", dnsNames)
+		}
+		spec.DNSNames = n
+	case extra != "":
 		spec.KeyType = pki.RSA2048
 	}
 	_, err := st.suite.Catalogue.Client(name, spec)

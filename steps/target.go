@@ -43,6 +43,9 @@ type Setup struct {
 // Endpoint is a load balancer a scenario calls.
 type Endpoint struct {
 	URL string
+	// PlainURL is the balancer's plain-HTTP listener (http://…), where it
+	// has one the harness knows of (C19).
+	PlainURL string
 	// Started is true when this request started it: the scenario paid
 	// for a container.
 	Started bool
@@ -61,10 +64,22 @@ const (
 	// NeedReconfigure: the scenario configures the balancer (another
 	// truststore, a CRL bundle, a verify depth, a certificate header).
 	NeedReconfigure Need = "reconfigures"
+	// NeedPlainHTTP: the scenario calls the balancer's plain-HTTP listener.
+	NeedPlainHTTP Need = "plain-http"
+	// NeedPublicHost: the scenario uses a second, public virtual host on
+	// the balancer's address (one that asks for no client certificate).
+	NeedPublicHost Need = "public-host"
 )
 
 // Needs are every Need, in the order reasons are given.
-var Needs = []Need{NeedReconfigure, NeedNewLeaves, NeedBackendView}
+var Needs = []Need{NeedReconfigure, NeedNewLeaves, NeedBackendView, NeedPlainHTTP, NeedPublicHost}
+
+// Hosts are the names a target serves on its address: Protected is the
+// host that asks for client certificates (the name partners use), Public
+// a host that does not, where the target has one (C20).
+type Hosts struct {
+	Protected, Public string
+}
 
 // NeedOfTag returns the need a Gherkin tag declares.
 func NeedOfTag(tag string) (Need, bool) {
@@ -98,6 +113,8 @@ type Target interface {
 	MapPath(path string) (string, error)
 	// Caller makes partner requests that verify the load balancer.
 	Caller() *harness.Caller
+	// Hosts are the virtual hosts the target serves.
+	Hosts() Hosts
 	// BackendRequests returns what the backend received under a request id.
 	BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error)
 	// ProductCheck says how the product list is checked.
