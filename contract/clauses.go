@@ -71,6 +71,50 @@ var Clauses = []Clause{
 	{"C22", "Both TLS versions: every refusal holds for TLS 1.2 and TLS 1.3 clients"},
 }
 
+// Facet is a part of a clause that reports show on a row of their own:
+// the clause's scenarios that carry Tag. C22 is one promise made twice,
+// once per TLS version, and a balancer may keep it for one and break it
+// for the other.
+type Facet struct {
+	Row    Clause // the row as reports show it: "C22/TLS1.2"
+	Clause string // the clause it is part of
+	Tag    string // the scenarios' tag
+}
+
+// Facets are the clauses' parts shown on rows of their own.
+var Facets = []Facet{
+	{Row: Clause{"C22/TLS1.2", "TLS 1.2 clients: every refusal holds, a trusted caller passes"}, Clause: "C22", Tag: "@tls12"},
+	{Row: Clause{"C22/TLS1.3", "TLS 1.3 clients: every refusal holds (the alert on the first read), a trusted caller passes"}, Clause: "C22", Tag: "@tls13"},
+}
+
+// MatrixRow is one row of a clause matrix: a clause, or a facet of one.
+type MatrixRow struct {
+	Clause Clause
+	// Of and Tag pick the scenarios: those of clause Of (carrying Tag,
+	// when set).
+	Of, Tag string
+}
+
+// Covers says whether a scenario counts in this row.
+func (m MatrixRow) Covers(r ScenarioResult) bool {
+	return contains(r.Clauses, m.Of) && (m.Tag == "" || contains(r.Tags, m.Tag))
+}
+
+// MatrixRows are the rows of a clause matrix: every clause in order, each
+// followed by its facets.
+func MatrixRows() []MatrixRow {
+	var rows []MatrixRow
+	for _, c := range Clauses {
+		rows = append(rows, MatrixRow{Clause: c, Of: c.ID})
+		for _, f := range Facets {
+			if f.Clause == c.ID {
+				rows = append(rows, MatrixRow{Clause: f.Row, Of: c.ID, Tag: f.Tag})
+			}
+		}
+	}
+	return rows
+}
+
 // LookupClause finds a clause by id.
 func LookupClause(id string) (Clause, bool) {
 	for _, c := range Clauses {

@@ -150,6 +150,34 @@ func nginxMutations() map[string]mutation {
 				return replace("$ssl_client_escaped_cert;", "\""+wrong+"\";")(conf, c)
 			},
 		},
+		"underscores-in-headers": {
+			doc: "underscores_in_headers on: client headers spelled with \"_\" (X_SSL_Client_DN) reach the backend beside the balancer's own (C18)",
+			apply: replace("underscores_in_headers off;\n        ignore_invalid_headers on;", "underscores_in_headers on;\n        ignore_invalid_headers on;"),
+		},
+		"plain-port-proxies": {
+			doc: "the plain-HTTP listener proxies to the API with the caller's headers instead of redirecting (C19)",
+			apply: replace("        return 301 https://$host:8443$request_uri;", "        location / {\n            proxy_pass http://"+backendAlias+":"+strings.TrimSuffix(backendPort, "/tcp")+";\n            proxy_http_version 1.1;\n        }"),
+		},
+		"verify-by-sni": {
+			doc: "one server for both hosts, certificates demanded by the SNI the handshake chose instead of the Host the request names (C20)",
+			apply: onlyIn(contract.Mandatory, chain(
+				replace("server_name "+ServerName+";", "server_name "+ServerName+" "+PublicHost+";"),
+				replace("server_name "+PublicHost+";", "server_name public-unused.invalid;"),
+				replace("ssl_verify_client      on;", "ssl_verify_client      optional_no_ca;"),
+				replace("location / {", "location / {\n            set $mtls_gate \"$ssl_server_name:$ssl_client_verify\";\n            if ($mtls_gate ~ \"^"+ServerName+":(NONE|FAILED)\") { return 400; }"),
+			)),
+		},
+		"cert-header-cut-at-8k": {
+			doc: "the certificate header is cut to its first 8 KiB, as a proxy hop with an 8 KiB header limit does (C21)",
+			apply: chain(
+				replace("    server {", "    map $ssl_client_escaped_cert $mtls_cert_cut {\n        \"~^(?<mtls_head>.{0,8192})\" $mtls_head;\n    }\n\n    server {"),
+				replace("$ssl_client_escaped_cert;", "$mtls_cert_cut;"),
+			),
+		},
+		"tls13-only": {
+			doc: "ssl_protocols TLSv1.3 alone: partners whose clients speak TLS 1.2 are locked out (C22)",
+			apply: replace("ssl_protocols          TLSv1.2 TLSv1.3;", "ssl_protocols          TLSv1.3;"),
+		},
 		"crl-ignored": {
 			doc: "the CRL bundle is not loaded",
 			apply: func(conf string, c LBConfig) (string, error) {

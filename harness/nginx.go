@@ -205,11 +205,13 @@ func (Nginx) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
 		"listen 8443 ssl http2 default_server;": fmt.Sprintf("listen %d ssl http2 default_server;", port),
 		"listen 8443 ssl http2;":                fmt.Sprintf("listen %d ssl http2;", port),
 		"listen 8088;":                          fmt.Sprintf("listen %d;", port+PlainPortOffset),
-		"https://$host:8443$request_uri":        fmt.Sprintf("https://$host:%d$request_uri", port),
 	})
 	if err != nil {
 		return nil, err
 	}
+	// The plain listener's redirect names the TLS port (a mutant may have
+	// no redirect at all).
+	body = strings.ReplaceAll(body, "https://$host:8443$", fmt.Sprintf("https://$host:%d$", port))
 	for _, m := range nginxMapVar.FindAllStringSubmatch(body, -1) {
 		body = regexp.MustCompile(`\$`+m[1]+`\b`).ReplaceAllString(body, "$$"+m[1]+"_"+id)
 	}

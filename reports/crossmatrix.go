@@ -97,12 +97,12 @@ func BuildCrossMatrix(docs []contract.Document) CrossMatrix {
 			Failed: contract.Counts(d.Results)[contract.Failed], Deviations: d.Deviations,
 		})
 	}
-	for _, cl := range contract.Clauses {
-		row := CrossRow{Clause: cl}
+	for _, spec := range contract.MatrixRows() {
+		row := CrossRow{Clause: spec.Clause}
 		for _, d := range docs {
 			var cells []CrossCell
 			for _, mode := range contract.Modes {
-				cells = append(cells, crossCell(d.Results, cl.ID, mode))
+				cells = append(cells, crossCell(d.Results, spec, mode))
 			}
 			row.Cells = append(row.Cells, cells)
 		}
@@ -114,11 +114,11 @@ func BuildCrossMatrix(docs []contract.Document) CrossMatrix {
 // crossCell combines a clause's scenarios in one mode as the run's own
 // matrix does, keeping the reasons of deviations and of what was not
 // supported or not applicable.
-func crossCell(results []contract.ScenarioResult, clause string, mode contract.Mode) CrossCell {
+func crossCell(results []contract.ScenarioResult, spec contract.MatrixRow, mode contract.Mode) CrossCell {
 	counts := map[contract.Status]int{}
 	cell := CrossCell{Mode: mode}
 	for _, r := range results {
-		if !slices.Contains(r.Clauses, clause) || !r.AppliesTo(mode) {
+		if !spec.Covers(r) || !r.AppliesTo(mode) {
 			continue
 		}
 		counts[r.Status]++

@@ -8,7 +8,6 @@ package reports
 import (
 	"fmt"
 	"mtlsconform/contract"
-	"slices"
 	"strings"
 )
 
@@ -60,12 +59,12 @@ type Row struct {
 // passed when any passed; else it is not applicable.
 func Matrix(results []contract.ScenarioResult) []Row {
 	rows := make([]Row, 0, len(contract.Clauses))
-	for _, cl := range contract.Clauses {
-		row := Row{Clause: cl}
+	for _, spec := range contract.MatrixRows() {
+		row := Row{Clause: spec.Clause}
 		for _, mode := range contract.Modes {
 			cell := Cell{Counts: map[contract.Status]int{}}
 			for _, r := range results {
-				if slices.Contains(r.Clauses, cl.ID) && r.AppliesTo(mode) {
+				if spec.Covers(r) && r.AppliesTo(mode) {
 					cell.Scenarios++
 					cell.Counts[r.Status]++
 				}

@@ -55,8 +55,27 @@ func TestMatrixCombinesPerClauseAndMode(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", id, diff)
 		}
 	}
-	if len(rows) != 17 {
-		t.Errorf("matrix has %d rows, want C1..C17", len(rows))
+	if want := len(contract.Clauses) + len(contract.Facets); len(rows) != want {
+		t.Errorf("matrix has %d rows, want %d: C1..C22 and C22's TLS versions", len(rows), want)
+	}
+}
+
+// TestMatrixShowsEachTLSVersion: C22 fails when either version fails, and
+// its facet rows say which.
+func TestMatrixShowsEachTLSVersion(t *testing.T) {
+	results := []contract.ScenarioResult{
+		{Name: "C1 over TLS 1.2", Clauses: []string{"C22"}, Tags: []string{"@C22", "@mandatory", "@tls12"}, Modes: []contract.Mode{contract.Mandatory}, Status: contract.Passed},
+		{Name: "C1 over TLS 1.3", Clauses: []string{"C22"}, Tags: []string{"@C22", "@mandatory", "@tls13"}, Modes: []contract.Mode{contract.Mandatory}, Status: contract.Failed},
+	}
+	got := map[string]string{}
+	for _, r := range Matrix(results) {
+		got[r.Clause.ID] = r.Cells[0].Label()
+	}
+	want := map[string]string{"C22": "failed", "C22/TLS1.2": "passed", "C22/TLS1.3": "failed", "C21": "—"}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s in Mandatory mode: %q, want %q", id, got[id], w)
+		}
 	}
 }
 
@@ -105,9 +124,9 @@ func TestHTMLInHeadlessBrowser(t *testing.T) {
 		t.Error("a header value reached the page unescaped")
 	}
 	dom := loadInBrowser(t, browser, files.HTML)
-	rows := regexp.MustCompile(`<tr id="clause-C\d+">`).FindAllString(dom, -1)
-	if len(rows) != 17 {
-		t.Errorf("rendered clause matrix has %d rows, want 17", len(rows))
+	rows := regexp.MustCompile(`<tr id="clause-C\d+(/TLS1\.[23])?">`).FindAllString(dom, -1)
+	if want := len(contract.MatrixRows()); len(rows) != want || want != len(contract.Clauses)+len(contract.Facets) {
+		t.Errorf("rendered clause matrix has %d rows, want %d (a row per clause and per facet)", len(rows), want)
 	}
 	for _, want := range []string{`id="clause-matrix"`, `class="failed"`, `class="known-deviation"`, `class="not-applicable"`} {
 		if !strings.Contains(dom, want) {

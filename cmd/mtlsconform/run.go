@@ -34,7 +34,8 @@ Against a reference load balancer (in containers, started and removed by the run
 Against a live load balancer the harness did not start:
   mtlsconform run --target https://lb.example.com:443 --mode mandatory \
       --client-p12 partner.p12 --client-p12-password-env P12_PASSWORD \
-      --server-ca lb-ca.pem [--echo-path /echo] [--ca-cert ca.pem --ca-key ca.key]
+      --server-ca lb-ca.pem [--echo-path /echo] [--ca-cert ca.pem --ca-key ca.key] \
+      [--http-target http://lb.example.com:80] [--public-host www.example.com]
 
 Reports in --out: cucumber.json, junit.xml, report.html, summary.md, results.json.
 Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or environment error,
@@ -51,6 +52,7 @@ type liveFlags struct {
 	apiPath, echoPath, reqPath   string
 	caCert, caKey, certHeader    string
 	expectProducts               string
+	httpTarget, publicHost       string
 	timeout                      time.Duration
 }
 
@@ -73,6 +75,8 @@ func (l *liveFlags) register(fs *flag.FlagSet, withCredential bool) {
 	fs.StringVar(&l.caCert, "ca-cert", "", "PEM `file`: a CA the target trusts (enables the expired / second-leaf clauses)")
 	fs.StringVar(&l.caKey, "ca-key", "", "PEM `file`: that CA's private key")
 	fs.StringVar(&l.certHeader, "cert-header", harness.DefaultCertHeader, "`header` the target forwards the client certificate in")
+	fs.StringVar(&l.httpTarget, "http-target", "", "`URL` of the target's plain-HTTP listener (http://HOST:PORT), where it has one (enables C19)")
+	fs.StringVar(&l.publicHost, "public-host", "", "a `host` name the target serves on the same address without client certificates (enables C20's public-host scenarios)")
 	fs.StringVar(&l.expectProducts, "expect-products", "", "JSON `file`: the exact product list the target's API answers (without it only the list's shape is checked)")
 	fs.DurationVar(&l.timeout, "timeout", 15*time.Second, "bound on each request to the target (dial to last byte)")
 }
@@ -103,7 +107,7 @@ func (l *liveFlags) credential() (*pki.Identity, error) {
 // live builds the live target from the flags; nil when --target is unset.
 func (l *liveFlags) live(stderr io.Writer) (*runner.Live, error) {
 	if l.target == "" {
-		for name, v := range map[string]string{"--mode": l.mode, "--client-p12": l.p12, "--client-cert": l.cert, "--server-ca": l.serverCA, "--echo-path": l.echoPath, "--ca-cert": l.caCert, "--expect-products": l.expectProducts} {
+		for name, v := range map[string]string{"--mode": l.mode, "--client-p12": l.p12, "--client-cert": l.cert, "--server-ca": l.serverCA, "--echo-path": l.echoPath, "--ca-cert": l.caCert, "--expect-products": l.expectProducts, "--http-target": l.httpTarget, "--public-host": l.publicHost} {
 			if v != "" {
 				return nil, usagef("%s only applies with --target", name)
 			}
@@ -137,6 +141,7 @@ func (l *liveFlags) options(stderr io.Writer) (runner.LiveOptions, error) {
 		URL: l.target, Mode: mode, ServerName: l.serverName,
 		InsecureSkipVerify: l.insecure, APIPath: l.apiPath, EchoPath: l.echoPath,
 		RequestsPath: l.reqPath, CertHeader: l.certHeader, Timeout: l.timeout,
+		PlainURL: l.httpTarget, PublicHost: l.publicHost,
 	}
 	if l.serverCA != "" {
 		certs, err := pki.LoadCertificates(l.serverCA)
@@ -357,6 +362,8 @@ var hints = map[steps.Need]string{
 	steps.NeedBackendView: "--echo-path PATH (a backend behind the target that follows the echo contract, e.g. the productapi image as a canary)",
 	steps.NeedNewLeaves:   "--ca-cert FILE --ca-key FILE (a CA the target trusts, to issue further leaves under it)",
 	steps.NeedReconfigure: "run against the reference (no --target): a live target's configuration is what it is",
+	steps.NeedPlainHTTP:   "--http-target http://HOST:PORT (the target's listener without TLS, where it has one)",
+	steps.NeedPublicHost:  "--public-host NAME (a host the target serves on the same address without client certificates)",
 }
 
 func printHints(w io.Writer, results []contract.ScenarioResult) {
