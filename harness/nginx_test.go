@@ -82,7 +82,8 @@ func TestNginxMutationsChangeTheRendering(t *testing.T) {
 				continue
 			}
 			onlyIn := map[string]contract.Mode{"optional-for-mandatory": contract.Mandatory, "optional-no-ca-for-mandatory": contract.Mandatory,
-				"no-cert-403": contract.Mandatory, "no-cert-495": contract.Mandatory, "different-400-text": contract.Mandatory}
+				"no-cert-403": contract.Mandatory, "no-cert-495": contract.Mandatory, "different-400-text": contract.Mandatory,
+				"verify-by-sni": contract.Mandatory}
 			applies := (onlyIn[name] == "" || onlyIn[name] == cfg.Mode) && (name != "crl-ignored" || len(cfg.CRL) > 0)
 			if applies && mut.Config == base.Config {
 				t.Errorf("%s on %s: the rendering did not change", name, cname)
