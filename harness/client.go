@@ -69,10 +69,10 @@ type Result struct {
 	Protocol   string
 	SNI        string
 	Host       string
-	Status   int
-	Header   http.Header
-	Body     []byte
-	Duration time.Duration
+	Status     int
+	Header     http.Header
+	Body       []byte
+	Duration   time.Duration
 }
 
 // maxBody bounds how much of an answer is kept.

@@ -58,6 +58,7 @@ func Spellings(name string) []string {
 //     no client certificate and proxies to the backend with every
 //     contract header stripped; ServerName stays the default host (no SNI
 //     selects it).
+//
 // Every listener speaks HTTP/1.1 and HTTP/2 (ALPN) over TLS 1.2 and 1.3.
 const (
 	PublicHost      = "public.localhost"

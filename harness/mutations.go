@@ -151,11 +151,11 @@ func nginxMutations() map[string]mutation {
 			},
 		},
 		"underscores-in-headers": {
-			doc: "underscores_in_headers on: client headers spelled with \"_\" (X_SSL_Client_DN) reach the backend beside the balancer's own (C18)",
+			doc:   "underscores_in_headers on: client headers spelled with \"_\" (X_SSL_Client_DN) reach the backend beside the balancer's own (C18)",
 			apply: replace("underscores_in_headers off;\n        ignore_invalid_headers on;", "underscores_in_headers on;\n        ignore_invalid_headers on;"),
 		},
 		"plain-port-proxies": {
-			doc: "the plain-HTTP listener proxies to the API with the caller's headers instead of redirecting (C19)",
+			doc:   "the plain-HTTP listener proxies to the API with the caller's headers instead of redirecting (C19)",
 			apply: replace("        return 301 https://$host:8443$request_uri;", "        location / {\n            proxy_pass http://"+backendAlias+":"+strings.TrimSuffix(backendPort, "/tcp")+";\n            proxy_http_version 1.1;\n        }"),
 		},
 		"verify-by-sni": {
@@ -175,7 +175,7 @@ func nginxMutations() map[string]mutation {
 			),
 		},
 		"tls13-only": {
-			doc: "ssl_protocols TLSv1.3 alone: partners whose clients speak TLS 1.2 are locked out (C22)",
+			doc:   "ssl_protocols TLSv1.3 alone: partners whose clients speak TLS 1.2 are locked out (C22)",
 			apply: replace("ssl_protocols          TLSv1.2 TLSv1.3;", "ssl_protocols          TLSv1.3;"),
 		},
 		"crl-ignored": {
