@@ -44,8 +44,8 @@ type CallEvidence struct {
 	// BackendRaw is, per request the backend received, its header lines
 	// with the names spelled as they arrived ("X_ssl_client_dn: …"),
 	// where the backend could keep them.
-	BackendRaw [][]string `json:"backend_raw,omitempty"`
-	BackendChecked       bool                `json:"backend_checked"`
+	BackendRaw     [][]string `json:"backend_raw,omitempty"`
+	BackendChecked bool       `json:"backend_checked"`
 }
 
 // ScenarioResult is one scenario's outcome, for reports.
