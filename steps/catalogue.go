@@ -39,7 +39,7 @@ type ClientSpec struct {
 	KeyType    pki.KeyType
 	SelfSigned bool
 	// DNSNames gives the certificate that many DNS names, to make it big
-	// (C21): 400 names make a forwarded header of about 16 KiB.
+	// (C21): 400 names make a forwarded header of about 21 KiB.
 	DNSNames int
 }
 
