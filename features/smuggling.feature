@@ -69,9 +69,9 @@ Feature: Smuggled spellings of the contract's headers never reach the API
     And the backend received no request
 
     Examples:
-      | case                        | how                                   |
-      | without a certificate       | without a certificate                 |
-      | with an untrusted one       | with the certificate "stranger"       |
+      | case                           | how                             |
+      | without a certificate          | without a certificate           |
+      | with an untrusted certificate  | with the certificate "stranger" |
 
   @C18 @optional @backend-view
   Scenario: A caller without a certificate cannot smuggle SUCCESS under another spelling
