@@ -4,10 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"debug/elf"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,20 +138,31 @@ func EnsureBackendImage(ctx context.Context) (string, bool, error) {
 	return ensureBackendImage(ctx, cli)
 }
 
-// ensureBackendImage builds, when no image holds this executable yet, an
+// ensureBackendImage builds, when no image holds this backend yet, an
 // image around the running program itself, started with
 // productapi.ServeEnv so that it serves the backend: the binary is
-// self-contained and needs no Go toolchain or source tree. The tag is the
-// executable's hash, so a changed program gets a new image and an
-// unchanged one reuses the old. A static executable goes FROM scratch; a
-// dynamically linked one (a test binary built with cgo) on the reference
-// nginx image's Debian, which has its C library.
+// self-contained and needs no Go toolchain or source tree. The tag names
+// the backend's source and Go version (productapi.SourceKey), not the
+// executable: every test binary, go run and the CLI built from the same
+// source share one image, and a changed backend gets a new one. A static
+// executable goes FROM scratch; a dynamically linked one (a test binary
+// built with cgo) on the reference nginx image's Debian, which has its C
+// library.
 func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (string, bool, error) {
 	unlock, err := lockImages()
 	if err != nil {
 		return "", false, err
 	}
 	defer func() { unlock() }() // unlock is taken anew below
+	ref := backendImageRepo + ":src-" + productapi.SourceKey()
+	ok, err := imageExists(ctx, cli, ref)
+	if err != nil || ok {
+		return ref, false, err
+	}
+	if !productapi.CanServe() {
+		return "", false, errors.New("the backend image " + ref + " is missing and this program cannot be it: " +
+			"a program that starts the harness calls productapi.ServeIfAsked first in its main (or harnesstest.Main in TestMain)")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return "", false, fmt.Errorf("find this program to run it as the backend: %w", err)
@@ -161,12 +170,6 @@ func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (
 	data, err := os.ReadFile(exe)
 	if err != nil {
 		return "", false, fmt.Errorf("read this program (%s) to run it as the backend: %w", exe, err)
-	}
-	sum := sha256.Sum256(data)
-	ref := backendImageRepo + ":" + hex.EncodeToString(sum[:])[:16]
-	ok, err := imageExists(ctx, cli, ref)
-	if err != nil || ok {
-		return ref, false, err
 	}
 	base := "scratch"
 	if dynamic, err := dynamicallyLinked(exe); err != nil {

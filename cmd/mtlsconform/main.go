@@ -23,7 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"os"
@@ -87,9 +86,7 @@ const exitInterrupted = 130
 // files as it would after any run, and the process exits 130. A second
 // signal ends the process at once; the next run sweeps what that left.
 func main() {
-	if productapi.Serving() { // this executable, started as the backend
-		log.Fatal(productapi.ListenAndServe(":8080"))
-	}
+	productapi.ServeIfAsked() // this executable, started as the backend, serves it and never returns
 	for k, v := range harness.TestcontainersEnv() {
 		os.Setenv(k, v)
 	}

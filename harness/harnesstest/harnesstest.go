@@ -6,7 +6,6 @@ package harnesstest
 
 import (
 	"context"
-	"log"
 	"os"
 	"strconv"
 	"testing"
@@ -30,9 +29,7 @@ func Main(m *testing.M) {
 // the program's own executable in the backend's container) serves it here
 // and never returns.
 func Prepare() {
-	if productapi.Serving() {
-		log.Fatal(productapi.ListenAndServe(":8080"))
-	}
+	productapi.ServeIfAsked()
 	for k, v := range harness.TestcontainersEnv() {
 		os.Setenv(k, v)
 	}
