@@ -257,3 +257,28 @@ func TestTail(t *testing.T) {
 		t.Errorf("tail = %q", got)
 	}
 }
+
+// TestTargetsAreRatiosToTheScript: every whole-process figure is also
+// given over the shell script of the same bench run, against a ratio.
+func TestTargetsAreRatiosToTheScript(t *testing.T) {
+	f := Figures{
+		BaselineWalls: []float64{2}, CoreWalls: []float64{1.5}, SingleProcessWalls: []float64{0.6},
+		FullProcessWalls: []float64{1.8}, MatrixWalls: []float64{5},
+	}
+	f.medians()
+	if f.SingleOverBaseline != 0.3 || f.FullOverBaseline != 0.9 || f.MatrixOverBaseline != 2.5 {
+		t.Errorf("ratios %v %v %v, want 0.3 0.9 2.5", f.SingleOverBaseline, f.FullOverBaseline, f.MatrixOverBaseline)
+	}
+	md := f.targetsMarkdown()
+	for _, want := range []string{
+		"the shell script of this run took 2.00 s",
+		"| run --tags @C1, whole process (s) | 0.60 | 0.30× | ≤ 0.4× | 1 |",
+		"| core tags, in process (s) | 1.50 | 0.75× | ≤ 1.0× | 1 |",
+		"| full nginx suite, whole process (s) | 1.80 | 0.90× | ≤ 1.0× | 1 |",
+		"| matrix of every implementation, whole process (s) | 5.00 | 2.50× | ≤ 3× | 1 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("targets table lacks %q:\n%s", want, md)
+		}
+	}
+}
