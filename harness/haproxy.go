@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 	"text/template"
 
@@ -57,20 +58,55 @@ func (HAProxy) Mutations() map[string]string { return mutationDocs(haproxyMutati
 const (
 	haproxyNoCertRule  = `http-request return status 400 content-type "text/html" string "<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>No required SSL certificate was sent</center>\r\n</body>\r\n</html>\r\n" if !{ ssl_c_used }`
 	haproxyBadCertRule = `http-request return status 400 content-type "text/html" string "<html>\r\n<head><title>400 The SSL certificate error</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>The SSL certificate error</center>\r\n</body>\r\n</html>\r\n" if !{ ssl_c_verify 0 }`
+	// haproxyTooLargeRule refuses, with nginx's page for oversized headers,
+	// a certificate whose headers would not fit what the balancer may add
+	// to a request (see haproxyGlobal): HAProxy would otherwise pass the
+	// header on empty (the encoding failed) or answer 500 (no room).
+	haproxyTooLargeRule = `http-request return status 400 content-type "text/html" string "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n</body>\r\n</html>\r\n" if { ssl_c_used } !mtls_cert_fits || { ssl_c_used } !mtls_dn_fits || { ssl_c_used } !mtls_issuer_fits`
 	// haproxyVerifyIgnoringErrors keeps every certificate problem out of the
 	// handshake: without the ignore lists HAProxy aborts it with an alert.
 	haproxyVerifyIgnoringErrors = "verify optional ca-ignore-err all crt-ignore-err all"
-	// haproxyEncodedCert is nginx's $ssl_client_escaped_cert rebuilt from
-	// the DER: base64 wrapped at 64 with %0A, then + / = percent-encoded so
-	// that form-decoding (WSO2) recovers the PEM too. Literal percents are
-	// doubled in a log-format string.
-	haproxyEncodedCert = `'-----BEGIN%%20CERTIFICATE-----%%0A%[ssl_c_der,base64,regsub("(.{1,64})","\1%0A",g),regsub("\+","%2B",g),regsub("/","%2F",g),regsub("=","%3D",g)]-----END%%20CERTIFICATE-----%%0A'`
+	// haproxyEncodedCert is nginx's $ssl_client_escaped_cert without its
+	// BEGIN/END lines, rebuilt from the DER: base64 wrapped at 64 with %0A,
+	// then + / = percent-encoded so that form-decoding (WSO2) recovers the
+	// PEM too. A sample expression, single-quoted: the commas and quotes of
+	// regsub's arguments are its own.
+	haproxyEncodedCert = `'ssl_c_der,base64,regsub("(.{1,64})","\1%0A",g),regsub("\+","%2B",g),regsub("/","%2F",g),regsub("=","%3D",g)'`
+	// haproxyTLSVersions are said out loud (C22): both, and nothing older.
+	haproxyTLSVersions = "ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3"
+	// haproxyRedirect sends a plain-HTTP caller to the same URL over TLS.
+	haproxyRedirect = "http-request redirect location https://%[req.hdr(host),host_only]:8443%[capture.req.uri] code 301"
+	// haproxyHostCheck refuses a request for the partner API on a
+	// connection whose SNI chose the public host, which asked for no
+	// certificate: 421, HTTP's answer to a request sent on a connection
+	// that cannot serve it. Without it the partner API's own checks still
+	// refuse (400) or mark the caller NONE (measured): it is the second lock.
+	haproxyHostCheck = "http-request deny deny_status 421 if public_sni !public_host"
+	haproxyRouting   = "use_backend publicapi if public_host"
+)
+
+// Buffers (C21). A certificate of a few hundred names makes a header of
+// more than 16 KiB, and with HAProxy's default tune.bufsize of 16384 the
+// header's encoding either failed, passing the header on as empty PEM
+// armour, or the rewrite found no room and HAProxy answered 500 (both
+// measured). 64 KiB buffers (two a stream: 128 KiB a connection instead
+// of 32) with half of each reserved for rewrites: a client's request
+// still may bring 32 KiB of headers, and the balancer may add 32 KiB, of
+// which the certificate header takes up to 24 KiB (about 17 KiB of DER),
+// each DN up to 2 KiB; anything bigger is refused by haproxyTooLargeRule.
+const (
+	haproxyBufSize    = 65536
+	haproxyMaxRewrite = 32768
+	haproxyCertMax    = 24576
+	haproxyDNMax      = 2048
 )
 
 // haproxyGlobal is the process-wide part of haproxy.cfg, shared by a
 // configuration on its own and by the shared balancer.
-const haproxyGlobal = `global
+var haproxyGlobal = fmt.Sprintf(`global
     log stderr format raw local0 info
+    tune.bufsize %d
+    tune.maxrewrite %d
 
 defaults
     mode http
@@ -80,31 +116,61 @@ defaults
     timeout client  30s
     timeout server  30s
 
-`
+`, haproxyBufSize, haproxyMaxRewrite)
 
 var haproxyTemplate = template.Must(template.New("haproxy.cfg").Parse(`# Rendered by mtlsconform: HAProxy 2.6 as the reference mTLS load balancer ({{.Mode}} mode).
 # The handshake never fails on a client certificate (verify optional, every
 # error ignored): the outcome is read in the HTTP layer from ssl_c_used (was
 # a certificate sent) and ssl_c_verify (0 when it verified, also when none
 # was sent; unlike ssl_c_err it survives TLS session resumption).
-` + haproxyGlobal + `frontend mtls
-    bind :8443 ssl crt {{.Dir}}/server.pem ca-file {{.Dir}}/truststore.pem{{if .HasCRL}} crl-file {{.Dir}}/crl.pem{{end}} {{.Verify}}
-{{- if .Mandatory}}
+# tune.bufsize and tune.maxrewrite make room for big certificates (C21).
+{{.Global}}frontend mtls
+    # crt-list.txt picks the TLS settings by SNI: the partner API
+    # ({{.ServerName}}, also what a handshake without SNI or with another
+    # name gets) asks for a client certificate as the options below say,
+    # {{.PublicHost}} asks for none.
+    bind :8443 ssl crt-list {{.Dir}}/crt-list.txt alpn h2,http/1.1 {{.TLSVersions}} ca-file {{.Dir}}/truststore.pem{{if .HasCRL}} crl-file {{.Dir}}/crl.pem{{end}} {{.Verify}}
+    acl public_host req.hdr(host),host_only -i {{.PublicHost}}
+    acl public_sni  ssl_fc_sni -i {{.PublicHost}}
 
+    # HAProxy passes client-sent copies on unless told (C13), in every
+    # spelling (C18): a backend that maps names to variables reads "_" as
+    # "-". HAProxy keeps header names in lower case, so the patterns are.
+    http-request del-header {{.SSLHeaders}} -m reg
+{{- range .CertHeaders}}
+    http-request del-header {{.}} -m reg
+{{- end}}
+
+    # The host is the one the request names; the TLS settings were chosen
+    # by SNI, so a request for the partner API on the public host's
+    # connection skipped the certificate request (C20).
+    {{.HostCheck}}
+    {{.Routing}}
+    default_backend productapi
+
+# Plain HTTP only redirects to HTTPS (C19).
+frontend plain
+    bind :8088
+    {{.Redirect}}
+
+# The partner API: its refusals and its headers live with it, so that no
+# other route to the backend inherits them.
+backend productapi
+{{- if .Mandatory}}
     # Mandatory: nginx's 400 pages, for no certificate and for any
     # verification error (untrusted, expired, not yet valid, wrong purpose,
     # revoked, a CA's CRL missing or expired).
     {{.NoCertRule}}
     {{.BadCertRule}}
-{{- end}}
-
-    # HAProxy passes client-sent copies on unless told (C13). "-m beg" is
-    # case-insensitive; "-m reg ^X-SSL-" would match nothing, since HAProxy
-    # keeps header names in lower case.
-    http-request del-header X-SSL- -m beg
-{{- range .CertHeaders}}
-    http-request del-header {{.}}
-{{- end}}
+{{end}}
+    # The certificate header is encoded once, into a variable; a certificate
+    # too big for the room the buffers leave is refused, never passed on
+    # empty or cut (C21).
+    http-request set-var(txn.mtls_cert) {{.EncodedCert}} if { ssl_c_used }
+    acl mtls_cert_fits   var(txn.mtls_cert),length le {{.CertMax}}
+    acl mtls_dn_fits     ssl_c_s_dn(,0,rfc2253),length le {{.DNMax}}
+    acl mtls_issuer_fits ssl_c_i_dn(,0,rfc2253),length le {{.DNMax}}
+    {{.TooLargeRule}}
 
     http-request set-header {{.HeaderVerify}} NONE    if !{ ssl_c_used }
     http-request set-header {{.HeaderVerify}} SUCCESS if { ssl_c_used } { ssl_c_verify 0 }
@@ -112,13 +178,59 @@ var haproxyTemplate = template.Must(template.New("haproxy.cfg").Parse(`# Rendere
     http-request set-header {{.HeaderDN}} %[ssl_c_s_dn(,0,rfc2253)] if { ssl_c_used }
     http-request set-header {{.HeaderIssuer}} %[ssl_c_i_dn(,0,rfc2253)] if { ssl_c_used }
     http-request set-header {{.HeaderSerial}} %[ssl_c_serial,hex] if { ssl_c_used }
-    http-request set-header {{.CertHeader}} {{.EncodedCert}} if { ssl_c_used }
+    http-request set-header {{.CertHeader}} '-----BEGIN%%20CERTIFICATE-----%%0A%[var(txn.mtls_cert)]-----END%%20CERTIFICATE-----%%0A' if { ssl_c_used }
+    server productapi {{.Backend}}
 
-    default_backend productapi
-
-backend productapi
+# The public host: no certificate asked for, none forwarded; the callers'
+# copies of the headers were dropped in the frontend.
+backend publicapi
     server productapi {{.Backend}}
 `))
+
+// haproxyCrtList gives each host its TLS settings. The first line is the
+// default (no SNI, or a name no line lists) and takes the bind line's
+// options; a line cannot carry ca-ignore-err (2.6 refuses the keyword
+// there), so the protected host cannot be the one with options of its
+// own. The certificate is not also on the bind line (crt): measured, its
+// entry took public.localhost from the certificate's names first, and the
+// public host asked for a certificate again.
+func haproxyCrtList() string {
+	return "# Rendered by mtlsconform: the server certificate for each host, with the TLS settings that differ.\n" +
+		lbConfDir + "/server.pem " + ServerName + "\n" +
+		lbConfDir + "/server.pem [verify none] " + PublicHost + "\n"
+}
+
+// haproxyCertHeaders are the certificate headers a configuration strips:
+// its own and the default name, since a gateway configured for that one
+// must not read a caller's copy either.
+func haproxyCertHeaders(c LBConfig) []string {
+	if c.CertHeader == "" || strings.EqualFold(c.CertHeader, DefaultCertHeader) {
+		return []string{DefaultCertHeader}
+	}
+	return []string{DefaultCertHeader, c.CertHeader}
+}
+
+// haproxySpelled is a del-header pattern for every spelling of a header
+// name: lower case, "-" or "_" at each dash or underscore. Names hold only
+// letters, digits, - _ and . (haproxyHeaderName).
+func haproxySpelled(name string, whole bool) string {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range strings.ToLower(name) {
+		switch r {
+		case '-', '_':
+			b.WriteString("[-_]")
+		case '.':
+			b.WriteString("[.]")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	if whole {
+		b.WriteString("$")
+	}
+	return b.String()
+}
 
 // Render turns the typed configuration into haproxy.cfg and its files:
 // HAProxy wants the server chain and key in one file.
@@ -138,28 +250,37 @@ func (HAProxy) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 	if !haproxyHeaderName(c.CertHeader) {
 		return Rendered{}, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
 	}
-	certHeaders := []string{DefaultCertHeader}
-	if !strings.EqualFold(c.CertHeader, DefaultCertHeader) {
-		// The default name is stripped too: a gateway configured for it
-		// must not read a caller's copy.
-		certHeaders = append(certHeaders, c.CertHeader)
+	var certHeaders []string
+	for _, name := range haproxyCertHeaders(c) {
+		certHeaders = append(certHeaders, haproxySpelled(name, true))
 	}
 	var b strings.Builder
 	err := haproxyTemplate.Execute(&b, map[string]any{
 		"Mode":         c.Mode,
 		"Mandatory":    c.Mode == contract.Mandatory,
+		"Global":       haproxyGlobal,
 		"Dir":          lbConfDir,
+		"ServerName":   ServerName,
+		"PublicHost":   PublicHost,
+		"TLSVersions":  haproxyTLSVersions,
 		"Verify":       haproxyVerifyIgnoringErrors,
 		"HasCRL":       len(c.CRL) > 0,
+		"SSLHeaders":   haproxySpelled("X-SSL-", false),
+		"CertHeaders":  certHeaders,
+		"HostCheck":    haproxyHostCheck,
+		"Routing":      haproxyRouting,
+		"Redirect":     haproxyRedirect,
 		"NoCertRule":   haproxyNoCertRule,
 		"BadCertRule":  haproxyBadCertRule,
-		"CertHeaders":  certHeaders,
+		"EncodedCert":  haproxyEncodedCert,
+		"CertMax":      haproxyCertMax,
+		"DNMax":        haproxyDNMax,
+		"TooLargeRule": haproxyTooLargeRule,
 		"HeaderVerify": HeaderVerify,
 		"HeaderDN":     HeaderDN,
 		"HeaderIssuer": HeaderIssuer,
 		"HeaderSerial": HeaderSerial,
 		"CertHeader":   c.CertHeader,
-		"EncodedCert":  haproxyEncodedCert,
 		"Backend":      backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp"),
 	})
 	if err != nil {
@@ -175,7 +296,7 @@ func (HAProxy) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 		serverPEM = append(serverPEM, '\n')
 	}
 	serverPEM = append(serverPEM, srv.Key...)
-	return rendered("haproxy.cfg", conf, c, map[string][]byte{"server.pem": serverPEM}), nil
+	return rendered("haproxy.cfg", conf, c, map[string][]byte{"server.pem": serverPEM, "crt-list.txt": []byte(haproxyCrtList())}), nil
 }
 
 // haproxyHeaderName accepts names that need no quoting in haproxy.cfg.
@@ -194,6 +315,7 @@ func haproxyHeaderName(s string) bool {
 
 func haproxyMutations() map[string]mutation {
 	verifySet := "http-request set-header " + HeaderVerify + " FAILED  if { ssl_c_used } !{ ssl_c_verify 0 }\n"
+	sslStrip := "    http-request del-header " + haproxySpelled("X-SSL-", false) + " -m reg\n"
 	return map[string]mutation{
 		"optional-for-mandatory": {
 			doc: "Mandatory mode without its two 400 rules, i.e. HAProxy's 'verify optional' as Optional mode renders it: " +
@@ -216,8 +338,7 @@ func haproxyMutations() map[string]mutation {
 		"pass-client-verify": {
 			doc: "a client-supplied X-SSL-Client-Verify reaches the backend (kept aside before the headers are stripped, put back after)",
 			apply: chain(
-				replace("    http-request del-header X-SSL- -m beg\n",
-					"    http-request set-var(txn.client_verify) req.hdr("+HeaderVerify+")\n    http-request del-header X-SSL- -m beg\n"),
+				replace(sslStrip, "    http-request set-var(txn.client_verify) req.hdr("+HeaderVerify+")\n"+sslStrip),
 				replace(verifySet, verifySet+"    http-request set-header "+HeaderVerify+" %[var(txn.client_verify)] if { var(txn.client_verify) -m found }\n"),
 			),
 		},
@@ -233,6 +354,39 @@ func haproxyMutations() map[string]mutation {
 			doc: "the certificate header encodes only the line breaks and leaves base64's + / = raw: " +
 				"form-decoding (WSO2) turns every + into a space",
 			apply: replace(`,regsub("\+","%2B",g),regsub("/","%2F",g),regsub("=","%3D",g)`, ""),
+		},
+		"exact-names-only": {
+			doc: "callers' copies deleted by their exact names (del-header X-SSL- -m beg, del-header of the certificate header), " +
+				"as first rendered: X_SSL_Client_DN and every other spelling with \"_\" reaches the backend (C18)",
+			apply: func(conf string, c LBConfig) (string, error) {
+				steps := []func(string, LBConfig) (string, error){replace(sslStrip, "    http-request del-header X-SSL- -m beg\n")}
+				for _, name := range haproxyCertHeaders(c) {
+					steps = append(steps, replace("    http-request del-header "+haproxySpelled(name, true)+" -m reg\n", "    http-request del-header "+name+"\n"))
+				}
+				return chain(steps...)(conf, c)
+			},
+		},
+		"plain-port-proxies": {
+			doc: "the plain-HTTP listener proxies to the partner API (as for health checks) instead of redirecting: " +
+				"callers' copies of the headers are stripped on the TLS frontend only, so forged ones pass (C19)",
+			apply: replace("    "+haproxyRedirect+"\n", "    default_backend productapi\n"),
+		},
+		"verify-by-sni": {
+			doc: "the hosts told apart by the SNI the handshake chose instead of the Host the request names, and no 421: " +
+				"a request for the partner API on the public host's connection reaches the backend unverified (C20)",
+			apply: chain(
+				replace("    "+haproxyHostCheck+"\n", ""),
+				replace(haproxyRouting, "use_backend publicapi if public_sni"),
+			),
+		},
+		"cert-header-cut-at-8k": {
+			doc: "the certificate header capped at 8 KiB (bytes(0,8192)), as a team does to stay under a backend's header limit: " +
+				"a bigger certificate arrives cut (C21)",
+			apply: replace(`regsub("=","%3D",g)'`, `regsub("=","%3D",g),bytes(0,8192)'`),
+		},
+		"tls13-only": {
+			doc:   "ssl-min-ver TLSv1.3: partners whose clients speak TLS 1.2 are locked out (C22)",
+			apply: replace(haproxyTLSVersions, "ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3"),
 		},
 		"crl-ignored": {
 			doc: "the CRL bundle is not loaded",
@@ -271,8 +425,14 @@ func (HAProxy) ConfigTest() []string {
 	return []string{"haproxy", "-c", "-f", lbConfDir + "/host.cfg", "-f", lbConfDir + "/slots"}
 }
 
-// Slot moves the rendered frontend and backend, mutations included, into
-// slot id under names of their own.
+// haproxyProxyName finds the names of a configuration's frontends and
+// backends, where they are declared and where they are used: a slot gives
+// them its own.
+var haproxyProxyName = regexp.MustCompile(`(?m)^((?:frontend|backend) |\s+(?:default_backend|use_backend) )(\w+)`)
+
+// Slot moves the rendered frontends and backends, mutations included, into
+// slot id: its own names, its ports, its files (crt-list.txt names the
+// server certificate by path too).
 func (HAProxy) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
 	const frontend = "\nfrontend mtls\n"
 	start := strings.Index(r.Config, frontend)
@@ -280,15 +440,17 @@ func (HAProxy) Slot(r Rendered, id string, port int) (map[string][]byte, error) 
 		return nil, fmt.Errorf("haproxy slot %s: the rendered configuration has no frontend", id)
 	}
 	body, err := replaceOnce(inSlot(r.Config[start+1:], id), id, map[string]string{
-		"frontend mtls\n":              "frontend mtls_" + id + "\n",
-		"bind :8443 ":                  fmt.Sprintf("bind :%d ", port),
-		"default_backend productapi\n": "default_backend productapi_" + id + "\n",
-		"\nbackend productapi\n":       "\nbackend productapi_" + id + "\n",
+		"bind :8443 ":  fmt.Sprintf("bind :%d ", port),
+		"bind :8088\n": fmt.Sprintf("bind :%d\n", port+PlainPortOffset),
 	})
 	if err != nil {
 		return nil, err
 	}
+	// A mutation may have replaced the redirect.
+	body = strings.ReplaceAll(body, "]:8443%[", fmt.Sprintf("]:%d%%[", port))
+	body = haproxyProxyName.ReplaceAllString(body, "${1}${2}_"+id)
 	files := slotFiles(r, "haproxy.cfg", id)
+	files["slots/"+id+"/crt-list.txt"] = []byte(inSlot(string(r.Files["crt-list.txt"]), id))
 	files["slots/"+id+".cfg"] = []byte("# Slot " + id + " of the shared balancer.\n" + body)
 	return files, nil
 }
