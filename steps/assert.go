@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -345,8 +346,13 @@ func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.C
 	for k := range want {
 		compared[k] = true
 	}
+	named := len(compared)
+	var callerNames []string
 	for k := range c.extra {
-		compared[http.CanonicalHeaderKey(k)] = true
+		if ck := http.CanonicalHeaderKey(k); !compared[ck] {
+			compared[ck] = true
+			callerNames = append(callerNames, k)
+		}
 	}
 	got := clientCertHeaders(http.Header(seen.Headers), st.certHeaderNames())
 	var ignored []string
@@ -359,12 +365,15 @@ func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.C
 	if diff := cmp.Diff(want, got); diff != "" {
 		return ctx, st.violation(c, "the client-certificate headers the backend saw differ (-want +got):\n%s", diff)
 	}
-	names := make([]string, 0, len(compared))
+	names := make([]string, 0, named)
 	for k := range compared {
-		names = append(names, k)
+		if !slices.ContainsFunc(callerNames, func(n string) bool { return http.CanonicalHeaderKey(n) == k }) {
+			names = append(names, k)
+		}
 	}
 	sort.Strings(names)
 	note := "headers at the backend: " + strings.Join(names, ", ") + " as the table says (DNs compared in canonical form, serials as hex)"
+
 	if len(ignored) > 0 {
 		sort.Strings(ignored)
 		note += "; not part of the contract, not compared: " + strings.Join(ignored, ", ")
