@@ -83,9 +83,10 @@ func newLiveLab(t *testing.T) *liveLab {
 	return lab
 }
 
-// start runs a hand-written configuration from testdata/live and returns
-// the balancer's URL.
-func (l *liveLab) start(t *testing.T, conf string) string {
+// start runs a hand-written configuration from testdata/live: nginx
+// (.conf), HAProxy (.cfg) or Apache httpd (.httpd.conf), started as the
+// harness starts Debian's apache2.
+func (l *liveLab) start(t *testing.T, conf string) *harness.LoadBalancer {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata/live", conf))
 	if err != nil {
@@ -95,21 +96,24 @@ func (l *liveLab) start(t *testing.T, conf string) string {
 	for k, v := range l.lbFiles {
 		c.Files[k] = v
 	}
-	switch filepath.Ext(conf) {
-	case ".conf":
+	switch {
+	case strings.HasSuffix(conf, ".httpd.conf"):
+		c.Image, c.Cmd = harness.Apache{}.Image(), harness.Apache{}.Command()
+		c.Files["httpd.conf"] = data
+	case filepath.Ext(conf) == ".conf":
 		c.Image, c.Cmd = harness.DefaultNginxImage, []string{"nginx", "-c", "/etc/mtlsconform/nginx.conf", "-g", "daemon off;"}
 		c.Files["nginx.conf"] = data
-	case ".cfg":
+	case filepath.Ext(conf) == ".cfg":
 		c.Image, c.Cmd = harness.HAProxyImage, []string{"haproxy", "-db", "-f", "/etc/mtlsconform/haproxy.cfg"}
 		c.Files["haproxy.cfg"] = data
 	default:
-		t.Fatalf("%s: .conf (nginx) or .cfg (HAProxy)", conf)
+		t.Fatalf("%s: .conf (nginx), .cfg (HAProxy) or .httpd.conf (Apache)", conf)
 	}
 	lb, err := l.env.CustomLoadBalancer(t.Context(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return lb.URL
+	return lb
 }
 
 // args is a `run --target` command line against url in mode.
@@ -135,21 +139,51 @@ func liveRun(t *testing.T, args []string) (int, string, map[string]contract.Scen
 func TestLiveTargets(t *testing.T) {
 	harnesstest.RequireDocker(t)
 	lab := newLiveLab(t)
-	urls := map[string]string{}
+	lbs := map[string]*harness.LoadBalancer{}
 	for _, conf := range []string{
-		"nginx-mandatory.conf", "nginx-optional.conf", "haproxy-dlb.cfg", "haproxy-optional.cfg", "haproxy-verify-required.cfg",
+		"nginx-mandatory.conf", "nginx-optional.conf", "nginx-virtual-hosts.conf",
+		"haproxy-dlb.cfg", "haproxy-optional.cfg", "haproxy-verify-required.cfg", "apache-mandatory.httpd.conf",
 		"broken-lets-anyone-in.conf", "broken-trusts-any-certificate.conf", "broken-wrong-body.conf",
-		"broken-unmapped-failed.conf", "broken-forgeable-verify.conf",
+		"broken-unmapped-failed.conf", "broken-forgeable-verify.conf", "broken-tls12-only.conf", "broken-plain-port-proxies.conf",
+		"broken-haproxy-underscores.cfg", "broken-haproxy-small-buffer.cfg", "broken-haproxy-optional-underscores.cfg",
+		"broken-apache-underscores.httpd.conf",
 	} {
-		urls[conf] = lab.start(t, conf)
+		lbs[conf] = lab.start(t, conf)
 	}
+	// args adds --http-target, the balancer's plain listener, when plain.
+	args := func(out, conf, mode string, plain bool, extra []string) []string {
+		if plain {
+			extra = append([]string{"--http-target", lbs[conf].PlainURL}, extra...)
+		}
+		return lab.args(out, lbs[conf].URL, mode, extra...)
+	}
+
+	// The scenarios of C18–C22 named below, as the results name them.
+	const (
+		smuggledTrusted   = "A trusted caller's headers with underscores and in other cases never reach the API"
+		smuggledTwice     = "A trusted caller's headers sent twice never reach the API"
+		smuggledNoCert    = "A caller without a certificate who smuggles SUCCESS is refused and reaches nothing"
+		smuggledOptNone   = "A caller without a certificate cannot smuggle SUCCESS under another spelling"
+		smuggledOptFailed = "An untrusted caller cannot smuggle SUCCESS under another spelling"
+		plainMandatory    = "Mandatory mode: a plain-HTTP caller's forged identity never reaches the API"
+		viaPublicNoCert   = "A caller without a certificate cannot reach the protected host through the public host's connection"
+		viaPublicTrusted  = "A trusted caller's request for the protected host through the public host's connection is refused or verified"
+		withoutSNI        = "A caller without a certificate cannot reach the protected host over a connection without SNI"
+		viaPublicH2       = "An HTTP/2 connection first used for the public host does not serve the protected host unverified"
+		bigMandatory      = "Mandatory mode: a certificate header above 8 KiB arrives whole or the call is refused with a 4xx"
+		bigOptional       = "Optional mode: a certificate header above 8 KiB arrives whole or the call is refused with a 4xx"
+		trustedTLS12      = "A trusted caller gets the product list over TLS 1.2"
+		trustedTLS13      = "A trusted caller gets the product list over TLS 1.3"
+	)
 
 	conformant := []struct {
 		name, conf, mode string
+		plain            bool // run with --http-target
 		extra            []string
 		want             map[string]contract.Status
+		evidence         map[string]string // scenario: what one of its checks says
 	}{
-		{"nginx Mandatory with echo backend", "nginx-mandatory.conf", "mandatory", []string{"--echo-path", "/echo"}, map[string]contract.Status{
+		{"nginx Mandatory with echo backend", "nginx-mandatory.conf", "mandatory", true, []string{"--echo-path", "/echo"}, map[string]contract.Status{
 			"A caller without a certificate gets the 400 page":                                    contract.Passed,
 			"A caller without a certificate never reaches the API":                                contract.Passed,
 			"A trusted CA-signed certificate gets the product list":                               contract.Passed,
@@ -161,60 +195,133 @@ func TestLiveTargets(t *testing.T) {
 			"The presented leaf is forwarded URL-encoded in the default header":                   contract.Passed,
 			"A caller without a certificate reaches the API marked NONE":                          contract.NotApplicable,
 			"Mandatory mode refuses a revoked certificate":                                        contract.NotApplicable,
-		}},
-		{"nginx Mandatory without echo backend", "nginx-mandatory.conf", "mandatory", nil, map[string]contract.Status{
+			// nginx drops names with "_" and replaces other cases (C18);
+			// its plain port redirects (C19); one server, so a handshake
+			// without SNI asks for the certificate too (C20).
+			smuggledTrusted: contract.Passed,
+			smuggledTwice:   contract.Passed,
+			smuggledNoCert:  contract.Passed,
+			plainMandatory:  contract.Passed,
+			withoutSNI:      contract.Passed,
+			viaPublicNoCert: contract.NotApplicable,
+			bigMandatory:    contract.Passed,
+			trustedTLS12:    contract.Passed,
+			trustedTLS13:    contract.Passed,
+		}, map[string]string{plainMandatory: "plain HTTP redirected (301) to https://localhost:8443/echo"}},
+		{"nginx Mandatory without echo backend", "nginx-mandatory.conf", "mandatory", false, nil, map[string]contract.Status{
 			"A caller without a certificate gets the 400 page":                           contract.Passed,
 			"A caller with an untrusted certificate is refused: issued by an unknown CA": contract.Passed,
 			"A trusted CA-signed certificate gets the product list":                      contract.Passed,
 			"A caller without a certificate never reaches the API":                       contract.NotApplicable,
 			"A trusted caller's identity is forwarded":                                   contract.NotApplicable,
-		}},
-		{"nginx Optional with echo backend", "nginx-optional.conf", "optional", []string{"--echo-path", "/echo", "--profile", "reference-nginx"}, map[string]contract.Status{
+			plainMandatory: contract.NotApplicable,
+			trustedTLS13:   contract.Passed,
+		}, nil},
+		{"nginx Optional with echo backend", "nginx-optional.conf", "optional", false, []string{"--echo-path", "/echo", "--profile", "reference-nginx"}, map[string]contract.Status{
 			"A caller without a certificate gets the product list":                                                  contract.Passed,
 			"A caller without a certificate reaches the API marked NONE":                                            contract.Passed,
 			"A caller with a trusted certificate reaches the API marked SUCCESS":                                    contract.Passed,
 			"Optional mode forwards the same identity on success":                                                   contract.Passed,
 			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA": contract.Passed,
 			"A caller with an expired certificate reaches the API marked FAILED":                                    contract.KnownDeviation,
-		}},
-		{"nginx Optional without echo backend", "nginx-optional.conf", "optional", []string{"--profile", "reference-nginx"}, map[string]contract.Status{
+			smuggledOptNone:   contract.Passed,
+			smuggledOptFailed: contract.Passed,
+			bigOptional:       contract.Passed,
+		}, nil},
+		{"nginx Optional without echo backend", "nginx-optional.conf", "optional", false, []string{"--profile", "reference-nginx"}, map[string]contract.Status{
 			"A caller without a certificate gets the product list":                                           contract.Passed,
 			"A caller with a trusted certificate gets the product list":                                      contract.Passed,
 			"A caller with an untrusted certificate still gets the product list: self-signed and not listed": contract.Passed,
 			"A caller without a certificate reaches the API marked NONE":                                     contract.NotApplicable,
-		}},
-		{"HAProxy emulating the DLB", "haproxy-dlb.cfg", "mandatory", []string{"--echo-path", "/echo"}, map[string]contract.Status{
+		}, nil},
+		{"HAProxy emulating the DLB", "haproxy-dlb.cfg", "mandatory", false, []string{"--echo-path", "/echo"}, map[string]contract.Status{
 			"A caller without a certificate gets the 400 page":                  contract.Passed,
 			"A trusted but expired certificate never reaches the API":           contract.Passed,
 			"A trusted caller's identity is forwarded":                          contract.Passed,
 			"Headers forged by a trusted caller are replaced":                   contract.Passed,
 			"The presented leaf is forwarded URL-encoded in the default header": contract.Passed,
-		}},
-		{"HAProxy in Optional mode", "haproxy-optional.cfg", "optional", []string{"--echo-path", "/echo"}, map[string]contract.Status{
+			// del-header by regular expression strips every spelling (C18);
+			// 64 KiB buffers hold a big certificate's header (C21).
+			smuggledTrusted: contract.Passed,
+			smuggledTwice:   contract.Passed,
+			smuggledNoCert:  contract.Passed,
+			bigMandatory:    contract.Passed,
+			trustedTLS13:    contract.Passed,
+		}, nil},
+		{"HAProxy in Optional mode", "haproxy-optional.cfg", "optional", false, []string{"--echo-path", "/echo"}, map[string]contract.Status{
 			"A caller without a certificate reaches the API marked NONE":                                            contract.Passed,
 			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA": contract.Passed,
 			"A caller with an expired certificate reaches the API marked FAILED":                                    contract.Passed,
 			"Optional mode forwards the same identity on success":                                                   contract.Passed,
-		}},
-		{"HAProxy verify required", "haproxy-verify-required.cfg", "mandatory", []string{"--echo-path", "/echo", "--profile", "tls-alert"}, map[string]contract.Status{
+			smuggledOptNone:   contract.Passed,
+			smuggledOptFailed: contract.Passed,
+			bigOptional:       contract.Passed,
+		}, nil},
+		{"HAProxy verify required", "haproxy-verify-required.cfg", "mandatory", false, []string{"--echo-path", "/echo", "--profile", "tls-alert"}, map[string]contract.Status{
 			"A caller without a certificate gets the 400 page":                           contract.KnownDeviation,
 			"A caller without a certificate never reaches the API":                       contract.Passed,
 			"A caller with an untrusted certificate is refused: issued by an unknown CA": contract.Passed,
 			"A trusted caller's identity is forwarded":                                   contract.Passed,
-		}},
-		{"nginx Mandatory, the exact product list given", "nginx-mandatory.conf", "mandatory", []string{"--tags", "@C5", "--expect-products", "testdata/live/products.json"}, map[string]contract.Status{
+			smuggledTrusted: contract.Passed,
+			smuggledNoCert:  contract.Passed,
+			bigMandatory:    contract.Passed,
+			trustedTLS13:    contract.Passed,
+		}, nil},
+		{"Apache require, every spelling unset", "apache-mandatory.httpd.conf", "mandatory", false, []string{"--echo-path", "/echo", "--profile", "tls-alert"}, map[string]contract.Status{
+			"A caller without a certificate gets the 400 page":                           contract.KnownDeviation,
+			"A caller without a certificate never reaches the API":                       contract.Passed,
+			"A caller with an untrusted certificate is refused: issued by an unknown CA": contract.Passed,
+			"A trusted caller's identity is forwarded":                                   contract.Passed,
+			"Headers forged by a trusted caller are replaced":                            contract.Passed,
+			"The presented leaf is forwarded URL-encoded in the default header":          contract.Passed,
+			smuggledTrusted: contract.Passed,
+			smuggledTwice:   contract.Passed,
+			smuggledNoCert:  contract.Passed,
+			bigMandatory:    contract.Passed,
+			trustedTLS12:    contract.Passed,
+			trustedTLS13:    contract.Passed,
+		}, nil},
+		// Two servers on 8443, the public one the default: a handshake
+		// without SNI gets its settings, which ask for no certificate. As
+		// measured, nginx closes every way around the protected host's
+		// check. A request whose Host names the protected server on a
+		// connection whose SNI chose another gets 421, over HTTP/1.1 and
+		// HTTP/2 alike, because the protected server verifies clients.
+		// Without SNI there is no name to compare, but the protected
+		// server checks "no required certificate" for the request itself:
+		// the 400 page, nothing at the backend.
+		{"nginx with a public default host", "nginx-virtual-hosts.conf", "mandatory", false, []string{"--echo-path", "/echo", "--public-host", "public.localhost"}, map[string]contract.Status{
+			"A caller without a certificate gets the 400 page":      contract.Passed,
 			"A trusted CA-signed certificate gets the product list": contract.Passed,
+			"A trusted caller's identity is forwarded":              contract.Passed,
+			viaPublicNoCert:  contract.Passed,
+			viaPublicTrusted: contract.Passed,
+			withoutSNI:       contract.Passed,
+			viaPublicH2:      contract.Passed,
+		}, map[string]string{
+			viaPublicNoCert:  "refused with 421",
+			viaPublicTrusted: "refused with 421",
+			withoutSNI:       "refused with 400",
+			viaPublicH2:      "refused with 421",
 		}},
+		{"nginx Mandatory, the exact product list given", "nginx-mandatory.conf", "mandatory", false, []string{"--tags", "@C5", "--expect-products", "testdata/live/products.json"}, map[string]contract.Status{
+			"A trusted CA-signed certificate gets the product list": contract.Passed,
+		}, nil},
 	}
 	for _, tt := range conformant {
 		t.Run("conformant/"+tt.name, func(t *testing.T) {
-			code, output, res := liveRun(t, lab.args(t.TempDir(), urls[tt.conf], tt.mode, tt.extra...))
+			code, output, res := liveRun(t, args(t.TempDir(), tt.conf, tt.mode, tt.plain, tt.extra))
 			if code != exitOK {
 				t.Errorf("exit %d, want 0\n%s", code, output)
 			}
 			for name, want := range tt.want {
 				if got := res[name]; got.Status != want {
 					t.Errorf("%q: %s (%s%s), want %s", name, got.Status, got.Reason, got.Error, want)
+				}
+			}
+			for name, says := range tt.evidence {
+				if r := res[name]; !slices.ContainsFunc(r.Checks, func(c string) bool { return strings.Contains(c, says) }) {
+					t.Errorf("%q: evidence %q does not say %q", name, r.Checks, says)
 				}
 			}
 			for name, r := range res {
@@ -236,28 +343,44 @@ func TestLiveTargets(t *testing.T) {
 
 	broken := []struct {
 		name, conf, mode string
+		plain            bool // run with --http-target
 		extra            []string
 		caughtBy         string
 		says             string
 	}{
-		{"Mandatory lets callers without a certificate in", "broken-lets-anyone-in.conf", "mandatory", nil,
+		{"Mandatory lets callers without a certificate in", "broken-lets-anyone-in.conf", "mandatory", false, nil,
 			"A caller without a certificate gets the 400 page", "expected HTTP 400, got HTTP 200"},
-		{"Mandatory lets untrusted certificates in", "broken-trusts-any-certificate.conf", "mandatory", nil,
+		{"Mandatory lets untrusted certificates in", "broken-trusts-any-certificate.conf", "mandatory", false, nil,
 			"A caller with an untrusted certificate is refused: issued by an unknown CA", "expected a refusal with HTTP 400, got HTTP 200"},
-		{"the API path answers no product list", "broken-wrong-body.conf", "mandatory", nil,
+		{"the API path answers no product list", "broken-wrong-body.conf", "mandatory", false, nil,
 			"A trusted CA-signed certificate gets the product list", "not a JSON array but object"},
-		{"a balancer that requires certificates, said to be Optional", "nginx-mandatory.conf", "optional", nil,
+		{"a balancer that requires certificates, said to be Optional", "nginx-mandatory.conf", "optional", false, nil,
 			"A caller without a certificate gets the product list", "expected HTTP 200, got HTTP 400"},
-		{"another product list than the one expected", "nginx-mandatory.conf", "mandatory", []string{"--expect-products", "testdata/live/other-products.json"},
+		{"another product list than the one expected", "nginx-mandatory.conf", "mandatory", false, []string{"--expect-products", "testdata/live/other-products.json"},
 			"A trusted CA-signed certificate gets the product list", "differs from the list in testdata/live/other-products.json"},
-		{"Optional passes FAILED:<reason> unmapped", "broken-unmapped-failed.conf", "optional", []string{"--echo-path", "/echo", "--profile", "reference-nginx"},
+		{"Optional passes FAILED:<reason> unmapped", "broken-unmapped-failed.conf", "optional", false, []string{"--echo-path", "/echo", "--profile", "reference-nginx"},
 			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA", "FAILED:"},
-		{"a client-sent X-SSL-Client-Verify reaches the API", "broken-forgeable-verify.conf", "mandatory", []string{"--echo-path", "/echo"},
+		{"a client-sent X-SSL-Client-Verify reaches the API", "broken-forgeable-verify.conf", "mandatory", false, []string{"--echo-path", "/echo"},
 			"Headers forged by a trusted caller are replaced", "FORGED"},
+		// Found by C18–C22 on balancers of this folder that passed before;
+		// each file here has one of the faults, the conformant one none.
+		{"nginx 1.22 without ssl_protocols: no TLS 1.3", "broken-tls12-only.conf", "mandatory", false, nil,
+			trustedTLS13, "protocol version not supported"},
+		{"HAProxy deleting exact names: underscore spellings reach the API", "broken-haproxy-underscores.cfg", "mandatory", false, []string{"--echo-path", "/echo"},
+			smuggledTrusted, "X-Ssl-Client_verify"},
+		{"HAProxy's default 16 KiB buffers: a big certificate's header arrives empty", "broken-haproxy-small-buffer.cfg", "mandatory", false, []string{"--echo-path", "/echo"},
+			bigMandatory, "-----BEGIN%20CERTIFICATE-----%0A-----END%20CERTIFICATE-----%0A"},
+		{"HAProxy Optional deleting exact names: a caller without a certificate smuggles SUCCESS", "broken-haproxy-optional-underscores.cfg", "optional", false, []string{"--echo-path", "/echo"},
+			smuggledOptNone, "x-ssl_client-verify: SUCCESS"},
+		// New balancers, each broken in one way its conformant copy is not.
+		{"Apache unsetting exact names: underscore spellings reach the API", "broken-apache-underscores.httpd.conf", "mandatory", false, []string{"--echo-path", "/echo", "--profile", "tls-alert"},
+			smuggledTrusted, "X-Ssl-Client_verify"},
+		{"nginx whose plain port proxies to the API", "broken-plain-port-proxies.conf", "mandatory", true, []string{"--echo-path", "/echo"},
+			plainMandatory, "a request without TLS reached the backend with contract headers"},
 	}
 	for _, tt := range broken {
 		t.Run("broken/"+tt.name, func(t *testing.T) {
-			code, output, res := liveRun(t, lab.args(t.TempDir(), urls[tt.conf], tt.mode, tt.extra...))
+			code, output, res := liveRun(t, args(t.TempDir(), tt.conf, tt.mode, tt.plain, tt.extra))
 			if code != exitFailed {
 				t.Errorf("exit %d, want 1\n%s", code, output)
 			}
@@ -273,7 +396,7 @@ func TestLiveTargets(t *testing.T) {
 		// profile and without an echo backend: failures (C8, C10),
 		// a deviation (C11), passes and not-applicable scenarios.
 		out := t.TempDir()
-		code, output, res := liveRun(t, lab.args(out, urls["nginx-mandatory.conf"], "optional", "--profile", "reference-nginx"))
+		code, output, res := liveRun(t, lab.args(out, lbs["nginx-mandatory.conf"].URL, "optional", "--profile", "reference-nginx"))
 		if code != exitFailed {
 			t.Errorf("exit %d, want 1\n%s", code, output)
 		}
@@ -285,7 +408,7 @@ func TestLiveTargets(t *testing.T) {
 	})
 	t.Run("reports/a green run reads green", func(t *testing.T) {
 		out := t.TempDir()
-		code, output, res := liveRun(t, lab.args(out, urls["haproxy-verify-required.cfg"], "mandatory", "--echo-path", "/echo", "--profile", "tls-alert"))
+		code, output, res := liveRun(t, lab.args(out, lbs["haproxy-verify-required.cfg"].URL, "mandatory", "--echo-path", "/echo", "--profile", "tls-alert"))
 		if code != exitOK {
 			t.Errorf("exit %d, want 0\n%s", code, output)
 		}
@@ -295,7 +418,7 @@ func TestLiveTargets(t *testing.T) {
 	})
 
 	t.Run("inconclusive/nothing reached the target", func(t *testing.T) {
-		code, output, _ := liveRun(t, lab.args(t.TempDir(), urls["nginx-mandatory.conf"], "optional", "--tags", "@C16"))
+		code, output, _ := liveRun(t, lab.args(t.TempDir(), lbs["nginx-mandatory.conf"].URL, "optional", "--tags", "@C16"))
 		if code != exitInconclusive || !strings.Contains(output, "verified nothing") {
 			t.Errorf("exit %d, want 3 saying the run verified nothing\n%s", code, output)
 		}
@@ -303,7 +426,7 @@ func TestLiveTargets(t *testing.T) {
 	t.Run("inconclusive/core clauses not applicable", func(t *testing.T) {
 		// A truststore of other certificates than the run's: every
 		// Mandatory scenario describing it is not applicable.
-		code, output, _ := liveRun(t, lab.args(t.TempDir(), urls["nginx-mandatory.conf"], "mandatory", "--tags", "@C4,@C6,@C16"))
+		code, output, _ := liveRun(t, lab.args(t.TempDir(), lbs["nginx-mandatory.conf"].URL, "mandatory", "--tags", "@C4,@C6,@C16"))
 		if code != exitInconclusive || !strings.Contains(output, "core clauses not verified") {
 			t.Errorf("exit %d, want 3 naming the core clauses not verified\n%s", code, output)
 		}
@@ -322,7 +445,7 @@ func TestLiveTargetPKCS12FromOpenSSL(t *testing.T) {
 		t.Skip("SKIPPED — NO OPENSSL: run scripts/prereqs.sh")
 	}
 	lab := newLiveLab(t)
-	url := lab.start(t, "nginx-mandatory.conf")
+	url := lab.start(t, "nginx-mandatory.conf").URL
 	t.Setenv("TEST_P12_PASSWORD", labP12Password)
 	for _, variant := range [][]string{nil, {"-legacy"}} {
 		name := "default"
@@ -353,5 +476,21 @@ func TestLiveTargetPKCS12FromOpenSSL(t *testing.T) {
 // tests that need one live target.
 func startLive(t *testing.T) (*liveLab, string) {
 	lab := newLiveLab(t)
-	return lab, lab.start(t, "nginx-mandatory.conf")
+	return lab, lab.start(t, "nginx-mandatory.conf").URL
+}
+
+// TestLiveTargetsApacheSpellings keeps the hand-written Apache in step with
+// the spellings C18 sends: RequestHeader unset takes exact names only.
+func TestLiveTargetsApacheSpellings(t *testing.T) {
+	data, err := os.ReadFile("testdata/live/apache-mandatory.httpd.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range harness.ContractHeaders("") {
+		for _, s := range harness.Spellings(name) {
+			if !strings.Contains(string(data), "    RequestHeader unset "+s+"\n") {
+				t.Errorf("apache-mandatory.httpd.conf does not unset %s", s)
+			}
+		}
+	}
 }
