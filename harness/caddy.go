@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,9 +16,8 @@ import (
 // Caddy is Debian bookworm's Caddy 2.6, configured in its native JSON
 // rather than a Caddyfile: only JSON has header replacements (needed to
 // build URL-encoded PEM and a hex serial), a matcher for "a certificate was
-// presented", an explicit strict_sni_host false, and a truststore file read
-// whole (the Caddyfile's trusted_ca_cert_file keeps only its first
-// certificate).
+// presented", and a truststore file read whole (the Caddyfile's
+// trusted_ca_cert_file keeps only its first certificate).
 type Caddy struct{}
 
 func (Caddy) Name() string  { return "caddy" }
@@ -37,10 +37,10 @@ func (Caddy) ReadyLog() string { return "" }
 // Profile is how Caddy 2.6.2 (Debian bookworm, Go 1.19) behaved in the
 // configuration Render gives, as the suite measured it. A caller without a
 // certificate gets the contract's 400 page; every certificate Caddy
-// rejects is refused in the handshake: a mixed refusal. Two deviations are
-// narrowed to one scenario each, so the clause's other scenarios must
-// still pass: C5's is an acceptance (no refusal to show), C13's concerns
-// only the untrusted caller in Optional mode.
+// rejects is refused in the handshake: a mixed refusal. Three deviations
+// are narrowed to one scenario each, so the clause's other scenarios must
+// still pass: C5's is an acceptance (no refusal to show), C13's and C18's
+// concern only the untrusted caller in Optional mode.
 func (Caddy) Profile() contract.Profile {
 	return contract.Profile{
 		Name: "reference-caddy",
@@ -60,6 +60,9 @@ func (Caddy) Profile() contract.Profile {
 			{Clause: "C13", Mode: contract.Optional, Scenario: "An untrusted caller cannot claim SUCCESS", Observed: contract.RefuseTLSAlert,
 				Reason: "an untrusted caller is refused in the handshake (\"bad certificate\") instead of reaching the backend " +
 					"marked FAILED: what it forged never arrives, but nor does its request"},
+			{Clause: "C18", Mode: contract.Optional, Scenario: "An untrusted caller cannot smuggle SUCCESS", Observed: contract.RefuseTLSAlert,
+				Reason: "an untrusted caller is refused in the handshake (\"bad certificate\") instead of reaching the backend " +
+					"marked FAILED: none of its spellings arrives, but nor does its request"},
 		},
 	}
 }
@@ -67,13 +70,22 @@ func (Caddy) Profile() contract.Profile {
 const (
 	caddyConfigFile = "caddy.json"
 	caddyTruststore = "truststore.pem"
-	// caddyServerName is the server's key in the JSON; the mutations find
-	// what they edit under it.
-	caddyServerName = "mtls"
+	// caddyServerName and caddyPlainServer are the servers' keys in the
+	// JSON; the mutations find what they edit under them.
+	caddyServerName  = "mtls"
+	caddyPlainServer = "plain"
 	// Route ids ("@id" is Caddy's own way of naming a config object).
-	caddyRouteStrip  = "strip-client-headers"
-	caddyRouteCert   = "with-certificate"
-	caddyRouteNoCert = "without-certificate"
+	caddyRouteStrip    = "strip-client-headers"
+	caddyRoutePublic   = "public-host"
+	caddyRouteCert     = "with-certificate"
+	caddyRouteNoCert   = "without-certificate"
+	caddyRouteRedirect = "redirect-to-https"
+	// caddyRedirectHost is where the plain listener's redirect names the
+	// TLS port; Slot moves that port with the listener.
+	caddyRedirectHost = "https://{http.request.host}:"
+	// TLS versions (C22), said out loud though they are Caddy's defaults.
+	caddyTLSMin = "tls1.2"
+	caddyTLSMax = "tls1.3"
 )
 
 // caddyNoCertPage is nginx's answer to a caller without a certificate,
@@ -129,12 +141,14 @@ type caddyHTTPApp struct {
 type caddyServer struct {
 	Listen    []string `json:"listen"`
 	Protocols []string `json:"protocols"`
-	// StrictSNIHost is written even when false: with client auth Caddy
-	// turns it on unless told, and answers 421 to the partner's client,
-	// which sends SNI localhost to 127.0.0.1.
-	StrictSNIHost         bool             `json:"strict_sni_host"`
+	// StrictSNIHost is written out on the TLS server: Caddy would turn it
+	// on by itself (client auth is configured), and it is what refuses a
+	// Host that is not the connection's SNI (421), so a connection made
+	// for the public host, or made without SNI, never reaches the
+	// protected host's routes (C20).
+	StrictSNIHost         *bool            `json:"strict_sni_host,omitempty"`
 	AutomaticHTTPS        caddyAutoHTTPS   `json:"automatic_https"`
-	TLSConnectionPolicies []caddyTLSPolicy `json:"tls_connection_policies"`
+	TLSConnectionPolicies []caddyTLSPolicy `json:"tls_connection_policies,omitempty"`
 	Routes                []*caddyRoute    `json:"routes"`
 }
 
@@ -142,8 +156,22 @@ type caddyAutoHTTPS struct {
 	Disable bool `json:"disable"`
 }
 
+// caddyTLSPolicy is a TLS connection policy: the first whose match fits
+// the ClientHello sets up the handshake.
 type caddyTLSPolicy struct {
-	ClientAuthentication caddyClientAuth `json:"client_authentication"`
+	Match                *caddyTLSMatch   `json:"match,omitempty"`
+	ProtocolMin          string           `json:"protocol_min"`
+	ProtocolMax          string           `json:"protocol_max"`
+	ClientAuthentication *caddyClientAuth `json:"client_authentication,omitempty"`
+	// DefaultSNI is the name whose certificate a handshake without SNI
+	// gets. Without it Caddy looks for one naming the address the caller
+	// dialled, and when the server certificate does not name it (a
+	// container's address) fails the handshake ("internal error").
+	DefaultSNI string `json:"default_sni,omitempty"`
+}
+
+type caddyTLSMatch struct {
+	SNI []string `json:"sni"`
 }
 
 type caddyClientAuth struct {
@@ -169,7 +197,7 @@ type caddyProxyHandler struct {
 	Handler   string          `json:"handler"` // "reverse_proxy"
 	Upstreams []caddyUpstream `json:"upstreams"`
 	Headers   struct {
-		Request *caddyHeaderOps `json:"request"`
+		Request *caddyHeaderOps `json:"request,omitempty"`
 	} `json:"headers"`
 }
 
@@ -181,7 +209,7 @@ type caddyStaticResponse struct {
 	Handler    string              `json:"handler"` // "static_response"
 	StatusCode int                 `json:"status_code"`
 	Headers    map[string][]string `json:"headers"`
-	Body       string              `json:"body"`
+	Body       string              `json:"body,omitempty"`
 }
 
 // caddyHeaderOps apply in Caddy's fixed order: add, set, delete, replace.
@@ -265,13 +293,17 @@ func (Caddy) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 	return r, nil
 }
 
-// caddyRender builds the configuration: one TLS server on 8443 that asks
-// for a certificate and verifies one when given, and three routes. The
-// first removes whatever copies of the balancer's headers the caller sent
-// (C13: Caddy passes on every header it does not set itself); the second,
-// for callers that presented a certificate (which verify_if_given has
-// then verified), proxies with SUCCESS and the identity headers; the third
-// answers callers without one: the 400 page (Mandatory) or NONE (Optional).
+// caddyRender builds the configuration: a TLS server on 8443 and a plain
+// one on 8088 that only redirects to it (C19). The TLS server picks its
+// handshake by SNI: PublicHost's asks for no certificate, every other
+// (and none) asks for one and verifies it when given; strict_sni_host
+// then holds each request's Host to that SNI (C20). Its routes: the first
+// removes every copy of the contract headers the caller sent, in every
+// spelling (C13, C18: Caddy passes on every header it does not set
+// itself); the public host proxies with none; callers that presented a
+// certificate (which verify_if_given has then verified) are proxied with
+// SUCCESS and the identity headers; callers without one get the 400 page
+// (Mandatory) or are proxied marked NONE (Optional).
 func caddyRender(c LBConfig) *caddyConfig {
 	cfg := &caddyConfig{
 		Storage: caddyStorage{Module: "file_system", Root: "/tmp/caddy"},
@@ -280,11 +312,7 @@ func caddyRender(c LBConfig) *caddyConfig {
 	cfg.Apps.TLS.Certificates.LoadFiles = []caddyCertFile{{Certificate: lbConfDir + "/server-chain.pem", Key: lbConfDir + "/server.key"}}
 	cfg.Apps.TLS.DisableOCSPStapling = true
 
-	strip := &caddyHeadersHandler{Handler: "headers", Request: &caddyHeaderOps{
-		// Every X-SSL-* name, not just the four the balancer sets:
-		// anything under that prefix looks like the balancer's word.
-		Delete: []string{"X-SSL-*", c.CertHeader},
-	}}
+	strip := &caddyHeadersHandler{Handler: "headers", Request: &caddyHeaderOps{Delete: caddyStripped(c.CertHeader)}}
 	withCert := caddyProxy(map[string][]string{
 		HeaderVerify: {"SUCCESS"},
 		HeaderDN:     {caddyCertSubject},
@@ -300,27 +328,63 @@ func caddyRender(c LBConfig) *caddyConfig {
 	if c.Mode == contract.Optional {
 		noCert = []any{caddyProxy(map[string][]string{HeaderVerify: {"NONE"}})}
 	}
+	strict := true
+	tlsPort := strings.TrimSuffix(lbPort, "/tcp")
 
-	cfg.Apps.HTTP.Servers = map[string]*caddyServer{caddyServerName: {
-		Listen:         []string{":" + strings.TrimSuffix(lbPort, "/tcp")},
-		Protocols:      []string{"h1", "h2"},
-		StrictSNIHost:  false,
-		AutomaticHTTPS: caddyAutoHTTPS{Disable: true},
-		TLSConnectionPolicies: []caddyTLSPolicy{{ClientAuthentication: caddyClientAuth{
-			TrustedCACertPEMFiles: []string{lbConfDir + "/" + caddyTruststore},
-			// verify_if_given, in both modes: a certificate that is
-			// presented must verify (else the alert "bad certificate"),
-			// and no certificate is left to the routes. require_and_verify
-			// would refuse that caller by alert too, losing C1's page.
-			Mode: "verify_if_given",
-		}}},
-		Routes: []*caddyRoute{
-			{ID: caddyRouteStrip, Handle: []any{strip}},
-			{ID: caddyRouteCert, Match: []map[string]any{caddyHasCertificate()}, Handle: []any{withCert}, Terminal: true},
-			{ID: caddyRouteNoCert, Handle: noCert, Terminal: true},
+	cfg.Apps.HTTP.Servers = map[string]*caddyServer{
+		caddyServerName: {
+			Listen:         []string{":" + tlsPort},
+			Protocols:      []string{"h1", "h2"},
+			StrictSNIHost:  &strict,
+			AutomaticHTTPS: caddyAutoHTTPS{Disable: true},
+			TLSConnectionPolicies: []caddyTLSPolicy{
+				{Match: &caddyTLSMatch{SNI: []string{PublicHost}}, ProtocolMin: caddyTLSMin, ProtocolMax: caddyTLSMax},
+				// ServerName is the default host: a handshake without SNI
+				// asks for a certificate too, and strict_sni_host then
+				// answers its requests 421 (no SNI is not the Host).
+				{ProtocolMin: caddyTLSMin, ProtocolMax: caddyTLSMax, DefaultSNI: ServerName, ClientAuthentication: &caddyClientAuth{
+					TrustedCACertPEMFiles: []string{lbConfDir + "/" + caddyTruststore},
+					// verify_if_given, in both modes: a certificate that
+					// is presented must verify (else the alert "bad
+					// certificate"), and no certificate is left to the
+					// routes. require_and_verify would refuse that caller
+					// by alert too, losing C1's page.
+					Mode: "verify_if_given",
+				}},
+			},
+			Routes: []*caddyRoute{
+				{ID: caddyRouteStrip, Handle: []any{strip}},
+				{ID: caddyRoutePublic, Match: []map[string]any{{"host": []string{PublicHost}}}, Handle: []any{caddyProxy(nil)}, Terminal: true},
+				{ID: caddyRouteCert, Match: []map[string]any{caddyHasCertificate()}, Handle: []any{withCert}, Terminal: true},
+				{ID: caddyRouteNoCert, Handle: noCert, Terminal: true},
+			},
 		},
-	}}
+		caddyPlainServer: {
+			Listen:         []string{":" + strings.TrimSuffix(lbPlainPort, "/tcp")},
+			Protocols:      []string{"h1"},
+			AutomaticHTTPS: caddyAutoHTTPS{Disable: true},
+			Routes: []*caddyRoute{{ID: caddyRouteRedirect, Handle: []any{&caddyStaticResponse{
+				Handler:    "static_response",
+				StatusCode: http.StatusPermanentRedirect,
+				Headers:    map[string][]string{"Location": {caddyRedirectHost + tlsPort + "{http.request.uri}"}},
+			}}, Terminal: true}},
+		},
+	}
 	return cfg
+}
+
+// caddyStripped are the header names the strip route deletes. Caddy 2.6
+// compares names case-insensitively: an exact name through Go's
+// canonical form (which keeps "_"), a name ending in "*" as a prefix. Every
+// X-SSL-* name goes, under all four spellings of that prefix, not just
+// the four the balancer sets: anything under it looks like the
+// balancer's word. The certificate header goes in every spelling.
+func caddyStripped(certHeader string) []string {
+	var out []string
+	for _, p := range Spellings("X-SSL-") {
+		out = append(out, p+"*")
+	}
+	return append(out, Spellings(certHeader)...)
 }
 
 // caddyHasCertificate matches a request whose connection presented a
@@ -337,7 +401,9 @@ func caddyProxy(set map[string][]string) *caddyProxyHandler {
 		Handler:   "reverse_proxy",
 		Upstreams: []caddyUpstream{{Dial: backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp")}},
 	}
-	p.Headers.Request = &caddyHeaderOps{Set: set}
+	if set != nil {
+		p.Headers.Request = &caddyHeaderOps{Set: set}
+	}
 	return p
 }
 
@@ -461,20 +527,19 @@ func caddyMutations() map[string]caddyMutation {
 		},
 		"pass-client-verify": {
 			doc: "a client-supplied X-SSL-Client-Verify reaches the backend (not stripped, and the balancer's value added after it)",
-			apply: func(cfg *caddyConfig, _ LBConfig) error {
-				r, err := cfg.route(caddyRouteStrip)
+			apply: func(cfg *caddyConfig, c LBConfig) error {
+				strip, err := cfg.stripHandler()
 				if err != nil {
 					return err
 				}
-				strip, err := handlerOf[*caddyHeadersHandler](r)
-				if err != nil {
-					return err
+				others := []string{}
+				for _, h := range []string{HeaderDN, HeaderIssuer, HeaderSerial, c.withDefaults().CertHeader} {
+					others = append(others, Spellings(h)...)
 				}
-				i := slices.Index(strip.Request.Delete, "X-SSL-*")
-				if i < 0 {
-					return fmt.Errorf("route %s does not delete X-SSL-*", caddyRouteStrip)
+				if slices.Equal(strip.Request.Delete, others) {
+					return fmt.Errorf("route %s already lets %s through", caddyRouteStrip, HeaderVerify)
 				}
-				strip.Request.Delete = slices.Replace(strip.Request.Delete, i, i+1, HeaderDN, HeaderIssuer, HeaderSerial)
+				strip.Request.Delete = others
 				n := 0
 				for _, p := range cfg.proxies() {
 					v, ok := p.Headers.Request.Set[HeaderVerify]
@@ -490,6 +555,101 @@ func caddyMutations() map[string]caddyMutation {
 				}
 				if n == 0 {
 					return fmt.Errorf("no reverse_proxy sets %s", HeaderVerify)
+				}
+				return nil
+			},
+		},
+		"exact-names-only": {
+			doc: "the strip route deletes the contract headers by their exact names only: copies spelled with \"_\" (X_SSL_Client_DN) reach the backend beside the balancer's own (C18)",
+			apply: func(cfg *caddyConfig, c LBConfig) error {
+				strip, err := cfg.stripHandler()
+				if err != nil {
+					return err
+				}
+				exact := ContractHeaders(c.withDefaults().CertHeader)
+				if slices.Equal(strip.Request.Delete, exact) {
+					return fmt.Errorf("route %s already deletes only the exact names", caddyRouteStrip)
+				}
+				strip.Request.Delete = exact
+				return nil
+			},
+		},
+		"plain-port-proxies": {
+			doc: "the plain-HTTP listener proxies to the API with the caller's headers instead of redirecting to HTTPS (C19)",
+			apply: func(cfg *caddyConfig, _ LBConfig) error {
+				srv, ok := cfg.Apps.HTTP.Servers[caddyPlainServer]
+				if !ok {
+					return fmt.Errorf("no server %q in the configuration", caddyPlainServer)
+				}
+				r, err := routeIn(srv, caddyPlainServer, caddyRouteRedirect)
+				if err != nil {
+					return err
+				}
+				if _, err := handlerOf[*caddyStaticResponse](r); err != nil {
+					return err
+				}
+				r.Handle = []any{caddyProxy(nil)}
+				return nil
+			},
+		},
+		"verify-by-sni": {
+			doc: "the public host is routed by the handshake's SNI instead of the Host, and strict_sni_host is off (as callers by IP got 421): " +
+				"a connection made for the public host serves the protected host unverified (C20)",
+			apply: func(cfg *caddyConfig, _ LBConfig) error {
+				srv, ok := cfg.Apps.HTTP.Servers[caddyServerName]
+				if !ok {
+					return fmt.Errorf("no server %q in the configuration", caddyServerName)
+				}
+				if srv.StrictSNIHost == nil || !*srv.StrictSNIHost {
+					return fmt.Errorf("strict_sni_host is already off")
+				}
+				r, err := cfg.route(caddyRoutePublic)
+				if err != nil {
+					return err
+				}
+				off := false
+				srv.StrictSNIHost = &off
+				r.Match = []map[string]any{{"vars_regexp": map[string]any{
+					"{http.request.tls.server_name}": map[string]string{"pattern": "^" + regexp.QuoteMeta(PublicHost) + "$"},
+				}}}
+				return nil
+			},
+		},
+		"cert-header-cut-at-8k": {
+			doc: "the certificate header is cut to its first 8 KiB, as a proxy hop with an 8 KiB header limit does (C21)",
+			apply: func(cfg *caddyConfig, c LBConfig) error {
+				p, err := cfg.certProxy()
+				if err != nil {
+					return err
+				}
+				name := c.withDefaults().CertHeader
+				reps, ok := p.Headers.Request.Replace[name]
+				if !ok {
+					return fmt.Errorf("the certificate header has no replacements to cut after")
+				}
+				// Go's regexp takes a repeat count of 1000 at most, nested
+				// ones included: 8192 characters are counted in pieces.
+				first8k := strings.Repeat(".{1000}", 8) + ".{192}"
+				p.Headers.Request.Replace[name] = append(reps, caddyReplacement{SearchRegexp: `^(` + first8k + `).+$`, Replace: `$1`})
+				return nil
+			},
+		},
+		"tls13-only": {
+			doc: "protocol_min tls1.3: partners whose clients speak TLS 1.2 are locked out (C22)",
+			apply: func(cfg *caddyConfig, _ LBConfig) error {
+				srv, ok := cfg.Apps.HTTP.Servers[caddyServerName]
+				if !ok {
+					return fmt.Errorf("no server %q in the configuration", caddyServerName)
+				}
+				n := 0
+				for i := range srv.TLSConnectionPolicies {
+					if p := &srv.TLSConnectionPolicies[i]; p.ProtocolMin == caddyTLSMin {
+						p.ProtocolMin = "tls1.3"
+						n++
+					}
+				}
+				if n == 0 {
+					return fmt.Errorf("no TLS connection policy has protocol_min %s", caddyTLSMin)
 				}
 				return nil
 			},
@@ -543,12 +703,24 @@ func (cfg *caddyConfig) route(id string) (*caddyRoute, error) {
 	if !ok {
 		return nil, fmt.Errorf("no server %q in the configuration", caddyServerName)
 	}
+	return routeIn(srv, caddyServerName, id)
+}
+
+func routeIn(srv *caddyServer, name, id string) (*caddyRoute, error) {
 	for _, r := range srv.Routes {
 		if r.ID == id {
 			return r, nil
 		}
 	}
-	return nil, fmt.Errorf("no route %q in the configuration", id)
+	return nil, fmt.Errorf("no route %q in server %q", id, name)
+}
+
+func (cfg *caddyConfig) stripHandler() (*caddyHeadersHandler, error) {
+	r, err := cfg.route(caddyRouteStrip)
+	if err != nil {
+		return nil, err
+	}
+	return handlerOf[*caddyHeadersHandler](r)
 }
 
 // handlerOf finds the route's one handler of type H.
@@ -562,13 +734,13 @@ func handlerOf[H any](r *caddyRoute) (H, error) {
 	return zero, fmt.Errorf("route %s has no %T handler", r.ID, zero)
 }
 
-// proxies are every reverse_proxy handler of the server.
+// proxies are the TLS server's reverse_proxy handlers that edit headers.
 func (cfg *caddyConfig) proxies() []*caddyProxyHandler {
 	var out []*caddyProxyHandler
 	if srv, ok := cfg.Apps.HTTP.Servers[caddyServerName]; ok {
 		for _, r := range srv.Routes {
 			for _, h := range r.Handle {
-				if p, ok := h.(*caddyProxyHandler); ok {
+				if p, ok := h.(*caddyProxyHandler); ok && p.Headers.Request != nil {
 					out = append(out, p)
 				}
 			}
@@ -607,7 +779,7 @@ func (cfg *caddyConfig) setClientAuthMode(from, to string) error {
 	}
 	n := 0
 	for i := range srv.TLSConnectionPolicies {
-		if ca := &srv.TLSConnectionPolicies[i].ClientAuthentication; ca.Mode == from {
+		if ca := srv.TLSConnectionPolicies[i].ClientAuthentication; ca != nil && ca.Mode == from {
 			ca.Mode = to
 			n++
 		}
@@ -749,37 +921,56 @@ type caddyListens struct {
 	} `json:"apps"`
 }
 
-func caddyListensOn(text string) ([]string, error) {
+// caddyListensOn is every server's one address, keyed by the address; a
+// server with more or fewer than one is an error.
+func caddyListensOn(text string) (map[string]string, error) {
 	var c caddyListens
 	if err := json.Unmarshal([]byte(text), &c); err != nil {
 		return nil, err
 	}
-	if len(c.Apps.HTTP.Servers) != 1 {
-		return nil, fmt.Errorf("want exactly one server, got %d", len(c.Apps.HTTP.Servers))
+	out := map[string]string{}
+	for name, s := range c.Apps.HTTP.Servers {
+		if len(s.Listen) != 1 {
+			return nil, fmt.Errorf("server %q listens on %q, want one address", name, s.Listen)
+		}
+		if other, dup := out[s.Listen[0]]; dup {
+			return nil, fmt.Errorf("servers %q and %q both listen on %s", other, name, s.Listen[0])
+		}
+		out[s.Listen[0]] = name
 	}
-	for _, s := range c.Apps.HTTP.Servers {
-		return s.Listen, nil
-	}
-	return nil, nil
+	return out, nil
 }
 
 // Slot is the rendered configuration, mutations included, as slot id:
 // caddy.json and its files under slots/<id>/, the paths in it moved there,
-// and its one server listening on port. Nothing else changes.
+// its TLS server listening on port and its plain server on
+// port+PlainPortOffset, with the redirect naming port. Nothing else
+// changes.
 func (Caddy) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
-	from := `"` + ":" + strings.TrimSuffix(lbPort, "/tcp") + `"`
-	to := `"` + ":" + strconv.Itoa(port) + `"`
+	tlsFrom, plainFrom := ":"+strings.TrimSuffix(lbPort, "/tcp"), ":"+strings.TrimSuffix(lbPlainPort, "/tcp")
+	tlsTo, plainTo := ":"+strconv.Itoa(port), ":"+strconv.Itoa(port+PlainPortOffset)
 	listen, err := caddyListensOn(r.Config)
 	if err != nil {
 		return nil, fmt.Errorf("caddy slot %s: the rendered configuration: %w", id, err)
 	}
-	if len(listen) != 1 || strconv.Quote(listen[0]) != from || strings.Count(r.Config, from) != 1 {
-		return nil, fmt.Errorf("caddy slot %s: want the rendered server to listen on %s alone, named once, got %q", id, from, listen)
+	if len(listen) != 2 || listen[tlsFrom] == "" || listen[plainFrom] == "" {
+		return nil, fmt.Errorf("caddy slot %s: want one server on %s and one on %s, got %v", id, tlsFrom, plainFrom, listen)
+	}
+	// The redirect is the one other place a port is named; a mutation may
+	// have taken it away.
+	redirectFrom, redirectTo := caddyRedirectHost+tlsFrom[1:]+"{", caddyRedirectHost+tlsTo[1:]+"{"
+	moves := map[string]string{strconv.Quote(tlsFrom): strconv.Quote(tlsTo), strconv.Quote(plainFrom): strconv.Quote(plainTo)}
+	if strings.Contains(r.Config, redirectFrom) {
+		moves[redirectFrom] = redirectTo
+	}
+	text, err := replaceOnce(r.Config, id, moves)
+	if err != nil {
+		return nil, fmt.Errorf("caddy %w", err)
 	}
 	dir := "slots/" + id
-	text := strings.NewReplacer(from, to, lbConfDir+"/", lbConfDir+"/"+dir+"/").Replace(r.Config)
-	if listen, err = caddyListensOn(text); err != nil || len(listen) != 1 || strconv.Quote(listen[0]) != to {
-		return nil, fmt.Errorf("caddy slot %s: the slot's server does not listen on %s alone (%q, %v)", id, to, listen, err)
+	text = strings.ReplaceAll(text, lbConfDir+"/", lbConfDir+"/"+dir+"/")
+	if listen, err = caddyListensOn(text); err != nil || len(listen) != 2 || listen[tlsTo] == "" || listen[plainTo] == "" {
+		return nil, fmt.Errorf("caddy slot %s: the slot's servers do not listen on %s and %s (%v, %v)", id, tlsTo, plainTo, listen, err)
 	}
 	files := map[string][]byte{dir + "/" + caddyConfigFile: []byte(text)}
 	for name, data := range r.Files {

@@ -200,37 +200,41 @@ func TestCaddyHeaderReplacements(t *testing.T) {
 }
 
 // caddyMoved is what a rendered configuration, decoded, must become as a
-// slot: every path under lbConfDir moved into dir, and every server's
-// listen addresses replaced by listen.
-func caddyMoved(v any, dir string, listen []any) any {
+// slot: every path under lbConfDir moved into dir, every server's listen
+// address and the redirect's port moved as ports says.
+func caddyMoved(v any, dir string, ports map[string]string) any {
 	switch v := v.(type) {
 	case map[string]any:
 		out := map[string]any{}
 		for k, x := range v {
-			if _, ok := x.([]any); ok && k == "listen" {
-				out[k] = listen
+			if l, ok := x.([]any); ok && k == "listen" && len(l) == 1 {
+				out[k] = []any{ports[l[0].(string)]}
 				continue
 			}
-			out[k] = caddyMoved(x, dir, listen)
+			out[k] = caddyMoved(x, dir, ports)
 		}
 		return out
 	case []any:
 		out := make([]any, len(v))
 		for i, x := range v {
-			out[i] = caddyMoved(x, dir, listen)
+			out[i] = caddyMoved(x, dir, ports)
 		}
 		return out
 	case string:
 		if rest, ok := strings.CutPrefix(v, lbConfDir+"/"); ok {
 			return lbConfDir + "/" + dir + "/" + rest
 		}
+		if rest, ok := strings.CutPrefix(v, caddyRedirectHost+"8443{"); ok {
+			return caddyRedirectHost + strings.TrimPrefix(ports[":8443"], ":") + "{" + rest
+		}
 	}
 	return v
 }
 
 // TestCaddySlotIsTheRendering: a slot runs the rendered configuration,
-// mutations included, with its own port and folder and nothing else
-// changed, and takes every rendered file along.
+// mutations included, with its own ports (TLS, and plain at
+// PlainPortOffset above it, which the redirect follows) and folder and
+// nothing else changed, and takes every rendered file along.
 func TestCaddySlotIsTheRendering(t *testing.T) {
 	for name, cfg := range caddyGoldenConfigs() {
 		variants := [][]string{nil}
@@ -263,7 +267,8 @@ func TestCaddySlotIsTheRendering(t *testing.T) {
 			if err := json.Unmarshal(files["slots/s07/caddy.json"], &slot); err != nil {
 				t.Fatalf("%s: the slot's caddy.json: %v", what, err)
 			}
-			if diff := cmp.Diff(caddyMoved(rendered, "slots/s07", []any{":8450"}), slot); diff != "" {
+			ports := map[string]string{":8443": ":8450", ":8088": fmt.Sprintf(":%d", 8450+PlainPortOffset)}
+			if diff := cmp.Diff(caddyMoved(rendered, "slots/s07", ports), slot); diff != "" {
 				t.Errorf("%s: the slot is not the rendering moved to its port and folder (-want +got):\n%s", what, diff)
 			}
 		}
@@ -277,13 +282,25 @@ func TestCaddySlotRefusesWhatItCannotMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	twoServers := strings.Replace(r.Config, `"servers": {`, `"servers": {"other": {"listen": [":9443"]},`, 1)
+	third := strings.Replace(r.Config, `"servers": {`, `"servers": {"other": {"listen": [":9443"]},`, 1)
+	var noPlain caddyConfig
+	if err := json.Unmarshal([]byte(r.Config), &noPlain); err != nil {
+		t.Fatal(err)
+	}
+	delete(noPlain.Apps.HTTP.Servers, caddyPlainServer)
+	withoutPlain, err := json.MarshalIndent(noPlain, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, text := range map[string]string{
 		"not JSON":         r.Config[:len(r.Config)/2],
-		"two servers":      twoServers,
+		"a third server":   third,
+		"no plain server":  string(withoutPlain),
 		"another port":     strings.Replace(r.Config, `":8443"`, `":9443"`, 1),
+		"another plain":    strings.Replace(r.Config, `":8088"`, `":9088"`, 1),
 		"two addresses":    strings.Replace(r.Config, `":8443"`, `":8443", ":9443"`, 1),
 		"8443 named twice": strings.Replace(r.Config, `"h1",`, `"h1", ":8443",`, 1),
+		"8088 named twice": strings.Replace(r.Config, `"h1",`, `"h1", ":8088",`, 1),
 	} {
 		if text == r.Config {
 			t.Fatalf("%s: the edit did not apply", name)
@@ -413,4 +430,225 @@ func TestCaddySlotsLeaveEachOtherAlone(t *testing.T) {
 		t.Errorf("stats = %+v, want 2 containers (backend + one shared balancer)", st)
 	}
 	t.Logf("%d calls to the first slot while %d slots were added", calls, added)
+}
+
+// caddyDelete does what Caddy 2.6's header delete does to a request's
+// headers (modules/caddyhttp/headers, HeaderOps.ApplyTo): the name
+// lower-cased; "*" at its end a prefix, at its start a suffix, at both a
+// substring, all compared lower-cased; otherwise http.Header.Del, which
+// goes through Go's canonical form.
+func caddyDelete(h http.Header, names []string) {
+	for _, name := range names {
+		name = strings.ToLower(name)
+		for k := range h {
+			lk := strings.ToLower(k)
+			switch {
+			case strings.HasPrefix(name, "*") && strings.HasSuffix(name, "*"):
+				if strings.Contains(lk, name[1:len(name)-1]) {
+					delete(h, k)
+				}
+			case strings.HasPrefix(name, "*"):
+				if strings.HasSuffix(lk, name[1:]) {
+					delete(h, k)
+				}
+			case strings.HasSuffix(name, "*"):
+				if strings.HasPrefix(lk, name[:len(name)-1]) {
+					delete(h, k)
+				}
+			}
+		}
+		if !strings.Contains(name, "*") {
+			h.Del(name)
+		}
+	}
+}
+
+// caddyForged is what Go's server (Caddy's) files when a caller sends
+// every spelling of the contract headers, in three letter cases, twice.
+func caddyForged(certHeader string) http.Header {
+	h := http.Header{"Accept": {"*/*"}, "X-Request-Id": {"keep"}, "X-Sslish": {"keep"}}
+	for _, name := range ContractHeaders(certHeader) {
+		for _, sp := range Spellings(name) {
+			for _, wire := range []string{sp, strings.ToLower(sp), strings.ToUpper(sp)} {
+				h.Add(wire, "forged")
+				h.Add(wire, "forged again")
+			}
+		}
+	}
+	return h
+}
+
+func caddyFold(name string) string { return strings.ReplaceAll(strings.ToLower(name), "_", "-") }
+
+// TestCaddyStripsEverySpelling: the strip route's delete list, applied as
+// Caddy applies it, leaves no copy of a contract header in any spelling
+// (C18), and nothing else goes; the exact-names-only mutant leaves the
+// underscore spellings, so it is a real mutant.
+func TestCaddyStripsEverySpelling(t *testing.T) {
+	for name, cfg := range caddyGoldenConfigs() {
+		c := cfg.withDefaults()
+		for _, muts := range [][]string{nil, {"exact-names-only"}} {
+			cfg.Mutations = muts
+			r, err := Caddy{}.Render(cfg, goldenServer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Apps struct {
+					HTTP struct {
+						Servers map[string]struct {
+							Routes []struct {
+								ID     string `json:"@id"`
+								Handle []struct {
+									Handler string          `json:"handler"`
+									Request *caddyHeaderOps `json:"request"`
+								} `json:"handle"`
+							} `json:"routes"`
+						} `json:"servers"`
+					} `json:"http"`
+				} `json:"apps"`
+			}
+			if err := json.Unmarshal([]byte(r.Config), &doc); err != nil {
+				t.Fatal(err)
+			}
+			routes := doc.Apps.HTTP.Servers[caddyServerName].Routes
+			if len(routes) == 0 || routes[0].ID != caddyRouteStrip || routes[0].Handle[0].Handler != "headers" {
+				t.Fatalf("%s: the TLS server's first route is not %s", name, caddyRouteStrip)
+			}
+			h := caddyForged(c.CertHeader)
+			caddyDelete(h, routes[0].Handle[0].Request.Delete)
+			folds := map[string]bool{}
+			for _, n := range ContractHeaders(c.CertHeader) {
+				folds[caddyFold(n)] = true
+			}
+			var left []string
+			for k := range h {
+				if folds[caddyFold(k)] {
+					left = append(left, k)
+				}
+			}
+			slices.Sort(left)
+			switch {
+			case muts == nil && len(left) > 0:
+				t.Errorf("%s: copies left after the strip route: %v", name, left)
+			case muts != nil && !slices.ContainsFunc(left, func(k string) bool { return strings.Contains(k, "_") }):
+				t.Errorf("%s %v: no underscore spelling got through (%v): the mutant changes nothing", name, muts, left)
+			}
+			for _, k := range []string{"Accept", "X-Request-Id", "X-Sslish"} {
+				if h.Get(k) == "" {
+					t.Errorf("%s %v: %s was stripped too", name, muts, k)
+				}
+			}
+		}
+	}
+}
+
+// TestCaddyVirtualHosts: the public host's handshake asks for no
+// certificate and is chosen by SNI; every other handshake (no SNI
+// included) is the protected host's; strict_sni_host holds the Host to
+// the SNI; the public host's route, chosen by Host, sets no contract
+// header (C20). Both policies allow TLS 1.2 and 1.3 (C22).
+func TestCaddyVirtualHosts(t *testing.T) {
+	for name, cfg := range caddyGoldenConfigs() {
+		c := caddyRender(cfg.withDefaults())
+		srv := c.Apps.HTTP.Servers[caddyServerName]
+		if srv.StrictSNIHost == nil || !*srv.StrictSNIHost {
+			t.Errorf("%s: strict_sni_host is not on", name)
+		}
+		if !slices.Equal(srv.Protocols, []string{"h1", "h2"}) {
+			t.Errorf("%s: protocols %v, want h1 and h2", name, srv.Protocols)
+		}
+		pols := srv.TLSConnectionPolicies
+		if len(pols) != 2 {
+			t.Fatalf("%s: %d TLS connection policies, want 2", name, len(pols))
+		}
+		if pub := pols[0]; pub.Match == nil || !slices.Equal(pub.Match.SNI, []string{PublicHost}) || pub.ClientAuthentication != nil {
+			t.Errorf("%s: the first policy is not the public host's without client auth: %+v", name, pub)
+		}
+		if def := pols[1]; def.Match != nil || def.ClientAuthentication == nil || def.ClientAuthentication.Mode != "verify_if_given" || def.DefaultSNI != ServerName {
+			t.Errorf("%s: the default policy is not the protected host's: %+v", name, def)
+		}
+		for i, p := range pols {
+			if p.ProtocolMin != "tls1.2" || p.ProtocolMax != "tls1.3" {
+				t.Errorf("%s: policy %d allows %s to %s, want tls1.2 to tls1.3", name, i, p.ProtocolMin, p.ProtocolMax)
+			}
+		}
+		var ids []string
+		for _, r := range srv.Routes {
+			ids = append(ids, r.ID)
+		}
+		if want := []string{caddyRouteStrip, caddyRoutePublic, caddyRouteCert, caddyRouteNoCert}; !slices.Equal(ids, want) {
+			t.Errorf("%s: routes %v, want %v", name, ids, want)
+		}
+		pub, err := c.route(caddyRoutePublic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]map[string]any{{"host": []string{PublicHost}}}, pub.Match); diff != "" || !pub.Terminal {
+			t.Errorf("%s: the public route is not chosen by Host alone, or not terminal:\n%s", name, diff)
+		}
+		p, err := handlerOf[*caddyProxyHandler](pub)
+		if err != nil || p.Headers.Request != nil {
+			t.Errorf("%s: the public route's proxy edits headers or is missing (%v)", name, err)
+		}
+	}
+}
+
+// TestCaddyPlainRedirects: the plain server only redirects to the TLS
+// port, and a slot's redirect names the slot's TLS port (C19).
+func TestCaddyPlainRedirects(t *testing.T) {
+	c := caddyRender(LBConfig{Mode: contract.Optional, Truststore: []byte("t")}.withDefaults())
+	srv := c.Apps.HTTP.Servers[caddyPlainServer]
+	if srv == nil || !slices.Equal(srv.Listen, []string{":8088"}) || len(srv.TLSConnectionPolicies) > 0 || len(srv.Routes) != 1 {
+		t.Fatalf("plain server %+v: want one route on :8088 without TLS", srv)
+	}
+	redirect, err := handlerOf[*caddyStaticResponse](srv.Routes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "https://{http.request.host}:8443{http.request.uri}"; redirect.StatusCode != http.StatusPermanentRedirect || len(srv.Routes[0].Handle) != 1 ||
+		!slices.Equal(redirect.Headers["Location"], []string{want}) {
+		t.Errorf("plain route %+v: want only a 308 to %s", redirect, want)
+	}
+	r, err := Caddy{}.Render(LBConfig{Mode: contract.Optional, Truststore: []byte("t")}, goldenServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Caddy{}.Slot(r, "s02", 8452)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(files["slots/s02/caddy.json"])
+	for _, want := range []string{`":8452"`, `":18452"`, `https://{http.request.host}:8452{http.request.uri}`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the slot has no %s", want)
+		}
+	}
+	if strings.Contains(text, "8443") || strings.Contains(text, "8088") {
+		t.Error("the slot still names 8443 or 8088")
+	}
+}
+
+// TestCaddyCutMutantCutsAt8K: the cut mutant's last replacement compiles
+// (Go's regexp allows repeat counts up to 1000) and cuts the header to
+// exactly 8 KiB, leaving a shorter one whole.
+func TestCaddyCutMutantCutsAt8K(t *testing.T) {
+	cfg := caddyGoldenConfigs()["mandatory"]
+	cfg.Mutations = []string{"cert-header-cut-at-8k"}
+	c := caddyRender(cfg.withDefaults())
+	if err := caddyMutations()["cert-header-cut-at-8k"].apply(c, cfg); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.certProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps := p.Headers.Request.Replace[DefaultCertHeader]
+	cut := reps[len(reps)-1:]
+	if got := applyCaddyReplacements(t, strings.Repeat("a", 9000), cut); len(got) != 8192 {
+		t.Errorf("a 9000-byte header became %d bytes, want 8192", len(got))
+	}
+	if got := applyCaddyReplacements(t, strings.Repeat("a", 8000), cut); len(got) != 8000 {
+		t.Errorf("an 8000-byte header became %d bytes, want it whole", len(got))
+	}
 }
