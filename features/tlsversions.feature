@@ -1,4 +1,3 @@
-@mandatory
 Feature: Every refusal holds for TLS 1.2 and for TLS 1.3 clients
   Partners' clients speak TLS 1.2 or TLS 1.3, and the two refuse a client
   certificate at different moments: under TLS 1.2 the handshake fails, under
@@ -6,19 +5,19 @@ Feature: Every refusal holds for TLS 1.2 and for TLS 1.3 clients
   server checks the certificate, so a refusal by alert arrives on the first
   read. Each refusal of Mandatory mode (C1, C2, C3, C7, C15, C17) must hold
   for both, and a trusted caller must get through on both, which proves the
-  balancer speaks the version at all.
+  balancer speaks the version at all, in either mode.
 
   Background:
     Given the "Partner Root CA" is a root CA
     And the "Partner Issuing CA" is an intermediate CA under the "Partner Root CA"
     And the "Unknown Root CA" is a root CA
-    And the load balancer requires client certificates
     And a client certificate "partner-a" issued by the "Partner Issuing CA"
     And a client certificate "stranger" issued by the "Unknown Root CA"
 
-  @C22
+  @C22 @mandatory
   Scenario Outline: A trusted caller gets the product list over TLS <version>
-    Given the truststore holds "Partner Issuing CA", "Partner Root CA"
+    Given the load balancer requires client certificates
+    And the truststore holds "Partner Issuing CA", "Partner Root CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a" over TLS <version>
     Then the response status is 200
     And the response is the product list
@@ -34,9 +33,29 @@ Feature: Every refusal holds for TLS 1.2 and for TLS 1.3 clients
       | version |
       | 1.3     |
 
-  @C22 @backend-view
+  @C22 @optional
+  Scenario Outline: Optional mode: a trusted caller gets the product list over TLS <version>
+    Given the load balancer accepts client certificates optionally
+    And the truststore holds "Partner Issuing CA", "Partner Root CA"
+    When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a" over TLS <version>
+    Then the response status is 200
+    And the response is the product list
+    And the call used TLS <version>
+
+    @tls12
+    Examples: TLS 1.2
+      | version |
+      | 1.2     |
+
+    @tls13
+    Examples: TLS 1.3
+      | version |
+      | 1.3     |
+
+  @C22 @mandatory @backend-view
   Scenario Outline: <refusal> holds over TLS <version>
-    Given the truststore holds "Partner Issuing CA", "Partner Root CA"
+    Given the load balancer requires client certificates
+    And the truststore holds "Partner Issuing CA", "Partner Root CA"
     When the partner calls GET /dev-portal-xapi/products <how> over TLS <version>
     Then the partner is refused
     And the backend received no request
@@ -53,9 +72,10 @@ Feature: Every refusal holds for TLS 1.2 and for TLS 1.3 clients
       | C1: no certificate                 | 1.3     | without a certificate           |
       | C2: a certificate of an unknown CA | 1.3     | with the certificate "stranger" |
 
-  @C22 @new-leaves @backend-view
+  @C22 @mandatory @new-leaves @backend-view
   Scenario Outline: <refusal> holds over TLS <version>
-    Given the truststore holds "Partner Issuing CA", "Partner Root CA"
+    Given the load balancer requires client certificates
+    And the truststore holds "Partner Issuing CA", "Partner Root CA"
     And <definition>
     When the partner calls GET /dev-portal-xapi/products with the certificate "<name>" over TLS <version>
     Then the partner is refused
@@ -73,9 +93,10 @@ Feature: Every refusal holds for TLS 1.2 and for TLS 1.3 clients
       | C3: an expired certificate        | 1.3     | partner-old        | an expired client certificate "partner-old" issued by the "Partner Issuing CA"                |
       | C17: a serverAuth-only certificate | 1.3     | partner-server-eku | a serverAuth-only client certificate "partner-server-eku" issued by the "Partner Issuing CA" |
 
-  @C22 @reconfigures @backend-view
+  @C22 @mandatory @reconfigures @backend-view
   Scenario Outline: C7: a leaf sent without its intermediate is refused over TLS <version>
-    Given the truststore holds "Partner Root CA"
+    Given the load balancer requires client certificates
+    And the truststore holds "Partner Root CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a" over TLS <version>
     Then the partner is refused
     And the backend received no request
@@ -90,9 +111,10 @@ Feature: Every refusal holds for TLS 1.2 and for TLS 1.3 clients
       | version |
       | 1.3     |
 
-  @C22 @reconfigures @new-leaves @backend-view
+  @C22 @mandatory @reconfigures @new-leaves @backend-view
   Scenario Outline: C15: a revoked certificate is refused over TLS <version>
-    Given the truststore holds "Partner Issuing CA", "Partner Root CA"
+    Given the load balancer requires client certificates
+    And the truststore holds "Partner Issuing CA", "Partner Root CA"
     And a revoked client certificate "partner-revoked" issued by the "Partner Issuing CA"
     And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-revoked" over TLS <version>

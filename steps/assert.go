@@ -127,6 +127,12 @@ func (st *scenario) refused() error {
 		return err
 	}
 	if !c.res.CertificateRequested {
+		if c.res.TLSAlert != "" {
+			// A protocol-version or cipher alert is no refusal of the caller:
+			// the balancer could not talk to this client at all.
+			return st.violation(c, "expected the load balancer to ask for a client certificate and refuse it; "+
+				"the handshake ended before it asked (%s): the balancer and this client share no TLS version or cipher", c.res.TLSAlert)
+		}
 		return st.violation(c, "expected the load balancer to ask for a client certificate; it never did")
 	}
 	if r := st.suite.Profile.Refusal; !r.Shows(c.res.TLSAlert, c.res.Status) {
