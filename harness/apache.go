@@ -17,8 +17,11 @@ import (
 // (expired, not yet valid, wrong purpose, revoked, a CA's CRL missing or
 // expired, a chain that reaches no root or is too long) is fatal inside
 // mod_ssl's verify callback, whatever the mode: those callers get a TLS
-// alert, which the profile lists. Nothing the LBConfig can say is beyond
-// Apache, so Render never answers ErrNotSupported.
+// alert, which the profile lists. Beside the partner API it serves a
+// public host on the same port (no client certificate) and a plain port
+// that redirects, both with HTTP/2 where TLS is spoken (mod_http2). Nothing
+// the LBConfig can say is beyond Apache, so Render never answers
+// ErrNotSupported.
 type Apache struct{}
 
 func (Apache) Name() string     { return "apache" }
@@ -79,6 +82,9 @@ const (
 `
 )
 
+// apacheBackend is where every virtual host proxies to.
+var apacheBackend = backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp")
+
 // apacheEncodeCert finishes C14's encoding: escape() percent-encodes the
 // PEM's line breaks and spaces but leaves base64's + / = raw, and a gateway
 // that form-decodes the header (WSO2) would turn every + into a space.
@@ -116,6 +122,7 @@ LoadModule proxy_module       /usr/lib/apache2/modules/mod_proxy.so
 LoadModule proxy_http_module  /usr/lib/apache2/modules/mod_proxy_http.so
 LoadModule socache_shmcb_module /usr/lib/apache2/modules/mod_socache_shmcb.so
 LoadModule ssl_module         /usr/lib/apache2/modules/mod_ssl.so
+LoadModule http2_module       /usr/lib/apache2/modules/mod_http2.so
 
 `
 
@@ -124,10 +131,20 @@ var apacheTemplate = template.Must(template.New("httpd.conf").Parse(`# Rendered 
 # or the a2enmod layout: every path and module it needs is named here, and
 # what it writes at run time goes to /tmp.
 ` + apacheServer + `Listen 8443
+Listen 8088
 SSLSessionCache shmcb:/tmp/ssl_scache(512000)
 
+# The partner API, asking for client certificates. The first virtual host
+# of the port is its default: a handshake without SNI, or with a name no
+# host has, gets this one. mod_ssl answers 421 to a request whose Host
+# names one of the two hosts on a connection made for the other (by SNI,
+# or by default without SNI): their TLS settings differ, so it neither
+# serves it nor renegotiates, over HTTP/1.1 and HTTP/2, TLS 1.2 and 1.3.
 <VirtualHost *:8443>
+    ServerName {{.ServerName}}
+    Protocols h2 http/1.1
     SSLEngine on
+    SSLProtocol -all +TLSv1.2 +TLSv1.3
     SSLCertificateFile    {{.Dir}}/server-chain.pem
     SSLCertificateKeyFile {{.Dir}}/server.key
 
@@ -160,16 +177,11 @@ SSLSessionCache shmcb:/tmp/ssl_scache(512000)
 {{.Refusal}}    ErrorDocument 400 "<html><head><title>400 Bad Request</title></head><body><center><h1>400 Bad Request</h1></center><center>%{reqenv:MTLS_REFUSAL}</center></body></html>"
 {{- end}}
 
-    # Client-sent copies never reach the backend (C13); a header whose
-    # condition does not hold below is then absent.
-    RequestHeader unset {{.HeaderVerify}}
-    RequestHeader unset {{.HeaderDN}}
-    RequestHeader unset {{.HeaderIssuer}}
-    RequestHeader unset {{.HeaderSerial}}
-{{- range .CertHeaders}}
-    RequestHeader unset {{.}}
-{{- end}}
-
+    # Client-sent copies never reach the backend (C13, C18); a header whose
+    # condition does not hold below is then absent. "unset" takes one exact
+    # name (in any letter case), so every "-"/"_" spelling is named: a
+    # CGI-style backend reads X_SSL_Client_DN as X-SSL-Client-DN.
+{{.Strip}}
     # SSL_CLIENT_VERIFY is NONE, SUCCESS, GENEROUS or FAILED:<reason>;
     # the contract knows NONE, SUCCESS and plain FAILED (C10).
     RequestHeader set {{.HeaderVerify}} NONE    "expr=%{SSL_CLIENT_VERIFY} == 'NONE'"
@@ -184,6 +196,31 @@ SSLSessionCache shmcb:/tmp/ssl_scache(512000)
 {{.EncodeCert}}
     ProxyPass        / http://{{.Backend}}/
     ProxyPassReverse / http://{{.Backend}}/
+</VirtualHost>
+
+# A public host on the same port, without client certificates (C20): it
+# reaches the backend with every contract header dropped.
+<VirtualHost *:8443>
+    ServerName {{.PublicHost}}
+    Protocols h2 http/1.1
+    SSLEngine on
+    SSLProtocol -all +TLSv1.2 +TLSv1.3
+    SSLCertificateFile    {{.Dir}}/server-chain.pem
+    SSLCertificateKeyFile {{.Dir}}/server.key
+    SSLVerifyClient       none
+
+    # Every spelling of every contract header goes (C13, C18).
+{{.Strip}}
+    ProxyPass        / http://{{.Backend}}/
+    ProxyPassReverse / http://{{.Backend}}/
+</VirtualHost>
+
+# Plain HTTP only redirects to HTTPS, for the name the caller asked for
+# (C19).
+<VirtualHost *:8088>
+    ServerName {{.ServerName}}
+    RewriteEngine on
+    RewriteRule ^ https://%{SERVER_NAME}:8443%{REQUEST_URI} [R=301,L]
 </VirtualHost>
 `))
 
@@ -200,12 +237,6 @@ func (Apache) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 	if !apacheHeaderName(c.CertHeader) {
 		return Rendered{}, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
 	}
-	certHeaders := []string{c.CertHeader}
-	if !strings.EqualFold(c.CertHeader, DefaultCertHeader) {
-		// The default name is stripped too: a gateway still configured for
-		// it must not read a caller's copy.
-		certHeaders = append(certHeaders, DefaultCertHeader)
-	}
 	var b strings.Builder
 	err := apacheTemplate.Execute(&b, map[string]any{
 		"Mode":           c.Mode,
@@ -219,9 +250,11 @@ func (Apache) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 		"HeaderIssuer":   HeaderIssuer,
 		"HeaderSerial":   HeaderSerial,
 		"CertHeader":     c.CertHeader,
-		"CertHeaders":    certHeaders,
+		"Strip":          apacheUnset(apacheStripped(c.CertHeader), true),
+		"ServerName":     ServerName,
+		"PublicHost":     PublicHost,
 		"EncodeCert":     apacheEncodeCert(c.CertHeader),
-		"Backend":        backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp"),
+		"Backend":        apacheBackend,
 	})
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render httpd.conf: %w", err)
@@ -232,6 +265,33 @@ func (Apache) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 		return Rendered{}, err
 	}
 	return rendered("httpd.conf", conf, c, map[string][]byte{"server-chain.pem": srv.Chain, "server.key": srv.Key}), nil
+}
+
+// apacheStripped names the headers whose caller-sent copies are removed:
+// the contract's, and the default certificate header too, so that a
+// gateway still configured for it never reads a caller's copy.
+func apacheStripped(certHeader string) []string {
+	names := ContractHeaders(certHeader)
+	if !strings.EqualFold(certHeader, DefaultCertHeader) {
+		names = append(names, DefaultCertHeader)
+	}
+	return names
+}
+
+// apacheUnset removes each name, and with spellings every "-"/"_" variant
+// of it: mod_headers matches exact names only, ignoring letter case.
+func apacheUnset(names []string, spellings bool) string {
+	var b strings.Builder
+	for _, n := range names {
+		variants := []string{n}
+		if spellings {
+			variants = Spellings(n)
+		}
+		for _, v := range variants {
+			b.WriteString("    RequestHeader unset " + v + "\n")
+		}
+	}
+	return b.String()
 }
 
 // apacheHeaderName accepts names that need no quoting in httpd.conf.
@@ -290,6 +350,42 @@ func apacheMutations() map[string]mutation {
 			apply: func(conf string, c LBConfig) (string, error) {
 				return replace(apacheEncodeCert(c.withDefaults().CertHeader), "")(conf, c)
 			},
+		},
+		"exact-names-only": {
+			doc: "client copies removed by their exact names only (one RequestHeader unset per header): " +
+				"X_SSL_Client_DN or X-SSL_Client-Verify reach the backend beside the balancer's own (C18)",
+			apply: func(conf string, c LBConfig) (string, error) {
+				names := apacheStripped(c.withDefaults().CertHeader)
+				return replaceEvery(apacheUnset(names, true), apacheUnset(names, false), 2)(conf, c)
+			},
+		},
+		"plain-port-proxies": {
+			doc: "the plain-HTTP listener proxies to the API with the caller's headers instead of redirecting (C19)",
+			apply: replace("    RewriteEngine on\n    RewriteRule ^ https://%{SERVER_NAME}:8443%{REQUEST_URI} [R=301,L]\n",
+				"    ProxyPass        / http://"+apacheBackend+"/\n    ProxyPassReverse / http://"+apacheBackend+"/\n"),
+		},
+		"verify-by-sni": {
+			doc: "one virtual host for both names, the 400 rules skipped when the handshake's SNI named the public host: " +
+				"a request for the protected host on such a connection reaches the API unverified (C20)",
+			apply: onlyIn(contract.Mandatory, chain(
+				replace("    ServerName "+ServerName+"\n", "    ServerName "+ServerName+"\n    ServerAlias "+PublicHost+"\n"),
+				replace("    ServerName "+PublicHost+"\n", "    ServerName public-unused.invalid\n"),
+				replace(apacheRefusal, "    RewriteEngine on\n    RewriteCond %{SSL:SSL_TLS_SNI} ="+PublicHost+"\n    RewriteRule ^ - [L]\n"+
+					strings.TrimPrefix(apacheRefusal, "    RewriteEngine on\n")),
+			)),
+		},
+		"cert-header-cut-at-8k": {
+			doc: "the certificate header is cut to its first 8 KiB, to fit a gateway's header limit (C21)",
+			apply: func(conf string, c LBConfig) (string, error) {
+				// Right after the encoding, so that the cut counts encoded bytes.
+				header := c.withDefaults().CertHeader
+				enc, proxy := apacheEncodeCert(header), "\n    ProxyPass "
+				return replace(enc+proxy, enc+"    RequestHeader edit "+header+` "^(.{8192}).+$" "$1"`+"\n"+proxy)(conf, c)
+			},
+		},
+		"tls13-only": {
+			doc:   "SSLProtocol TLSv1.3 alone: partners whose clients speak TLS 1.2 are locked out (C22)",
+			apply: replaceEvery("SSLProtocol -all +TLSv1.2 +TLSv1.3\n", "SSLProtocol -all +TLSv1.3\n", 2),
 		},
 		"crl-ignored": {
 			doc: "the CRL bundle is not loaded",
@@ -379,22 +475,40 @@ func (Apache) ConfigTest() []string {
 	return []string{"apache2", "-t", "-f", lbConfDir + "/host.conf"}
 }
 
-// Slot moves the rendered configuration's Listen and VirtualHost,
-// mutations included, into slot id; the session cache stays the host's.
+// Slot moves the rendered configuration's listeners and virtual hosts,
+// mutations included, into slot id: the TLS port to port, the plain one
+// to port+PlainPortOffset, the redirect with it; the session cache stays
+// the host's.
 func (Apache) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
 	const listen = "\nListen 8443\n"
 	start := strings.Index(r.Config, listen)
 	if start < 0 {
 		return nil, fmt.Errorf("apache slot %s: the rendered configuration has no %q", id, strings.TrimSpace(listen))
 	}
+	plain := port + PlainPortOffset
 	body := inSlot(r.Config[start+1:], id)
 	body, err := replaceOnce(body, id, map[string]string{
 		"Listen 8443\n":        fmt.Sprintf("Listen %d\n", port),
-		"<VirtualHost *:8443>": fmt.Sprintf("<VirtualHost *:%d>", port),
+		"Listen 8088\n":        fmt.Sprintf("Listen %d\n", plain),
+		"<VirtualHost *:8088>": fmt.Sprintf("<VirtualHost *:%d>", plain),
 		"SSLSessionCache shmcb:/tmp/ssl_scache(512000)\n": "",
 	})
 	if err != nil {
 		return nil, err
+	}
+	// Both hosts of the TLS port move; the redirect names the TLS port
+	// unless a mutation took it away.
+	for _, m := range []struct {
+		old, new string
+		min, max int
+	}{
+		{"<VirtualHost *:8443>", fmt.Sprintf("<VirtualHost *:%d>", port), 2, 2},
+		{"https://%{SERVER_NAME}:8443%", fmt.Sprintf("https://%%{SERVER_NAME}:%d%%", port), 0, 1},
+	} {
+		if n := strings.Count(body, m.old); n < m.min || n > m.max {
+			return nil, fmt.Errorf("apache slot %s: %q occurs %d times in the rendered configuration, want %d to %d", id, m.old, n, m.min, m.max)
+		}
+		body = strings.ReplaceAll(body, m.old, m.new)
 	}
 	files := slotFiles(r, "httpd.conf", id)
 	files["slots/"+id+"/httpd.conf"] = []byte("# Slot " + id + " of the shared balancer.\n" + body)

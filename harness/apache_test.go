@@ -2,6 +2,7 @@ package harness
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -50,7 +51,7 @@ func TestApacheVerifyDepth(t *testing.T) {
 // configuration as it was would be a useless mutant, and one whose text is
 // missing must say so rather than do nothing.
 func TestApacheMutationsChangeTheRendering(t *testing.T) {
-	onlyMandatory := map[string]bool{"optional-for-mandatory": true, "verify-require": true, "different-400-text": true}
+	onlyMandatory := map[string]bool{"optional-for-mandatory": true, "verify-require": true, "different-400-text": true, "verify-by-sni": true}
 	for name := range (Apache{}).Mutations() {
 		for cname, cfg := range goldenConfigs {
 			base, err := Apache{}.Render(cfg, goldenServer)
@@ -82,6 +83,112 @@ func TestApacheMutationsChangeTheRendering(t *testing.T) {
 			t.Errorf("%s applied twice: no error, so it would also pass silently where its text is missing", name)
 		}
 	}
+}
+
+// TestApacheStripsEverySpelling: mod_headers removes a header by its exact
+// name, whatever its letter case, so both TLS hosts name every "-"/"_"
+// spelling of every contract header, and of the default certificate
+// header when another one is configured (C18). The mutant that names only
+// the exact spellings leaves the others in place.
+func TestApacheStripsEverySpelling(t *testing.T) {
+	for _, header := range []string{"", "X-Client-Cert"} {
+		c := LBConfig{Mode: contract.Mandatory, Truststore: []byte("t"), CertHeader: header}
+		r, err := Apache{}.Render(c, goldenServer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := ContractHeaders(header)
+		if header != "" {
+			names = append(names, DefaultCertHeader)
+		}
+		for _, n := range names {
+			for _, sp := range Spellings(n) {
+				if got := strings.Count(r.Config, "    RequestHeader unset "+sp+"\n"); got != 2 {
+					t.Errorf("cert header %q: %s is unset %d times, want once in each TLS host", header, sp, got)
+				}
+			}
+		}
+		c.Mutations = []string{"exact-names-only"}
+		mut, err := Apache{}.Render(c, goldenServer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(mut.Config, "RequestHeader unset X_SSL_Client_DN\n") || !strings.Contains(mut.Config, "RequestHeader unset X-SSL-Client-DN\n") {
+			t.Errorf("exact-names-only: want the exact names alone unset")
+		}
+	}
+}
+
+// TestApacheHosts pins the layout C19 and C20 rest on: the protected host
+// first on the TLS port (the default, for a handshake without SNI) with
+// HTTP/2, the public host after it asking for no certificate, and a plain
+// port that only redirects.
+func TestApacheHosts(t *testing.T) {
+	r, err := Apache{}.Render(LBConfig{Mode: contract.Optional, Truststore: []byte("t")}, goldenServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := strings.Split(r.Config, "<VirtualHost ")[1:]
+	if len(hosts) != 3 {
+		t.Fatalf("%d virtual hosts, want 3", len(hosts))
+	}
+	for i, want := range []struct{ addr, name, verify string }{
+		{"*:8443>", ServerName, "SSLVerifyClient       optional_no_ca"},
+		{"*:8443>", PublicHost, "SSLVerifyClient       none"},
+		{"*:8088>", ServerName, ""},
+	} {
+		h := hosts[i]
+		if !strings.HasPrefix(h, want.addr) || !strings.Contains(h, "    ServerName "+want.name+"\n") {
+			t.Errorf("virtual host %d is not %s for %s:\n%s", i+1, want.addr, want.name, h)
+		}
+		if want.verify != "" && (!strings.Contains(h, want.verify+"\n") || !strings.Contains(h, "Protocols h2 http/1.1\n") ||
+			!strings.Contains(h, "SSLProtocol -all +TLSv1.2 +TLSv1.3\n")) {
+			t.Errorf("TLS virtual host %d lacks %q, HTTP/2 or TLS 1.2 and 1.3", i+1, want.verify)
+		}
+	}
+	public, plain := hosts[1], hosts[2]
+	for _, h := range []string{HeaderVerify, HeaderDN, DefaultCertHeader} {
+		if strings.Contains(public, "RequestHeader set "+h) {
+			t.Errorf("the public host sets %s", h)
+		}
+	}
+	if strings.Contains(plain, "ProxyPass") || !strings.Contains(plain, "https://%{SERVER_NAME}:8443%{REQUEST_URI} [R=301,L]") {
+		t.Errorf("the plain host does not only redirect:\n%s", plain)
+	}
+}
+
+// TestApacheSlot: a slot moves the TLS port, the plain port (TLS port +
+// PlainPortOffset) and the redirect's port together, with or without the
+// mutations that reshape the hosts; the Optional slot is pinned.
+func TestApacheSlot(t *testing.T) {
+	for _, muts := range [][]string{nil, {"verify-by-sni"}, {"plain-port-proxies"}} {
+		r, err := Apache{}.Render(LBConfig{Mode: contract.Mandatory, Truststore: []byte("t"), Mutations: muts}, goldenServer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := Apache{}.Slot(r, "s07", 10450)
+		if err != nil {
+			t.Fatalf("%v: %v", muts, err)
+		}
+		conf := string(files["slots/s07/httpd.conf"])
+		tls, plain := strings.Count(conf, "<VirtualHost *:10450>"), strings.Count(conf, "<VirtualHost *:20450>")
+		if !strings.Contains(conf, "Listen 10450\nListen 20450\n") || tls == 0 || plain != 1 || strings.Contains(conf, "8443") || strings.Contains(conf, "8088") {
+			t.Errorf("%v: the slot does not move both ports (TLS hosts %d, plain hosts %d):\n%s", muts, tls, plain, conf)
+		}
+		redirect := strings.Contains(conf, "https://%{SERVER_NAME}:10450%{REQUEST_URI}")
+		if redirect == slices.Contains(muts, "plain-port-proxies") {
+			t.Errorf("%v: redirect to the slot's TLS port: %v", muts, redirect)
+		}
+	}
+	r, err := Apache{}.Render(goldenConfigs["optional"], goldenServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Apache{}.Slot(r, "s07", 8450)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareGolden(t, filepath.Join("testdata", "golden", "apache-slot-optional.txt"), slotText(files))
 }
 
 func TestApacheRefusesBadInput(t *testing.T) {
