@@ -121,10 +121,28 @@ func (c *Caller) Do(ctx context.Context, baseURL string, r Request) (*Result, er
 // request's credential, TLS version and server name make the connection,
 // and the others change only their method, path, Host and headers. A
 // refusal ends the sequence: the results hold the calls that were made.
+//
+// A balancer may close an idle connection between two requests of the
+// sequence (Apache httpd does on every graceful restart, which another
+// configuration's slot may cause at any time): the sequence is then made
+// again from the start on a new connection, up to three times.
 func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []Request) ([]*Result, error) {
 	if len(reqs) == 0 {
 		return nil, errors.New("no request to send")
 	}
+	for attempt := 1; ; attempt++ {
+		res, err := c.oneConnection(ctx, baseURL, reqs)
+		if !errors.Is(err, errConnectionNotKept) || attempt == 3 {
+			return res, err
+		}
+	}
+}
+
+// errConnectionNotKept: the balancer closed the connection before the
+// sequence's last request.
+var errConnectionNotKept = errors.New("the load balancer did not keep the connection open")
+
+func (c *Caller) oneConnection(ctx context.Context, baseURL string, reqs []Request) ([]*Result, error) {
 	first := reqs[0]
 	conn := &connInfo{}
 	tlsCfg, err := c.tlsConfig(first, conn)
@@ -177,8 +195,8 @@ func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []R
 			return nil, err
 		}
 		if i > 0 && conn.dials > 1 {
-			return nil, fmt.Errorf("call %s: the load balancer did not keep the connection open for request %d of %d (%s), "+
-				"so the requests could not share one connection", res.URL, i+1, len(reqs), res.Outcome())
+			return nil, fmt.Errorf("call %s: %w for request %d of %d (%s), so the requests could not share one connection",
+				res.URL, errConnectionNotKept, i+1, len(reqs), res.Outcome())
 		}
 		out = append(out, res)
 		if res.TLSAlert != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -242,5 +243,25 @@ func TestSpellings(t *testing.T) {
 	}
 	if n := len(Spellings("X-WSO2-CLIENT-CERTIFICATE")); n != 8 {
 		t.Errorf("%d spellings of a name with three dashes, want 8", n)
+	}
+}
+
+// TestCallerSaysWhenTheConnectionWasNotKept: a balancer that closes the
+// connection after each answer cannot be asked twice on one; the caller
+// tries the sequence anew, then says so instead of calling the second
+// request's answer the connection's.
+func TestCallerSaysWhenTheConnectionWasNotKept(t *testing.T) {
+	b := startTLSBackend(t, tls.VerifyClientCertIfGiven)
+	_, err := b.caller.DoOnOneConnection(context.Background(), b.url, []Request{
+		{Path: "/echo", Header: http.Header{"Connection": {"close"}}},
+		{Path: "/echo"},
+	})
+	if !errors.Is(err, errConnectionNotKept) {
+		t.Fatalf("err = %v, want the connection not kept", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.snis) != 6 {
+		t.Errorf("%d handshakes, want 6: three attempts of two", len(b.snis))
 	}
 }
