@@ -64,8 +64,13 @@ type ScenarioResult struct {
 	Unmet string `json:"unmet,omitempty"`
 	// StaleDeviation marks a failure that only says a profile's known
 	// deviation was not observed.
-	StaleDeviation bool           `json:"stale_deviation,omitempty"`
-	Calls          []CallEvidence `json:"calls"`
+	StaleDeviation bool `json:"stale_deviation,omitempty"`
+	// Violation marks a failure in which a check of the contract failed,
+	// as opposed to one where the harness or the environment did (a
+	// timeout, a configuration that would not start): only a violation
+	// says the target broke a promise.
+	Violation bool           `json:"violation,omitempty"`
+	Calls     []CallEvidence `json:"calls"`
 	// Checks say what the scenario's checks verified (which product-list
 	// check ran, which headers were compared).
 	Checks []string `json:"checks,omitempty"`

@@ -92,9 +92,10 @@ func baselineFailures(res contract.RunResult) []string {
 func judge(m runner.Mutation, res contract.RunResult) MutantResult {
 	mr := MutantResult{Name: m.Name, Doc: m.Doc, Wall: res.Wall.Round(time.Millisecond).String()}
 	for _, r := range res.Results {
-		// A failure that only says a known deviation went away does not
-		// count: the mutant must break a promise of the contract.
-		if r.Status == contract.Failed && !r.StaleDeviation {
+		// Only a failed check of the contract counts: not a failure that
+		// only says a known deviation went away, nor one of the harness or
+		// the environment (a timeout would otherwise "catch" any mutant).
+		if r.Status == contract.Failed && r.Violation && !r.StaleDeviation {
 			mr.CaughtBy = append(mr.CaughtBy, fmt.Sprintf("%s: %s %v", r.Feature, r.Name, r.Clauses))
 		}
 	}

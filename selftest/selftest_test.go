@@ -14,8 +14,9 @@ import (
 	"mtlsconform/runner"
 )
 
+// scenario is a result; a failed one failed a check of the contract.
 func scenario(name string, status contract.Status, clauses ...string) contract.ScenarioResult {
-	return contract.ScenarioResult{Feature: "mandatory", Name: name, Status: status, Clauses: clauses}
+	return contract.ScenarioResult{Feature: "mandatory", Name: name, Status: status, Clauses: clauses, Violation: status == contract.Failed}
 }
 
 // fakeSuite answers each run from results keyed by the mutation ("" for
@@ -37,7 +38,9 @@ func (f *fakeSuite) run(mutations []string) (contract.RunResult, error) {
 
 func TestScore(t *testing.T) {
 	stale := scenario("deviation gone", contract.Failed, "C11")
-	stale.StaleDeviation = true
+	stale.StaleDeviation, stale.Violation = true, false
+	timeout := scenario("expired CRL", contract.Failed, "C15")
+	timeout.Violation = false // the harness timed out: no promise was checked
 	suite := &fakeSuite{results: map[string]contract.RunResult{
 		"": {Wall: 2 * time.Second, Results: []contract.ScenarioResult{
 			scenario("no certificate", contract.Passed, "C1"),
@@ -51,11 +54,13 @@ func TestScore(t *testing.T) {
 		// Only a known deviation went away: that breaks no promise.
 		"stale-only": {Results: []contract.ScenarioResult{scenario("no certificate", contract.Passed, "C1"), stale}},
 		"survivor":   {Results: []contract.ScenarioResult{scenario("no certificate", contract.Passed, "C1")}},
+		// Only the harness failed: that catches nothing either.
+		"harness-only": {Results: []contract.ScenarioResult{scenario("no certificate", contract.Passed, "C1"), timeout}},
 	}}
 	var heardReference []string
 	var heardMutants []string
 	rep, err := score(Options{
-		Mutants: []runner.Mutation{{Name: "caught", Doc: "breaks C1"}, {Name: "stale-only"}, {Name: "survivor"}},
+		Mutants: []runner.Mutation{{Name: "caught", Doc: "breaks C1"}, {Name: "stale-only"}, {Name: "survivor"}, {Name: "harness-only"}},
 		OnReference: func(failed []string, wall time.Duration) {
 			heardReference = append(heardReference, Baseline(failed)+" "+wall.String())
 		},
@@ -70,26 +75,27 @@ func TestScore(t *testing.T) {
 				CaughtBy: []string{"mandatory: no certificate [C1]", "mandatory: unknown CA [C3 C4]"}},
 			{Name: "stale-only", Wall: "0s"},
 			{Name: "survivor", Wall: "0s"},
+			{Name: "harness-only", Wall: "0s"},
 		},
-		Caught: 1, Total: 3,
+		Caught: 1, Total: 4,
 	}
 	if diff := cmp.Diff(want, rep); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"", "caught", "stale-only", "survivor"}, suite.asked); diff != "" {
+	if diff := cmp.Diff([]string{"", "caught", "stale-only", "survivor", "harness-only"}, suite.asked); diff != "" {
 		t.Errorf("runs (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"passes 2s"}, heardReference); diff != "" {
 		t.Errorf("reference progress (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"caught", "stale-only", "survivor"}, heardMutants); diff != "" {
+	if diff := cmp.Diff([]string{"caught", "stale-only", "survivor", "harness-only"}, heardMutants); diff != "" {
 		t.Errorf("mutant progress (-want +got):\n%s", diff)
 	}
 	if rep.Passed() {
-		t.Error("Passed with two survivors")
+		t.Error("Passed with three survivors")
 	}
-	if got := rep.KillRate(); got < 33.3 || got > 33.4 {
-		t.Errorf("kill rate %.2f, want 33.33", got)
+	if got := rep.KillRate(); got != 25 {
+		t.Errorf("kill rate %.2f, want 25", got)
 	}
 }
 

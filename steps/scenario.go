@@ -60,6 +60,7 @@ type scenario struct {
 	dir      string
 
 	deviation string // set when a known deviation was observed
+	violated  bool   // a check of the contract failed (not the harness)
 	naReason  string
 	nsReason  string
 	unmet     Need     // the capability the target lacked, when known from the tags
@@ -143,6 +144,9 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 // into a skip with its reason.
 func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err error) (context.Context, error) {
 	var ce *contractError
+	if errors.As(err, &ce) {
+		st.violated = true
+	}
 	switch {
 	case errors.As(err, &ce):
 		d, ok := st.suite.Profile.Deviation(st.name, st.clauses, st.modes())
@@ -236,7 +240,7 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 	case st.naReason != "":
 		res.Status, res.Reason, res.Unmet = contract.NotApplicable, st.naReason, string(st.unmet)
 	case err != nil && !errors.Is(err, godog.ErrSkip):
-		res.Status, res.Error = contract.Failed, err.Error()
+		res.Status, res.Error, res.Violation = contract.Failed, err.Error(), st.violated
 	default:
 		// A deviation whose refusal the calls show still holds (the scenario
 		// passed on another call); one that names no refusal is gone once

@@ -17,7 +17,8 @@ const selftestUsage = `mtlsconform selftest: prove the suite catches broken load
 
 Runs the whole suite against the conformant reference (every scenario must pass, known deviations
 aside), then once against each deliberately broken reference ("mutant"). A mutant is caught when at
-least one scenario fails on it. Prints each mutant with the scenarios that caught it and the kill rate
+least one scenario fails a check of the contract on it (a timeout or a configuration that would
+not start catches nothing). Prints each mutant with the scenarios that caught it and the kill rate
 (caught / total); exit status 0 only when the reference passes and every mutant is caught.
 
   mtlsconform selftest [--mutation NAME ...] [--out DIR]`
