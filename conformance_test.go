@@ -19,7 +19,7 @@ import (
 // godog's own flags, with a godog. prefix: go test -godog.tags=@C1
 // -godog.format=pretty -godog.concurrency=2. The same settings can come
 // from MTLSCONFORM_TAGS, MTLSCONFORM_FORMAT, MTLSCONFORM_CONCURRENCY.
-var godogOpts = godog.Options{Format: "progress", Concurrency: 4}
+var godogOpts = godog.Options{Format: "progress", Concurrency: runner.DefaultConcurrency}
 
 // BindFlags uses Go's flag package, which go test parses; godog's
 // BindCommandLineFlags binds to pflag, which go test never parses.

@@ -360,6 +360,7 @@ func TestCaddyHostFiles(t *testing.T) {
 // Caddy reloaded through its admin endpoint fails this: every reload
 // rebinds its listeners and resets connections queued on the old ones.)
 func TestCaddySlotsLeaveEachOtherAlone(t *testing.T) {
+	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	if testing.Short() {
 		t.Skip("starts containers")
 	}

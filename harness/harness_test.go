@@ -21,6 +21,7 @@ import (
 // TestMandatoryReference starts backend and nginx in Mandatory mode and
 // checks the three facts everything else builds on.
 func TestMandatoryReference(t *testing.T) {
+	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	harnesstest.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -59,6 +59,7 @@ func verdict(t *testing.T, ctx context.Context, env *harness.Environment, lb *ha
 // trusting partner A and an Optional one trusting partner B, and checks
 // that each behaves as if it ran alone, in one container.
 func TestSlotsAreIndependent(t *testing.T) {
+	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	a := pkitest.MustRootCA(t, "Partner A Root CA")
 	b := pkitest.MustRootCA(t, "Partner B Root CA")
 	leafA, leafB := pkitest.MustClient(t, a, "partner-a"), pkitest.MustClient(t, b, "partner-b")
@@ -67,6 +68,7 @@ func TestSlotsAreIndependent(t *testing.T) {
 			continue
 		}
 		t.Run(impl.Name(), func(t *testing.T) {
+			t.Parallel()
 			env, ctx := startEnv(t, harness.Options{Implementation: impl})
 			cfgs := []harness.LBConfig{
 				{Mode: contract.Mandatory, Truststore: pki.Bundle(a.Cert)},
@@ -134,6 +136,7 @@ func TestSlotsAreIndependent(t *testing.T) {
 // cannot load: the error says what the balancer's own configuration test
 // said, and the next configuration is served all the same.
 func TestRefusedSlotConfiguration(t *testing.T) {
+	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	env, ctx := startEnv(t, harness.Options{})
 	junk := []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
 	_, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: junk})
@@ -155,9 +158,11 @@ func TestRefusedSlotConfiguration(t *testing.T) {
 // is reported to that one alone, and the six serve their partners (those
 // batched with the refused one are served again, each on its own).
 func TestRefusalStaysWithItsConfiguration(t *testing.T) {
+	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	junk := []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
 	for _, impl := range []harness.Implementation{harness.Nginx{}, harness.HAProxy{}, harness.Apache{}} {
 		t.Run(impl.Name(), func(t *testing.T) {
+			t.Parallel()
 			env, ctx := startEnv(t, harness.Options{Implementation: impl})
 			const sound = 6
 			roots := make([]*pki.CA, sound)
@@ -210,11 +215,13 @@ func TestRefusalStaysWithItsConfiguration(t *testing.T) {
 // in through the engine; and the other way of serving configurations, a
 // container each.
 func TestPublishedPorts(t *testing.T) {
+	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	for name, opts := range map[string]harness.Options{
 		"shared balancer":             {PublishPorts: true},
 		"container per configuration": {PublishPorts: true, ContainerPerConfig: true},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			env, ctx := startEnv(t, opts)
 			root := pkitest.MustRootCA(t, "Partner Root CA")
 			for i, mode := range []contract.Mode{contract.Mandatory, contract.Optional} {

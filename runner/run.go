@@ -65,9 +65,11 @@ type RunOptions struct {
 }
 
 // DefaultConcurrency is how many scenarios a run executes at once unless
-// told otherwise: on two cores, 4 measured fastest (the scenarios mostly
-// wait for the balancer) and 8 no faster.
-const DefaultConcurrency = 4
+// told otherwise. The scenarios mostly wait for the balancer's reloads,
+// which concurrent scenarios share: on two cores the full nginx suite (87
+// scenarios) took 4.5 s at 8 and 5.6 s at 4 (medians of 5, 2026-12-01),
+// the nginx self-test 45 s at 8 and 85 s at 2.
+const DefaultConcurrency = 8
 
 // Run runs the suite: opens the target (the reference, started for this
 // run, when none is given), runs every selected scenario, and closes the

@@ -28,7 +28,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var only stringList
 	fs.Var(&only, "mutation", "run only these mutants (repeatable; default all of the implementation's): "+mutationHelp())
 	out := fs.String("out", "out", "`folder` for selftest.md and selftest.json")
-	conc := fs.Int("concurrency", 2, "scenarios run at once")
+	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once")
 	var ref referenceFlags
 	ref.register(fs)
 	if err := parseFlags(fs, args); err != nil {
