@@ -23,38 +23,9 @@ run | test) ;;
   ;;
 esac
 
-say() { printf 'prereqs: %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
-# step DESCRIPTION COMMAND...: runs the command with its output kept in a
-# log, a line when it starts, one every 15 s while it runs, one when it
-# ends; its log is shown when it fails.
-step() {
-  local desc=$1
-  shift
-  local log start pid rc=0
-  log=$(mktemp "${TMPDIR:-/tmp}/mtlsconform-prereqs.XXXXXX")
-  start=$(date +%s)
-  say "$desc ..."
-  "$@" >"$log" 2>&1 &
-  pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    for _ in $(seq 1 150); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && say "  still $desc ($(($(date +%s) - start)) s)"
-  done
-  wait "$pid" || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    say "$desc failed (exit $rc):"
-    tail -n 30 "$log" >&2
-    rm -f "$log"
-    return "$rc"
-  fi
-  rm -f "$log"
-  say "  done in $(($(date +%s) - start)) s"
-}
+SAY_PREFIX=prereqs
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 apt_updated=
 apt_install() {
@@ -109,10 +80,7 @@ fi
 
 if [ "$what" = test ]; then
   # The reference implementations' images (nginx, HAProxy, Apache httpd,
-  # Caddy), built offline from Debian packages where missing; the list and
-  # the packages live in the harness, so this asks the CLI.
-  mkdir -p bin
-  step "building bin/mtlsconform (go build; the first time about a minute)" env CGO_ENABLED=0 go build -o bin/mtlsconform ./cmd/mtlsconform
-  bin/mtlsconform images >&2
+  # Caddy), built offline from Debian packages where missing.
+  bash scripts/build-images.sh
 fi
 say "ready: $(docker version --format 'Docker engine {{.Server.Version}}')"
