@@ -310,6 +310,7 @@ func TestLiveTargets(t *testing.T) {
 	}
 	for _, tt := range conformant {
 		t.Run("conformant/"+tt.name, func(t *testing.T) {
+			t.Parallel() // each a CLI run against its own balancer; they overlap
 			code, output, res := liveRun(t, args(t.TempDir(), tt.conf, tt.mode, tt.plain, tt.extra))
 			if code != exitOK {
 				t.Errorf("exit %d, want 0\n%s", code, output)
@@ -380,6 +381,7 @@ func TestLiveTargets(t *testing.T) {
 	}
 	for _, tt := range broken {
 		t.Run("broken/"+tt.name, func(t *testing.T) {
+			t.Parallel() // each a CLI run against its own balancer; they overlap
 			code, output, res := liveRun(t, args(t.TempDir(), tt.conf, tt.mode, tt.plain, tt.extra))
 			if code != exitFailed {
 				t.Errorf("exit %d, want 1\n%s", code, output)
