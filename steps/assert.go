@@ -193,11 +193,7 @@ func (st *scenario) productList() error {
 }
 
 func (st *scenario) everyVerify(ctx context.Context, want string) (context.Context, error) {
-	c, err := st.last()
-	if err != nil {
-		return ctx, err
-	}
-	seen, err := st.backendSaw(ctx, c)
+	c, seen, err := st.lastSeen(ctx)
 	if err != nil {
 		return ctx, err
 	}
@@ -227,7 +223,7 @@ func (st *scenario) certHeaderNames() []string {
 // headers and the certificate header under each name it may have.
 func contractHeaders(certNames []string) map[string]bool {
 	m := map[string]bool{}
-	for _, n := range append([]string{harness.HeaderVerify, harness.HeaderDN, harness.HeaderIssuer, harness.HeaderSerial, harness.DefaultCertHeader}, certNames...) {
+	for _, n := range append(harness.ContractHeaders(""), certNames...) {
 		m[http.CanonicalHeaderKey(n)] = true
 	}
 	return m
@@ -318,14 +314,23 @@ func (st *scenario) expectedHeaders(t *godog.Table) (map[string]string, error) {
 	return want, nil
 }
 
+// lastSeen returns the last call and what the backend received of it.
+func (st *scenario) lastSeen(ctx context.Context) (*call, []productapi.Echo, error) {
+	c, err := st.last()
+	if err != nil {
+		return nil, nil, err
+	}
+	seen, err := st.backendSaw(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, seen, nil
+}
+
 // onlyRequest returns the last call and the one request it caused at the
 // backend; any other number is a contract violation.
 func (st *scenario) onlyRequest(ctx context.Context) (*call, productapi.Echo, error) {
-	c, err := st.last()
-	if err != nil {
-		return nil, productapi.Echo{}, err
-	}
-	seen, err := st.backendSaw(ctx, c)
+	c, seen, err := st.lastSeen(ctx)
 	if err != nil {
 		return nil, productapi.Echo{}, err
 	}

@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -39,44 +38,6 @@ func (st *scenario) registerAttackSteps(sc *godog.ScenarioContext) {
 }
 
 var tlsVersions = map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
-
-// send makes the calls of one When step over one connection and records
-// each; base picks the listener (TLS or plain) of the scenario's endpoint.
-func (st *scenario) send(ctx context.Context, plain bool, reqs ...harness.Request) (context.Context, error) {
-	ep, err := st.endpointForCall(ctx)
-	if err != nil {
-		return ctx, err
-	}
-	base := ep.URL
-	if plain {
-		if ep.PlainURL == "" {
-			return ctx, NotApplicable("the target has no plain-HTTP listener the harness knows of")
-		}
-		base = ep.PlainURL
-	}
-	for i := range reqs {
-		if reqs[i].Path, err = st.suite.Target.MapPath(reqs[i].Path); err != nil {
-			return ctx, err
-		}
-	}
-	results, err := st.suite.Target.Caller().DoOnOneConnection(ctx, base, reqs)
-	if err != nil {
-		return ctx, err
-	}
-	for i, res := range results {
-		ctx = st.record(ctx, res, reqs[i].Header)
-		// The connection's credential is the first request's.
-		st.calls[len(st.calls)-1].cred = reqs[0].Credential
-	}
-	return ctx, nil
-}
-
-// record keeps a call and attaches its evidence to the cucumber report.
-func (st *scenario) record(ctx context.Context, res *harness.Result, extra http.Header) context.Context {
-	st.calls = append(st.calls, &call{res: res, extra: extra})
-	body, _ := json.MarshalIndent(evidence(res, extra), "", "  ")
-	return godog.Attach(ctx, godog.Attachment{Body: body, FileName: "call.json", MediaType: "application/json"})
-}
 
 func (st *scenario) callWithoutOverTLS(ctx context.Context, method, path, version string) (context.Context, error) {
 	return st.send(ctx, false, harness.Request{Method: method, Path: path, TLSVersion: tlsVersions[version]})
@@ -188,7 +149,7 @@ func foldName(name string) string {
 // contractFolds are the folded names of the scenario's contract headers.
 func (st *scenario) contractFolds() map[string]bool {
 	m := map[string]bool{}
-	for _, n := range append(harness.ContractHeaders(""), st.certHeaderNames()...) {
+	for n := range contractHeaders(st.certHeaderNames()) {
 		m[foldName(n)] = true
 	}
 	return m
@@ -255,14 +216,10 @@ func (st *scenario) noOtherSpelling(ctx context.Context) (context.Context, error
 
 // plainDoorClosed checks C19: the plain-HTTP call was redirected to an
 // https:// URL or refused with a 4xx, and nothing reached the backend; or
-// it reached the backend with no contract header but the balancer's own
-// X-SSL-Client-Verify NONE.
+// it reached the backend with no contract header other than, at most, the
+// balancer's own X-SSL-Client-Verify NONE.
 func (st *scenario) plainDoorClosed(ctx context.Context) (context.Context, error) {
-	c, err := st.last()
-	if err != nil {
-		return ctx, err
-	}
-	seen, err := st.backendSaw(ctx, c)
+	c, seen, err := st.lastSeen(ctx)
 	if err != nil {
 		return ctx, err
 	}
@@ -276,14 +233,14 @@ func (st *scenario) plainDoorClosed(ctx context.Context) (context.Context, error
 		if perr != nil || u.Scheme != "https" {
 			return ctx, st.violation(c, "expected a redirect to HTTPS, the Location is %q", loc)
 		}
-		if len(seen) > 0 {
-			return ctx, st.violation(c, "the call was redirected, yet the backend received %d request(s)", len(seen))
+		if err := st.refusedBeforeBackend(c, seen, "the call was redirected"); err != nil {
+			return ctx, err
 		}
 		st.checked("plain HTTP redirected (%d) to %s; the backend received nothing", res.Status, loc)
 		return ctx, nil
 	case res.Status >= 400 && res.Status < 500:
-		if len(seen) > 0 {
-			return ctx, st.violation(c, "the call was refused (%d), yet the backend received %d request(s)", res.Status, len(seen))
+		if err := st.refusedBeforeBackend(c, seen, fmt.Sprintf("the call was refused (%d)", res.Status)); err != nil {
+			return ctx, err
 		}
 		st.checked("plain HTTP refused with %d; the backend received nothing", res.Status)
 		return ctx, nil
@@ -310,8 +267,17 @@ func (st *scenario) plainDoorClosed(ctx context.Context) (context.Context, error
 	if len(forged) > 0 {
 		return ctx, st.violation(c, "a request without TLS reached the backend with contract headers the balancer cannot have set (nobody was verified):\n    %s", strings.Join(forged, "\n    "))
 	}
-	st.checked("plain HTTP passed on (%d) with no contract header but %s NONE", res.Status, harness.HeaderVerify)
+	st.checked("plain HTTP passed on (%d) with no contract header other than, at most, %s NONE", res.Status, harness.HeaderVerify)
 	return ctx, nil
+}
+
+// refusedBeforeBackend accepts a refusal only when nothing of the call
+// reached the backend.
+func (st *scenario) refusedBeforeBackend(c *call, seen []productapi.Echo, how string) error {
+	if len(seen) > 0 {
+		return st.violation(c, "%s, yet the backend received %d request(s)", how, len(seen))
+	}
+	return nil
 }
 
 func countFold(fields []productapi.RawHeader, fold string) int {
@@ -331,26 +297,22 @@ func countFold(fields []productapi.RawHeader, fold string) int {
 // Optional mode a caller the balancer never asked may also pass on marked
 // NONE, as on the protected host itself; never with another identity.
 func (st *scenario) protectedRefusedOrVerified(ctx context.Context) (context.Context, error) {
-	c, err := st.last()
-	if err != nil {
-		return ctx, err
-	}
-	seen, err := st.backendSaw(ctx, c)
+	c, seen, err := st.lastSeen(ctx)
 	if err != nil {
 		return ctx, err
 	}
 	res := c.res
 	if res.TLSAlert != "" {
-		if len(seen) > 0 {
-			return ctx, st.violation(c, "refused by TLS alert, yet the backend received %d request(s)", len(seen))
+		if err := st.refusedBeforeBackend(c, seen, "refused by TLS alert"); err != nil {
+			return ctx, err
 		}
 		st.checked("the request for the protected host was refused in TLS (%s)", res.TLSAlert)
 		return ctx, nil
 	}
 	switch res.Status {
 	case http.StatusBadRequest, http.StatusForbidden, http.StatusMisdirectedRequest:
-		if len(seen) > 0 {
-			return ctx, st.violation(c, "refused with %d, yet the backend received %d request(s)", res.Status, len(seen))
+		if err := st.refusedBeforeBackend(c, seen, fmt.Sprintf("refused with %d", res.Status)); err != nil {
+			return ctx, err
 		}
 		st.checked("the request for the protected host was refused with %d; the backend received nothing", res.Status)
 		return ctx, nil
@@ -402,10 +364,11 @@ func (st *scenario) certHeaderLarge(name string) error {
 	if err != nil {
 		return err
 	}
-	if n := encodedCertSize(id); n <= 8<<10 {
+	n := encodedCertSize(id)
+	if n <= 8<<10 {
 		return fmt.Errorf("the certificate header of %q would be %d bytes, not more than 8 KiB: the scenario does not test what it says", name, n)
 	}
-	st.checked("the certificate header of %q is %d bytes URL-encoded (more than 8 KiB)", name, encodedCertSize(id))
+	st.checked("the certificate header of %q is %d bytes URL-encoded (more than 8 KiB)", name, n)
 	return nil
 }
 
@@ -414,11 +377,7 @@ func (st *scenario) certHeaderLarge(name string) error {
 // certificate, URL-encoded as C14 says; never a 5xx, a missing or a cut
 // header.
 func (st *scenario) bigCertWholeOrRefused(ctx context.Context, name, header string) (context.Context, error) {
-	c, err := st.last()
-	if err != nil {
-		return ctx, err
-	}
-	seen, err := st.backendSaw(ctx, c)
+	c, seen, err := st.lastSeen(ctx)
 	if err != nil {
 		return ctx, err
 	}
@@ -431,8 +390,8 @@ func (st *scenario) bigCertWholeOrRefused(ctx context.Context, name, header stri
 		refusedBy = fmt.Sprintf("HTTP %d", res.Status)
 	}
 	if refusedBy != "" {
-		if len(seen) > 0 {
-			return ctx, st.violation(c, "refused (%s), yet the backend received %d request(s)", refusedBy, len(seen))
+		if err := st.refusedBeforeBackend(c, seen, "refused ("+refusedBy+")"); err != nil {
+			return ctx, err
 		}
 		st.checked("the big certificate was refused before the backend (%s)", refusedBy)
 		return ctx, nil

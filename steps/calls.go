@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,14 +17,8 @@ import (
 )
 
 // endpointFor fixes the scenario's configuration and returns the load
-// balancer that runs it.
-func (st *scenario) endpointFor(ctx context.Context) (string, error) {
-	ep, err := st.endpointForCall(ctx)
-	return ep.URL, err
-}
-
-// endpointForCall is endpointFor with every listener of the endpoint.
-func (st *scenario) endpointForCall(ctx context.Context) (Endpoint, error) {
+// balancer that runs it, with every listener it has.
+func (st *scenario) endpointFor(ctx context.Context) (Endpoint, error) {
 	if st.endpoint != "" {
 		return Endpoint{URL: st.endpoint, PlainURL: st.plainEndpoint}, nil
 	}
@@ -42,23 +37,46 @@ func (st *scenario) endpointForCall(ctx context.Context) (Endpoint, error) {
 }
 
 func (st *scenario) do(ctx context.Context, method, path string, id *pki.Identity, chain bool, extra http.Header) (context.Context, error) {
-	path, err := st.suite.Target.MapPath(path)
+	return st.send(ctx, false, harness.Request{Method: method, Path: path, Header: extra, Credential: id, SendChain: chain})
+}
+
+// send makes the calls of one When step over one connection and records
+// each; base picks the listener (TLS or plain) of the scenario's endpoint.
+func (st *scenario) send(ctx context.Context, plain bool, reqs ...harness.Request) (context.Context, error) {
+	for i := range reqs {
+		var err error
+		if reqs[i].Path, err = st.suite.Target.MapPath(reqs[i].Path); err != nil {
+			return ctx, err
+		}
+	}
+	ep, err := st.endpointFor(ctx)
 	if err != nil {
 		return ctx, err
 	}
-	base, err := st.endpointFor(ctx)
+	base := ep.URL
+	if plain {
+		if ep.PlainURL == "" {
+			return ctx, NotApplicable("the target has no plain-HTTP listener the harness knows of")
+		}
+		base = ep.PlainURL
+	}
+	results, err := st.suite.Target.Caller().DoOnOneConnection(ctx, base, reqs)
 	if err != nil {
 		return ctx, err
 	}
-	res, err := st.suite.Target.Caller().Do(ctx, base, harness.Request{
-		Method: method, Path: path, Header: extra, Credential: id, SendChain: chain,
-	})
-	if err != nil {
-		return ctx, err
+	for i, res := range results {
+		ctx = st.record(ctx, res, reqs[i].Header)
+		// The connection's credential is the first request's.
+		st.calls[len(st.calls)-1].cred = reqs[0].Credential
 	}
-	ctx = st.record(ctx, res, extra)
-	st.calls[len(st.calls)-1].cred = id
 	return ctx, nil
+}
+
+// record keeps a call and attaches its evidence to the cucumber report.
+func (st *scenario) record(ctx context.Context, res *harness.Result, extra http.Header) context.Context {
+	st.calls = append(st.calls, &call{res: res, extra: extra})
+	body, _ := json.MarshalIndent(evidence(res, extra), "", "  ")
+	return godog.Attach(ctx, godog.Attachment{Body: body, FileName: "call.json", MediaType: "application/json"})
 }
 
 func (st *scenario) callWithout(ctx context.Context, method, path string) (context.Context, error) {
