@@ -26,7 +26,7 @@ type Apache struct{}
 
 func (Apache) Name() string     { return "apache" }
 func (Apache) Image() string    { return "mtlsconform/apache:bookworm" }
-func (Apache) Packages() string { return "apache2,ca-certificates" }
+func (Apache) Packages() string { return "apache2" }
 
 // Command runs Debian's binary directly: apache2ctl would read
 // /etc/apache2/envvars, and the rendered httpd.conf names every path

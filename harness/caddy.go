@@ -25,7 +25,7 @@ func (Caddy) Image() string { return "mtlsconform/caddy:bookworm" }
 
 // Packages: caddy's postinst creates its system user with groupadd, which
 // mmdebstrap's essential variant lacks, so passwd comes along.
-func (Caddy) Packages() string { return "caddy,ca-certificates,passwd" }
+func (Caddy) Packages() string { return "caddy" }
 
 func (Caddy) Command() []string {
 	return []string{"caddy", "run", "--config", lbConfDir + "/" + caddyConfigFile}

@@ -23,7 +23,7 @@ type HAProxy struct{}
 
 func (HAProxy) Name() string     { return "haproxy" }
 func (HAProxy) Image() string    { return HAProxyImage }
-func (HAProxy) Packages() string { return "haproxy,ca-certificates" }
+func (HAProxy) Packages() string { return "haproxy" }
 
 // Command runs HAProxy in the foreground (-db) with the rendered file.
 func (HAProxy) Command() []string {

@@ -103,12 +103,12 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 	if err != nil || ok {
 		return false, err
 	}
-	packages, name, own := ownImage(ref)
+	packages, name, binary, own := ownImage(ref)
 	if !own {
 		return false, fmt.Errorf("load balancer image %s is not on this machine and is not one the project builds: "+
 			"load or pull it first (docker pull %s), or leave the image setting at its default", ref, ref)
 	}
-	logf("building %s from Debian packages (mmdebstrap; about 20 s, once)", ref)
+	logf("building %s from Debian packages (mmdebstrap; about 10 s, once)", ref)
 	script, err := os.CreateTemp("", "mtlsconform-build-image-*.sh")
 	if err != nil {
 		return false, fmt.Errorf("build image %s: %w", ref, err)
@@ -119,7 +119,7 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 		return false, fmt.Errorf("build image %s: %w", ref, err)
 	}
 	script.Close()
-	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref, packages, name).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref, packages, name, binary).CombinedOutput()
 	if err != nil {
 		return false, fmt.Errorf("build image %s: %v\n%s\n(run scripts/prereqs.sh to install mmdebstrap and Docker, then try again)",
 			ref, err, strings.TrimSpace(string(out)))
@@ -302,7 +302,7 @@ func RemoveImages(ctx context.Context) error {
 	var errs []error
 	for _, img := range list.Items {
 		for _, tag := range img.RepoTags {
-			if _, _, own := ownImage(tag); own || strings.HasPrefix(tag, backendImageRepo+":") {
+			if _, _, _, own := ownImage(tag); own || strings.HasPrefix(tag, backendImageRepo+":") {
 				if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !isNotFound(err) {
 					errs = append(errs, fmt.Errorf("remove image %s: %w", tag, err))
 				}

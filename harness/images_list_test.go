@@ -13,16 +13,16 @@ func TestImagesListMatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listed := map[string][2]string{}
+	listed := map[string][3]string{}
 	for _, line := range strings.Split(string(data), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		f := strings.Split(line, "\t")
-		if len(f) != 3 {
-			t.Fatalf("images.tsv: %q is not name, image and packages separated by tabs", line)
+		if len(f) != 4 {
+			t.Fatalf("images.tsv: %q is not name, image, packages and binary separated by tabs", line)
 		}
-		listed[f[0]] = [2]string{f[1], f[2]}
+		listed[f[0]] = [3]string{f[1], f[2], f[3]}
 	}
 	for _, impl := range Implementations() {
 		got, ok := listed[impl.Name()]
@@ -30,8 +30,8 @@ func TestImagesListMatches(t *testing.T) {
 			t.Errorf("images.tsv has no line for %s", impl.Name())
 			continue
 		}
-		if got != [2]string{impl.Image(), impl.Packages()} {
-			t.Errorf("images.tsv says %s is %v; the implementation says %s from %s", impl.Name(), got, impl.Image(), impl.Packages())
+		if want := [3]string{impl.Image(), impl.Packages(), impl.Command()[0]}; got != want {
+			t.Errorf("images.tsv says %s is %v; the implementation says %v (image, packages, binary)", impl.Name(), got, want)
 		}
 		delete(listed, impl.Name())
 	}

@@ -63,13 +63,13 @@ func LookupImplementation(name string) (Implementation, error) {
 }
 
 // ownImage says whether the project builds ref itself, and from what.
-func ownImage(ref string) (packages, name string, ok bool) {
+func ownImage(ref string) (packages, name, binary string, ok bool) {
 	for _, i := range Implementations() {
 		if i.Image() == ref {
-			return i.Packages(), i.Name(), true
+			return i.Packages(), i.Name(), i.Command()[0], true
 		}
 	}
-	return "", "", false
+	return "", "", "", false
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -17,7 +17,7 @@ type Nginx struct{}
 
 func (Nginx) Name() string     { return "nginx" }
 func (Nginx) Image() string    { return DefaultNginxImage }
-func (Nginx) Packages() string { return "nginx-light,ca-certificates" }
+func (Nginx) Packages() string { return "nginx-light" }
 func (Nginx) Command() []string {
 	return []string{"nginx", "-c", lbConfDir + "/nginx.conf", "-g", "daemon off;"}
 }

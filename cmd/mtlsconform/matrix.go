@@ -150,7 +150,7 @@ func implNames() []string {
 // cmdImages builds every reference implementation's image that is missing
 // (offline, from Debian packages), so that the first run does not pay for it.
 func cmdImages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("mtlsconform images", stderr, "mtlsconform images: build the reference implementations' images that are missing (about 20 s each, once).")
+	fs := newFlagSet("mtlsconform images", stderr, "mtlsconform images: build the reference implementations' images that are missing (about 10-20 s each, once).")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
