@@ -23,8 +23,8 @@ type Caddy struct{}
 func (Caddy) Name() string  { return "caddy" }
 func (Caddy) Image() string { return "mtlsconform/caddy:bookworm" }
 
-// Packages: caddy's postinst creates its system user with groupadd, which
-// mmdebstrap's essential variant lacks, so passwd comes along.
+// Packages: Caddy is one static binary; the image's sh and coreutils (which
+// every image has) run the slot starter.
 func (Caddy) Packages() string { return "caddy" }
 
 func (Caddy) Command() []string {
