@@ -182,7 +182,7 @@ func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string) (S
 		if !doomed(c.Labels) {
 			continue
 		}
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+		if err := removeContainer(ctx, cli, c.ID); err != nil {
 			errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
 			continue
 		}
@@ -203,6 +203,30 @@ func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string) (S
 		rep.Networks = append(rep.Networks, n.Name)
 	}
 	return rep, errors.Join(errs...)
+}
+
+// removeContainer removes a container, and is done when it is gone: another
+// process sweeping at the same time (a run in another terminal, another
+// test package) may be removing it already, and then it waits for that.
+func removeContainer(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+	_, err := cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err == nil || isNotFound(err) {
+		return nil
+	}
+	if !strings.Contains(err.Error(), "already in progress") {
+		return err
+	}
+	for range 100 {
+		if _, ierr := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); isNotFound(ierr) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w (and it was still there 10 s later)", err)
 }
 
 func isNotFound(err error) bool {

@@ -170,8 +170,14 @@ func TestNoLeaks(t *testing.T) {
 		if code := exitStatus(next.cmd.Wait()); code != 0 {
 			t.Fatalf("next run: exit %d\n%s", code, next.stderr.String())
 		}
-		if !strings.Contains(next.stderr.String(), "left by earlier runs") {
-			t.Errorf("the next run did not say it swept: %s", next.stderr.String())
+		// The run says it swept, unless another sweeper got there first:
+		// go test runs the harness package's environments meanwhile, and
+		// they sweep what dead processes left too. Either way nothing may
+		// be left, and the sweep must not have failed.
+		if strings.Contains(next.stderr.String(), "cleanup of earlier runs") {
+			t.Errorf("the next run's sweep failed: %s", next.stderr.String())
+		} else if !strings.Contains(next.stderr.String(), "left by earlier runs") {
+			t.Logf("the next run swept nothing: another process removed what the killed run left")
 		}
 		assertNothingLeft(t, pid, "after a killed run and a new run")
 		assertNothingLeft(t, next.cmd.Process.Pid, "after the new run")
