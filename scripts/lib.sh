@@ -6,12 +6,13 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # step DESCRIPTION COMMAND...: runs the command with its output kept in a
 # log, a line when it starts, one every 15 s while it runs, one when it
-# ends; its log is shown when it fails.
+# ends; its log is shown when it fails. The log is in STEP_LOGS when set
+# (a folder the caller removes, also when interrupted), else in TMPDIR.
 step() {
   local desc=$1
   shift
   local log start pid rc=0
-  log=$(mktemp "${TMPDIR:-/tmp}/mtlsconform-prereqs.XXXXXX")
+  log=$(mktemp "${STEP_LOGS:-${TMPDIR:-/tmp}}/mtlsconform-step.XXXXXX")
   start=$(date +%s)
   say "$desc ..."
   "$@" >"$log" 2>&1 &
