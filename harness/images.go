@@ -184,25 +184,75 @@ func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (
 			return "", false, err
 		}
 	}
-	buildCtx, err := backendContext(base, data)
+	if base == "scratch" {
+		err = importBackendImage(ctx, cli, ref, data)
+	} else {
+		err = buildBackendImage(ctx, cli, ref, base, data)
+	}
 	if err != nil {
 		return "", false, err
+	}
+	pruneBackendImages(ctx, cli, ref)
+	return ref, true, nil
+}
+
+// backendImageSettings are the backend image's settings, as Dockerfile
+// instructions.
+var backendImageSettings = []string{
+	"ENV " + productapi.ServeEnv + "=productapi",
+	"EXPOSE 8080",
+	"USER 65534",
+	`ENTRYPOINT ["/productapi"]`,
+	`LABEL org.mtlsconform.image=productapi`,
+}
+
+// importBackendImage makes a static program's image in one step, by
+// importing a file system that holds only the program (about 0.3 s,
+// where a build commits a layer per instruction: about 4 s).
+func importBackendImage(ctx context.Context, cli *testcontainers.DockerClient, ref string, binary []byte) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "productapi", Mode: 0o755, Size: int64(len(binary))}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(binary); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	res, err := cli.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, ref,
+		client.ImageImportOptions{Changes: backendImageSettings})
+	if err != nil {
+		return fmt.Errorf("import backend image: %w", err)
+	}
+	defer res.Close()
+	if err := buildStreamError(res); err != nil {
+		return fmt.Errorf("import backend image: %w", err)
+	}
+	return nil
+}
+
+// buildBackendImage builds a dynamically linked program's image on base,
+// which has its C library.
+func buildBackendImage(ctx context.Context, cli *testcontainers.DockerClient, ref, base string, binary []byte) error {
+	buildCtx, err := backendContext(base, binary)
+	if err != nil {
+		return err
 	}
 	res, err := cli.ImageBuild(ctx, buildCtx, client.ImageBuildOptions{
 		Tags:        []string{ref},
 		Remove:      true,
 		ForceRemove: true,
-		Labels:      map[string]string{"org.mtlsconform.image": "productapi"},
 	})
 	if err != nil {
-		return "", false, fmt.Errorf("build backend image: %w", err)
+		return fmt.Errorf("build backend image: %w", err)
 	}
 	defer res.Body.Close()
 	if err := buildStreamError(res.Body); err != nil {
-		return "", false, fmt.Errorf("build backend image: %w", err)
+		return fmt.Errorf("build backend image: %w", err)
 	}
-	pruneBackendImages(ctx, cli, ref)
-	return ref, true, nil
+	return nil
 }
 
 // pruneBackendImages removes backend images of earlier builds, so that
@@ -241,7 +291,7 @@ func dynamicallyLinked(path string) (bool, error) {
 }
 
 func backendContext(base string, binary []byte) (io.Reader, error) {
-	dockerfile := []byte("FROM " + base + "\nCOPY productapi /productapi\nENV " + productapi.ServeEnv + "=productapi\nEXPOSE 8080\nUSER 65534\nENTRYPOINT [\"/productapi\"]\n")
+	dockerfile := []byte("FROM " + base + "\nCOPY productapi /productapi\n" + strings.Join(backendImageSettings, "\n") + "\n")
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range []struct {
