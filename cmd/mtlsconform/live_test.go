@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"mtlsconform/contract"
@@ -88,9 +92,47 @@ func newLiveLab(t *testing.T) *liveLab {
 // harness starts Debian's apache2.
 func (l *liveLab) start(t *testing.T, conf string) *harness.LoadBalancer {
 	t.Helper()
+	return l.startAll(t, conf)[conf]
+}
+
+// startAll starts several configurations at once: a start mostly waits
+// (for the engine, for the balancer's first handshake), so four overlap
+// well on two cores.
+func (l *liveLab) startAll(t *testing.T, confs ...string) map[string]*harness.LoadBalancer {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+		lbs  = map[string]*harness.LoadBalancer{}
+		sem  = make(chan struct{}, 4)
+	)
+	for _, conf := range confs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			lb, err := l.startConf(t.Context(), conf)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", conf, err))
+			}
+			lbs[conf] = lb
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return lbs
+}
+
+func (l *liveLab) startConf(ctx context.Context, conf string) (*harness.LoadBalancer, error) {
 	data, err := os.ReadFile(filepath.Join("testdata/live", conf))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	c := harness.CustomLB{Files: map[string][]byte{}}
 	for k, v := range l.lbFiles {
@@ -107,13 +149,9 @@ func (l *liveLab) start(t *testing.T, conf string) *harness.LoadBalancer {
 		c.Image, c.Cmd = harness.HAProxyImage, []string{"haproxy", "-db", "-f", "/etc/mtlsconform/haproxy.cfg"}
 		c.Files["haproxy.cfg"] = data
 	default:
-		t.Fatalf("%s: .conf (nginx), .cfg (HAProxy) or .httpd.conf (Apache)", conf)
+		return nil, errors.New(".conf (nginx), .cfg (HAProxy) or .httpd.conf (Apache)")
 	}
-	lb, err := l.env.CustomLoadBalancer(t.Context(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lb
+	return l.env.CustomLoadBalancer(ctx, c)
 }
 
 // args is a `run --target` command line against url in mode.
@@ -139,17 +177,14 @@ func liveRun(t *testing.T, args []string) (int, string, map[string]contract.Scen
 func TestLiveTargets(t *testing.T) {
 	harnesstest.RequireDocker(t)
 	lab := newLiveLab(t)
-	lbs := map[string]*harness.LoadBalancer{}
-	for _, conf := range []string{
+	lbs := lab.startAll(t,
 		"nginx-mandatory.conf", "nginx-optional.conf", "nginx-virtual-hosts.conf",
 		"haproxy-dlb.cfg", "haproxy-optional.cfg", "haproxy-verify-required.cfg", "apache-mandatory.httpd.conf",
 		"broken-lets-anyone-in.conf", "broken-trusts-any-certificate.conf", "broken-wrong-body.conf",
 		"broken-unmapped-failed.conf", "broken-forgeable-verify.conf", "broken-tls12-only.conf", "broken-plain-port-proxies.conf",
 		"broken-haproxy-underscores.cfg", "broken-haproxy-small-buffer.cfg", "broken-haproxy-optional-underscores.cfg",
 		"broken-apache-underscores.httpd.conf",
-	} {
-		lbs[conf] = lab.start(t, conf)
-	}
+	)
 	// args adds --http-target, the balancer's plain listener, when plain.
 	args := func(out, conf, mode string, plain bool, extra []string) []string {
 		if plain {
