@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -89,6 +90,9 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	if o.Format == "" {
 		o.Format = "progress"
 	}
+	if o.Output == nil {
+		o.Output = os.Stdout
+	}
 	if o.Concurrency < 1 {
 		o.Concurrency = 1
 	}
@@ -131,14 +135,16 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 		Name:                "mtlsconform",
 		ScenarioInitializer: suite.InitializeScenario,
 		Options: &godog.Options{
-			Format:         o.Format,
-			Tags:           o.Tags,
-			Concurrency:    o.Concurrency,
-			Output:         o.Output,
-			FS:             o.Features,
-			Paths:          o.Paths,
-			Strict:         true,
-			NoColors:       true,
+			Format:      o.Format,
+			Tags:        o.Tags,
+			Concurrency: o.Concurrency,
+			Output:      &plainWriter{w: o.Output},
+			FS:          o.Features,
+			Paths:       o.Paths,
+			Strict:      true,
+			// Off, so that godog writes report files in one piece; the
+			// console stays plain by plainWriter.
+			NoColors:       false,
 			DefaultContext: ctx,
 		},
 	}.Run()
