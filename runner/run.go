@@ -67,10 +67,12 @@ type RunOptions struct {
 
 // DefaultConcurrency is how many scenarios a run executes at once unless
 // told otherwise. The scenarios mostly wait for the balancer's reloads,
-// which concurrent scenarios share: on two cores the full nginx suite (87
-// scenarios) took 4.5 s at 8 and 5.6 s at 4 (medians of 5, 2026-12-01),
-// the nginx self-test 45 s at 8 and 85 s at 2.
-const DefaultConcurrency = 8
+// and the configurations asked for while a reload runs share the next
+// one: the more scenarios wait at once, the fewer reloads. On two cores
+// the full nginx suite (87 scenarios, whole process) took 3.4 s at 8,
+// 3.2 s at 16 and 2.8 s at 32 (medians of 3, 2026-12-01; earlier 5.6 s at
+// 4). Every implementation passed five runs at 32 with no flake.
+const DefaultConcurrency = 32
 
 // Run runs the suite: opens the target (the reference, started for this
 // run, when none is given), runs every selected scenario, and closes the
