@@ -210,18 +210,11 @@ var backendImageSettings = []string{
 // importing a file system that holds only the program (about 0.3 s,
 // where a build commits a layer per instruction: about 4 s).
 func importBackendImage(ctx context.Context, cli *testcontainers.DockerClient, ref string, binary []byte) error {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "productapi", Mode: 0o755, Size: int64(len(binary))}); err != nil {
+	rootfs, err := tarOf(tarFile{"productapi", binary, 0o755})
+	if err != nil {
 		return err
 	}
-	if _, err := tw.Write(binary); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	res, err := cli.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, ref,
+	res, err := cli.ImageImport(ctx, client.ImageImportSource{Source: rootfs, SourceName: "-"}, ref,
 		client.ImageImportOptions{Changes: backendImageSettings})
 	if err != nil {
 		return fmt.Errorf("import backend image: %w", err)
@@ -292,13 +285,20 @@ func dynamicallyLinked(path string) (bool, error) {
 
 func backendContext(base string, binary []byte) (io.Reader, error) {
 	dockerfile := []byte("FROM " + base + "\nCOPY productapi /productapi\n" + strings.Join(backendImageSettings, "\n") + "\n")
+	return tarOf(tarFile{"Dockerfile", dockerfile, 0o644}, tarFile{"productapi", binary, 0o755})
+}
+
+type tarFile struct {
+	name string
+	data []byte
+	mode int64
+}
+
+// tarOf is a tar archive of the files, in memory.
+func tarOf(files ...tarFile) (io.Reader, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		data []byte
-		mode int64
-	}{{"Dockerfile", dockerfile, 0o644}, {"productapi", binary, 0o755}} {
+	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
 			return nil, err
 		}
