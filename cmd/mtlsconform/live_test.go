@@ -100,31 +100,28 @@ func (l *liveLab) start(t *testing.T, conf string) *harness.LoadBalancer {
 // well on two cores.
 func (l *liveLab) startAll(t *testing.T, confs ...string) map[string]*harness.LoadBalancer {
 	t.Helper()
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		errs []error
-		lbs  = map[string]*harness.LoadBalancer{}
-		sem  = make(chan struct{}, 4)
-	)
-	for _, conf := range confs {
+	started := make([]*harness.LoadBalancer, len(confs))
+	errs := make([]error, len(confs))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, conf := range confs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			lb, err := l.startConf(t.Context(), conf)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", conf, err))
+			if started[i], errs[i] = l.startConf(t.Context(), conf); errs[i] != nil {
+				errs[i] = fmt.Errorf("%s: %w", conf, errs[i])
 			}
-			lbs[conf] = lb
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
+	}
+	lbs := map[string]*harness.LoadBalancer{}
+	for i, conf := range confs {
+		lbs[conf] = started[i]
 	}
 	return lbs
 }
