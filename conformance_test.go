@@ -11,8 +11,9 @@ import (
 	"github.com/cucumber/godog"
 
 	"mtlsconform/contract"
-	"mtlsconform/harness"
 	"mtlsconform/harness/harnesstest"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
 	"mtlsconform/runner"
 )
 
@@ -52,10 +53,10 @@ func TestConformance(t *testing.T) {
 	if v := os.Getenv("MTLSCONFORM_MUTATIONS"); v != "" {
 		mutations = strings.Split(v, ",")
 	}
-	var impl harness.Implementation
+	var impl lb.Implementation
 	if name := os.Getenv("MTLSCONFORM_IMPL"); name != "" {
 		var err error
-		if impl, err = harness.LookupImplementation(name); err != nil {
+		if impl, err = all.Lookup(name); err != nil {
 			t.Fatalf("MTLSCONFORM_IMPL: %v", err)
 		}
 	}

@@ -25,7 +25,10 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
 	"mtlsconform/output"
+	"mtlsconform/partner"
 	"mtlsconform/runner"
 )
 
@@ -52,7 +55,7 @@ type Options struct {
 	ConfigRuns int
 	// ConfigImpls names the implementations whose configuration cost is
 	// timed; all when empty.
-	ConfigImpls []harness.Implementation
+	ConfigImpls []lb.Implementation
 	Logf        func(format string, args ...any)
 }
 
@@ -89,7 +92,7 @@ func Run(ctx context.Context, o Options) (*Figures, error) {
 		return runner.Run(ctx, runner.RunOptions{Concurrency: o.Concurrency, Output: io.Discard, Logf: logf})
 	}
 	for i := range o.ColdRuns {
-		if err := harness.RemoveImages(ctx); err != nil {
+		if err := harness.RemoveImages(ctx, all.Implementations()); err != nil {
 			return nil, fmt.Errorf("cold run %d: %w", i+1, err)
 		}
 		res, err := suite()
@@ -116,7 +119,7 @@ func Run(ctx context.Context, o Options) (*Figures, error) {
 	if o.ConfigRuns > 0 {
 		impls := o.ConfigImpls
 		if len(impls) == 0 {
-			impls = harness.Implementations()
+			impls = all.Implementations()
 		}
 		costs, err := configCosts(ctx, impls, o.ConfigRuns, logf)
 		if err != nil {
@@ -193,9 +196,9 @@ func againstBaseline(ctx context.Context, fig *Figures, o Options, logf func(str
 	if baselineRuns < 1 {
 		baselineRuns = o.Runs
 	}
-	image := harness.Nginx{}.Image()
+	image := all.Default().Image()
 	// The script assumes the image is there, as a platform team's would.
-	if _, err := harness.EnsureImage(ctx, image, logf); err != nil {
+	if _, err := harness.EnsureImage(ctx, all.Default(), logf); err != nil {
 		return timedRun{}, err
 	}
 	tagged := func(tags string) runner.RunOptions {
@@ -252,15 +255,15 @@ func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(s
 	}
 	p.ServerPKIMS, p.ClientPKIMS = ms(serverPKI), ms(clientPKI)
 	start := time.Now()
-	if _, err := harness.EnsureImage(ctx, harness.Nginx{}.Image(), logf); err != nil {
+	if _, err := harness.EnsureImage(ctx, all.Default(), logf); err != nil {
 		return p, err
 	}
-	if _, _, err := harness.EnsureBackendImage(ctx); err != nil {
+	if _, _, err := harness.EnsureBackendImage(ctx, all.Default()); err != nil {
 		return p, err
 	}
 	p.ImagesMS = ms(time.Since(start))
 	start = time.Now()
-	env, err := harness.Start(ctx, harness.Options{Logf: logf})
+	env, err := harness.Start(ctx, harness.Options{Implementation: all.Default(), Logf: logf})
 	if err != nil {
 		return p, err
 	}
@@ -275,7 +278,7 @@ func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(s
 		return p, err
 	}
 	start = time.Now()
-	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
 	if err != nil {
 		return p, err
 	}
@@ -297,15 +300,15 @@ func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(s
 	}
 	caller := env.Caller()
 	// curl names the balancer as partners do and is told its address.
-	lbURL, err := neturl.Parse(lb.URL)
+	lbURL, err := neturl.Parse(bal.URL)
 	if err != nil {
 		return p, err
 	}
 	port := lbURL.Port()
-	url := "https://" + harness.ServerName + ":" + port + productapi.ProductsPath
+	url := "https://" + lb.ServerName + ":" + port + productapi.ProductsPath
 	for i := range n + 2 {
 		start := time.Now()
-		res, err := caller.Do(ctx, lb.URL, harness.Request{Path: productapi.ProductsPath, Credential: leaf})
+		res, err := caller.Do(ctx, bal.URL, partner.Request{Path: productapi.ProductsPath, Credential: leaf})
 		took := time.Since(start)
 		if err != nil || res.Status != 200 {
 			return p, fmt.Errorf("harness request: %v %v", err, res)
@@ -313,7 +316,7 @@ func requests(ctx context.Context, fig *Figures, curl string, n int, logf func(s
 		start = time.Now()
 		cmd := exec.CommandContext(ctx, curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}",
 			"--cert", files.Cert, "--key", files.Key, "--cacert", serverCA,
-			"--resolve", harness.ServerName+":"+port+":"+lbURL.Hostname(), url)
+			"--resolve", lb.ServerName+":"+port+":"+lbURL.Hostname(), url)
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		err = cmd.Run()

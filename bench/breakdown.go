@@ -8,7 +8,7 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
-	"mtlsconform/harness"
+	"mtlsconform/lb"
 )
 
 // Probe holds what a run does not report about itself, timed apart with
@@ -120,7 +120,7 @@ func timePKI() (server, client time.Duration, err error) {
 	start := time.Now()
 	ca, err := pki.NewRootCA("bench Server CA")
 	if err == nil {
-		_, err = ca.IssueServer("bench load balancer", []string{harness.ServerName, "127.0.0.1", "::1"})
+		_, err = ca.IssueServer("bench load balancer", []string{lb.ServerName, "127.0.0.1", "::1"})
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("time the server PKI: %w", err)

@@ -11,6 +11,7 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/harness"
+	"mtlsconform/lb"
 )
 
 // ConfigCost is what one more configuration costs an implementation once
@@ -35,11 +36,11 @@ type ConfigCost struct {
 
 // configCosts times n further configurations per implementation, each
 // way.
-func configCosts(ctx context.Context, impls []harness.Implementation, n int, logf func(string, ...any)) ([]ConfigCost, error) {
+func configCosts(ctx context.Context, impls []lb.Implementation, n int, logf func(string, ...any)) ([]ConfigCost, error) {
 	var out []ConfigCost
 	for _, impl := range impls {
 		c := ConfigCost{Implementation: impl.Name(), Kept: "container"}
-		if _, ok := impl.(harness.Multiplexed); ok {
+		if _, ok := impl.(lb.Multiplexed); ok {
 			c.Kept = "slot"
 			slot, err := furtherConfigs(ctx, impl, false, n, 0)
 			if err != nil {
@@ -68,7 +69,7 @@ func configCosts(ctx context.Context, impls []harness.Implementation, n int, log
 // served before it asks for the next.
 const slotPause = 250 * time.Millisecond
 
-func furtherConfigs(ctx context.Context, impl harness.Implementation, containers bool, n int, pause time.Duration) (_ []float64, err error) {
+func furtherConfigs(ctx context.Context, impl lb.Implementation, containers bool, n int, pause time.Duration) (_ []float64, err error) {
 	env, err := harness.Start(ctx, harness.Options{Implementation: impl, ContainerPerConfig: containers})
 	if err != nil {
 		return nil, err
@@ -88,7 +89,7 @@ func furtherConfigs(ctx context.Context, impl harness.Implementation, containers
 			time.Sleep(pause) // the balancer's idle time, not measured
 		}
 		start := time.Now()
-		if _, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)}); err != nil {
+		if _, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)}); err != nil {
 			return nil, err
 		}
 		if i > 0 { // the first one waits for the balancer to start

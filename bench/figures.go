@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"mtlsconform/contract"
-	"mtlsconform/harness"
+	"mtlsconform/lb/all"
 )
 
 // Figures are a benchmark's samples and medians, written as bench.json.
@@ -190,7 +190,7 @@ func (f *Figures) targetsMarkdown() string {
 		rows = append(rows, row{"matrix of every implementation, whole process (s)", fmt.Sprintf("%.2f", f.MatrixMedianS), over(f.MatrixOverBaseline), "≤ 3×", len(f.MatrixWalls)})
 	}
 	for _, c := range f.ConfigCosts {
-		if c.Implementation == (harness.Nginx{}).Name() && len(c.SlotMS) > 0 {
+		if c.Implementation == (all.Default()).Name() && len(c.SlotMS) > 0 {
 			rows = append(rows, row{"a further nginx configuration, back to back (balancer idle) (ms)",
 				fmt.Sprintf("%.0f (%.0f)", c.SlotMedianMS, c.SlotIdleMedianMS), "—", "", len(c.SlotMS)})
 		}

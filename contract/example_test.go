@@ -26,7 +26,10 @@ func ExampleComputeCoverage() {
 // A profile's deviation covers a failure only where the call shows the
 // refusal it describes.
 func ExampleProfile_Deviation() {
-	d, ok := contract.ReferenceNginx.Deviation("A caller with an expired certificate still gets the product list", []string{"C11"}, []contract.Mode{contract.Optional})
+	p := contract.Profile{Name: "measured", Refusal: contract.RefuseHTTP400, Deviations: []contract.Deviation{
+		{Clause: "C11", Observed: contract.RefuseHTTP400, Reason: "expired certificates get 400"},
+	}}
+	d, ok := p.Deviation([]string{"@C11", "@optional"}, []string{"C11"}, []contract.Mode{contract.Optional})
 	fmt.Println(ok, d.Key(), d.Observed)
 	fmt.Println(d.Observed.Shows("", 400), d.Observed.Shows("", 200))
 	// Output:

@@ -54,9 +54,10 @@ type Deviation struct {
 	Mode     Mode
 	Reason   string
 	Observed Refusal
-	// Scenario, when set, narrows the deviation to the scenarios whose name
-	// contains it: the clause's other scenarios must pass as usual.
-	Scenario string `json:",omitempty"`
+	// ScenarioID, when set, narrows the deviation to the scenario tagged
+	// @id:<ScenarioID>: the clause's other scenarios must pass as usual.
+	// A tag, not the scenario's name: renaming a scenario keeps it.
+	ScenarioID string `json:",omitempty"`
 }
 
 // Key names the deviation in reports: "C11" or "C15/optional".
@@ -88,11 +89,11 @@ type Profile struct {
 }
 
 // Deviation returns the known deviation that applies to a scenario (by
-// its name) checking these clauses in these modes.
-func (p Profile) Deviation(scenario string, clauses []string, modes []Mode) (Deviation, bool) {
+// its tags) checking these clauses in these modes.
+func (p Profile) Deviation(tags []string, clauses []string, modes []Mode) (Deviation, bool) {
 	for _, c := range clauses {
 		for _, d := range p.Deviations {
-			if d.Clause != c || (d.Scenario != "" && !strings.Contains(scenario, d.Scenario)) {
+			if d.Clause != c || (d.ScenarioID != "" && !contains(tags, "@id:"+d.ScenarioID)) {
 				continue
 			}
 			if d.Mode == "" || contains(modes, d.Mode) {
@@ -112,22 +113,6 @@ func contains[T comparable](list []T, x T) bool {
 	return false
 }
 
-// ReferenceNginx is the profile of the reference load balancer the harness
-// starts: nginx 1.22 with OpenSSL 3.0, as measured.
-var ReferenceNginx = Profile{
-	Name:        "reference-nginx",
-	Description: "nginx 1.22 (Debian bookworm, OpenSSL 3.0) rendered from the reference configuration",
-	Refusal:     RefuseHTTP400,
-	Deviations: []Deviation{
-		{Clause: "C11", Observed: RefuseHTTP400,
-			Reason: "nginx answers 400 to an expired certificate even with ssl_verify_client optional_no_ca; " +
-				"the DLB documentation says the request passes with X-SSL-Client-Verify FAILED"},
-		{Clause: "C15", Mode: Optional, Observed: RefuseHTTP400,
-			Reason: "nginx answers 400 to a revoked certificate even with ssl_verify_client optional_no_ca " +
-				"(optional_no_ca only tolerates errors about an unknown issuer); the contract wants the request passed with FAILED"},
-	},
-}
-
 // GenericHTTP400 expects an nginx-like balancer with no known deviations.
 var GenericHTTP400 = Profile{Name: "http-400", Description: "refuses with HTTP 400, no known deviations", Refusal: RefuseHTTP400}
 
@@ -145,8 +130,9 @@ var GenericTLSAlert = Profile{
 	},
 }
 
-// Profiles are the profiles a run can name.
-func Profiles() []Profile { return []Profile{ReferenceNginx, GenericHTTP400, GenericTLSAlert} }
+// Profiles are the generic profiles a run can name; each implementation
+// has its measured one too (lb.Implementation.Profile).
+func Profiles() []Profile { return []Profile{GenericHTTP400, GenericTLSAlert} }
 
 // LookupProfile finds a profile by name.
 func LookupProfile(name string) (Profile, error) {

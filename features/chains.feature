@@ -77,7 +77,7 @@ Feature: CA chains and truststore bundles
     Then the response status is 200
     And the response is the product list
 
-  @C5 @pitfall @reconfigures
+  @C5 @pitfall @reconfigures @id:intermediate-only
   Scenario: Pitfall: a truststore holding only the intermediate trusts nobody
     Given the truststore holds "Partner Issuing CA"
     And a client certificate "partner-a" issued by the "Partner Issuing CA"

@@ -1,7 +1,6 @@
 package features
 
 import (
-	"bufio"
 	"bytes"
 	"io/fs"
 	"strings"
@@ -22,33 +21,13 @@ type scenario struct {
 // scenarios reads every scenario with its own and its feature's tags.
 func scenarios(t *testing.T) []scenario {
 	t.Helper()
-	files, err := fs.Glob(FS, "*.feature")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no feature files embedded (%v)", err)
+	all, err := Scenarios()
+	if err != nil {
+		t.Fatal(err)
 	}
 	var out []scenario
-	for _, f := range files {
-		data, err := fs.ReadFile(FS, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var featureTags, pending []string
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			switch {
-			case strings.HasPrefix(line, "@"):
-				pending = append(pending, strings.Fields(line)...)
-			case strings.HasPrefix(line, "Feature:"):
-				featureTags, pending = pending, nil
-			case strings.HasPrefix(line, "Examples:"):
-				pending = nil // an Examples block's own tags
-			case strings.HasPrefix(line, "Scenario:") || strings.HasPrefix(line, "Scenario Outline:"):
-				_, name, _ := strings.Cut(line, ":")
-				out = append(out, scenario{f, strings.TrimSpace(name), append(append([]string{}, featureTags...), pending...)})
-				pending = nil
-			}
-		}
+	for _, s := range all {
+		out = append(out, scenario{s.File, s.Name, s.Tags})
 	}
 	return out
 }

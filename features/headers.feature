@@ -65,7 +65,7 @@ Feature: Identity headers reach the API, and callers cannot forge them
     And the backend saw exactly these client-certificate headers:
       | X-SSL-Client-Verify | NONE |
 
-  @C13 @optional @backend-view
+  @C13 @optional @backend-view @id:untrusted-claims-success
   Scenario: An untrusted caller cannot claim SUCCESS
     Given the load balancer accepts client certificates optionally
     And a client certificate "stranger" issued by the "Unknown Root CA"

@@ -90,7 +90,7 @@ Feature: Smuggled spellings of the contract's headers never reach the API
     And the backend saw exactly these client-certificate headers:
       | X-SSL-Client-Verify | NONE |
 
-  @C18 @optional @backend-view
+  @C18 @optional @backend-view @id:untrusted-smuggles-success
   Scenario: An untrusted caller cannot smuggle SUCCESS under another spelling
     Given the load balancer accepts client certificates optionally
     When the partner calls GET /echo with the certificate "stranger" and the headers:

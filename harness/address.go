@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"mtlsconform/lb"
 	"net"
 	"net/netip"
 	"strconv"
@@ -87,7 +88,7 @@ func (e *Environment) backendHost() testcontainers.CustomizeRequestOption {
 		return func(*testcontainers.GenericContainerRequest) error { return nil }
 	}
 	return testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-		hc.ExtraHosts = append(hc.ExtraHosts, backendAlias+":"+e.backendIP)
+		hc.ExtraHosts = append(hc.ExtraHosts, lb.BackendAlias+":"+e.backendIP)
 	})
 }
 
@@ -98,7 +99,7 @@ func (e *Environment) pointAtBackend(files map[string][]byte) {
 	if e.network != nil || e.backendIP == "" {
 		return
 	}
-	from, to := []byte(backendAlias+":"+strings.TrimSuffix(backendPort, "/tcp")), []byte(net.JoinHostPort(e.backendIP, strings.TrimSuffix(backendPort, "/tcp")))
+	from, to := []byte(lb.BackendAlias+":"+strings.TrimSuffix(lb.BackendPort, "/tcp")), []byte(net.JoinHostPort(e.backendIP, strings.TrimSuffix(lb.BackendPort, "/tcp")))
 	for name, data := range files {
 		if !strings.HasSuffix(name, ".pem") && !strings.HasSuffix(name, ".key") {
 			files[name] = bytes.ReplaceAll(data, from, to)

@@ -51,7 +51,7 @@ path=$(chroot "$root" /bin/sh -c 'command -v "$0"' "$binary") || {
 # The loader's --verify: 0 for a dynamically linked executable.
 if chroot "$root" /lib64/ld-linux-x86-64.so.2 --verify "$path" >/dev/null 2>&1; then
   if missing=$(chroot "$root" /lib64/ld-linux-x86-64.so.2 --list "$path" 2>&1 | grep 'not found'); then
-    echo "build-image.sh: $path in the image lacks libraries; add their packages to harness/images.tsv and the implementation's Packages:" >&2
+    echo "build-image.sh: $path in the image lacks libraries; add their packages to the implementation's Packages and its lb/<name>/image.tsv:" >&2
     echo "$missing" >&2
     exit 1
   fi

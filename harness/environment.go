@@ -1,8 +1,7 @@
-// Package harness runs the reference mutual-TLS load balancers (nginx,
-// HAProxy, Apache httpd, Caddy: one Implementation each) and the
-// product-list backend in containers, and calls them the way a partner
-// would. One balancer per run serves every configuration the run asks
-// for, each in a slot of its own added by a reload (Multiplexed); a
+// Package harness runs a reference mutual-TLS load balancer (any
+// lb.Implementation it is given) and the product-list backend in
+// containers; partner calls them. One balancer per run serves every configuration the run asks
+// for, each in a slot of its own added by a reload (lb.Multiplexed); a
 // container per configuration remains the other way. Images are built
 // offline from Debian packages; every container (and network, where a run
 // needs its own) is labelled and removed when the run ends.
@@ -37,6 +36,8 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
+	"mtlsconform/lb"
+	"mtlsconform/partner"
 )
 
 // Timeouts in one place. Each bounds a wait for a condition; none is a
@@ -49,13 +50,14 @@ type Timeouts struct {
 
 // DefaultTimeouts suit a small CI machine.
 func DefaultTimeouts() Timeouts {
-	return Timeouts{ContainerReady: 60 * time.Second, Request: 15 * time.Second, Cleanup: 30 * time.Second}
+	return Timeouts{ContainerReady: 60 * time.Second, Request: partner.DefaultTimeout, Cleanup: 30 * time.Second}
 }
 
 // Options configure an Environment.
 type Options struct {
-	// Implementation is the reference balancer; Nginx when nil.
-	Implementation Implementation
+	// Implementation is the reference balancer (lb/all.Default() is nginx);
+	// Start refuses to run without one.
+	Implementation lb.Implementation
 	// Image replaces the implementation's own image (an upstream one where
 	// a registry is reachable); it is used as it is, never built.
 	Image    string
@@ -67,7 +69,7 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// ContainerPerConfig starts a container for every configuration even
 	// where the implementation can serve them all from one balancer by
-	// reloads (Multiplexed): the slower way, kept to compare the two.
+	// reloads (lb.Multiplexed): the slower way, kept to compare the two.
 	ContainerPerConfig bool
 	// PublishPorts publishes the containers' ports on 127.0.0.1 even where
 	// this machine reaches the run's network directly.
@@ -132,15 +134,8 @@ func (e *Environment) creating() (done func()) {
 	return func() { once.Do(e.inflight.Done) }
 }
 
-// ServerName is the name partners use for the load balancer; its
-// certificate also covers 127.0.0.1.
-const ServerName = "localhost"
-
 func (o Options) withDefaults() Options {
-	if o.Implementation == nil {
-		o.Implementation = Nginx{}
-	}
-	if o.Image == "" {
+	if o.Image == "" && o.Implementation != nil {
 		o.Image = o.Implementation.Image()
 	}
 	if o.Timeouts == (Timeouts{}) {
@@ -164,6 +159,9 @@ func newRunID() string {
 // be called, also on failure of anything after Start; Start itself cleans
 // up when it fails.
 func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
+	if opts.Implementation == nil {
+		return nil, errors.New("harness.Start: no implementation given (lb/all.Default() is the reference)")
+	}
 	opts = opts.withDefaults()
 	cli, err := dockerClient(ctx)
 	if err != nil {
@@ -188,7 +186,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 		},
 		e.makeServerPKI,
 		func() error {
-			built, err := ensureImage(ctx, cli, opts.Image, opts.Logf)
+			built, err := ensureImage(ctx, cli, opts.Image, opts.Implementation, opts.Logf)
 			if built {
 				opts.Logf("built %s", opts.Image)
 			}
@@ -196,7 +194,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 		},
 		func() (err error) {
 			var built bool
-			backendRef, built, err = ensureBackendImage(ctx, cli)
+			backendRef, built, err = ensureBackendImage(ctx, cli, opts.Implementation)
 			if built {
 				opts.Logf("built %s", backendRef)
 			}
@@ -206,7 +204,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	); err != nil {
 		return nil, err
 	}
-	if m, ok := opts.Implementation.(Multiplexed); ok && !opts.ContainerPerConfig {
+	if m, ok := opts.Implementation.(lb.Multiplexed); ok && !opts.ContainerPerConfig {
 		e.mu.Lock()
 		e.startSlotHost(ctx, m)
 		e.mu.Unlock()
@@ -241,7 +239,7 @@ func (e *Environment) makeServerPKI() error {
 	if err != nil {
 		return err
 	}
-	srv, err := ca.IssueServer("mtlsconform reference load balancer", []string{ServerName, PublicHost, "127.0.0.1", "::1"})
+	srv, err := ca.IssueServer("mtlsconform reference load balancer", []string{lb.ServerName, lb.PublicHost, "127.0.0.1", "::1"})
 	if err != nil {
 		return err
 	}
@@ -292,13 +290,13 @@ func (e *Environment) hostURL(ctx context.Context, c *testcontainers.DockerConta
 func (e *Environment) startBackend(ctx context.Context, ref string) error {
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithLabels(e.labels()),
-		e.onNetwork([]string{backendAlias}),
+		e.onNetwork([]string{lb.BackendAlias}),
 	}
 	if e.opts.Products != nil {
 		opts = append(opts, testcontainers.WithEnv(map[string]string{"PRODUCTAPI_PRODUCTS": string(productapi.ProductsJSON(e.opts.Products))}))
 	}
 	if !e.direct {
-		opts = append(opts, testcontainers.WithExposedPorts(backendPort), loopbackOnly(backendPort))
+		opts = append(opts, testcontainers.WithExposedPorts(lb.BackendPort), loopbackOnly(lb.BackendPort))
 	}
 	done := e.creating()
 	c, err := testcontainers.Run(context.WithoutCancel(ctx), ref, opts...)
@@ -311,7 +309,7 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 		err = ctx.Err() // interrupted while it started: Close removes it
 	}
 	if err == nil {
-		e.backURL, err = e.containerURL(ctx, c, backendPort, "http")
+		e.backURL, err = e.containerURL(ctx, c, lb.BackendPort, "http")
 	}
 	if err == nil && e.network == nil {
 		e.backendIP, err = e.networkIP(ctx, c)
@@ -328,15 +326,15 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 // LoadBalancer returns a running load balancer in the given configuration,
 // starting one only for a configuration not seen before in this run.
 // Concurrent callers asking for the same configuration share one start.
-func (e *Environment) LoadBalancer(ctx context.Context, cfg LBConfig) (*LoadBalancer, error) {
+func (e *Environment) LoadBalancer(ctx context.Context, cfg lb.Config) (*LoadBalancer, error) {
 	lb, _, err := e.Acquire(ctx, cfg)
 	return lb, err
 }
 
 // Acquire is LoadBalancer that also says whether this call started the
 // container (the first caller for a configuration pays for it).
-func (e *Environment) Acquire(ctx context.Context, cfg LBConfig) (*LoadBalancer, bool, error) {
-	r, err := e.opts.Implementation.Render(cfg, ServerFiles{Chain: e.srvChain, Key: e.srvKey})
+func (e *Environment) Acquire(ctx context.Context, cfg lb.Config) (*LoadBalancer, bool, error) {
+	r, err := e.opts.Implementation.Render(cfg, lb.ServerFiles{Chain: e.srvChain, Key: e.srvKey})
 	if err != nil {
 		return nil, false, err
 	}
@@ -356,26 +354,26 @@ func (e *Environment) Acquire(ctx context.Context, cfg LBConfig) (*LoadBalancer,
 		}
 	}
 	impl := e.opts.Implementation
-	if m, ok := impl.(Multiplexed); ok && !e.opts.ContainerPerConfig {
-		slot.lb, slot.err = e.slot(ctx, m, cfg.withDefaults(), r)
+	if m, ok := impl.(lb.Multiplexed); ok && !e.opts.ContainerPerConfig {
+		slot.lb, slot.err = e.slot(ctx, m, cfg.WithDefaults(), r)
 	} else {
 		start := []testcontainers.ContainerCustomizer{testcontainers.WithCmd(impl.Command()...)}
 		if line := impl.ReadyLog(); line != "" {
 			start = append(start, testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(line)))
 		}
-		slot.lb, slot.err = e.startLB(ctx, cfg.withDefaults(), r, e.opts.Image, start...)
+		slot.lb, slot.err = e.startLB(ctx, cfg.WithDefaults(), r, e.opts.Image, start...)
 	}
 	close(slot.ready)
 	return slot.lb, true, slot.err
 }
 
 // CustomLB is a load balancer configured by hand rather than rendered from
-// LBConfig: tests use it to stand up balancers the reference configuration
+// lb.Config: tests use it to stand up balancers the reference configuration
 // had no part in.
 type CustomLB struct {
-	// Image is the balancer's image: DefaultNginxImage, HAProxyImage or any
-	// image on the machine. The project's own images are built when missing.
-	Image string
+	// Balancer is the implementation whose image it runs (built when
+	// missing); its configuration is Files, not its own rendering.
+	Balancer lb.Implementation
 	// Cmd starts the balancer in the foreground, reading its configuration
 	// from under /etc/mtlsconform.
 	Cmd []string
@@ -388,34 +386,34 @@ type CustomLB struct {
 // listen on is 8443; it is ready when a TLS handshake with the run's
 // server certificate succeeds.
 func (e *Environment) CustomLoadBalancer(ctx context.Context, c CustomLB) (*LoadBalancer, error) {
-	if c.Image == "" || len(c.Cmd) == 0 || len(c.Files) == 0 {
-		return nil, errors.New("a custom load balancer needs an image, a command and its files")
+	if c.Balancer == nil || len(c.Cmd) == 0 || len(c.Files) == 0 {
+		return nil, errors.New("a custom load balancer needs an implementation (for its image), a command and its files")
 	}
-	if built, err := ensureImage(ctx, e.docker, c.Image, e.opts.Logf); err != nil {
+	if built, err := ensureImage(ctx, e.docker, c.Balancer.Image(), c.Balancer, e.opts.Logf); err != nil {
 		return nil, err
 	} else if built {
-		e.opts.Logf("built %s", c.Image)
+		e.opts.Logf("built %s", c.Balancer.Image())
 	}
-	r := Rendered{Files: c.Files, Key: "custom-" + hashFiles(c.Files)}
-	return e.startLB(ctx, LBConfig{Mode: "custom"}, r, c.Image, testcontainers.WithCmd(c.Cmd...))
+	r := lb.Rendered{Files: c.Files, Key: "custom-" + lb.HashFiles(c.Files)}
+	return e.startLB(ctx, lb.Config{Mode: "custom"}, r, c.Balancer.Image(), testcontainers.WithCmd(c.Cmd...))
 }
 
 // ServerCredential is the run's server certificate chain and key (PEM),
 // for custom load balancers.
 func (e *Environment) ServerCredential() (chain, key []byte) { return e.srvChain, e.srvKey }
 
-func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, image string, start ...testcontainers.ContainerCustomizer) (*LoadBalancer, error) {
+func (e *Environment) startLB(ctx context.Context, cfg lb.Config, r lb.Rendered, image string, start ...testcontainers.ContainerCustomizer) (*LoadBalancer, error) {
 	var files []testcontainers.ContainerFile
 	for name, data := range r.Files {
 		files = append(files, testcontainers.ContainerFile{
 			Reader:            bytes.NewReader(data),
-			ContainerFilePath: lbConfDir + "/" + name,
+			ContainerFilePath: lb.ConfDir + "/" + name,
 			FileMode:          int64(fileMode(name)),
 		})
 	}
 	opts := []testcontainers.ContainerCustomizer{}
 	if !e.direct {
-		opts = append(opts, testcontainers.WithExposedPorts(lbPort, lbPlainPort), loopbackOnly(lbPort), loopbackOnly(lbPlainPort))
+		opts = append(opts, testcontainers.WithExposedPorts(lb.Port, lb.PlainPort), loopbackOnly(lb.Port), loopbackOnly(lb.PlainPort))
 	}
 	done := e.creating()
 	c, err := testcontainers.Run(context.WithoutCancel(ctx), image, append(append(opts,
@@ -438,19 +436,19 @@ func (e *Environment) startLB(ctx context.Context, cfg LBConfig, r Rendered, ima
 	if err != nil {
 		return nil, fmt.Errorf("start the load balancer (%s, %s mode): %w%s", image, cfg.Mode, err, containerLogs(ctx, c))
 	}
-	u, err := e.containerURL(ctx, c, lbPort, "https")
+	u, err := e.containerURL(ctx, c, lb.Port, "https")
 	if err != nil {
 		return nil, err
 	}
-	plain, err := e.containerURL(ctx, c, lbPlainPort, "http")
+	plain, err := e.containerURL(ctx, c, lb.PlainPort, "http")
 	if err != nil {
 		return nil, err
 	}
-	lb := &LoadBalancer{URL: u, PlainURL: plain, Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: c}
-	if err := e.waitServing(ctx, lb, c); err != nil {
+	bal := &LoadBalancer{URL: u, PlainURL: plain, Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: c}
+	if err := e.waitServing(ctx, bal, c); err != nil {
 		return nil, fmt.Errorf("load balancer %s never served TLS: %w%s", u, err, containerLogs(ctx, c))
 	}
-	return lb, nil
+	return bal, nil
 }
 
 func containerLogs(ctx context.Context, c *testcontainers.DockerContainer) string {
@@ -473,11 +471,11 @@ func containerLogs(ctx context.Context, c *testcontainers.DockerContainer) strin
 // and presents the run's server certificate, or the deadline passes. A
 // container that exited (a configuration it refused) never serves: that
 // is said at once rather than at the deadline.
-func (e *Environment) waitServing(ctx context.Context, lb *LoadBalancer, c *testcontainers.DockerContainer) error {
+func (e *Environment) waitServing(ctx context.Context, bal *LoadBalancer, c *testcontainers.DockerContainer) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
 	defer cancel()
 	return poll(ctx, func() (bool, error) {
-		err := e.handshake(ctx, lb.URL)
+		err := e.handshake(ctx, bal.URL)
 		if err == nil {
 			return true, nil
 		}
@@ -498,7 +496,7 @@ func (e *Environment) waitTLS(ctx context.Context, url string) error {
 }
 
 func (e *Environment) handshake(ctx context.Context, url string) error {
-	d := tls.Dialer{Config: &tls.Config{RootCAs: e.roots, ServerName: ServerName}, NetDialer: &net.Dialer{Timeout: time.Second}}
+	d := tls.Dialer{Config: &tls.Config{RootCAs: e.roots, ServerName: lb.ServerName}, NetDialer: &net.Dialer{Timeout: time.Second}}
 	conn, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(url, "https://"))
 	if err == nil {
 		conn.Close()
@@ -562,8 +560,8 @@ func (e *Environment) ServerRoots() *x509.CertPool {
 }
 
 // Caller returns a client set up to verify this run's load balancers.
-func (e *Environment) Caller() *Caller {
-	return &Caller{ServerRoots: e.ServerRoots(), ServerName: ServerName, Timeout: e.opts.Timeouts.Request}
+func (e *Environment) Caller() *partner.Caller {
+	return &partner.Caller{ServerRoots: e.ServerRoots(), ServerName: lb.ServerName, Timeout: e.opts.Timeouts.Request}
 }
 
 // BackendRequests asks the backend what it received under a request id.
@@ -590,7 +588,7 @@ func (e *Environment) BackendRequests(ctx context.Context, id string) ([]product
 }
 
 // Implementation is the reference balancer this environment runs.
-func (e *Environment) Implementation() Implementation { return e.opts.Implementation }
+func (e *Environment) Implementation() lb.Implementation { return e.opts.Implementation }
 
 // Stats say how many containers this run started.
 func (e *Environment) Stats() contract.Stats {
@@ -691,7 +689,7 @@ func (e *Environment) Close(ctx context.Context) error {
 type LoadBalancer struct {
 	URL       string // https://ADDRESS:PORT: the container's own address, or 127.0.0.1 where ports are published
 	PlainURL  string // http://ADDRESS:PORT of its plain-HTTP listener (C19)
-	Config    LBConfig
+	Config    lb.Config
 	ConfigKey string
 	Rendered  string // the main configuration file as rendered
 	container *testcontainers.DockerContainer

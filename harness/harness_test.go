@@ -16,6 +16,9 @@ import (
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"mtlsconform/harness/harnesstest"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
+	"mtlsconform/partner"
 )
 
 // TestMandatoryReference starts backend and nginx in Mandatory mode and
@@ -25,7 +28,7 @@ func TestMandatoryReference(t *testing.T) {
 	harnesstest.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	env, err := harness.Start(ctx, harness.Options{Logf: t.Logf})
+	env, err := harness.Start(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf})
 	if env != nil {
 		t.Cleanup(func() {
 			if err := env.Close(context.Background()); err != nil {
@@ -39,14 +42,14 @@ func TestMandatoryReference(t *testing.T) {
 	root := pkitest.MustRootCA(t, "Partner Root CA")
 	inter := pkitest.MustIntermediate(t, root, "Partner Issuing CA")
 	leaf := pkitest.MustClient(t, inter, "partner-a")
-	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	caller := env.Caller()
 	path := "/dev-portal-xapi/products"
 
-	none, err := caller.Do(ctx, lb.URL, harness.Request{Path: path})
+	none, err := caller.Do(ctx, bal.URL, partner.Request{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func TestMandatoryReference(t *testing.T) {
 		t.Errorf("backend saw %d request(s) for the refused call (err %v), want none", len(seen), err)
 	}
 
-	ok, err := caller.Do(ctx, lb.URL, harness.Request{Path: path, Credential: leaf})
+	ok, err := caller.Do(ctx, bal.URL, partner.Request{Path: path, Credential: leaf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +85,10 @@ func TestMandatoryReference(t *testing.T) {
 		t.Fatalf("backend saw %d request(s), want 1", len(seen))
 	}
 	got := map[string]string{
-		harness.HeaderVerify: http.Header(seen[0].Headers).Get(harness.HeaderVerify),
-		harness.HeaderDN:     http.Header(seen[0].Headers).Get(harness.HeaderDN),
+		contract.HeaderVerify: http.Header(seen[0].Headers).Get(contract.HeaderVerify),
+		contract.HeaderDN:     http.Header(seen[0].Headers).Get(contract.HeaderDN),
 	}
-	want := map[string]string{harness.HeaderVerify: "SUCCESS", harness.HeaderDN: "CN=partner-a,O=Test Org"}
+	want := map[string]string{contract.HeaderVerify: "SUCCESS", contract.HeaderDN: "CN=partner-a,O=Test Org"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("headers the backend saw (-want +got):\n%s", diff)
 	}
@@ -93,8 +96,8 @@ func TestMandatoryReference(t *testing.T) {
 		t.Errorf("containers started = %d, want 2 (backend + one load balancer)", st.ContainersStarted)
 	}
 	// Asking again for the same configuration reuses the running one.
-	again, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
-	if err != nil || again != lb {
+	again, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(inter.Cert, root.Cert)})
+	if err != nil || again != bal {
 		t.Errorf("same configuration started a new load balancer (err %v)", err)
 	}
 }

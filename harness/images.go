@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"mtlsconform/fixtures/productapi"
+	"mtlsconform/lb"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -21,17 +23,6 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 )
-
-// DefaultNginxImage is the tag of the reference load balancer image. When it
-// is missing it is built offline from Debian packages (see build-image.sh);
-// any other tag, such as an upstream nginx image where a registry is
-// reachable, is used as given.
-const DefaultNginxImage = "mtlsconform/nginx:bookworm"
-
-// HAProxyImage holds Debian bookworm's HAProxy 2.6, built the same way
-// (the HAProxy implementation's image; the tests also stand up
-// hand-written HAProxy balancers with it).
-const HAProxyImage = "mtlsconform/haproxy:bookworm"
 
 // backendImageRepo is where the product API image goes; its tag is the
 // hash of the static binary, so a rebuilt backend gets a new image and an
@@ -81,19 +72,22 @@ func imageExists(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 	return false, fmt.Errorf("inspect image %s: %w", ref, err)
 }
 
-// EnsureImage makes sure a load balancer image is there, building one of
-// the project's own images offline when it is missing. It returns whether
+// EnsureImage makes sure an implementation's image is there, building it
+// offline from its Debian packages when it is missing. It returns whether
 // it built.
-func EnsureImage(ctx context.Context, ref string, logf func(string, ...any)) (bool, error) {
+func EnsureImage(ctx context.Context, impl lb.Implementation, logf func(string, ...any)) (bool, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer cli.Close()
-	return ensureImage(ctx, cli, ref, logf)
+	return ensureImage(ctx, cli, impl.Image(), impl, logf)
 }
 
-func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref string, logf func(string, ...any)) (bool, error) {
+// ensureImage makes sure image ref is there. When it is missing it is
+// built from own's packages if it is own's image; any other image must
+// have been loaded or pulled.
+func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref string, own lb.Implementation, logf func(string, ...any)) (bool, error) {
 	unlock, err := lockImages()
 	if err != nil {
 		return false, err
@@ -103,8 +97,7 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 	if err != nil || ok {
 		return false, err
 	}
-	packages, name, binary, own := ownImage(ref)
-	if !own {
+	if own == nil || own.Image() != ref {
 		return false, fmt.Errorf("load balancer image %s is not on this machine and is not one the project builds: "+
 			"load or pull it first (docker pull %s), or leave the image setting at its default", ref, ref)
 	}
@@ -119,7 +112,7 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 		return false, fmt.Errorf("build image %s: %w", ref, err)
 	}
 	script.Close()
-	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref, packages, name, binary).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref, own.Packages(), own.Name(), own.Command()[0]).CombinedOutput()
 	if err != nil {
 		return false, fmt.Errorf("build image %s: %v\n%s\n(run scripts/prereqs.sh to install mmdebstrap and Docker, then try again)",
 			ref, err, strings.TrimSpace(string(out)))
@@ -129,13 +122,15 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 
 // EnsureBackendImage makes sure an image that runs this very executable
 // as the backend exists; it returns the reference and whether it built.
-func EnsureBackendImage(ctx context.Context) (string, bool, error) {
+// A dynamically linked program's image is built on base's image, which
+// has a C library.
+func EnsureBackendImage(ctx context.Context, base lb.Implementation) (string, bool, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return "", false, err
 	}
 	defer cli.Close()
-	return ensureBackendImage(ctx, cli)
+	return ensureBackendImage(ctx, cli, base)
 }
 
 // ensureBackendImage builds, when no image holds this backend yet, an
@@ -146,9 +141,9 @@ func EnsureBackendImage(ctx context.Context) (string, bool, error) {
 // executable: every test binary, go run and the CLI built from the same
 // source share one image, and a changed backend gets a new one. A static
 // executable goes FROM scratch; a dynamically linked one (a test binary
-// built with cgo) on the reference nginx image's Debian, which has its C
+// built with cgo) on the balancer image of baseImpl, whose Debian has its C
 // library.
-func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (string, bool, error) {
+func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient, baseImpl lb.Implementation) (string, bool, error) {
 	unlock, err := lockImages()
 	if err != nil {
 		return "", false, err
@@ -175,9 +170,9 @@ func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient) (
 	if dynamic, err := dynamicallyLinked(exe); err != nil {
 		return "", false, err
 	} else if dynamic {
-		base = DefaultNginxImage
+		base = baseImpl.Image()
 		unlock() // ensureImage takes the lock itself
-		if _, err := ensureImage(ctx, cli, base, func(string, ...any) {}); err != nil {
+		if _, err := ensureImage(ctx, cli, base, baseImpl, func(string, ...any) {}); err != nil {
 			return "", false, fmt.Errorf("this program is dynamically linked, so its backend image needs %s: %w", base, err)
 		}
 		if unlock, err = lockImages(); err != nil {
@@ -336,10 +331,10 @@ func buildStreamError(r io.Reader) error {
 	}
 }
 
-// RemoveImages deletes the project's images (the load balancers built from
-// Debian packages and every backend build), so the next run starts cold. Containers using them must
-// be gone.
-func RemoveImages(ctx context.Context) error {
+// RemoveImages deletes the project's images (those of impls, built from
+// Debian packages, and every backend build), so the next run starts cold.
+// Containers using them must be gone.
+func RemoveImages(ctx context.Context, impls []lb.Implementation) error {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return err
@@ -352,7 +347,8 @@ func RemoveImages(ctx context.Context) error {
 	var errs []error
 	for _, img := range list.Items {
 		for _, tag := range img.RepoTags {
-			if _, _, _, own := ownImage(tag); own || strings.HasPrefix(tag, backendImageRepo+":") {
+			own := slices.ContainsFunc(impls, func(i lb.Implementation) bool { return i.Image() == tag })
+			if own || strings.HasPrefix(tag, backendImageRepo+":") {
 				if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !isNotFound(err) {
 					errs = append(errs, fmt.Errorf("remove image %s: %w", tag, err))
 				}

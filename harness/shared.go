@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mtlsconform/lb"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,41 +23,6 @@ import (
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
-
-// Multiplexed is an implementation that serves many configurations from
-// one running balancer, each in a slot of its own: its own listening port,
-// truststore, CRL and headers, added by a reload. A configuration then
-// costs a reload instead of a container.
-type Multiplexed interface {
-	Implementation
-	// HostFiles are the files the shared balancer starts with (under
-	// /etc/mtlsconform): a main configuration that reads every slot and
-	// serves none yet.
-	HostFiles() map[string][]byte
-	// HostCommand starts the shared balancer in the foreground.
-	HostCommand() []string
-	// HostReadyLog is a log line it prints once it runs.
-	HostReadyLog() string
-	// Slot turns a configuration rendered by Render into the files of slot
-	// id (names relative to /etc/mtlsconform), listening on port instead
-	// of 8443. The slot behaves as the rendered configuration does on its
-	// own.
-	Slot(r Rendered, id string, port int) (map[string][]byte, error)
-	// Reload makes the running balancer read its configuration, every
-	// slot included, again.
-	Reload() Reload
-	// ConfigTest checks the configuration as it is on disk; it runs when a
-	// reload did not bring a slot up, to say why.
-	ConfigTest() []string
-}
-
-// Reload is how a shared balancer takes new slots: a signal to its main
-// process, or, where it has none for that, a command run inside its
-// container that must exit 0.
-type Reload struct {
-	Signal string
-	Exec   []string
-}
 
 // Slot hosts: how many slots one shared balancer takes. Every slot a
 // balancer holds makes its reloads slower (measured, one slot added at a
@@ -114,7 +80,7 @@ type slotRequest struct {
 
 // startSlotHost starts a shared balancer in the background; its ready
 // channel closes when it runs or failed to.
-func (e *Environment) startSlotHost(ctx context.Context, impl Multiplexed) *slotHost {
+func (e *Environment) startSlotHost(ctx context.Context, impl lb.Multiplexed) *slotHost {
 	size := slotsPublished
 	if e.direct {
 		size = slotsDirect
@@ -131,7 +97,7 @@ func (e *Environment) startSlotHost(ctx context.Context, impl Multiplexed) *slot
 	return h
 }
 
-func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slotHost) error {
+func (e *Environment) runSlotHost(ctx context.Context, impl lb.Multiplexed, h *slotHost) error {
 	mount := e.direct // the engine is on this machine: slots/ can be a folder of ours
 	if err := e.startSlotHostContainer(ctx, impl, h, mount); err != nil || !mount {
 		return err
@@ -139,7 +105,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slot
 	// An engine that sees another file system (this program in a container
 	// of its own, say) mounts an empty folder of its own: start the
 	// balancer again without the mount, and copy slots in.
-	_, err := e.docker.ContainerStatPath(ctx, h.c.GetContainerID(), client.ContainerStatPathOptions{Path: lbConfDir + "/" + seenMarker})
+	_, err := e.docker.ContainerStatPath(ctx, h.c.GetContainerID(), client.ContainerStatPathOptions{Path: lb.ConfDir + "/" + seenMarker})
 	if err == nil {
 		return nil
 	}
@@ -156,7 +122,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl Multiplexed, h *slot
 
 // startSlotHostContainer starts the shared balancer's container, with
 // slots/ a folder of this machine's when mount is set, else inside it.
-func (e *Environment) startSlotHostContainer(ctx context.Context, impl Multiplexed, h *slotHost, mount bool) error {
+func (e *Environment) startSlotHostContainer(ctx context.Context, impl lb.Multiplexed, h *slotHost, mount bool) error {
 	var files []testcontainers.ContainerFile
 	slotFiles := map[string][]byte{slotMarker: []byte("slots of run " + e.RunID + "\n")}
 	for name, data := range impl.HostFiles() {
@@ -165,7 +131,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl Multiplex
 			continue
 		}
 		files = append(files, testcontainers.ContainerFile{
-			Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: int64(fileMode(name)),
+			Reader: bytes.NewReader(data), ContainerFilePath: lb.ConfDir + "/" + name, FileMode: int64(fileMode(name)),
 		})
 	}
 	if mount {
@@ -180,7 +146,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl Multiplex
 	} else {
 		for name, data := range slotFiles {
 			files = append(files, testcontainers.ContainerFile{
-				Reader: bytes.NewReader(data), ContainerFilePath: lbConfDir + "/" + name, FileMode: int64(fileMode(name)),
+				Reader: bytes.NewReader(data), ContainerFilePath: lb.ConfDir + "/" + name, FileMode: int64(fileMode(name)),
 			})
 		}
 	}
@@ -194,13 +160,13 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl Multiplex
 	}
 	if mount {
 		opts = append(opts, testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.Binds = append(hc.Binds, h.dir+":"+lbConfDir+"/slots:ro")
+			hc.Binds = append(hc.Binds, h.dir+":"+lb.ConfDir+"/slots:ro")
 		}))
 	}
 	if !e.direct {
 		for i := range h.size {
 			port := strconv.Itoa(slotBasePort+h.first+i) + "/tcp"
-			plain := strconv.Itoa(slotBasePort+h.first+i+PlainPortOffset) + "/tcp"
+			plain := strconv.Itoa(slotBasePort+h.first+i+lb.PlainPortOffset) + "/tcp"
 			opts = append(opts, testcontainers.WithExposedPorts(port, plain), loopbackOnly(port), loopbackOnly(plain))
 		}
 	}
@@ -256,7 +222,7 @@ func (e *Environment) copyIn(ctx context.Context, h *slotHost, files map[string]
 		return err
 	}
 	if _, err := e.docker.CopyToContainer(ctx, h.c.GetContainerID(), client.CopyToContainerOptions{
-		DestinationPath: lbConfDir, Content: &archive,
+		DestinationPath: lb.ConfDir, Content: &archive,
 	}); err != nil {
 		return fmt.Errorf("copy the configuration into the shared load balancer: %w", err)
 	}
@@ -270,12 +236,12 @@ func (e *Environment) copyIn(ctx context.Context, h *slotHost, files map[string]
 // A configuration the balancer refuses retires that balancer; the others
 // of its batch are then served again, each on its own, elsewhere, so that
 // a refusal is only ever reported to the configuration it belongs to.
-func (e *Environment) slot(ctx context.Context, impl Multiplexed, cfg LBConfig, r Rendered) (*LoadBalancer, error) {
+func (e *Environment) slot(ctx context.Context, impl lb.Multiplexed, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
 	alone := false
 	for attempt := 1; ; attempt++ {
-		lb, err := e.slotOnce(ctx, impl, cfg, r, alone)
+		bal, err := e.slotOnce(ctx, impl, cfg, r, alone)
 		if !errors.Is(err, errSlotLost) || attempt == 4 {
-			return lb, err
+			return bal, err
 		}
 		alone = true
 	}
@@ -285,7 +251,7 @@ func (e *Environment) slot(ctx context.Context, impl Multiplexed, cfg LBConfig, 
 // configuration; the request is served again.
 var errSlotLost = errors.New("the slot went with a shared balancer retired over another configuration")
 
-func (e *Environment) slotOnce(ctx context.Context, impl Multiplexed, cfg LBConfig, r Rendered, alone bool) (*LoadBalancer, error) {
+func (e *Environment) slotOnce(ctx context.Context, impl lb.Multiplexed, cfg lb.Config, r lb.Rendered, alone bool) (*LoadBalancer, error) {
 	h, n, err := e.slotFor(ctx, impl)
 	if err != nil {
 		return nil, err
@@ -302,7 +268,7 @@ func (e *Environment) slotOnce(ctx context.Context, impl Multiplexed, cfg LBConf
 	if req.lb.URL, err = e.slotURL(ctx, h, port, "https"); err != nil {
 		return nil, err
 	}
-	if req.lb.PlainURL, err = e.slotURL(ctx, h, port+PlainPortOffset, "http"); err != nil {
+	if req.lb.PlainURL, err = e.slotURL(ctx, h, port+lb.PlainPortOffset, "http"); err != nil {
 		return nil, err
 	}
 	batch := []*slotRequest{req}
@@ -332,7 +298,7 @@ func (e *Environment) slotOnce(ctx context.Context, impl Multiplexed, cfg LBConf
 
 // slotFor hands out the next free slot, starting a shared balancer when
 // none has one left.
-func (e *Environment) slotFor(ctx context.Context, impl Multiplexed) (*slotHost, int, error) {
+func (e *Environment) slotFor(ctx context.Context, impl lb.Multiplexed) (*slotHost, int, error) {
 	e.mu.Lock()
 	var h *slotHost
 	for _, cand := range e.slotHosts {
@@ -370,7 +336,7 @@ func (e *Environment) slotURL(ctx context.Context, h *slotHost, port int, scheme
 // error. It runs to its end whatever becomes of the caller that leads the
 // batch (the others wait for it), bounded by the readiness timeout and
 // the end of the run.
-func (e *Environment) reloadWith(impl Multiplexed, h *slotHost, batch []*slotRequest) {
+func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slotRequest) {
 	ctx, cancel := context.WithTimeout(e.alive, e.opts.Timeouts.ContainerReady)
 	defer cancel()
 	setAll := func(err error) {
@@ -494,7 +460,7 @@ func (e *Environment) refused(h *slotHost, batch []*slotRequest, err error, exit
 	}
 }
 
-func (e *Environment) reload(ctx context.Context, r Reload, h *slotHost) error {
+func (e *Environment) reload(ctx context.Context, r lb.Reload, h *slotHost) error {
 	if r.Signal != "" {
 		if _, err := e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: r.Signal}); err != nil {
 			return fmt.Errorf("reload the shared load balancer: %w", err)
@@ -514,7 +480,7 @@ func (e *Environment) reload(ctx context.Context, r Reload, h *slotHost) error {
 // configTest runs the implementation's configuration test in the shared
 // balancer: what it printed when it failed, and whether it could run at
 // all (a test that could not run says nothing about the configuration).
-func (e *Environment) configTest(ctx context.Context, impl Multiplexed, h *slotHost) (string, bool) {
+func (e *Environment) configTest(ctx context.Context, impl lb.Multiplexed, h *slotHost) (string, bool) {
 	out, ran := run(ctx, h, impl.ConfigTest())
 	if !ran {
 		return "", false
@@ -571,34 +537,4 @@ func parentDir(name string) string {
 		return ""
 	}
 	return name[:i]
-}
-
-// inSlot moves every /etc/mtlsconform path in a configuration text into
-// the folder of slot id.
-func inSlot(text, id string) string {
-	return strings.ReplaceAll(text, lbConfDir+"/", lbConfDir+"/slots/"+id+"/")
-}
-
-// replaceOnce makes each replacement in a slot's text, each of which must
-// find its text exactly once.
-func replaceOnce(text, id string, repl map[string]string) (string, error) {
-	for _, old := range sortedKeys(repl) {
-		if n := strings.Count(text, old); n != 1 {
-			return "", fmt.Errorf("slot %s: %q occurs %d times in the rendered configuration, want once", id, strings.TrimSpace(old), n)
-		}
-		text = strings.Replace(text, old, repl[old], 1)
-	}
-	return text, nil
-}
-
-// slotFiles are a slot's copies of every rendered file but the main one,
-// under slots/<id>/; the caller adds the slot's configuration text.
-func slotFiles(r Rendered, main, id string) map[string][]byte {
-	files := map[string][]byte{}
-	for f, data := range r.Files {
-		if f != main {
-			files["slots/"+id+"/"+f] = data
-		}
-	}
-	return files
 }

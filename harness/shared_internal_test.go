@@ -7,107 +7,14 @@ import (
 	"io"
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
+	"mtlsconform/partner"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// TestSlotsMoveEverything renders every pinned configuration, with every
-// mutation of the implementation, into a slot: the slot's files live under
-// its own folder, it listens on its own port and nowhere on 8443, and it
-// names no file outside its folder. The Optional slot is pinned as a
-// golden file.
-func TestSlotsMoveEverything(t *testing.T) {
-	for _, impl := range Implementations() {
-		m, ok := impl.(Multiplexed)
-		if !ok {
-			continue
-		}
-		if len(m.HostFiles()) == 0 || len(m.HostCommand()) == 0 || (m.Reload().Signal == "") == (len(m.Reload().Exec) == 0) || len(m.ConfigTest()) == 0 {
-			t.Errorf("%s: the shared balancer is not described completely", impl.Name())
-		}
-		for name, cfg := range goldenConfigs {
-			variants := [][]string{nil}
-			for mut := range impl.Mutations() {
-				variants = append(variants, []string{mut})
-			}
-			for _, muts := range variants {
-				cfg := cfg
-				cfg.Mutations = muts
-				r, err := impl.Render(cfg, goldenServer)
-				if err != nil {
-					continue // not supported, or a mutation this configuration has nothing for
-				}
-				files, err := m.Slot(r, "s07", 8450)
-				if err != nil {
-					t.Errorf("%s %s %v: %v", impl.Name(), name, muts, err)
-					continue
-				}
-				checkSlotFiles(t, impl.Name()+" "+name+" "+strings.Join(muts, ","), files, r)
-				if name == "optional" && muts == nil {
-					compareGolden(t, filepath.Join("testdata", "golden", impl.Name()+"-slot-optional.txt"), slotText(files))
-				}
-			}
-		}
-	}
-}
-
-func checkSlotFiles(t *testing.T, what string, files map[string][]byte, r Rendered) {
-	t.Helper()
-	var text strings.Builder
-	for name, data := range files {
-		if !strings.HasPrefix(name, "slots/s07") {
-			t.Errorf("%s: file %s is outside the slot", what, name)
-		}
-		if strings.HasSuffix(name, ".key") || strings.HasSuffix(name, ".pem") {
-			continue
-		}
-		text.Write(data)
-	}
-	conf := text.String()
-	if !strings.Contains(conf, "8450") || strings.Contains(conf, "8443") {
-		t.Errorf("%s: the slot does not listen on its own port alone:\n%s", what, conf)
-	}
-	for _, ref := range strings.Fields(strings.NewReplacer(`"`, " ", ";", " ", ",", " ").Replace(conf)) {
-		if strings.HasPrefix(ref, lbConfDir+"/") && !strings.HasPrefix(ref, lbConfDir+"/slots/s07/") {
-			t.Errorf("%s: the slot names %s, outside its folder", what, ref)
-		}
-	}
-	if len(r.Files) == 0 {
-		t.Errorf("%s: nothing rendered", what)
-	}
-}
-
-func slotText(files map[string][]byte) string {
-	var b strings.Builder
-	for _, name := range sortedKeys(bytesToText(files)) {
-		if strings.HasSuffix(name, ".key") || strings.HasSuffix(name, ".pem") {
-			continue
-		}
-		b.WriteString("=== " + name + "\n")
-		b.Write(files[name])
-	}
-	return b.String()
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("the slot differs from %s (-want +got):\n%s", path, diff)
-	}
-}
 
 // TestSlotArchive checks what the shared balancer receives: parents
 // before children, keys readable by their owner alone.
@@ -150,7 +57,7 @@ func TestSlotsCopiedWhenTheMountIsNotOurs(t *testing.T) {
 	seenMarker = "slots/.not-there"
 	defer func() { seenMarker = slotMarker }()
 	ctx := context.Background()
-	env, err := Start(ctx, Options{Logf: t.Logf})
+	env, err := Start(ctx, Options{Implementation: all.Default(), Logf: t.Logf})
 	if env != nil {
 		defer func() {
 			if err := env.Close(ctx); err != nil {
@@ -172,11 +79,11 @@ func TestSlotsCopiedWhenTheMountIsNotOurs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := env.Caller().Do(ctx, lb.URL, Request{Path: "/dev-portal-xapi/products", Credential: leaf})
+	res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: leaf})
 	if err != nil || res.Status != 200 {
 		t.Fatalf("trusted partner through a copied-in slot: %v %v", err, res.Outcome())
 	}

@@ -14,6 +14,11 @@ import (
 	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/harness"
 	"mtlsconform/harness/harnesstest"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
+	"mtlsconform/lb/apache"
+	"mtlsconform/lb/haproxy"
+	"mtlsconform/partner"
 )
 
 func startEnv(t *testing.T, opts harness.Options) (*harness.Environment, context.Context) {
@@ -22,6 +27,9 @@ func startEnv(t *testing.T, opts harness.Options) (*harness.Environment, context
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	opts.Logf = t.Logf
+	if opts.Implementation == nil {
+		opts.Implementation = all.Default()
+	}
 	env, err := harness.Start(ctx, opts)
 	if env != nil {
 		t.Cleanup(func() {
@@ -38,9 +46,9 @@ func startEnv(t *testing.T, opts harness.Options) (*harness.Environment, context
 
 // verdict is what one call got: the status and, when the backend saw the
 // request, the X-SSL-Client-Verify it received.
-func verdict(t *testing.T, ctx context.Context, env *harness.Environment, lb *harness.LoadBalancer, cred *pki.Identity) string {
+func verdict(t *testing.T, ctx context.Context, env *harness.Environment, bal *harness.LoadBalancer, cred *pki.Identity) string {
 	t.Helper()
-	res, err := env.Caller().Do(ctx, lb.URL, harness.Request{Path: "/dev-portal-xapi/products", Credential: cred})
+	res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: cred})
 	if err != nil || res.TLSAlert != "" {
 		return "refused in the handshake"
 	}
@@ -51,7 +59,7 @@ func verdict(t *testing.T, ctx context.Context, env *harness.Environment, lb *ha
 	if len(seen) == 0 {
 		return http.StatusText(res.Status)
 	}
-	return http.StatusText(res.Status) + " " + http.Header(seen[0].Headers).Get(harness.HeaderVerify)
+	return http.StatusText(res.Status) + " " + http.Header(seen[0].Headers).Get(contract.HeaderVerify)
 }
 
 // TestSlotsAreIndependent asks every implementation that shares one
@@ -63,14 +71,14 @@ func TestSlotsAreIndependent(t *testing.T) {
 	a := pkitest.MustRootCA(t, "Partner A Root CA")
 	b := pkitest.MustRootCA(t, "Partner B Root CA")
 	leafA, leafB := pkitest.MustClient(t, a, "partner-a"), pkitest.MustClient(t, b, "partner-b")
-	for _, impl := range harness.Implementations() {
-		if _, ok := impl.(harness.Multiplexed); !ok {
+	for _, impl := range all.Implementations() {
+		if _, ok := impl.(lb.Multiplexed); !ok {
 			continue
 		}
 		t.Run(impl.Name(), func(t *testing.T) {
 			t.Parallel()
 			env, ctx := startEnv(t, harness.Options{Implementation: impl})
-			cfgs := []harness.LBConfig{
+			cfgs := []lb.Config{
 				{Mode: contract.Mandatory, Truststore: pki.Bundle(a.Cert)},
 				{Mode: contract.Optional, Truststore: pki.Bundle(b.Cert)},
 			}
@@ -139,16 +147,16 @@ func TestRefusedSlotConfiguration(t *testing.T) {
 	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	env, ctx := startEnv(t, harness.Options{})
 	junk := []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
-	_, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: junk})
+	_, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: junk})
 	if err == nil || !strings.Contains(err.Error(), "refused the configuration") {
 		t.Fatalf("a truststore nginx cannot load: err = %v, want the configuration test's refusal", err)
 	}
 	root := pkitest.MustRootCA(t, "Partner Root CA")
-	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
 	if err != nil {
 		t.Fatalf("the configuration after a refused one: %v", err)
 	}
-	if got := verdict(t, ctx, env, lb, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
+	if got := verdict(t, ctx, env, bal, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
 		t.Errorf("trusted partner after a refused configuration: %q, want OK SUCCESS", got)
 	}
 }
@@ -160,7 +168,7 @@ func TestRefusedSlotConfiguration(t *testing.T) {
 func TestRefusalStaysWithItsConfiguration(t *testing.T) {
 	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	junk := []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
-	for _, impl := range []harness.Implementation{harness.Nginx{}, harness.HAProxy{}, harness.Apache{}} {
+	for _, impl := range []lb.Implementation{all.Default(), haproxy.Balancer{}, apache.Balancer{}} {
 		t.Run(impl.Name(), func(t *testing.T) {
 			t.Parallel()
 			env, ctx := startEnv(t, harness.Options{Implementation: impl})
@@ -180,7 +188,7 @@ func TestRefusalStaysWithItsConfiguration(t *testing.T) {
 					if i < sound {
 						trust = pki.Bundle(roots[i].Cert)
 					}
-					lbs[i], errs[i] = env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: trust})
+					lbs[i], errs[i] = env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: trust})
 				}()
 			}
 			wg.Wait()
@@ -194,15 +202,15 @@ func TestRefusalStaysWithItsConfiguration(t *testing.T) {
 				}
 				// Asked for again: the same slot where the balancer lives on;
 				// served anew where it exited with the refused one (Apache).
-				lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(roots[i].Cert)})
+				bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(roots[i].Cert)})
 				if err != nil {
 					t.Errorf("sound configuration %d, asked for again: %v", i, err)
 					continue
 				}
-				if impl.Name() != "apache" && lb != lbs[i] {
+				if impl.Name() != "apache" && bal != lbs[i] {
 					t.Errorf("sound configuration %d was served again though its balancer lives", i)
 				}
-				if got := verdict(t, ctx, env, lb, pkitest.MustClient(t, roots[i], "partner")); got != "OK SUCCESS" {
+				if got := verdict(t, ctx, env, bal, pkitest.MustClient(t, roots[i], "partner")); got != "OK SUCCESS" {
 					t.Errorf("sound configuration %d, its partner: %q, want OK SUCCESS", i, got)
 				}
 			}
@@ -225,18 +233,18 @@ func TestPublishedPorts(t *testing.T) {
 			env, ctx := startEnv(t, opts)
 			root := pkitest.MustRootCA(t, "Partner Root CA")
 			for i, mode := range []contract.Mode{contract.Mandatory, contract.Optional} {
-				lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: mode, Truststore: pki.Bundle(root.Cert)})
+				bal, err := env.LoadBalancer(ctx, lb.Config{Mode: mode, Truststore: pki.Bundle(root.Cert)})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !strings.HasPrefix(lb.URL, "https://127.0.0.1:") {
-					t.Errorf("URL %s, want a port published on 127.0.0.1", lb.URL)
+				if !strings.HasPrefix(bal.URL, "https://127.0.0.1:") {
+					t.Errorf("URL %s, want a port published on 127.0.0.1", bal.URL)
 				}
-				if got := verdict(t, ctx, env, lb, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
+				if got := verdict(t, ctx, env, bal, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
 					t.Errorf("%s, trusted partner: %q, want OK SUCCESS", mode, got)
 				}
 				want := map[int]string{0: "Bad Request", 1: "OK NONE"}[i]
-				if got := verdict(t, ctx, env, lb, nil); got != want {
+				if got := verdict(t, ctx, env, bal, nil); got != want {
 					t.Errorf("%s, no certificate: %q, want %q", mode, got, want)
 				}
 			}

@@ -19,7 +19,10 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
 	"mtlsconform/output"
+	"mtlsconform/partner"
 	"mtlsconform/runner"
 )
 
@@ -103,23 +106,26 @@ func verdict(lintOK bool, proof []ProofLine) Verdict {
 
 // proveOnReference starts the reference load balancer with the new bundle
 // and checks the three promises of onboarding.
-func proveOnReference(ctx context.Context, rep *Report, partner *pki.Identity, current []*x509.Certificate, newBundle []byte, opts harness.Options) error {
+func proveOnReference(ctx context.Context, rep *Report, id *pki.Identity, current []*x509.Certificate, newBundle []byte, opts harness.Options) error {
 	newCerts, err := pki.ParseCertificates("new truststore", newBundle)
 	if err != nil {
 		return fmt.Errorf("the combined truststore does not parse back: %w", err)
 	}
 	keptTrust(rep, current, newCerts)
+	if opts.Implementation == nil {
+		opts.Implementation = all.Default()
+	}
 	env, err := harness.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer env.Close(context.WithoutCancel(ctx))
-	lb, err := env.LoadBalancer(ctx, harness.LBConfig{Mode: contract.Mandatory, Truststore: newBundle})
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: newBundle})
 	if err != nil {
 		return fmt.Errorf("the reference load balancer did not start with the new truststore: %w", err)
 	}
-	rep.prove(true, "bundle loads", "the reference load balancer (nginx, Mandatory mode) starts and serves with the new truststore")
-	return callReference(ctx, rep, env.Caller(), lb.URL, partner)
+	rep.prove(true, "bundle loads", "the reference load balancer (%s, Mandatory mode) starts and serves with the new truststore", opts.Implementation.Name())
+	return callReference(ctx, rep, env.Caller(), bal.URL, id, opts.Implementation.Profile().Refusal)
 }
 
 // keptTrust checks that every certificate that validated against the
@@ -140,9 +146,11 @@ func keptTrust(rep *Report, current, newCerts []*x509.Certificate) {
 
 // callReference calls the reference load balancer as the partner, as a
 // stranger and without a certificate: only the partner may get in.
-func callReference(ctx context.Context, rep *Report, caller *harness.Caller, url string, partner *pki.Identity) error {
-	if partner != nil {
-		res, err := caller.Do(ctx, url, harness.Request{Path: productapi.ProductsPath, Credential: partner, SendChain: true})
+// A refusal is the one the implementation's profile names (a 400, or a
+// TLS alert where that is how it refuses).
+func callReference(ctx context.Context, rep *Report, caller *partner.Caller, url string, id *pki.Identity, refusal contract.Refusal) error {
+	if id != nil {
+		res, err := caller.Do(ctx, url, partner.Request{Path: productapi.ProductsPath, Credential: id, SendChain: true})
 		if err != nil {
 			return err
 		}
@@ -154,30 +162,31 @@ func callReference(ctx context.Context, rep *Report, caller *harness.Caller, url
 	if err != nil {
 		return err
 	}
-	res, err := caller.Do(ctx, url, harness.Request{Path: productapi.ProductsPath, Credential: stranger})
+	res, err := caller.Do(ctx, url, partner.Request{Path: productapi.ProductsPath, Credential: stranger})
 	if err != nil {
 		return err
 	}
-	rep.prove(res.Status == http.StatusBadRequest, "stranger refused", "an unknown self-signed certificate got %s", res.Outcome())
-	none, err := caller.Do(ctx, url, harness.Request{Path: productapi.ProductsPath})
+	rep.prove(refusal.Shows(res.TLSAlert, res.Status), "stranger refused", "an unknown self-signed certificate got %s", res.Outcome())
+	none, err := caller.Do(ctx, url, partner.Request{Path: productapi.ProductsPath})
 	if err != nil {
 		return err
 	}
-	rep.prove(none.Status == http.StatusBadRequest && strings.Contains(string(none.Body), "No required SSL certificate was sent"),
+	page := none.Status == http.StatusBadRequest && strings.Contains(string(none.Body), "No required SSL certificate was sent")
+	rep.prove(page || refusal == contract.RefuseTLSAlert && none.TLSAlert != "",
 		"no certificate refused", "a call without a certificate got %s", none.Outcome())
 	return nil
 }
 
 // checkLive calls the live endpoint as the partner: is the partner trusted
 // there (already, or once the new truststore is deployed)?
-func checkLive(ctx context.Context, rep *Report, o runner.LiveOptions, partner *pki.Identity) {
-	o.Credential = partner
+func checkLive(ctx context.Context, rep *Report, o runner.LiveOptions, id *pki.Identity) {
+	o.Credential = id
 	live, err := runner.NewLive(o)
 	if err != nil {
 		rep.prove(false, "live target", "%v", err)
 		return
 	}
-	res, err := live.Caller().Do(ctx, o.URL, harness.Request{Path: o.APIPath, Credential: partner, SendChain: true})
+	res, err := live.Caller().Do(ctx, o.URL, partner.Request{Path: o.APIPath, Credential: id, SendChain: true})
 	switch {
 	case err != nil:
 		rep.prove(false, "live target", "%v", err)

@@ -15,6 +15,7 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/harness/harnesstest"
+	"mtlsconform/lb/nginx"
 )
 
 func sampleRun() contract.RunResult {
@@ -26,7 +27,7 @@ func sampleRun() contract.RunResult {
 	}
 	return contract.RunResult{
 		Target:  "reference nginx",
-		Profile: contract.ReferenceNginx,
+		Profile: nginx.Balancer{}.Profile(),
 		Wall:    1500 * time.Millisecond,
 		Results: []contract.ScenarioResult{
 			{Feature: "mandatory", Name: "no certificate", Clauses: []string{"C1"}, Modes: []contract.Mode{contract.Mandatory}, Status: contract.Passed, Calls: []contract.CallEvidence{call}},

@@ -15,7 +15,7 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
-	"mtlsconform/harness"
+	"mtlsconform/partner"
 	"mtlsconform/steps"
 )
 
@@ -225,11 +225,11 @@ func (l *Live) certHeader() string {
 	if l.o.CertHeader != "" {
 		return l.o.CertHeader
 	}
-	return harness.DefaultCertHeader
+	return contract.DefaultCertHeader
 }
 
-func (l *Live) Caller() *harness.Caller {
-	return &harness.Caller{
+func (l *Live) Caller() *partner.Caller {
+	return &partner.Caller{
 		ServerRoots:        l.o.ServerRoots,
 		ServerName:         l.o.ServerName,
 		InsecureSkipVerify: l.o.InsecureSkipVerify,
@@ -243,7 +243,7 @@ func (l *Live) BackendRequests(ctx context.Context, id string) ([]productapi.Ech
 	if l.o.EchoPath == "" {
 		return nil, steps.NotApplicable("%s", l.Capabilities().Lacks[steps.NeedBackendView])
 	}
-	res, err := l.Caller().Do(ctx, l.o.URL, harness.Request{
+	res, err := l.Caller().Do(ctx, l.o.URL, partner.Request{
 		Path:       l.o.RequestsPath + "?id=" + url.QueryEscape(id),
 		Credential: l.o.Credential,
 		SendChain:  true,
@@ -266,9 +266,9 @@ func (l *Live) BackendRequests(ctx context.Context, id string) ([]productapi.Ech
 // does not verify stops the run with one clear error instead of failing
 // every scenario.
 func (l *Live) preflight(ctx context.Context) error {
-	if _, err := l.Caller().Do(ctx, l.o.URL, harness.Request{Path: l.o.APIPath, Credential: l.o.Credential, SendChain: true}); err != nil {
+	if _, err := l.Caller().Do(ctx, l.o.URL, partner.Request{Path: l.o.APIPath, Credential: l.o.Credential, SendChain: true}); err != nil {
 		return fmt.Errorf("preflight: one GET %s with the trusted credential %s (TLS 1.2 or later, server name %q) did not get an answer, so no scenario ran: %w",
-			l.o.APIPath, harness.Describe(l.o.Credential), l.o.ServerName, err)
+			l.o.APIPath, partner.Describe(l.o.Credential), l.o.ServerName, err)
 	}
 	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/fixtures/productapi"
-	"mtlsconform/harness"
+	"mtlsconform/lb"
 	"mtlsconform/steps"
 	"strings"
 	"testing"
@@ -20,15 +20,15 @@ func TestLiveTargetApplicability(t *testing.T) {
 	}
 	cat := steps.NewCatalogue()
 	live.seed(cat)
-	standard := steps.Setup{Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: []string{steps.PartnerRoot, steps.PartnerIssuing}}
+	standard := steps.Setup{Config: lb.Config{Mode: contract.Mandatory}, TrustNames: []string{steps.PartnerRoot, steps.PartnerIssuing}}
 	if ep, err := live.Endpoint(context.Background(), standard); err != nil || ep.URL != "https://lb.example:443" {
 		t.Errorf("standard setup: %v %v", ep, err)
 	}
 	for name, s := range map[string]steps.Setup{
-		"other mode":       {Config: harness.LBConfig{Mode: contract.Optional}, TrustNames: standard.TrustNames},
-		"other truststore": {Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: []string{steps.PartnerRoot}},
-		"CRL":              {Config: harness.LBConfig{Mode: contract.Mandatory}, TrustNames: standard.TrustNames, CRLNames: []string{steps.PartnerRoot}},
-		"verify depth":     {Config: harness.LBConfig{Mode: contract.Mandatory, VerifyDepth: 1}, TrustNames: standard.TrustNames},
+		"other mode":       {Config: lb.Config{Mode: contract.Optional}, TrustNames: standard.TrustNames},
+		"other truststore": {Config: lb.Config{Mode: contract.Mandatory}, TrustNames: []string{steps.PartnerRoot}},
+		"CRL":              {Config: lb.Config{Mode: contract.Mandatory}, TrustNames: standard.TrustNames, CRLNames: []string{steps.PartnerRoot}},
+		"verify depth":     {Config: lb.Config{Mode: contract.Mandatory, VerifyDepth: 1}, TrustNames: standard.TrustNames},
 	} {
 		if _, err := live.Endpoint(context.Background(), s); !errors.Is(err, steps.ErrNotApplicable) {
 			t.Errorf("%s: err = %v, want not applicable", name, err)

@@ -4,7 +4,8 @@ import (
 	"sort"
 
 	"mtlsconform/fixtures/pki"
-	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
 )
 
 // Mutations of the reference that live above nginx.conf: they change what
@@ -19,11 +20,11 @@ type Mutation struct {
 }
 
 // Mutations lists every mutation the nginx reference accepts, sorted.
-func Mutations() []Mutation { return MutationsOf(harness.Nginx{}) }
+func Mutations() []Mutation { return MutationsOf(all.Default()) }
 
 // MutationsOf lists every mutation a reference implementation accepts:
 // its own configuration mutations and the suite's, sorted.
-func MutationsOf(impl harness.Implementation) []Mutation {
+func MutationsOf(impl lb.Implementation) []Mutation {
 	var out []Mutation
 	for n, doc := range impl.Mutations() {
 		out = append(out, Mutation{n, doc})
@@ -46,7 +47,7 @@ func MutationNames() []string {
 
 // applySuiteMutations edits the setup for the suite-level mutations and
 // returns the nginx.conf mutations left for the harness.
-func (r *Reference) applySuiteMutations(cfg *harness.LBConfig) ([]string, error) {
+func (r *Reference) applySuiteMutations(cfg *lb.Config) ([]string, error) {
 	var rest []string
 	for _, m := range r.Mutations {
 		if _, ok := suiteMutations[m]; !ok {

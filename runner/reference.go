@@ -8,6 +8,9 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
+	"mtlsconform/partner"
 	"mtlsconform/steps"
 )
 
@@ -54,7 +57,9 @@ func (r *Reference) Open(ctx context.Context, cat *steps.Catalogue) error {
 		r.env = r.Shared
 		return nil
 	}
-	env, err := harness.Start(ctx, r.Options)
+	opts := r.Options
+	opts.Implementation = r.impl()
+	env, err := harness.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -96,8 +101,8 @@ func (r *Reference) Endpoint(ctx context.Context, s steps.Setup) (steps.Endpoint
 	}
 	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), rest...)
 	lb, started, err := r.env.Acquire(ctx, cfg)
-	if errors.Is(err, harness.ErrNotSupported) {
-		return steps.Endpoint{}, steps.NotSupported("%s: %v", r.impl().Name(), err)
+	if errors.Is(err, contract.ErrNotSupported) {
+		return steps.Endpoint{}, err // the implementation's own reason, naming it
 	}
 	if err != nil {
 		return steps.Endpoint{}, err
@@ -108,7 +113,7 @@ func (r *Reference) Endpoint(ctx context.Context, s steps.Setup) (steps.Endpoint
 // Hosts: every rendered configuration serves the run's server name with
 // client certificates and a public host beside it.
 func (r *Reference) Hosts() steps.Hosts {
-	return steps.Hosts{Protected: harness.ServerName, Public: harness.PublicHost}
+	return steps.Hosts{Protected: lb.ServerName, Public: lb.PublicHost}
 }
 
 func (r *Reference) MapPath(path string) (string, error) { return path, nil }
@@ -118,7 +123,7 @@ func (r *Reference) ProductCheck() steps.ProductCheck {
 	return steps.ProductCheck{Want: steps.ReferenceProducts(), Source: "the reference backend's list"}
 }
 
-func (r *Reference) Caller() *harness.Caller { return r.env.Caller() }
+func (r *Reference) Caller() *partner.Caller { return r.env.Caller() }
 
 func (r *Reference) BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error) {
 	return r.env.BackendRequests(ctx, id)
@@ -138,12 +143,12 @@ func (r *Reference) DefaultProfile() contract.Profile { return r.impl().Profile(
 func (r *Reference) Implementation() string { return r.impl().Name() }
 
 // impl is the implementation the reference runs.
-func (r *Reference) impl() harness.Implementation {
+func (r *Reference) impl() lb.Implementation {
 	switch {
 	case r.Shared != nil:
 		return r.Shared.Implementation()
 	case r.Options.Implementation != nil:
 		return r.Options.Implementation
 	}
-	return harness.Nginx{}
+	return all.Default()
 }

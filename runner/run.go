@@ -26,6 +26,7 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/features"
 	"mtlsconform/harness"
+	"mtlsconform/lb"
 	"mtlsconform/steps"
 )
 
@@ -52,7 +53,7 @@ type RunOptions struct {
 	Target Target
 	// Implementation is the reference balancer (nginx when nil) and Image
 	// replaces its own image.
-	Implementation harness.Implementation
+	Implementation lb.Implementation
 	Image          string
 	// ContainerPerConfig and PublishPorts choose the reference's other
 	// ways (harness.Options): a container per configuration instead of

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the named reference images that are missing (nginx, haproxy,
-# apache, caddy; all when none is named), from the list in
-# harness/images.tsv, with harness/build-image.sh. It holds the same lock
+# apache, caddy …; all when none is named), from each implementation's
+# lb/<name>/image.tsv, with harness/build-image.sh. It holds the same lock
 # as the harness while it builds, so a run that starts meanwhile waits for
 # the image instead of building it again: scripts/run builds the nginx
 # image this way while the CLI compiles.
@@ -25,5 +25,5 @@ while IFS=$'\t' read -r name image packages binary; do
   step "building $image from Debian packages (mmdebstrap; about 10 s, once)" \
     flock "$lockdir/images.lock" sh -c 'docker image inspect "$1" >/dev/null 2>&1 || bash harness/build-image.sh "$1" "$2" "$3" "$4"' _ "$image" "$packages" "$name" "$binary" ||
     status=$?
-done <harness/images.tsv
+done < <(cat lb/*/image.tsv)
 exit "$status"

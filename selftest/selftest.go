@@ -15,6 +15,8 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
 	"mtlsconform/runner"
 )
 
@@ -40,6 +42,9 @@ type suiteFunc func(mutations []string) (contract.RunResult, error)
 // scores them. An error means the self-test could not run (no Docker);
 // failures of the suite are in the Report.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Harness.Implementation == nil {
+		o.Harness.Implementation = all.Default()
+	}
 	env, err := harness.Start(ctx, o.Harness)
 	if err != nil {
 		return nil, err
@@ -106,7 +111,7 @@ func judge(m runner.Mutation, res contract.RunResult) MutantResult {
 // Select returns the mutants of an implementation named, in
 // runner.MutationsOf order, or all of them when names is empty. An unknown
 // name is an error that lists the known ones.
-func Select(impl harness.Implementation, names []string) ([]runner.Mutation, error) {
+func Select(impl lb.Implementation, names []string) ([]runner.Mutation, error) {
 	all := runner.MutationsOf(impl)
 	if len(names) == 0 {
 		return all, nil

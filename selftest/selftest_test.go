@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mtlsconform/contract"
-	"mtlsconform/harness"
+	"mtlsconform/lb/nginx"
 	"mtlsconform/runner"
 )
 
@@ -139,20 +139,20 @@ func TestEveryMutantCaughtPasses(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	all, err := Select(harness.Nginx{}, nil)
+	all, err := Select(nginx.Balancer{}, nil)
 	if err != nil || len(all) != len(runner.Mutations()) {
-		t.Fatalf("Select(harness.Nginx{}, nil) = %d mutants, %v; want all %d", len(all), err, len(runner.Mutations()))
+		t.Fatalf("Select(nginx.Balancer{}, nil) = %d mutants, %v; want all %d", len(all), err, len(runner.Mutations()))
 	}
 	// In runner.Mutations order, whatever the order asked.
 	names := []string{all[len(all)-1].Name, all[0].Name}
-	picked, err := Select(harness.Nginx{}, names)
+	picked, err := Select(nginx.Balancer{}, names)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]runner.Mutation{all[0], all[len(all)-1]}, picked); diff != "" {
 		t.Errorf("Select(%v) (-want +got):\n%s", names, diff)
 	}
-	if _, err := Select(harness.Nginx{}, []string{"no-such-thing"}); err == nil || !strings.Contains(err.Error(), "use one of "+all[0].Name) {
+	if _, err := Select(nginx.Balancer{}, []string{"no-such-thing"}); err == nil || !strings.Contains(err.Error(), "use one of "+all[0].Name) {
 		t.Errorf("Select(unknown) = %v, want the known names", err)
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
-	"mtlsconform/harness"
 )
 
 func (st *scenario) last() (*call, error) {
@@ -198,21 +197,21 @@ func (st *scenario) everyVerify(ctx context.Context, want string) (context.Conte
 		return ctx, err
 	}
 	if len(seen) == 0 {
-		return ctx, st.violation(c, "expected the backend to receive the request with %s %q, it received nothing", harness.HeaderVerify, want)
+		return ctx, st.violation(c, "expected the backend to receive the request with %s %q, it received nothing", contract.HeaderVerify, want)
 	}
 	for i, e := range seen {
-		if got := http.Header(e.Headers).Values(harness.HeaderVerify); len(got) != 1 || got[0] != want {
-			return ctx, st.violation(c, "request %d reached the backend with %s %q, expected exactly %q", i+1, harness.HeaderVerify, got, want)
+		if got := http.Header(e.Headers).Values(contract.HeaderVerify); len(got) != 1 || got[0] != want {
+			return ctx, st.violation(c, "request %d reached the backend with %s %q, expected exactly %q", i+1, contract.HeaderVerify, got, want)
 		}
 	}
-	st.checked("%s at the backend: exactly %q (%d request(s))", harness.HeaderVerify, want, len(seen))
+	st.checked("%s at the backend: exactly %q (%d request(s))", contract.HeaderVerify, want, len(seen))
 	return ctx, nil
 }
 
 // certHeaderNames are the names under which a certificate may arrive: the
 // scenario's configured header and the default.
 func (st *scenario) certHeaderNames() []string {
-	n := []string{harness.DefaultCertHeader}
+	n := []string{contract.DefaultCertHeader}
 	if st.cfg.CertHeader != "" {
 		n = append(n, st.cfg.CertHeader)
 	}
@@ -223,7 +222,7 @@ func (st *scenario) certHeaderNames() []string {
 // headers and the certificate header under each name it may have.
 func contractHeaders(certNames []string) map[string]bool {
 	m := map[string]bool{}
-	for _, n := range append(harness.ContractHeaders(""), certNames...) {
+	for _, n := range append(contract.ContractHeaders(""), certNames...) {
 		m[http.CanonicalHeaderKey(n)] = true
 	}
 	return m
@@ -235,7 +234,7 @@ func contractHeaders(certNames []string) map[string]bool {
 // form, certificates as their fingerprint. A header with an empty value
 // carries nothing and counts as absent.
 func clientCertHeaders(h http.Header, certNames []string) map[string]string {
-	isCert := map[string]bool{http.CanonicalHeaderKey(harness.DefaultCertHeader): true}
+	isCert := map[string]bool{http.CanonicalHeaderKey(contract.DefaultCertHeader): true}
 	for _, n := range certNames {
 		isCert[http.CanonicalHeaderKey(n)] = true
 	}
@@ -249,9 +248,9 @@ func clientCertHeaders(h http.Header, certNames []string) map[string]string {
 		switch {
 		case isCert[ck]:
 			out[ck] = certificateToken(v)
-		case ck == http.CanonicalHeaderKey(harness.HeaderSerial):
+		case ck == http.CanonicalHeaderKey(contract.HeaderSerial):
 			out[ck] = normalSerial(v)
-		case ck == http.CanonicalHeaderKey(harness.HeaderDN) || ck == http.CanonicalHeaderKey(harness.HeaderIssuer):
+		case ck == http.CanonicalHeaderKey(contract.HeaderDN) || ck == http.CanonicalHeaderKey(contract.HeaderIssuer):
 			out[ck] = normalDN(v)
 		case strings.HasPrefix(ck, "X-Ssl-"):
 			out[ck] = v

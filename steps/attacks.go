@@ -11,9 +11,10 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
-	"mtlsconform/harness"
+	"mtlsconform/partner"
 )
 
 // The steps of the attacks that got through real balancers (C18–C22):
@@ -40,7 +41,7 @@ func (st *scenario) registerAttackSteps(sc *godog.ScenarioContext) {
 var tlsVersions = map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
 
 func (st *scenario) callWithoutOverTLS(ctx context.Context, method, path, version string) (context.Context, error) {
-	return st.send(ctx, false, harness.Request{Method: method, Path: path, TLSVersion: tlsVersions[version]})
+	return st.send(ctx, false, partner.Request{Method: method, Path: path, TLSVersion: tlsVersions[version]})
 }
 
 func (st *scenario) callWithOverTLS(ctx context.Context, method, path, name, chain, version string) (context.Context, error) {
@@ -48,7 +49,7 @@ func (st *scenario) callWithOverTLS(ctx context.Context, method, path, name, cha
 	if err != nil {
 		return ctx, err
 	}
-	return st.send(ctx, false, harness.Request{Method: method, Path: path, Credential: id, SendChain: chain != "", TLSVersion: tlsVersions[version]})
+	return st.send(ctx, false, partner.Request{Method: method, Path: path, Credential: id, SendChain: chain != "", TLSVersion: tlsVersions[version]})
 }
 
 func (st *scenario) usedTLS(version string) error {
@@ -69,15 +70,15 @@ func (st *scenario) callPlain(ctx context.Context, method, path string, table *g
 	if err != nil {
 		return ctx, err
 	}
-	return st.send(ctx, true, harness.Request{Method: method, Path: path, Header: h})
+	return st.send(ctx, true, partner.Request{Method: method, Path: path, Header: h})
 }
 
-func (st *scenario) hosts() (harness.Request, error) {
+func (st *scenario) hosts() (partner.Request, error) {
 	hs := st.suite.Target.Hosts()
 	if hs.Public == "" {
-		return harness.Request{}, NotApplicable("the target serves no public host the harness knows of")
+		return partner.Request{}, NotApplicable("the target serves no public host the harness knows of")
 	}
-	return harness.Request{Host: hs.Protected, SNI: hs.Public}, nil
+	return partner.Request{Host: hs.Protected, SNI: hs.Public}, nil
 }
 
 func (st *scenario) callProtectedViaPublic(ctx context.Context, method, path string, table *godog.Table) (context.Context, error) {
@@ -111,7 +112,7 @@ func (st *scenario) callProtectedWithoutSNI(ctx context.Context, method, path st
 	if err != nil {
 		return ctx, err
 	}
-	return st.send(ctx, false, harness.Request{Method: method, Path: path, Header: h, NoSNI: true, Host: st.suite.Target.Hosts().Protected})
+	return st.send(ctx, false, partner.Request{Method: method, Path: path, Header: h, NoSNI: true, Host: st.suite.Target.Hosts().Protected})
 }
 
 // callPublicThenProtectedH2 opens one HTTP/2 connection for the public
@@ -122,8 +123,8 @@ func (st *scenario) callPublicThenProtectedH2(ctx context.Context, method, path 
 	if err != nil {
 		return ctx, err
 	}
-	public := harness.Request{Method: method, Path: path, SNI: r.SNI, Host: r.SNI, HTTP2: true}
-	protected := harness.Request{Method: method, Path: path, SNI: r.SNI, Host: r.Host, HTTP2: true}
+	public := partner.Request{Method: method, Path: path, SNI: r.SNI, Host: r.SNI, HTTP2: true}
+	protected := partner.Request{Method: method, Path: path, SNI: r.SNI, Host: r.Host, HTTP2: true}
 	before := len(st.calls)
 	ctx, err = st.send(ctx, false, public, protected)
 	if err != nil {
@@ -256,18 +257,18 @@ func (st *scenario) plainDoorClosed(ctx context.Context) (context.Context, error
 		if !folds[foldName(f.Name)] {
 			continue
 		}
-		if foldName(f.Name) == foldName(harness.HeaderVerify) && f.Name == strings.ReplaceAll(f.Name, "_", "-") && f.Value == "NONE" {
+		if foldName(f.Name) == foldName(contract.HeaderVerify) && f.Name == strings.ReplaceAll(f.Name, "_", "-") && f.Value == "NONE" {
 			continue
 		}
 		forged = append(forged, f.Name+": "+abbreviate(f.Value, 60))
 	}
-	if n := countFold(fieldsOf(seen[0]), foldName(harness.HeaderVerify)); n > 1 {
-		forged = append(forged, fmt.Sprintf("%s arrived %d times", harness.HeaderVerify, n))
+	if n := countFold(fieldsOf(seen[0]), foldName(contract.HeaderVerify)); n > 1 {
+		forged = append(forged, fmt.Sprintf("%s arrived %d times", contract.HeaderVerify, n))
 	}
 	if len(forged) > 0 {
 		return ctx, st.violation(c, "a request without TLS reached the backend with contract headers the balancer cannot have set (nobody was verified):\n    %s", strings.Join(forged, "\n    "))
 	}
-	st.checked("plain HTTP passed on (%d) with no contract header other than, at most, %s NONE", res.Status, harness.HeaderVerify)
+	st.checked("plain HTTP passed on (%d) with no contract header other than, at most, %s NONE", res.Status, contract.HeaderVerify)
 	return ctx, nil
 }
 
@@ -324,15 +325,15 @@ func (st *scenario) protectedRefusedOrVerified(ctx context.Context) (context.Con
 		return ctx, st.violation(c, "the request for the protected host was answered %d; the backend received %d request(s), expected one carrying the balancer's verification", res.Status, len(seen))
 	}
 	h := http.Header(seen[0].Headers)
-	verify := h.Values(harness.HeaderVerify)
+	verify := h.Values(contract.HeaderVerify)
 	switch {
 	case len(verify) == 1 && verify[0] == "SUCCESS" && res.CertificateRequested && res.CertificatesSent > 0:
 		id := c.cred
 		if id == nil {
 			return ctx, st.violation(c, "the backend saw SUCCESS for a call that presented no certificate")
 		}
-		if dn := h.Get(harness.HeaderDN); normalDN(dn) != certDN(id.Cert.RawSubject) {
-			return ctx, st.violation(c, "the protected host passed the request as SUCCESS with %s %q, not the presented certificate's subject", harness.HeaderDN, dn)
+		if dn := h.Get(contract.HeaderDN); normalDN(dn) != certDN(id.Cert.RawSubject) {
+			return ctx, st.violation(c, "the protected host passed the request as SUCCESS with %s %q, not the presented certificate's subject", contract.HeaderDN, dn)
 		}
 		st.checked("the request for the protected host was verified: the balancer asked for a certificate, the backend saw SUCCESS and its subject")
 		return ctx, nil
@@ -341,12 +342,12 @@ func (st *scenario) protectedRefusedOrVerified(ctx context.Context) (context.Con
 		return ctx, nil
 	}
 	return ctx, st.violation(c, "the protected host served a request it never verified (%s at the backend: %q; certificate requested: %v): "+
-		"a connection set up for another host, or without SNI, skipped the client-certificate check", harness.HeaderVerify, verify, res.CertificateRequested)
+		"a connection set up for another host, or without SNI, skipped the client-certificate check", contract.HeaderVerify, verify, res.CertificateRequested)
 }
 
 func onlyVerify(h http.Header, folds map[string]bool) bool {
 	for k := range h {
-		if folds[foldName(k)] && foldName(k) != foldName(harness.HeaderVerify) {
+		if folds[foldName(k)] && foldName(k) != foldName(contract.HeaderVerify) {
 			return false
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/fixtures/productapi"
-	"mtlsconform/harness"
+	"mtlsconform/partner"
 )
 
 // cannedTarget answers BackendRequests with what a test says the backend
@@ -41,7 +41,7 @@ func raw(lines ...string) productapi.Echo {
 // checkOn runs one Then step on a scenario whose last call came back as
 // res and whose backend saw seen; it says whether the step failed on a
 // promise of the contract.
-func checkOn(t *testing.T, mode contract.Mode, res *harness.Result, cred *pki.Identity, seen []productapi.Echo, check func(*scenario) error) (failed bool) {
+func checkOn(t *testing.T, mode contract.Mode, res *partner.Result, cred *pki.Identity, seen []productapi.Echo, check func(*scenario) error) (failed bool) {
 	t.Helper()
 	cat := NewCatalogue()
 	st := &scenario{suite: &Suite{Target: cannedTarget{seen: seen}, Profile: contract.GenericHTTP400, Catalogue: cat}}
@@ -60,7 +60,7 @@ func checkOn(t *testing.T, mode contract.Mode, res *harness.Result, cred *pki.Id
 }
 
 func TestNoOtherSpelling(t *testing.T) {
-	ok := &harness.Result{Status: 200}
+	ok := &partner.Result{Status: 200}
 	cases := []struct {
 		name string
 		seen productapi.Echo
@@ -96,23 +96,23 @@ func TestNoOtherSpelling(t *testing.T) {
 }
 
 func TestPlainDoorClosed(t *testing.T) {
-	redirect := &harness.Result{Status: 301, Header: http.Header{"Location": {"https://localhost:8443/echo"}}}
+	redirect := &partner.Result{Status: 301, Header: http.Header{"Location": {"https://localhost:8443/echo"}}}
 	cases := []struct {
 		name string
-		res  *harness.Result
+		res  *partner.Result
 		seen []productapi.Echo
 		fail bool
 	}{
 		{"redirected to https, nothing at the backend", redirect, nil, false},
 		{"redirected, yet the backend got it", redirect, []productapi.Echo{raw("X-SSL-Client-Verify", "SUCCESS")}, true},
-		{"redirected to plain http", &harness.Result{Status: 302, Header: http.Header{"Location": {"http://localhost/echo"}}}, nil, true},
-		{"refused", &harness.Result{Status: 403}, nil, false},
-		{"passed on with the balancer's NONE", &harness.Result{Status: 200}, []productapi.Echo{raw("X-SSL-Client-Verify", "NONE")}, false},
-		{"passed on with nothing of the contract", &harness.Result{Status: 200}, []productapi.Echo{raw("Accept", "*/*")}, false},
-		{"passed on with the forged SUCCESS", &harness.Result{Status: 200}, []productapi.Echo{raw("X-SSL-Client-Verify", "SUCCESS")}, true},
-		{"passed on with a forged DN beside NONE", &harness.Result{Status: 200}, []productapi.Echo{raw("X-SSL-Client-Verify", "NONE", "X-SSL-Client-DN", "CN=admin")}, true},
-		{"passed on with NONE spelled with underscores", &harness.Result{Status: 200}, []productapi.Echo{raw("X_SSL_Client_Verify", "NONE")}, true},
-		{"a server error", &harness.Result{Status: 502}, nil, true},
+		{"redirected to plain http", &partner.Result{Status: 302, Header: http.Header{"Location": {"http://localhost/echo"}}}, nil, true},
+		{"refused", &partner.Result{Status: 403}, nil, false},
+		{"passed on with the balancer's NONE", &partner.Result{Status: 200}, []productapi.Echo{raw("X-SSL-Client-Verify", "NONE")}, false},
+		{"passed on with nothing of the contract", &partner.Result{Status: 200}, []productapi.Echo{raw("Accept", "*/*")}, false},
+		{"passed on with the forged SUCCESS", &partner.Result{Status: 200}, []productapi.Echo{raw("X-SSL-Client-Verify", "SUCCESS")}, true},
+		{"passed on with a forged DN beside NONE", &partner.Result{Status: 200}, []productapi.Echo{raw("X-SSL-Client-Verify", "NONE", "X-SSL-Client-DN", "CN=admin")}, true},
+		{"passed on with NONE spelled with underscores", &partner.Result{Status: 200}, []productapi.Echo{raw("X_SSL_Client_Verify", "NONE")}, true},
+		{"a server error", &partner.Result{Status: 502}, nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,20 +127,20 @@ func TestPlainDoorClosed(t *testing.T) {
 }
 
 func TestProtectedRefusedOrVerified(t *testing.T) {
-	partner := pkitest.MustSelfSigned(t, "partner")
-	asked := &harness.Result{Status: 200, CertificateRequested: true, CertificatesSent: 1}
-	notAsked := &harness.Result{Status: 200}
-	success := raw("X-SSL-Client-Verify", "SUCCESS", "X-SSL-Client-DN", certDN(partner.Cert.RawSubject))
+	caller := pkitest.MustSelfSigned(t, "partner")
+	asked := &partner.Result{Status: 200, CertificateRequested: true, CertificatesSent: 1}
+	notAsked := &partner.Result{Status: 200}
+	success := raw("X-SSL-Client-Verify", "SUCCESS", "X-SSL-Client-DN", certDN(caller.Cert.RawSubject))
 	cases := []struct {
 		name string
 		mode contract.Mode
-		res  *harness.Result
+		res  *partner.Result
 		seen []productapi.Echo
 		fail bool
 	}{
-		{"421, nothing at the backend", contract.Mandatory, &harness.Result{Status: 421}, nil, false},
-		{"421, yet the backend got it", contract.Mandatory, &harness.Result{Status: 421}, []productapi.Echo{raw("X-SSL-Client-Verify", "NONE")}, true},
-		{"refused by alert", contract.Mandatory, &harness.Result{TLSAlert: "tls: certificate required"}, nil, false},
+		{"421, nothing at the backend", contract.Mandatory, &partner.Result{Status: 421}, nil, false},
+		{"421, yet the backend got it", contract.Mandatory, &partner.Result{Status: 421}, []productapi.Echo{raw("X-SSL-Client-Verify", "NONE")}, true},
+		{"refused by alert", contract.Mandatory, &partner.Result{TLSAlert: "tls: certificate required"}, nil, false},
 		{"verified: asked, presented, SUCCESS with its subject", contract.Mandatory, asked, []productapi.Echo{success}, false},
 		{"SUCCESS for a caller never asked", contract.Mandatory, notAsked, []productapi.Echo{success}, true},
 		{"SUCCESS with another subject", contract.Mandatory, asked, []productapi.Echo{raw("X-SSL-Client-Verify", "SUCCESS", "X-SSL-Client-DN", "CN=admin")}, true},
@@ -148,11 +148,11 @@ func TestProtectedRefusedOrVerified(t *testing.T) {
 		{"Mandatory served as NONE", contract.Mandatory, notAsked, []productapi.Echo{raw("X-SSL-Client-Verify", "NONE")}, true},
 		{"Optional passed on as NONE", contract.Optional, notAsked, []productapi.Echo{raw("X-SSL-Client-Verify", "NONE")}, false},
 		{"Optional NONE with a forged DN", contract.Optional, notAsked, []productapi.Echo{raw("X-SSL-Client-Verify", "NONE", "X-SSL-Client-DN", "CN=admin")}, true},
-		{"a redirect", contract.Mandatory, &harness.Result{Status: 302}, nil, true},
+		{"a redirect", contract.Mandatory, &partner.Result{Status: 302}, nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := checkOn(t, tc.mode, tc.res, partner, tc.seen, func(st *scenario) error {
+			if got := checkOn(t, tc.mode, tc.res, caller, tc.seen, func(st *scenario) error {
 				_, err := st.protectedRefusedOrVerified(context.Background())
 				return err
 			}); got != tc.fail {
@@ -178,23 +178,23 @@ func TestBigCertWholeOrRefused(t *testing.T) {
 	whole := strings.ReplaceAll(url.QueryEscape(string(big.CertPEM())), "+", "%20")
 	cases := []struct {
 		name string
-		res  *harness.Result
+		res  *partner.Result
 		seen []productapi.Echo
 		fail bool
 	}{
-		{"forwarded whole", &harness.Result{Status: 200}, []productapi.Echo{raw(harness.DefaultCertHeader, whole)}, false},
-		{"cut at 8 KiB", &harness.Result{Status: 200}, []productapi.Echo{raw(harness.DefaultCertHeader, whole[:8192])}, true},
-		{"dropped", &harness.Result{Status: 200}, []productapi.Echo{raw("X-SSL-Client-Verify", "SUCCESS")}, true},
-		{"empty armour", &harness.Result{Status: 200}, []productapi.Echo{raw(harness.DefaultCertHeader, "-----BEGIN%20CERTIFICATE-----%0A-----END%20CERTIFICATE-----%0A")}, true},
-		{"refused with 431", &harness.Result{Status: 431}, nil, false},
-		{"refused, yet the backend got it", &harness.Result{Status: 400}, []productapi.Echo{raw("X-SSL-Client-Verify", "SUCCESS")}, true},
-		{"a 502", &harness.Result{Status: 502}, nil, true},
+		{"forwarded whole", &partner.Result{Status: 200}, []productapi.Echo{raw(contract.DefaultCertHeader, whole)}, false},
+		{"cut at 8 KiB", &partner.Result{Status: 200}, []productapi.Echo{raw(contract.DefaultCertHeader, whole[:8192])}, true},
+		{"dropped", &partner.Result{Status: 200}, []productapi.Echo{raw("X-SSL-Client-Verify", "SUCCESS")}, true},
+		{"empty armour", &partner.Result{Status: 200}, []productapi.Echo{raw(contract.DefaultCertHeader, "-----BEGIN%20CERTIFICATE-----%0A-----END%20CERTIFICATE-----%0A")}, true},
+		{"refused with 431", &partner.Result{Status: 431}, nil, false},
+		{"refused, yet the backend got it", &partner.Result{Status: 400}, []productapi.Echo{raw("X-SSL-Client-Verify", "SUCCESS")}, true},
+		{"a 502", &partner.Result{Status: 502}, nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &scenario{suite: &Suite{Target: cannedTarget{seen: tc.seen}, Profile: contract.GenericHTTP400, Catalogue: cat}}
 			st.calls = []*call{{res: tc.res, cred: big}}
-			_, err := st.bigCertWholeOrRefused(context.Background(), "big", harness.DefaultCertHeader)
+			_, err := st.bigCertWholeOrRefused(context.Background(), "big", contract.DefaultCertHeader)
 			var ce *contractError
 			if err != nil && !errors.As(err, &ce) {
 				t.Fatalf("not a contract error: %v", err)

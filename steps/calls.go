@@ -13,7 +13,7 @@ import (
 	"github.com/cucumber/godog"
 
 	"mtlsconform/fixtures/pki"
-	"mtlsconform/harness"
+	"mtlsconform/partner"
 )
 
 // endpointFor fixes the scenario's configuration and returns the load
@@ -37,12 +37,12 @@ func (st *scenario) endpointFor(ctx context.Context) (Endpoint, error) {
 }
 
 func (st *scenario) do(ctx context.Context, method, path string, id *pki.Identity, chain bool, extra http.Header) (context.Context, error) {
-	return st.send(ctx, false, harness.Request{Method: method, Path: path, Header: extra, Credential: id, SendChain: chain})
+	return st.send(ctx, false, partner.Request{Method: method, Path: path, Header: extra, Credential: id, SendChain: chain})
 }
 
 // send makes the calls of one When step over one connection and records
 // each; base picks the listener (TLS or plain) of the scenario's endpoint.
-func (st *scenario) send(ctx context.Context, plain bool, reqs ...harness.Request) (context.Context, error) {
+func (st *scenario) send(ctx context.Context, plain bool, reqs ...partner.Request) (context.Context, error) {
 	for i := range reqs {
 		var err error
 		if reqs[i].Path, err = st.suite.Target.MapPath(reqs[i].Path); err != nil {
@@ -73,7 +73,7 @@ func (st *scenario) send(ctx context.Context, plain bool, reqs ...harness.Reques
 }
 
 // record keeps a call and attaches its evidence to the cucumber report.
-func (st *scenario) record(ctx context.Context, res *harness.Result, extra http.Header) context.Context {
+func (st *scenario) record(ctx context.Context, res *partner.Result, extra http.Header) context.Context {
 	st.calls = append(st.calls, &call{res: res, extra: extra})
 	body, _ := json.MarshalIndent(evidence(res, extra), "", "  ")
 	return godog.Attach(ctx, godog.Attachment{Body: body, FileName: "call.json", MediaType: "application/json"})

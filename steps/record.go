@@ -8,10 +8,10 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/productapi"
-	"mtlsconform/harness"
+	"mtlsconform/partner"
 )
 
-func evidence(r *harness.Result, sent http.Header) contract.CallEvidence {
+func evidence(r *partner.Result, sent http.Header) contract.CallEvidence {
 	e := contract.CallEvidence{
 		Method:               r.Method,
 		URL:                  r.URL,

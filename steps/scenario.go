@@ -22,7 +22,8 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
-	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/partner"
 )
 
 // Suite is what all scenarios of a run share: read-mostly and safe for
@@ -46,7 +47,7 @@ type scenario struct {
 	clauses []string
 	started time.Time
 
-	cfg           harness.LBConfig
+	cfg           lb.Config
 	modeSet       bool
 	trustNames    []string
 	crlNames      []string
@@ -73,7 +74,7 @@ func (st *scenario) checked(format string, args ...any) {
 }
 
 type call struct {
-	res      *harness.Result
+	res      *partner.Result
 	cred     *pki.Identity // what the call presented when asked
 	extra    http.Header
 	seen     []productapi.Echo
@@ -149,7 +150,7 @@ func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepRe
 	}
 	switch {
 	case errors.As(err, &ce):
-		d, ok := st.suite.Profile.Deviation(st.name, st.clauses, st.modes())
+		d, ok := st.suite.Profile.Deviation(st.tags, st.clauses, st.modes())
 		if !ok || !st.showsRefusal(d.Observed) {
 			break
 		}
@@ -158,8 +159,9 @@ func (st *scenario) afterStep(ctx context.Context, _ *godog.Step, _ godog.StepRe
 		// tools show a step's attachments.
 		ctx = attachReason(ctx, fmt.Sprintf("known deviation of %s from %s", st.suite.Profile.Name, st.deviation))
 		return ctx, fmt.Errorf("%w: known deviation of profile %s from %s", godog.ErrSkip, st.suite.Profile.Name, st.deviation)
-	case errors.Is(err, ErrNotSupported):
-		st.nsReason = strings.TrimPrefix(err.Error(), ErrNotSupported.Error()+": ")
+	case errors.Is(err, contract.ErrNotSupported):
+		// The reason is what follows the marker, whatever wrapped it.
+		_, st.nsReason, _ = strings.Cut(err.Error(), contract.ErrNotSupported.Error()+": ")
 		ctx = attachReason(ctx, "not supported: "+st.nsReason)
 		return ctx, fmt.Errorf("%w: %v", godog.ErrSkip, err)
 	case errors.Is(err, ErrNotApplicable):
@@ -245,7 +247,7 @@ func (st *scenario) after(ctx context.Context, _ *godog.Scenario, err error) (co
 		// A deviation whose refusal the calls show still holds (the scenario
 		// passed on another call); one that names no refusal is gone once
 		// the scenario passes.
-		if d, ok := st.suite.Profile.Deviation(st.name, st.clauses, res.Modes); ok && (d.Observed == "" || !st.showsRefusal(d.Observed)) {
+		if d, ok := st.suite.Profile.Deviation(st.tags, st.clauses, res.Modes); ok && (d.Observed == "" || !st.showsRefusal(d.Observed)) {
 			// The only error this hook adds: godog reports the steps' own.
 			stale := fmt.Errorf("profile %s lists %s as a known deviation (%s), but the scenario passed: "+
 				"the implementation now conforms, so remove the deviation from the profile", st.suite.Profile.Name, d.Where(), d.Reason)

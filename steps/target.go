@@ -7,7 +7,8 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/productapi"
-	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/partner"
 )
 
 // ErrNotApplicable marks a scenario the target cannot run with what it was
@@ -15,16 +16,6 @@ import (
 // backend whose view it cannot see). Such a scenario is reported as not
 // applicable with the reason, never as passed.
 var ErrNotApplicable = errors.New("not applicable")
-
-// ErrNotSupported marks a scenario whose configuration the implementation
-// cannot be put in at all (a CRL bundle for a balancer without CRL
-// support); it is reported as not supported, apart from failures.
-var ErrNotSupported = errors.New("not supported")
-
-// NotSupported is an ErrNotSupported with its reason.
-func NotSupported(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrNotSupported, fmt.Sprintf(format, args...))
-}
 
 // NotApplicable is an ErrNotApplicable with its reason.
 func NotApplicable(format string, args ...any) error {
@@ -35,7 +26,7 @@ func NotApplicable(format string, args ...any) error {
 // names it used, so a target that cannot be reconfigured can tell whether
 // it matches.
 type Setup struct {
-	Config     harness.LBConfig
+	Config     lb.Config
 	TrustNames []string
 	CRLNames   []string
 }
@@ -112,7 +103,7 @@ type Target interface {
 	// /echo) into the target's own.
 	MapPath(path string) (string, error)
 	// Caller makes partner requests that verify the load balancer.
-	Caller() *harness.Caller
+	Caller() *partner.Caller
 	// Hosts are the virtual hosts the target serves.
 	Hosts() Hosts
 	// BackendRequests returns what the backend received under a request id.

@@ -20,6 +20,10 @@ import (
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"mtlsconform/harness/harnesstest"
+	"mtlsconform/lb/all"
+	"mtlsconform/lb/apache"
+	"mtlsconform/lb/haproxy"
+	"mtlsconform/lb/nginx"
 )
 
 // liveLab is what a team has around a balancer it configured by hand: a
@@ -49,7 +53,7 @@ func newLiveLab(t *testing.T) *liveLab {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	env, err := harness.Start(ctx, harness.Options{Logf: t.Logf, Products: products})
+	env, err := harness.Start(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf, Products: products})
 	if env != nil {
 		t.Cleanup(func() { env.Close(ctx) })
 	}
@@ -137,13 +141,13 @@ func (l *liveLab) startConf(ctx context.Context, conf string) (*harness.LoadBala
 	}
 	switch {
 	case strings.HasSuffix(conf, ".httpd.conf"):
-		c.Image, c.Cmd = harness.Apache{}.Image(), harness.Apache{}.Command()
+		c.Balancer, c.Cmd = apache.Balancer{}, apache.Balancer{}.Command()
 		c.Files["httpd.conf"] = data
 	case filepath.Ext(conf) == ".conf":
-		c.Image, c.Cmd = harness.DefaultNginxImage, []string{"nginx", "-c", "/etc/mtlsconform/nginx.conf", "-g", "daemon off;"}
+		c.Balancer, c.Cmd = nginx.Balancer{}, []string{"nginx", "-c", "/etc/mtlsconform/nginx.conf", "-g", "daemon off;"}
 		c.Files["nginx.conf"] = data
 	case filepath.Ext(conf) == ".cfg":
-		c.Image, c.Cmd = harness.HAProxyImage, []string{"haproxy", "-db", "-f", "/etc/mtlsconform/haproxy.cfg"}
+		c.Balancer, c.Cmd = haproxy.Balancer{}, []string{"haproxy", "-db", "-f", "/etc/mtlsconform/haproxy.cfg"}
 		c.Files["haproxy.cfg"] = data
 	default:
 		return nil, errors.New(".conf (nginx), .cfg (HAProxy) or .httpd.conf (Apache)")
@@ -520,8 +524,8 @@ func TestLiveTargetsApacheSpellings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range harness.ContractHeaders("") {
-		for _, s := range harness.Spellings(name) {
+	for _, name := range contract.ContractHeaders("") {
+		for _, s := range contract.Spellings(name) {
 			if !strings.Contains(string(data), "    RequestHeader unset "+s+"\n") {
 				t.Errorf("apache-mandatory.httpd.conf does not unset %s", s)
 			}

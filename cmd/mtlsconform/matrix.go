@@ -11,6 +11,8 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
 	"mtlsconform/output"
 	"mtlsconform/reports"
 	"mtlsconform/runner"
@@ -127,10 +129,10 @@ func writeMatrix(out string, docs []contract.Document, stdout io.Writer) error {
 
 // lookupImplementations finds the implementations a repeatable flag
 // names; an unknown one is a usage error naming the flag.
-func lookupImplementations(flag string, names []string) ([]harness.Implementation, error) {
-	var out []harness.Implementation
+func lookupImplementations(flag string, names []string) ([]lb.Implementation, error) {
+	var out []lb.Implementation
 	for _, name := range names {
-		impl, err := harness.LookupImplementation(name)
+		impl, err := all.Lookup(name)
 		if err != nil {
 			return nil, usagef("%s: %v", flag, err)
 		}
@@ -141,7 +143,7 @@ func lookupImplementations(flag string, names []string) ([]harness.Implementatio
 
 func implNames() []string {
 	var out []string
-	for _, i := range harness.Implementations() {
+	for _, i := range all.Implementations() {
 		out = append(out, i.Name())
 	}
 	return out
@@ -154,8 +156,8 @@ func cmdImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	for _, impl := range harness.Implementations() {
-		built, err := harness.EnsureImage(ctx, impl.Image(), prefixLogger(stderr, "mtlsconform"))
+	for _, impl := range all.Implementations() {
+		built, err := harness.EnsureImage(ctx, impl, prefixLogger(stderr, "mtlsconform"))
 		if err != nil {
 			return &envError{err}
 		}

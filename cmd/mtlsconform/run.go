@@ -18,6 +18,8 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
 	"mtlsconform/output"
 	"mtlsconform/reports"
 	"mtlsconform/runner"
@@ -74,7 +76,7 @@ func (l *liveFlags) register(fs *flag.FlagSet, withCredential bool) {
 	fs.StringVar(&l.reqPath, "requests-path", productapi.RequestsPath, "`path` of that backend's request log")
 	fs.StringVar(&l.caCert, "ca-cert", "", "PEM `file`: a CA the target trusts (enables the expired / second-leaf clauses)")
 	fs.StringVar(&l.caKey, "ca-key", "", "PEM `file`: that CA's private key")
-	fs.StringVar(&l.certHeader, "cert-header", harness.DefaultCertHeader, "`header` the target forwards the client certificate in")
+	fs.StringVar(&l.certHeader, "cert-header", contract.DefaultCertHeader, "`header` the target forwards the client certificate in")
 	fs.StringVar(&l.httpTarget, "http-target", "", "`URL` of the target's plain-HTTP listener (http://HOST:PORT), where it has one (enables C19)")
 	fs.StringVar(&l.publicHost, "public-host", "", "a `host` name the target serves on the same address without client certificates (enables C20's public-host scenarios)")
 	fs.StringVar(&l.expectProducts, "expect-products", "", "JSON `file`: the exact product list the target's API answers (without it only the list's shape is checked)")
@@ -415,8 +417,8 @@ func (r *referenceFlags) register(fs *flag.FlagSet) {
 		"give the run a network of its own and publish ports on 127.0.0.1, even where the engine's default bridge is reachable")
 }
 
-func (r *referenceFlags) implementation() (harness.Implementation, error) {
-	impl, err := harness.LookupImplementation(r.impl)
+func (r *referenceFlags) implementation() (lb.Implementation, error) {
+	impl, err := all.Lookup(r.impl)
 	if err != nil {
 		return nil, usagef("--impl: %v", err)
 	}
@@ -427,7 +429,7 @@ func (r *referenceFlags) implementation() (harness.Implementation, error) {
 // implementation's measured one (reference-haproxy …), which a live
 // balancer of that kind can be judged by.
 func lookupProfile(name string) (contract.Profile, error) {
-	for _, impl := range harness.Implementations() {
+	for _, impl := range all.Implementations() {
 		if p := impl.Profile(); p.Name == name {
 			return p, nil
 		}
@@ -444,7 +446,7 @@ func profileNames() []string {
 	for _, p := range contract.Profiles() {
 		names = append(names, p.Name)
 	}
-	for _, impl := range harness.Implementations() {
+	for _, impl := range all.Implementations() {
 		if p := impl.Profile(); !slices.Contains(names, p.Name) {
 			names = append(names, p.Name)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mtlsconform/harness"
+	"mtlsconform/lb/all"
 	"mtlsconform/output"
 	"mtlsconform/runner"
 	"mtlsconform/selftest"
@@ -79,7 +80,7 @@ func mutantVerdict(m selftest.MutantResult) string {
 // mutationHelp lists each implementation's mutants for -h.
 func mutationHelp() string {
 	var parts []string
-	for _, impl := range harness.Implementations() {
+	for _, impl := range all.Implementations() {
 		var names []string
 		for _, m := range runner.MutationsOf(impl) {
 			names = append(names, m.Name)

@@ -1,13 +1,13 @@
-package harness
+package haproxy
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
 	"text/template"
 
 	"mtlsconform/contract"
+	"mtlsconform/lb"
 )
 
 // HAProxy is Debian bookworm's HAProxy 2.6 configured to behave like an
@@ -19,27 +19,27 @@ import (
 // handshake for a certificate that fails verification (measured with a
 // revoked one); verify required is kept as a mutation, to show the suite
 // tells the two apart.
-type HAProxy struct{}
+type Balancer struct{}
 
-func (HAProxy) Name() string     { return "haproxy" }
-func (HAProxy) Image() string    { return HAProxyImage }
-func (HAProxy) Packages() string { return "haproxy" }
+func (Balancer) Name() string     { return "haproxy" }
+func (Balancer) Image() string    { return "mtlsconform/haproxy:bookworm" }
+func (Balancer) Packages() string { return "haproxy" }
 
 // Command runs HAProxy in the foreground (-db) with the rendered file.
-func (HAProxy) Command() []string {
-	return []string{"haproxy", "-db", "-f", lbConfDir + "/haproxy.cfg"}
+func (Balancer) Command() []string {
+	return []string{"haproxy", "-db", "-f", lb.ConfDir + "/haproxy.cfg"}
 }
 
 // ReadyLog is empty: HAProxy prints nothing once it listens outside
 // master-worker mode, so readiness is a TLS handshake.
-func (HAProxy) ReadyLog() string { return "" }
+func (Balancer) ReadyLog() string { return "" }
 
 // Profile is HAProxy 2.6's with the reference configuration, as measured
 // by the whole suite: it refuses with the 400 pages and follows the
 // contract where nginx does not (an expired or revoked certificate in
 // Optional mode passes as FAILED), so it knows no deviation. The verify
 // depth scenarios are not supported (Render says so), not deviations.
-func (HAProxy) Profile() contract.Profile {
+func (Balancer) Profile() contract.Profile {
 	return contract.Profile{
 		Name: "reference-haproxy",
 		Description: "HAProxy 2.6 (Debian bookworm, OpenSSL 3.0) rendered from the reference configuration: " +
@@ -50,7 +50,7 @@ func (HAProxy) Profile() contract.Profile {
 }
 
 // Mutations are the ways the HAProxy configuration can be broken on purpose.
-func (HAProxy) Mutations() map[string]string { return mutationDocs(haproxyMutations()) }
+func (Balancer) Mutations() map[string]string { return haproxyMutations().Docs() }
 
 // The two refusals of Mandatory mode, nginx's pages word for word. The
 // order matters: ssl_c_verify is 0 when no certificate was sent, so only
@@ -196,23 +196,23 @@ backend publicapi
 // public host asked for a certificate again.
 func haproxyCrtList() string {
 	return "# Rendered by mtlsconform: the server certificate for each host, with the TLS settings that differ.\n" +
-		lbConfDir + "/server.pem " + ServerName + "\n" +
-		lbConfDir + "/server.pem [verify none] " + PublicHost + "\n"
+		lb.ConfDir + "/server.pem " + lb.ServerName + "\n" +
+		lb.ConfDir + "/server.pem [verify none] " + lb.PublicHost + "\n"
 }
 
 // haproxyCertHeaders are the certificate headers a configuration strips:
 // its own and the default name, since a gateway configured for that one
 // must not read a caller's copy either.
-func haproxyCertHeaders(c LBConfig) []string {
-	if c.CertHeader == "" || strings.EqualFold(c.CertHeader, DefaultCertHeader) {
-		return []string{DefaultCertHeader}
+func haproxyCertHeaders(c lb.Config) []string {
+	if c.CertHeader == "" || strings.EqualFold(c.CertHeader, contract.DefaultCertHeader) {
+		return []string{contract.DefaultCertHeader}
 	}
-	return []string{DefaultCertHeader, c.CertHeader}
+	return []string{contract.DefaultCertHeader, c.CertHeader}
 }
 
 // haproxySpelled is a del-header pattern for every spelling of a header
 // name: lower case, "-" or "_" at each dash or underscore. Names hold only
-// letters, digits, - _ and . (haproxyHeaderName).
+// letters, digits, - _ and . (lb.Token).
 func haproxySpelled(name string, whole bool) string {
 	var b strings.Builder
 	b.WriteString("^")
@@ -234,34 +234,28 @@ func haproxySpelled(name string, whole bool) string {
 
 // Render turns the typed configuration into haproxy.cfg and its files:
 // HAProxy wants the server chain and key in one file.
-func (HAProxy) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
+func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 	if c.VerifyDepth != 0 {
 		// HAProxy 2.6 has no bind option for it, and rendering without
 		// one would pass a depth scenario by accident or fail it unfairly.
-		return Rendered{}, fmt.Errorf("%w: HAProxy 2.6 has no verify-depth option (verify depth %d asked for)", ErrNotSupported, c.VerifyDepth)
+		return lb.Rendered{}, contract.Unsupported("HAProxy 2.6 has no verify-depth option (verify depth %d asked for)", c.VerifyDepth)
 	}
-	c = c.withDefaults()
-	if len(bytes.TrimSpace(c.Truststore)) == 0 {
-		return Rendered{}, fmt.Errorf("load balancer configuration has an empty truststore")
-	}
-	if c.Mode != contract.Mandatory && c.Mode != contract.Optional {
-		return Rendered{}, fmt.Errorf("unknown mode %q: use mandatory or optional", c.Mode)
-	}
-	if !haproxyHeaderName(c.CertHeader) {
-		return Rendered{}, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
+	c, err := lb.Prepare(c)
+	if err != nil {
+		return lb.Rendered{}, err
 	}
 	var certHeaders []string
 	for _, name := range haproxyCertHeaders(c) {
 		certHeaders = append(certHeaders, haproxySpelled(name, true))
 	}
 	var b strings.Builder
-	err := haproxyTemplate.Execute(&b, map[string]any{
+	err = haproxyTemplate.Execute(&b, map[string]any{
 		"Mode":         c.Mode,
 		"Mandatory":    c.Mode == contract.Mandatory,
 		"Global":       haproxyGlobal,
-		"Dir":          lbConfDir,
-		"ServerName":   ServerName,
-		"PublicHost":   PublicHost,
+		"Dir":          lb.ConfDir,
+		"ServerName":   lb.ServerName,
+		"PublicHost":   lb.PublicHost,
 		"TLSVersions":  haproxyTLSVersions,
 		"Verify":       haproxyVerifyIgnoringErrors,
 		"HasCRL":       len(c.CRL) > 0,
@@ -276,125 +270,100 @@ func (HAProxy) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 		"CertMax":      haproxyCertMax,
 		"DNMax":        haproxyDNMax,
 		"TooLargeRule": haproxyTooLargeRule,
-		"HeaderVerify": HeaderVerify,
-		"HeaderDN":     HeaderDN,
-		"HeaderIssuer": HeaderIssuer,
-		"HeaderSerial": HeaderSerial,
+		"HeaderVerify": contract.HeaderVerify,
+		"HeaderDN":     contract.HeaderDN,
+		"HeaderIssuer": contract.HeaderIssuer,
+		"HeaderSerial": contract.HeaderSerial,
 		"CertHeader":   c.CertHeader,
-		"Backend":      backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp"),
+		"Backend":      lb.BackendAlias + ":" + strings.TrimSuffix(lb.BackendPort, "/tcp"),
 	})
 	if err != nil {
-		return Rendered{}, fmt.Errorf("render haproxy.cfg: %w", err)
+		return lb.Rendered{}, fmt.Errorf("render haproxy.cfg: %w", err)
 	}
 	conf := b.String()
-	conf, err = applyMutations("haproxy", conf, c, haproxyMutations())
+	conf, err = haproxyMutations().Apply("haproxy", conf, c)
 	if err != nil {
-		return Rendered{}, err
+		return lb.Rendered{}, err
 	}
 	serverPEM := append([]byte(nil), srv.Chain...)
 	if len(serverPEM) > 0 && serverPEM[len(serverPEM)-1] != '\n' {
 		serverPEM = append(serverPEM, '\n')
 	}
 	serverPEM = append(serverPEM, srv.Key...)
-	return rendered("haproxy.cfg", conf, c, map[string][]byte{"server.pem": serverPEM, "crt-list.txt": []byte(haproxyCrtList())}), nil
+	return lb.Text("haproxy.cfg", conf, c, map[string][]byte{"server.pem": serverPEM, "crt-list.txt": []byte(haproxyCrtList())}), nil
 }
 
-// haproxyHeaderName accepts names that need no quoting in haproxy.cfg.
-func haproxyHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func haproxyMutations() map[string]mutation {
-	verifySet := "http-request set-header " + HeaderVerify + " FAILED  if { ssl_c_used } !{ ssl_c_verify 0 }\n"
+func haproxyMutations() lb.Mutations[string] {
+	verifySet := "http-request set-header " + contract.HeaderVerify + " FAILED  if { ssl_c_used } !{ ssl_c_verify 0 }\n"
 	sslStrip := "    http-request del-header " + haproxySpelled("X-SSL-", false) + " -m reg\n"
-	return map[string]mutation{
+	return lb.Mutations[string]{
 		"optional-for-mandatory": {
-			doc: "Mandatory mode without its two 400 rules, i.e. HAProxy's 'verify optional' as Optional mode renders it: " +
-				"callers without a certificate or with an untrusted one reach the backend (marked NONE or FAILED)",
-			apply: onlyIn(contract.Mandatory, chain(
-				replace("    "+haproxyNoCertRule+"\n", ""),
-				replace("    "+haproxyBadCertRule+"\n", ""),
+			How: "without its two 400 rules, as Optional mode renders it: untrusted callers pass too (marked FAILED)",
+			Apply: lb.OnlyIn(contract.Mandatory, lb.Chain(
+				lb.Replace("    "+haproxyNoCertRule+"\n", ""),
+				lb.Replace("    "+haproxyBadCertRule+"\n", ""),
 			)),
 		},
 		"ssl-c-verify-only": {
-			doc: "Mandatory mode refuses on ssl_c_verify alone, which is 0 when no certificate was sent: " +
-				"callers without a certificate reach the backend",
-			apply: onlyIn(contract.Mandatory, replace("    "+haproxyNoCertRule+"\n", "")),
+			How:   "refused on ssl_c_verify alone, which is 0 when no certificate was sent",
+			Apply: lb.OnlyIn(contract.Mandatory, lb.Replace("    "+haproxyNoCertRule+"\n", "")),
 		},
 		"verify-required": {
-			doc: "Mandatory mode as HAProxy does it by default (verify required, no ignored errors): " +
-				"every refusal is a TLS alert instead of the 400 page",
-			apply: onlyIn(contract.Mandatory, replace(" "+haproxyVerifyIgnoringErrors+"\n", " verify required\n")),
+			How:   "verify required, no ignored errors: every refusal is an alert",
+			Apply: lb.OnlyIn(contract.Mandatory, lb.Replace(" "+haproxyVerifyIgnoringErrors+"\n", " verify required\n")),
 		},
 		"pass-client-verify": {
-			doc: "a client-supplied X-SSL-Client-Verify reaches the backend (kept aside before the headers are stripped, put back after)",
-			apply: chain(
-				replace(sslStrip, "    http-request set-var(txn.client_verify) req.hdr("+HeaderVerify+")\n"+sslStrip),
-				replace(verifySet, verifySet+"    http-request set-header "+HeaderVerify+" %[var(txn.client_verify)] if { var(txn.client_verify) -m found }\n"),
+			How: "kept aside before the headers are stripped, put back after",
+			Apply: lb.Chain(
+				lb.Replace(sslStrip, "    http-request set-var(txn.client_verify) req.hdr("+contract.HeaderVerify+")\n"+sslStrip),
+				lb.Replace(verifySet, verifySet+"    http-request set-header "+contract.HeaderVerify+" %[var(txn.client_verify)] if { var(txn.client_verify) -m found }\n"),
 			),
 		},
 		"no-dn-header": {
-			doc:   "the subject DN header is not forwarded",
-			apply: replace("    http-request set-header "+HeaderDN+" %[ssl_c_s_dn(,0,rfc2253)] if { ssl_c_used }\n", ""),
+			Apply: lb.Replace("    http-request set-header "+contract.HeaderDN+" %[ssl_c_s_dn(,0,rfc2253)] if { ssl_c_used }\n", ""),
 		},
 		"no-serial-header": {
-			doc:   "the serial header is not forwarded",
-			apply: replace("    http-request set-header "+HeaderSerial+" %[ssl_c_serial,hex] if { ssl_c_used }\n", ""),
+			Apply: lb.Replace("    http-request set-header "+contract.HeaderSerial+" %[ssl_c_serial,hex] if { ssl_c_used }\n", ""),
 		},
 		"cert-not-encoded": {
-			doc: "the certificate header encodes only the line breaks and leaves base64's + / = raw: " +
-				"form-decoding (WSO2) turns every + into a space",
-			apply: replace(`,regsub("\+","%2B",g),regsub("/","%2F",g),regsub("=","%3D",g)`, ""),
+			How:   "only the line breaks encoded, base64's + / = left raw: form-decoding (WSO2) turns every + into a space",
+			Apply: lb.Replace(`,regsub("\+","%2B",g),regsub("/","%2F",g),regsub("=","%3D",g)`, ""),
 		},
 		"exact-names-only": {
-			doc: "callers' copies deleted by their exact names (del-header X-SSL- -m beg, del-header of the certificate header), " +
-				"as first rendered: X_SSL_Client_DN and every other spelling with \"_\" reaches the backend (C18)",
-			apply: func(conf string, c LBConfig) (string, error) {
-				steps := []func(string, LBConfig) (string, error){replace(sslStrip, "    http-request del-header X-SSL- -m beg\n")}
+			How: "del-header X-SSL- -m beg and del-header of the certificate header, as first rendered",
+			Apply: func(conf string, c lb.Config) (string, error) {
+				steps := []lb.Edit[string]{lb.Replace(sslStrip, "    http-request del-header X-SSL- -m beg\n")}
 				for _, name := range haproxyCertHeaders(c) {
-					steps = append(steps, replace("    http-request del-header "+haproxySpelled(name, true)+" -m reg\n", "    http-request del-header "+name+"\n"))
+					steps = append(steps, lb.Replace("    http-request del-header "+haproxySpelled(name, true)+" -m reg\n", "    http-request del-header "+name+"\n"))
 				}
-				return chain(steps...)(conf, c)
+				return lb.Chain(steps...)(conf, c)
 			},
 		},
 		"plain-port-proxies": {
-			doc: "the plain-HTTP listener proxies to the partner API (as for health checks) instead of redirecting: " +
-				"callers' copies of the headers are stripped on the TLS frontend only, so forged ones pass (C19)",
-			apply: replace("    "+haproxyRedirect+"\n", "    default_backend productapi\n"),
+			How:   "as for health checks: callers' copies are stripped on the TLS frontend only",
+			Apply: lb.Replace("    "+haproxyRedirect+"\n", "    default_backend productapi\n"),
 		},
 		"verify-by-sni": {
-			doc: "the hosts told apart by the SNI the handshake chose instead of the Host the request names, and no 421: " +
-				"a request for the partner API on the public host's connection reaches the backend unverified (C20)",
-			apply: chain(
-				replace("    "+haproxyHostCheck+"\n", ""),
-				replace(haproxyRouting, "use_backend publicapi if public_sni"),
+			How: "use_backend by the SNI, and no 421",
+			Apply: lb.Chain(
+				lb.Replace("    "+haproxyHostCheck+"\n", ""),
+				lb.Replace(haproxyRouting, "use_backend publicapi if public_sni"),
 			),
 		},
 		"cert-header-cut-at-8k": {
-			doc: "the certificate header capped at 8 KiB (bytes(0,8192)), as a team does to stay under a backend's header limit: " +
-				"a bigger certificate arrives cut (C21)",
-			apply: replace(`regsub("=","%3D",g)'`, `regsub("=","%3D",g),bytes(0,8192)'`),
+			How:   "bytes(0,8192), as a team does to stay under a backend's header limit",
+			Apply: lb.Replace(`regsub("=","%3D",g)'`, `regsub("=","%3D",g),bytes(0,8192)'`),
 		},
 		"tls13-only": {
-			doc:   "ssl-min-ver TLSv1.3: partners whose clients speak TLS 1.2 are locked out (C22)",
-			apply: replace(haproxyTLSVersions, "ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3"),
+			How:   "ssl-min-ver TLSv1.3",
+			Apply: lb.Replace(haproxyTLSVersions, "ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3"),
 		},
 		"crl-ignored": {
-			doc: "the CRL bundle is not loaded",
-			apply: func(conf string, c LBConfig) (string, error) {
+			Apply: func(conf string, c lb.Config) (string, error) {
 				if len(c.CRL) == 0 {
 					return conf, nil // nothing to ignore in a configuration without CRLs
 				}
-				return replace(" crl-file "+lbConfDir+"/crl.pem", "")(conf, c)
+				return lb.Replace(" crl-file "+lb.ConfDir+"/crl.pem", "")(conf, c)
 			},
 		},
 	}
@@ -403,9 +372,9 @@ func haproxyMutations() map[string]mutation {
 // HAProxy serves every configuration of a run from one master-worker
 // process: each is a slot, a frontend and backend of their own in
 // slots/<id>.cfg, and a reload (SIGUSR2 to the master) brings a new one up.
-var _ Multiplexed = HAProxy{}
+var _ lb.Multiplexed = Balancer{}
 
-func (HAProxy) HostFiles() map[string][]byte {
+func (Balancer) HostFiles() map[string][]byte {
 	return map[string][]byte{
 		"host.cfg": []byte("# Rendered by mtlsconform: HAProxy 2.6 as the reference mTLS load balancer shared by a run.\n" +
 			"# Every configuration is a slot in slots/, added by a reload.\n" + haproxyGlobal),
@@ -416,13 +385,13 @@ func (HAProxy) HostFiles() map[string][]byte {
 
 // HostCommand runs HAProxy in master-worker mode (-W), which reloads on
 // SIGUSR2, reading the host file and every slot.
-func (HAProxy) HostCommand() []string {
-	return []string{"haproxy", "-W", "-db", "-f", lbConfDir + "/host.cfg", "-f", lbConfDir + "/slots"}
+func (Balancer) HostCommand() []string {
+	return []string{"haproxy", "-W", "-db", "-f", lb.ConfDir + "/host.cfg", "-f", lb.ConfDir + "/slots"}
 }
-func (HAProxy) HostReadyLog() string { return "Loading success." }
-func (HAProxy) Reload() Reload       { return Reload{Signal: "USR2"} }
-func (HAProxy) ConfigTest() []string {
-	return []string{"haproxy", "-c", "-f", lbConfDir + "/host.cfg", "-f", lbConfDir + "/slots"}
+func (Balancer) HostReadyLog() string { return "Loading success." }
+func (Balancer) Reload() lb.Reload    { return lb.Reload{Signal: "USR2"} }
+func (Balancer) ConfigTest() []string {
+	return []string{"haproxy", "-c", "-f", lb.ConfDir + "/host.cfg", "-f", lb.ConfDir + "/slots"}
 }
 
 // haproxyProxyName finds the names of a configuration's frontends and
@@ -433,15 +402,15 @@ var haproxyProxyName = regexp.MustCompile(`(?m)^((?:frontend|backend) |\s+(?:def
 // Slot moves the rendered frontends and backends, mutations included, into
 // slot id: its own names, its ports, its files (crt-list.txt names the
 // server certificate by path too).
-func (HAProxy) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
+func (Balancer) Slot(r lb.Rendered, id string, port int) (map[string][]byte, error) {
 	const frontend = "\nfrontend mtls\n"
 	start := strings.Index(r.Config, frontend)
 	if start < 0 {
 		return nil, fmt.Errorf("haproxy slot %s: the rendered configuration has no frontend", id)
 	}
-	body, err := replaceOnce(inSlot(r.Config[start+1:], id), id, map[string]string{
+	body, err := lb.ReplaceOnce(lb.InSlot(r.Config[start+1:], id), id, map[string]string{
 		"bind :8443 ":  fmt.Sprintf("bind :%d ", port),
-		"bind :8088\n": fmt.Sprintf("bind :%d\n", port+PlainPortOffset),
+		"bind :8088\n": fmt.Sprintf("bind :%d\n", port+lb.PlainPortOffset),
 	})
 	if err != nil {
 		return nil, err
@@ -449,8 +418,8 @@ func (HAProxy) Slot(r Rendered, id string, port int) (map[string][]byte, error) 
 	// A mutation may have replaced the redirect.
 	body = strings.ReplaceAll(body, "]:8443%[", fmt.Sprintf("]:%d%%[", port))
 	body = haproxyProxyName.ReplaceAllString(body, "${1}${2}_"+id)
-	files := slotFiles(r, "haproxy.cfg", id)
-	files["slots/"+id+"/crt-list.txt"] = []byte(inSlot(string(r.Files["crt-list.txt"]), id))
+	files := lb.SlotFiles(r, "haproxy.cfg", id)
+	files["slots/"+id+"/crt-list.txt"] = []byte(lb.InSlot(string(r.Files["crt-list.txt"]), id))
 	files["slots/"+id+".cfg"] = []byte("# Slot " + id + " of the shared balancer.\n" + body)
 	return files, nil
 }

@@ -1,4 +1,4 @@
-package harness
+package haproxy
 
 import (
 	"errors"
@@ -11,18 +11,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mtlsconform/contract"
+	"mtlsconform/lb"
+	"mtlsconform/lb/lbtest"
 )
 
 // haproxyGoldenConfigs are goldenConfigs as HAProxy can render them: it has
 // no verify-depth option, so a configuration asking for a depth is pinned
 // without it (and TestHAProxyVerifyDepthIsNotSupported covers the refusal).
-func haproxyGoldenConfigs(t *testing.T) map[string]LBConfig {
+func haproxyGoldenConfigs(t *testing.T) map[string]lb.Config {
 	t.Helper()
-	out := map[string]LBConfig{}
-	for name, cfg := range goldenConfigs {
+	out := map[string]lb.Config{}
+	for name, cfg := range lbtest.Configs() {
 		if cfg.VerifyDepth != 0 {
-			if _, err := (HAProxy{}).Render(cfg, goldenServer); !errors.Is(err, ErrNotSupported) {
-				t.Fatalf("%s: verify depth %d rendered with error %v, want ErrNotSupported", name, cfg.VerifyDepth, err)
+			if _, err := (Balancer{}).Render(cfg, lbtest.Server); !errors.Is(err, contract.ErrNotSupported) {
+				t.Fatalf("%s: verify depth %d rendered with error %v, want contract.ErrNotSupported", name, cfg.VerifyDepth, err)
 			}
 			cfg.VerifyDepth = 0
 			name = strings.Replace(name, "-depth", "", 1)
@@ -32,25 +34,24 @@ func haproxyGoldenConfigs(t *testing.T) map[string]LBConfig {
 	return out
 }
 
-// TestHAProxyRendersGolden compares each rendering with its golden file
-// (go test ./harness -run HAProxy -update rewrites them after a deliberate
-// change; read the diff before committing it).
-func TestHAProxyRendersGolden(t *testing.T) {
+// TestKit runs the conformance kit every implementation runs (go test
+// ./lb/haproxy -run Kit/golden -update rewrites the golden files after a
+// deliberate change; read the diff before committing it).
+func TestKit(t *testing.T) {
+	lbtest.Run(t, Balancer{}, lbtest.Kit{Ext: "cfg", Refusal: contract.RefuseHTTP400, Configs: haproxyGoldenConfigs(t),
+		Files: []string{"crt-list.txt", "haproxy.cfg", "server.pem", "truststore.pem"}, Main: "haproxy.cfg"})
+}
+
+// TestHAProxyRendersItsFiles: HAProxy's own files, as it reads them.
+func TestHAProxyRendersItsFiles(t *testing.T) {
 	for name, cfg := range haproxyGoldenConfigs(t) {
-		r := assertGolden(t, HAProxy{}, name, "cfg", cfg)
-		wantFiles := []string{"crt-list.txt", "haproxy.cfg", "server.pem", "truststore.pem"}
-		if len(cfg.CRL) > 0 {
-			wantFiles = append(wantFiles, "crl.pem")
-		}
-		if got := sortedKeys(bytesToText(r.Files)); !cmp.Equal(slices.Sorted(slices.Values(wantFiles)), got) {
-			t.Errorf("%s: files %v, want %v", name, got, wantFiles)
+		r, err := Balancer{}.Render(cfg, lbtest.Server)
+		if err != nil {
+			t.Fatal(err)
 		}
 		// HAProxy reads the certificate, its chain and the key from one file.
 		if got, want := string(r.Files["server.pem"]), "server chain\nserver key\n"; got != want {
 			t.Errorf("%s: server.pem is %q, want chain then key %q", name, got, want)
-		}
-		if string(r.Files["haproxy.cfg"]) != r.Config {
-			t.Errorf("%s: haproxy.cfg is not the rendered configuration", name)
 		}
 		if got := string(r.Files["crt-list.txt"]); got != haproxyCrtList() {
 			t.Errorf("%s: crt-list.txt is %q", name, got)
@@ -69,8 +70,8 @@ func TestHAProxyCrtList(t *testing.T) {
 		}
 	}
 	want := []string{
-		lbConfDir + "/server.pem " + ServerName,
-		lbConfDir + "/server.pem [verify none] " + PublicHost,
+		lb.ConfDir + "/server.pem " + lb.ServerName,
+		lb.ConfDir + "/server.pem [verify none] " + lb.PublicHost,
 	}
 	if !cmp.Equal(lines, want) {
 		t.Errorf("crt-list lines %q, want %q", lines, want)
@@ -99,7 +100,7 @@ func haproxyDelHeaders(t *testing.T, conf string) []*regexp.Regexp {
 // in lower case (C18); names that only look alike are not.
 func TestHAProxyStripsEverySpelling(t *testing.T) {
 	for name, cfg := range haproxyGoldenConfigs(t) {
-		r, err := HAProxy{}.Render(cfg, goldenServer)
+		r, err := Balancer{}.Render(cfg, lbtest.Server)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,8 +113,8 @@ func TestHAProxyStripsEverySpelling(t *testing.T) {
 			}
 			return false
 		}
-		for _, h := range append(ContractHeaders(cfg.CertHeader), DefaultCertHeader) {
-			for _, sp := range Spellings(h) {
+		for _, h := range append(contract.ContractHeaders(cfg.CertHeader), contract.DefaultCertHeader) {
+			for _, sp := range contract.Spellings(h) {
 				if !deleted(sp) {
 					t.Errorf("%s: %s is not deleted", name, sp)
 				}
@@ -146,7 +147,7 @@ func TestHAProxySpelled(t *testing.T) {
 // partner API's backend alone.
 func TestHAProxyPublicHostSetsNothing(t *testing.T) {
 	for name, cfg := range haproxyGoldenConfigs(t) {
-		r, err := HAProxy{}.Render(cfg, goldenServer)
+		r, err := Balancer{}.Render(cfg, lbtest.Server)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +200,7 @@ func TestHAProxyBufferBudget(t *testing.T) {
 		t.Errorf("the headers added may take %d bytes, more than tune.maxrewrite %d", n, haproxyMaxRewrite)
 	}
 	for _, want := range []string{fmt.Sprintf("tune.bufsize %d\n", haproxyBufSize), fmt.Sprintf("tune.maxrewrite %d\n", haproxyMaxRewrite)} {
-		if !strings.Contains(string(HAProxy{}.HostFiles()["host.cfg"]), want) {
+		if !strings.Contains(string(Balancer{}.HostFiles()["host.cfg"]), want) {
 			t.Errorf("the shared balancer's host.cfg has no %q", want)
 		}
 	}
@@ -210,13 +211,13 @@ func TestHAProxyBufferBudget(t *testing.T) {
 // included.
 func TestHAProxySlotMovesEveryListener(t *testing.T) {
 	for _, muts := range [][]string{nil, {"plain-port-proxies"}, {"verify-by-sni"}} {
-		cfg := goldenConfigs["mandatory"]
+		cfg := lbtest.Configs()["mandatory"]
 		cfg.Mutations = muts
-		r, err := HAProxy{}.Render(cfg, goldenServer)
+		r, err := Balancer{}.Render(cfg, lbtest.Server)
 		if err != nil {
 			t.Fatal(err)
 		}
-		files, err := HAProxy{}.Slot(r, "s07", 8450)
+		files, err := Balancer{}.Slot(r, "s07", 8450)
 		if err != nil {
 			t.Fatalf("%v: %v", muts, err)
 		}
@@ -234,7 +235,7 @@ func TestHAProxySlotMovesEveryListener(t *testing.T) {
 		if strings.Contains(conf, "8088") || strings.Contains(conf, "8443") {
 			t.Errorf("%v: the slot still names a port of its own configuration:\n%s", muts, conf)
 		}
-		if got, want := string(files["slots/s07/crt-list.txt"]), strings.ReplaceAll(haproxyCrtList(), lbConfDir+"/", lbConfDir+"/slots/s07/"); got != want {
+		if got, want := string(files["slots/s07/crt-list.txt"]), strings.ReplaceAll(haproxyCrtList(), lb.ConfDir+"/", lb.ConfDir+"/slots/s07/"); got != want {
 			t.Errorf("%v: the slot's crt-list.txt is %q, want %q", muts, got, want)
 		}
 	}
@@ -243,7 +244,7 @@ func TestHAProxySlotMovesEveryListener(t *testing.T) {
 // TestHAProxyServerPEMWithoutTrailingNewline: the key must not be glued to
 // the chain's END line.
 func TestHAProxyServerPEMWithoutTrailingNewline(t *testing.T) {
-	r, err := HAProxy{}.Render(goldenConfigs["mandatory"], ServerFiles{Chain: []byte("chain"), Key: []byte("key\n")})
+	r, err := Balancer{}.Render(lbtest.Configs()["mandatory"], lb.ServerFiles{Chain: []byte("chain"), Key: []byte("key\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,108 +253,13 @@ func TestHAProxyServerPEMWithoutTrailingNewline(t *testing.T) {
 	}
 }
 
-// haproxyMutationApplies says whether a mutation has anything to break in a
-// configuration: some only concern Mandatory mode or a CRL bundle.
-func haproxyMutationApplies(name string, cfg LBConfig) bool {
-	switch name {
-	case "optional-for-mandatory", "ssl-c-verify-only", "verify-required":
-		return cfg.Mode == contract.Mandatory
-	case "crl-ignored":
-		return len(cfg.CRL) > 0
-	}
-	// The others concern both modes: the spellings, the plain listener,
-	// the public host, the certificate header and the TLS versions.
-	return true
-}
-
-// TestHAProxyMutationsChangeTheRendering: a mutation that left the
-// configuration as it was would be a useless mutant, and one whose target
-// text is gone must say so rather than do nothing.
-func TestHAProxyMutationsChangeTheRendering(t *testing.T) {
-	muts := haproxyMutations()
-	if len(muts) == 0 {
-		t.Fatal("HAProxy has no mutations")
-	}
-	for _, name := range []string{"optional-for-mandatory", "pass-client-verify", "no-dn-header",
-		"exact-names-only", "plain-port-proxies", "verify-by-sni", "cert-header-cut-at-8k", "tls13-only"} {
-		if _, ok := muts[name]; !ok {
-			t.Errorf("mutation %s is missing", name)
-		}
-	}
-	for name, m := range muts {
-		if m.doc == "" {
-			t.Errorf("%s: no description", name)
-		}
-		for cname, cfg := range haproxyGoldenConfigs(t) {
-			base, err := HAProxy{}.Render(cfg, goldenServer)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mcfg := cfg
-			mcfg.Mutations = []string{name}
-			mut, err := HAProxy{}.Render(mcfg, goldenServer)
-			if err != nil {
-				t.Errorf("%s on %s: %v", name, cname, err)
-				continue
-			}
-			applies := haproxyMutationApplies(name, cfg)
-			if applies && withoutComments(mut.Config) == withoutComments(base.Config) {
-				t.Errorf("%s on %s: the rendering did not change (comments aside)", name, cname)
-			}
-			if !applies && mut.Config != base.Config {
-				t.Errorf("%s on %s: changed a configuration it does not concern", name, cname)
-			}
-			if applies && mut.Key == base.Key {
-				t.Errorf("%s on %s: same configuration key as the unmutated rendering", name, cname)
-			}
-			if applies {
-				if _, err := m.apply("# nothing to edit\n", cfg.withDefaults()); err == nil {
-					t.Errorf("%s on %s: applied to a configuration without what it edits", name, cname)
-				}
-			}
-		}
-	}
-	if _, err := (HAProxy{}).Render(LBConfig{Mode: contract.Mandatory, Truststore: []byte("t"), Mutations: []string{"nope"}}, goldenServer); err == nil {
-		t.Error("an unknown mutation was accepted")
-	}
-}
-
 func TestHAProxyVerifyDepthIsNotSupported(t *testing.T) {
 	for _, depth := range []int{1, 2, 3} {
 		for _, mode := range contract.Modes {
-			_, err := HAProxy{}.Render(LBConfig{Mode: mode, Truststore: []byte("trust\n"), VerifyDepth: depth}, goldenServer)
-			if !errors.Is(err, ErrNotSupported) {
-				t.Errorf("verify depth %d in %s mode: error %v, want ErrNotSupported", depth, mode, err)
+			_, err := Balancer{}.Render(lb.Config{Mode: mode, Truststore: []byte("trust\n"), VerifyDepth: depth}, lbtest.Server)
+			if !errors.Is(err, contract.ErrNotSupported) {
+				t.Errorf("verify depth %d in %s mode: error %v, want contract.ErrNotSupported", depth, mode, err)
 			}
-		}
-	}
-}
-
-func TestHAProxyRefusesBadConfigurations(t *testing.T) {
-	for name, cfg := range map[string]LBConfig{
-		"empty truststore":      {Mode: contract.Mandatory},
-		"unknown mode":          {Mode: "sometimes", Truststore: []byte("trust\n")},
-		"header with a space":   {Mode: contract.Mandatory, Truststore: []byte("trust\n"), CertHeader: "X-Client Cert"},
-		"header with a quote":   {Mode: contract.Mandatory, Truststore: []byte("trust\n"), CertHeader: "X-Client'Cert"},
-		"header with a percent": {Mode: contract.Mandatory, Truststore: []byte("trust\n"), CertHeader: "X-%[src]"},
-	} {
-		_, err := HAProxy{}.Render(cfg, goldenServer)
-		if err == nil {
-			t.Errorf("%s: rendered", name)
-		} else if errors.Is(err, ErrNotSupported) {
-			t.Errorf("%s: %v is a configuration error, not an unsupported configuration", name, err)
-		}
-	}
-}
-
-func TestHAProxyProfile(t *testing.T) {
-	p := HAProxy{}.Profile()
-	if p.Name != "reference-haproxy" || p.Refusal != contract.RefuseHTTP400 {
-		t.Errorf("profile %q refusing with %q, want reference-haproxy refusing with %q", p.Name, p.Refusal, contract.RefuseHTTP400)
-	}
-	for _, d := range p.Deviations {
-		if d.Reason == "" {
-			t.Errorf("deviation %s has no reason", d.Key())
 		}
 	}
 }

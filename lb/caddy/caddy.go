@@ -1,4 +1,4 @@
-package harness
+package caddy
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"mtlsconform/contract"
+	"mtlsconform/lb"
 )
 
 // Caddy is Debian bookworm's Caddy 2.6, configured in its native JSON
@@ -18,21 +19,21 @@ import (
 // build URL-encoded PEM and a hex serial), a matcher for "a certificate was
 // presented", and a truststore file read whole (the Caddyfile's
 // trusted_ca_cert_file keeps only its first certificate).
-type Caddy struct{}
+type Balancer struct{}
 
-func (Caddy) Name() string  { return "caddy" }
-func (Caddy) Image() string { return "mtlsconform/caddy:bookworm" }
+func (Balancer) Name() string  { return "caddy" }
+func (Balancer) Image() string { return "mtlsconform/caddy:bookworm" }
 
 // Packages: Caddy is one static binary; the image's sh and coreutils (which
 // every image has) run the slot starter.
-func (Caddy) Packages() string { return "caddy" }
+func (Balancer) Packages() string { return "caddy" }
 
-func (Caddy) Command() []string {
-	return []string{"caddy", "run", "--config", lbConfDir + "/" + caddyConfigFile}
+func (Balancer) Command() []string {
+	return []string{"caddy", "run", "--config", lb.ConfDir + "/" + caddyConfigFile}
 }
 
 // ReadyLog is empty: readiness is the harness's TLS-handshake poll.
-func (Caddy) ReadyLog() string { return "" }
+func (Balancer) ReadyLog() string { return "" }
 
 // Profile is how Caddy 2.6.2 (Debian bookworm, Go 1.19) behaved in the
 // configuration Render gives, as the suite measured it. A caller without a
@@ -41,14 +42,14 @@ func (Caddy) ReadyLog() string { return "" }
 // are narrowed to one scenario each, so the clause's other scenarios must
 // still pass: C5's is an acceptance (no refusal to show), C13's and C18's
 // concern only the untrusted caller in Optional mode.
-func (Caddy) Profile() contract.Profile {
+func (Balancer) Profile() contract.Profile {
 	return contract.Profile{
 		Name: "reference-caddy",
 		Description: "Caddy 2.6.2 (Debian bookworm) rendered from the reference configuration as JSON: " +
 			"client_authentication verify_if_given, the 400 page for callers without a certificate, headers built with replacements",
 		Refusal: contract.RefuseMixed,
 		Deviations: []contract.Deviation{
-			{Clause: "C5", Mode: contract.Mandatory, Scenario: "a truststore holding only the intermediate trusts nobody",
+			{Clause: "C5", Mode: contract.Mandatory, ScenarioID: "intermediate-only",
 				Reason: "Caddy (Go's crypto/x509) takes every truststore certificate as a trust anchor: a truststore holding only " +
 					"the intermediate accepts its leaves (200), where nginx/OpenSSL trusts nobody without the root"},
 			{Clause: "C10", Mode: contract.Optional, Observed: contract.RefuseTLSAlert,
@@ -57,10 +58,10 @@ func (Caddy) Profile() contract.Profile {
 			{Clause: "C11", Mode: contract.Optional, Observed: contract.RefuseTLSAlert,
 				Reason: "an expired certificate is refused in the handshake (\"bad certificate\") in Optional mode too: " +
 					"Caddy cannot pass it on marked FAILED"},
-			{Clause: "C13", Mode: contract.Optional, Scenario: "An untrusted caller cannot claim SUCCESS", Observed: contract.RefuseTLSAlert,
+			{Clause: "C13", Mode: contract.Optional, ScenarioID: "untrusted-claims-success", Observed: contract.RefuseTLSAlert,
 				Reason: "an untrusted caller is refused in the handshake (\"bad certificate\") instead of reaching the backend " +
 					"marked FAILED: what it forged never arrives, but nor does its request"},
-			{Clause: "C18", Mode: contract.Optional, Scenario: "An untrusted caller cannot smuggle SUCCESS", Observed: contract.RefuseTLSAlert,
+			{Clause: "C18", Mode: contract.Optional, ScenarioID: "untrusted-smuggles-success", Observed: contract.RefuseTLSAlert,
 				Reason: "an untrusted caller is refused in the handshake (\"bad certificate\") instead of reaching the backend " +
 					"marked FAILED: none of its spellings arrives, but nor does its request"},
 		},
@@ -238,49 +239,29 @@ const (
 )
 
 // Render turns the typed configuration into caddy.json and its files.
-func (Caddy) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
+func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 	// Checked before the defaults fill VerifyDepth in: any depth at all is
 	// a request Caddy cannot honour.
 	if len(bytes.TrimSpace(c.CRL)) > 0 {
-		return Rendered{}, fmt.Errorf("%w: Caddy 2.6 has no CRL option (it would accept a revoked certificate)", ErrNotSupported)
+		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 has no CRL option (it would accept a revoked certificate)")
 	}
 	if c.VerifyDepth != 0 {
-		return Rendered{}, fmt.Errorf("%w: Caddy 2.6 has no verify-depth option (verify depth %d asked for)", ErrNotSupported, c.VerifyDepth)
+		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 has no verify-depth option (verify depth %d asked for)", c.VerifyDepth)
 	}
-	c = c.withDefaults()
-	if len(bytes.TrimSpace(c.Truststore)) == 0 {
-		return Rendered{}, fmt.Errorf("load balancer configuration has an empty truststore")
+	c, err := lb.Prepare(c)
+	if err != nil {
+		return lb.Rendered{}, err
 	}
-	if c.Mode != contract.Mandatory && c.Mode != contract.Optional {
-		return Rendered{}, fmt.Errorf("unknown mode %q: use mandatory or optional", c.Mode)
-	}
-	if c.CertHeader == "" || strings.ContainsAny(c.CertHeader, " \t\r\n:{}*") {
-		return Rendered{}, fmt.Errorf("certificate header name %q is not a valid header name", c.CertHeader)
-	}
-	// One header cannot carry two values: the certificate's and an
-	// identity header's replacements would both apply to it.
-	for _, h := range []string{HeaderVerify, HeaderDN, HeaderIssuer, HeaderSerial} {
-		if http.CanonicalHeaderKey(c.CertHeader) == http.CanonicalHeaderKey(h) {
-			return Rendered{}, fmt.Errorf("certificate header name %q is already the %s header", c.CertHeader, h)
-		}
-	}
-	cfg := caddyRender(c)
-	muts := caddyMutations()
-	for _, name := range c.Mutations {
-		m, ok := muts[name]
-		if !ok {
-			return Rendered{}, fmt.Errorf("unknown mutation %q of caddy (known: %s)", name, strings.Join(sortedKeys(Caddy{}.Mutations()), ", "))
-		}
-		if err := m.apply(cfg, c); err != nil {
-			return Rendered{}, fmt.Errorf("mutation %s: %w", name, err)
-		}
+	cfg, err := caddyMutations().Apply("caddy", caddyRender(c), c)
+	if err != nil {
+		return lb.Rendered{}, err
 	}
 	text, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
-		return Rendered{}, fmt.Errorf("render caddy.json: %w", err)
+		return lb.Rendered{}, fmt.Errorf("render caddy.json: %w", err)
 	}
 	text = append(text, '\n')
-	r := Rendered{
+	r := lb.Rendered{
 		Config: string(text),
 		Files: map[string][]byte{
 			caddyConfigFile:    text,
@@ -289,13 +270,13 @@ func (Caddy) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 			caddyTruststore:    c.Truststore,
 		},
 	}
-	r.Key = hashFiles(r.Files)
+	r.Key = lb.HashFiles(r.Files)
 	return r, nil
 }
 
 // caddyRender builds the configuration: a TLS server on 8443 and a plain
 // one on 8088 that only redirects to it (C19). The TLS server picks its
-// handshake by SNI: PublicHost's asks for no certificate, every other
+// handshake by SNI: lb.PublicHost's asks for no certificate, every other
 // (and none) asks for one and verifies it when given; strict_sni_host
 // then holds each request's Host to that SNI (C20). Its routes: the first
 // removes every copy of the contract headers the caller sent, in every
@@ -304,32 +285,32 @@ func (Caddy) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
 // certificate (which verify_if_given has then verified) are proxied with
 // SUCCESS and the identity headers; callers without one get the 400 page
 // (Mandatory) or are proxied marked NONE (Optional).
-func caddyRender(c LBConfig) *caddyConfig {
+func caddyRender(c lb.Config) *caddyConfig {
 	cfg := &caddyConfig{
 		Storage: caddyStorage{Module: "file_system", Root: "/tmp/caddy"},
 	}
 	cfg.Admin.Disabled = true
-	cfg.Apps.TLS.Certificates.LoadFiles = []caddyCertFile{{Certificate: lbConfDir + "/server-chain.pem", Key: lbConfDir + "/server.key"}}
+	cfg.Apps.TLS.Certificates.LoadFiles = []caddyCertFile{{Certificate: lb.ConfDir + "/server-chain.pem", Key: lb.ConfDir + "/server.key"}}
 	cfg.Apps.TLS.DisableOCSPStapling = true
 
 	strip := &caddyHeadersHandler{Handler: "headers", Request: &caddyHeaderOps{Delete: caddyStripped(c.CertHeader)}}
 	withCert := caddyProxy(map[string][]string{
-		HeaderVerify: {"SUCCESS"},
-		HeaderDN:     {caddyCertSubject},
-		HeaderIssuer: {caddyCertIssuer},
-		HeaderSerial: {caddyCertDER},
-		c.CertHeader: {caddyCertDER},
+		contract.HeaderVerify: {"SUCCESS"},
+		contract.HeaderDN:     {caddyCertSubject},
+		contract.HeaderIssuer: {caddyCertIssuer},
+		contract.HeaderSerial: {caddyCertDER},
+		c.CertHeader:          {caddyCertDER},
 	})
 	withCert.Headers.Request.Replace = map[string][]caddyReplacement{
-		HeaderSerial: caddySerialFromDER(),
-		c.CertHeader: caddyEscapedPEMFromDER(),
+		contract.HeaderSerial: caddySerialFromDER(),
+		c.CertHeader:          caddyEscapedPEMFromDER(),
 	}
 	noCert := []any{caddyNoCertRefusal()}
 	if c.Mode == contract.Optional {
-		noCert = []any{caddyProxy(map[string][]string{HeaderVerify: {"NONE"}})}
+		noCert = []any{caddyProxy(map[string][]string{contract.HeaderVerify: {"NONE"}})}
 	}
 	strict := true
-	tlsPort := strings.TrimSuffix(lbPort, "/tcp")
+	tlsPort := strings.TrimSuffix(lb.Port, "/tcp")
 
 	cfg.Apps.HTTP.Servers = map[string]*caddyServer{
 		caddyServerName: {
@@ -338,12 +319,12 @@ func caddyRender(c LBConfig) *caddyConfig {
 			StrictSNIHost:  &strict,
 			AutomaticHTTPS: caddyAutoHTTPS{Disable: true},
 			TLSConnectionPolicies: []caddyTLSPolicy{
-				{Match: &caddyTLSMatch{SNI: []string{PublicHost}}, ProtocolMin: caddyTLSMin, ProtocolMax: caddyTLSMax},
-				// ServerName is the default host: a handshake without SNI
+				{Match: &caddyTLSMatch{SNI: []string{lb.PublicHost}}, ProtocolMin: caddyTLSMin, ProtocolMax: caddyTLSMax},
+				// lb.ServerName is the default host: a handshake without SNI
 				// asks for a certificate too, and strict_sni_host then
 				// answers its requests 421 (no SNI is not the Host).
-				{ProtocolMin: caddyTLSMin, ProtocolMax: caddyTLSMax, DefaultSNI: ServerName, ClientAuthentication: &caddyClientAuth{
-					TrustedCACertPEMFiles: []string{lbConfDir + "/" + caddyTruststore},
+				{ProtocolMin: caddyTLSMin, ProtocolMax: caddyTLSMax, DefaultSNI: lb.ServerName, ClientAuthentication: &caddyClientAuth{
+					TrustedCACertPEMFiles: []string{lb.ConfDir + "/" + caddyTruststore},
 					// verify_if_given, in both modes: a certificate that
 					// is presented must verify (else the alert "bad
 					// certificate"), and no certificate is left to the
@@ -354,13 +335,13 @@ func caddyRender(c LBConfig) *caddyConfig {
 			},
 			Routes: []*caddyRoute{
 				{ID: caddyRouteStrip, Handle: []any{strip}},
-				{ID: caddyRoutePublic, Match: []map[string]any{{"host": []string{PublicHost}}}, Handle: []any{caddyProxy(nil)}, Terminal: true},
+				{ID: caddyRoutePublic, Match: []map[string]any{{"host": []string{lb.PublicHost}}}, Handle: []any{caddyProxy(nil)}, Terminal: true},
 				{ID: caddyRouteCert, Match: []map[string]any{caddyHasCertificate()}, Handle: []any{withCert}, Terminal: true},
 				{ID: caddyRouteNoCert, Handle: noCert, Terminal: true},
 			},
 		},
 		caddyPlainServer: {
-			Listen:         []string{":" + strings.TrimSuffix(lbPlainPort, "/tcp")},
+			Listen:         []string{":" + strings.TrimSuffix(lb.PlainPort, "/tcp")},
 			Protocols:      []string{"h1"},
 			AutomaticHTTPS: caddyAutoHTTPS{Disable: true},
 			Routes: []*caddyRoute{{ID: caddyRouteRedirect, Handle: []any{&caddyStaticResponse{
@@ -381,10 +362,10 @@ func caddyRender(c LBConfig) *caddyConfig {
 // balancer's word. The certificate header goes in every spelling.
 func caddyStripped(certHeader string) []string {
 	var out []string
-	for _, p := range Spellings("X-SSL-") {
+	for _, p := range contract.Spellings("X-SSL-") {
 		out = append(out, p+"*")
 	}
-	return append(out, Spellings(certHeader)...)
+	return append(out, contract.Spellings(certHeader)...)
 }
 
 // caddyHasCertificate matches a request whose connection presented a
@@ -399,7 +380,7 @@ func caddyHasCertificate() map[string]any {
 func caddyProxy(set map[string][]string) *caddyProxyHandler {
 	p := &caddyProxyHandler{
 		Handler:   "reverse_proxy",
-		Upstreams: []caddyUpstream{{Dial: backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp")}},
+		Upstreams: []caddyUpstream{{Dial: lb.BackendAlias + ":" + strings.TrimSuffix(lb.BackendPort, "/tcp")}},
 	}
 	if set != nil {
 		p.Headers.Request = &caddyHeaderOps{Set: set}
@@ -475,27 +456,20 @@ func caddySerialFromDER() []caddyReplacement {
 	return out
 }
 
-// A caddyMutation breaks the rendered configuration on purpose. Each
-// edits the typed configuration and fails when what it edits is not there.
-type caddyMutation struct {
-	doc   string
-	apply func(cfg *caddyConfig, c LBConfig) error
-}
-
 // Mutations are the ways the Caddy configuration can be broken on purpose.
-func (Caddy) Mutations() map[string]string {
-	out := map[string]string{}
-	for name, m := range caddyMutations() {
-		out[name] = m.doc
-	}
-	return out
+func (Balancer) Mutations() map[string]string { return caddyMutations().Docs() }
+
+// inPlace makes an edit of the typed configuration, which changes it where
+// it is, a mutation's edit.
+func inPlace(f func(cfg *caddyConfig, c lb.Config) error) lb.Edit[*caddyConfig] {
+	return func(cfg *caddyConfig, c lb.Config) (*caddyConfig, error) { return cfg, f(cfg, c) }
 }
 
-func caddyMutations() map[string]caddyMutation {
-	return map[string]caddyMutation{
+func caddyMutations() lb.Mutations[*caddyConfig] {
+	return lb.Mutations[*caddyConfig]{
 		"optional-for-mandatory": {
-			doc: "Mandatory mode passes callers without a certificate on (marked NONE) instead of answering the 400 page",
-			apply: func(cfg *caddyConfig, c LBConfig) error {
+			How: "marked NONE",
+			Apply: inPlace(func(cfg *caddyConfig, c lb.Config) error {
 				if c.Mode != contract.Mandatory {
 					return nil
 				}
@@ -506,77 +480,76 @@ func caddyMutations() map[string]caddyMutation {
 				if _, err := handlerOf[*caddyStaticResponse](r); err != nil {
 					return err
 				}
-				r.Handle = []any{caddyProxy(map[string][]string{HeaderVerify: {"NONE"}})}
+				r.Handle = []any{caddyProxy(map[string][]string{contract.HeaderVerify: {"NONE"}})}
 				return nil
-			},
+			}),
 		},
-		"no-cert-alert": {
-			doc: "Mandatory mode uses require_and_verify: a caller without a certificate gets an alert instead of the 400 page",
-			apply: func(cfg *caddyConfig, c LBConfig) error {
+		"verify-required": {
+			How: "require_and_verify",
+			Apply: inPlace(func(cfg *caddyConfig, c lb.Config) error {
 				if c.Mode != contract.Mandatory {
 					return nil
 				}
 				return cfg.setClientAuthMode("verify_if_given", "require_and_verify")
-			},
+			}),
 		},
 		"verify-nothing": {
-			doc: "client_authentication mode request: certificates are asked for but never verified, so any certificate passes as SUCCESS",
-			apply: func(cfg *caddyConfig, _ LBConfig) error {
+			How: "client_authentication mode request",
+			Apply: inPlace(func(cfg *caddyConfig, _ lb.Config) error {
 				return cfg.setClientAuthMode("verify_if_given", "request")
-			},
+			}),
 		},
 		"pass-client-verify": {
-			doc: "a client-supplied X-SSL-Client-Verify reaches the backend (not stripped, and the balancer's value added after it)",
-			apply: func(cfg *caddyConfig, c LBConfig) error {
+			How: "not stripped, and the balancer's value added after it",
+			Apply: inPlace(func(cfg *caddyConfig, c lb.Config) error {
 				strip, err := cfg.stripHandler()
 				if err != nil {
 					return err
 				}
 				others := []string{}
-				for _, h := range []string{HeaderDN, HeaderIssuer, HeaderSerial, c.withDefaults().CertHeader} {
-					others = append(others, Spellings(h)...)
+				for _, h := range []string{contract.HeaderDN, contract.HeaderIssuer, contract.HeaderSerial, c.WithDefaults().CertHeader} {
+					others = append(others, contract.Spellings(h)...)
 				}
 				if slices.Equal(strip.Request.Delete, others) {
-					return fmt.Errorf("route %s already lets %s through", caddyRouteStrip, HeaderVerify)
+					return fmt.Errorf("route %s already lets %s through", caddyRouteStrip, contract.HeaderVerify)
 				}
 				strip.Request.Delete = others
 				n := 0
 				for _, p := range cfg.proxies() {
-					v, ok := p.Headers.Request.Set[HeaderVerify]
+					v, ok := p.Headers.Request.Set[contract.HeaderVerify]
 					if !ok {
 						continue
 					}
-					delete(p.Headers.Request.Set, HeaderVerify)
+					delete(p.Headers.Request.Set, contract.HeaderVerify)
 					if p.Headers.Request.Add == nil {
 						p.Headers.Request.Add = map[string][]string{}
 					}
-					p.Headers.Request.Add[HeaderVerify] = v
+					p.Headers.Request.Add[contract.HeaderVerify] = v
 					n++
 				}
 				if n == 0 {
-					return fmt.Errorf("no reverse_proxy sets %s", HeaderVerify)
+					return fmt.Errorf("no reverse_proxy sets %s", contract.HeaderVerify)
 				}
 				return nil
-			},
+			}),
 		},
 		"exact-names-only": {
-			doc: "the strip route deletes the contract headers by their exact names only: copies spelled with \"_\" (X_SSL_Client_DN) reach the backend beside the balancer's own (C18)",
-			apply: func(cfg *caddyConfig, c LBConfig) error {
+			How: "the strip route deletes the exact names",
+			Apply: inPlace(func(cfg *caddyConfig, c lb.Config) error {
 				strip, err := cfg.stripHandler()
 				if err != nil {
 					return err
 				}
-				exact := ContractHeaders(c.withDefaults().CertHeader)
+				exact := contract.ContractHeaders(c.WithDefaults().CertHeader)
 				if slices.Equal(strip.Request.Delete, exact) {
 					return fmt.Errorf("route %s already deletes only the exact names", caddyRouteStrip)
 				}
 				strip.Request.Delete = exact
 				return nil
-			},
+			}),
 		},
 		"plain-port-proxies": {
-			doc: "the plain-HTTP listener proxies to the API with the caller's headers instead of redirecting to HTTPS (C19)",
-			apply: func(cfg *caddyConfig, _ LBConfig) error {
+			Apply: inPlace(func(cfg *caddyConfig, _ lb.Config) error {
 				srv, ok := cfg.Apps.HTTP.Servers[caddyPlainServer]
 				if !ok {
 					return fmt.Errorf("no server %q in the configuration", caddyPlainServer)
@@ -590,12 +563,11 @@ func caddyMutations() map[string]caddyMutation {
 				}
 				r.Handle = []any{caddyProxy(nil)}
 				return nil
-			},
+			}),
 		},
 		"verify-by-sni": {
-			doc: "the public host is routed by the handshake's SNI instead of the Host, and strict_sni_host is off (as callers by IP got 421): " +
-				"a connection made for the public host serves the protected host unverified (C20)",
-			apply: func(cfg *caddyConfig, _ LBConfig) error {
+			How: "routed by SNI, strict_sni_host off",
+			Apply: inPlace(func(cfg *caddyConfig, _ lb.Config) error {
 				srv, ok := cfg.Apps.HTTP.Servers[caddyServerName]
 				if !ok {
 					return fmt.Errorf("no server %q in the configuration", caddyServerName)
@@ -610,19 +582,19 @@ func caddyMutations() map[string]caddyMutation {
 				off := false
 				srv.StrictSNIHost = &off
 				r.Match = []map[string]any{{"vars_regexp": map[string]any{
-					"{http.request.tls.server_name}": map[string]string{"pattern": "^" + regexp.QuoteMeta(PublicHost) + "$"},
+					"{http.request.tls.server_name}": map[string]string{"pattern": "^" + regexp.QuoteMeta(lb.PublicHost) + "$"},
 				}}}
 				return nil
-			},
+			}),
 		},
 		"cert-header-cut-at-8k": {
-			doc: "the certificate header is cut to its first 8 KiB, as a proxy hop with an 8 KiB header limit does (C21)",
-			apply: func(cfg *caddyConfig, c LBConfig) error {
+			How: "as a proxy hop with an 8 KiB header limit does",
+			Apply: inPlace(func(cfg *caddyConfig, c lb.Config) error {
 				p, err := cfg.certProxy()
 				if err != nil {
 					return err
 				}
-				name := c.withDefaults().CertHeader
+				name := c.WithDefaults().CertHeader
 				reps, ok := p.Headers.Request.Replace[name]
 				if !ok {
 					return fmt.Errorf("the certificate header has no replacements to cut after")
@@ -632,11 +604,11 @@ func caddyMutations() map[string]caddyMutation {
 				first8k := strings.Repeat(".{1000}", 8) + ".{192}"
 				p.Headers.Request.Replace[name] = append(reps, caddyReplacement{SearchRegexp: `^(` + first8k + `).+$`, Replace: `$1`})
 				return nil
-			},
+			}),
 		},
 		"tls13-only": {
-			doc: "protocol_min tls1.3: partners whose clients speak TLS 1.2 are locked out (C22)",
-			apply: func(cfg *caddyConfig, _ LBConfig) error {
+			How: "protocol_min tls1.3",
+			Apply: inPlace(func(cfg *caddyConfig, _ lb.Config) error {
 				srv, ok := cfg.Apps.HTTP.Servers[caddyServerName]
 				if !ok {
 					return fmt.Errorf("no server %q in the configuration", caddyServerName)
@@ -652,48 +624,46 @@ func caddyMutations() map[string]caddyMutation {
 					return fmt.Errorf("no TLS connection policy has protocol_min %s", caddyTLSMin)
 				}
 				return nil
-			},
+			}),
 		},
 		"no-dn-header": {
-			doc: "the subject DN header is not forwarded",
-			apply: func(cfg *caddyConfig, _ LBConfig) error {
-				return cfg.unsetHeader(HeaderDN)
-			},
+			Apply: inPlace(func(cfg *caddyConfig, _ lb.Config) error {
+				return cfg.unsetHeader(contract.HeaderDN)
+			}),
 		},
 		"no-serial-header": {
-			doc: "the serial header is not forwarded",
-			apply: func(cfg *caddyConfig, _ LBConfig) error {
-				return cfg.unsetHeader(HeaderSerial)
-			},
+			Apply: inPlace(func(cfg *caddyConfig, _ lb.Config) error {
+				return cfg.unsetHeader(contract.HeaderSerial)
+			}),
 		},
 		"decimal-serial": {
-			doc: "the serial header carries Caddy's own decimal serial placeholder instead of hex",
-			apply: func(cfg *caddyConfig, _ LBConfig) error {
+			How: "Caddy's own serial placeholder",
+			Apply: inPlace(func(cfg *caddyConfig, _ lb.Config) error {
 				p, err := cfg.certProxy()
 				if err != nil {
 					return err
 				}
-				if _, ok := p.Headers.Request.Replace[HeaderSerial]; !ok {
+				if _, ok := p.Headers.Request.Replace[contract.HeaderSerial]; !ok {
 					return fmt.Errorf("the serial header has no replacements to drop")
 				}
-				delete(p.Headers.Request.Replace, HeaderSerial)
-				p.Headers.Request.Set[HeaderSerial] = []string{"{http.request.tls.client.serial}"}
+				delete(p.Headers.Request.Replace, contract.HeaderSerial)
+				p.Headers.Request.Set[contract.HeaderSerial] = []string{"{http.request.tls.client.serial}"}
 				return nil
-			},
+			}),
 		},
 		"cert-not-encoded": {
-			doc: "the certificate header carries base64 DER as Caddy offers it instead of URL-encoded PEM",
-			apply: func(cfg *caddyConfig, c LBConfig) error {
+			How: "base64 DER as Caddy offers it",
+			Apply: inPlace(func(cfg *caddyConfig, c lb.Config) error {
 				p, err := cfg.certProxy()
 				if err != nil {
 					return err
 				}
-				if _, ok := p.Headers.Request.Replace[c.withDefaults().CertHeader]; !ok {
+				if _, ok := p.Headers.Request.Replace[c.WithDefaults().CertHeader]; !ok {
 					return fmt.Errorf("the certificate header has no replacements to drop")
 				}
-				delete(p.Headers.Request.Replace, c.withDefaults().CertHeader)
+				delete(p.Headers.Request.Replace, c.WithDefaults().CertHeader)
 				return nil
-			},
+			}),
 		},
 	}
 }
@@ -800,7 +770,7 @@ func (cfg *caddyConfig) setClientAuthMode(from, to string) error {
 // slot leaves the running slots alone, and shares nothing with them (TLS
 // session ticket keys, certificate cache) that the rendered configuration
 // running alone would not have to itself.
-var _ Multiplexed = Caddy{}
+var _ lb.Multiplexed = Balancer{}
 
 const (
 	// caddyHostFile is what the container's main process runs: Render's
@@ -820,7 +790,7 @@ const caddyStartScript = `#!/bin/sh
 # Rendered by mtlsconform: each slot under slots/ is a Caddy of its own,
 # running the slot's caddy.json; its pid and log are under ` + caddyRunDir + `/<slot>.
 set -u
-cd ` + lbConfDir + `
+cd ` + lb.ConfDir + `
 run=` + caddyRunDir + `
 mkdir -p "$run"
 status=0
@@ -870,7 +840,7 @@ exit $status
 // caddyHost is the main process's configuration: Render's admin, storage
 // and nothing else.
 func caddyHost() any {
-	r := caddyRender(LBConfig{Mode: contract.Mandatory}.withDefaults())
+	r := caddyRender(lb.Config{Mode: contract.Mandatory}.WithDefaults())
 	return struct {
 		Admin   caddyAdmin   `json:"admin"`
 		Storage caddyStorage `json:"storage"`
@@ -879,7 +849,7 @@ func caddyHost() any {
 
 // HostFiles are the main process's configuration (no app: it serves
 // nothing) and the script that starts the slots' processes.
-func (Caddy) HostFiles() map[string][]byte {
+func (Balancer) HostFiles() map[string][]byte {
 	text, err := json.MarshalIndent(caddyHost(), "", "  ")
 	if err != nil {
 		panic(err) // fixed types: cannot fail
@@ -890,23 +860,23 @@ func (Caddy) HostFiles() map[string][]byte {
 	}
 }
 
-func (Caddy) HostCommand() []string {
-	return []string{"caddy", "run", "--config", lbConfDir + "/" + caddyHostFile}
+func (Balancer) HostCommand() []string {
+	return []string{"caddy", "run", "--config", lb.ConfDir + "/" + caddyHostFile}
 }
 
 // HostReadyLog is what caddy run prints once it runs its configuration.
-func (Caddy) HostReadyLog() string { return "serving initial configuration" }
+func (Balancer) HostReadyLog() string { return "serving initial configuration" }
 
 // Reload starts the new slots' processes; it fails when one does not
 // start, saying why.
-func (Caddy) Reload() Reload {
-	return Reload{Exec: []string{"sh", lbConfDir + "/" + caddyStartFile}}
+func (Balancer) Reload() lb.Reload {
+	return lb.Reload{Exec: []string{"sh", lb.ConfDir + "/" + caddyStartFile}}
 }
 
 // ConfigTest names the slots no Caddy runs, with what caddy validate and
 // their log say.
-func (Caddy) ConfigTest() []string {
-	return []string{"sh", lbConfDir + "/" + caddyStartFile, "check"}
+func (Balancer) ConfigTest() []string {
+	return []string{"sh", lb.ConfDir + "/" + caddyStartFile, "check"}
 }
 
 // caddyListens is what Slot reads of a configuration: its servers'
@@ -944,11 +914,11 @@ func caddyListensOn(text string) (map[string]string, error) {
 // Slot is the rendered configuration, mutations included, as slot id:
 // caddy.json and its files under slots/<id>/, the paths in it moved there,
 // its TLS server listening on port and its plain server on
-// port+PlainPortOffset, with the redirect naming port. Nothing else
+// port+lb.PlainPortOffset, with the redirect naming port. Nothing else
 // changes.
-func (Caddy) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
-	tlsFrom, plainFrom := ":"+strings.TrimSuffix(lbPort, "/tcp"), ":"+strings.TrimSuffix(lbPlainPort, "/tcp")
-	tlsTo, plainTo := ":"+strconv.Itoa(port), ":"+strconv.Itoa(port+PlainPortOffset)
+func (Balancer) Slot(r lb.Rendered, id string, port int) (map[string][]byte, error) {
+	tlsFrom, plainFrom := ":"+strings.TrimSuffix(lb.Port, "/tcp"), ":"+strings.TrimSuffix(lb.PlainPort, "/tcp")
+	tlsTo, plainTo := ":"+strconv.Itoa(port), ":"+strconv.Itoa(port+lb.PlainPortOffset)
 	listen, err := caddyListensOn(r.Config)
 	if err != nil {
 		return nil, fmt.Errorf("caddy slot %s: the rendered configuration: %w", id, err)
@@ -963,12 +933,12 @@ func (Caddy) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
 	if strings.Contains(r.Config, redirectFrom) {
 		moves[redirectFrom] = redirectTo
 	}
-	text, err := replaceOnce(r.Config, id, moves)
+	text, err := lb.ReplaceOnce(r.Config, id, moves)
 	if err != nil {
 		return nil, fmt.Errorf("caddy %w", err)
 	}
 	dir := "slots/" + id
-	text = strings.ReplaceAll(text, lbConfDir+"/", lbConfDir+"/"+dir+"/")
+	text = strings.ReplaceAll(text, lb.ConfDir+"/", lb.ConfDir+"/"+dir+"/")
 	if listen, err = caddyListensOn(text); err != nil || len(listen) != 2 || listen[tlsTo] == "" || listen[plainTo] == "" {
 		return nil, fmt.Errorf("caddy slot %s: the slot's servers do not listen on %s and %s (%v, %v)", id, tlsTo, plainTo, listen, err)
 	}

@@ -1,33 +1,49 @@
-package harness
+package nginx
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
 	"text/template"
 
 	"mtlsconform/contract"
+	"mtlsconform/lb"
 )
 
 // Nginx is the reference implementation: Debian bookworm's nginx-light,
 // configured the way an nginx-based client-certificate balancer (the DLB,
 // ingress-nginx) is.
-type Nginx struct{}
+type Balancer struct{}
 
-func (Nginx) Name() string     { return "nginx" }
-func (Nginx) Image() string    { return DefaultNginxImage }
-func (Nginx) Packages() string { return "nginx-light" }
-func (Nginx) Command() []string {
-	return []string{"nginx", "-c", lbConfDir + "/nginx.conf", "-g", "daemon off;"}
+func (Balancer) Name() string     { return "nginx" }
+func (Balancer) Image() string    { return "mtlsconform/nginx:bookworm" }
+func (Balancer) Packages() string { return "nginx-light" }
+func (Balancer) Command() []string {
+	return []string{"nginx", "-c", lb.ConfDir + "/nginx.conf", "-g", "daemon off;"}
 }
-func (Nginx) ReadyLog() string { return "start worker process" }
+func (Balancer) ReadyLog() string { return "start worker process" }
 
 // Profile is nginx 1.22's, as measured.
-func (Nginx) Profile() contract.Profile { return contract.ReferenceNginx }
+func (Balancer) Profile() contract.Profile { return profile }
+
+// profile is nginx 1.22's with OpenSSL 3.0, as measured.
+var profile = contract.Profile{
+	Name:        "reference-nginx",
+	Description: "nginx 1.22 (Debian bookworm, OpenSSL 3.0) rendered from the reference configuration",
+	Refusal:     contract.RefuseHTTP400,
+	Deviations: []contract.Deviation{
+		{Clause: "C11", Observed: contract.RefuseHTTP400,
+			Reason: "nginx answers 400 to an expired certificate even with ssl_verify_client optional_no_ca; " +
+				"the DLB documentation says the request passes with X-SSL-Client-Verify FAILED"},
+		{Clause: "C15", Mode: contract.Optional, Observed: contract.RefuseHTTP400,
+			Reason: "nginx answers 400 to a revoked certificate even with ssl_verify_client optional_no_ca " +
+				"(optional_no_ca only tolerates errors about an unknown issuer); the contract wants the request passed with FAILED"},
+	},
+}
+
 
 // Mutations are the ways the nginx configuration can be broken on purpose.
-func (Nginx) Mutations() map[string]string { return mutationDocs(nginxMutations()) }
+func (Balancer) Mutations() map[string]string { return nginxMutations().Docs() }
 
 var nginxTemplate = template.Must(template.New("nginx.conf").Parse(`# Rendered by mtlsconform: the reference mTLS load balancer ({{.Mode}} mode).
 worker_processes 1;
@@ -117,50 +133,44 @@ http {
 
 // Render turns the typed configuration into nginx.conf and its files,
 // with the run's server certificate chain and key.
-func (Nginx) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
-	c = c.withDefaults()
-	if len(bytes.TrimSpace(c.Truststore)) == 0 {
-		return Rendered{}, fmt.Errorf("load balancer configuration has an empty truststore")
+func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
+	c, err := lb.Prepare(c)
+	if err != nil {
+		return lb.Rendered{}, err
 	}
 	verify := map[contract.Mode]string{contract.Mandatory: "on", contract.Optional: "optional_no_ca"}[c.Mode]
-	if verify == "" {
-		return Rendered{}, fmt.Errorf("unknown mode %q: use mandatory or optional", c.Mode)
-	}
-	if strings.ContainsAny(c.CertHeader, " \t\r\n;{}") {
-		return Rendered{}, fmt.Errorf("certificate header name %q is not a valid header name", c.CertHeader)
-	}
 	var b strings.Builder
-	err := nginxTemplate.Execute(&b, map[string]any{
+	err = nginxTemplate.Execute(&b, map[string]any{
 		"Mode":         c.Mode,
-		"Dir":          lbConfDir,
+		"Dir":          lb.ConfDir,
 		"VerifyClient": verify,
 		"VerifyDepth":  c.VerifyDepth,
 		"HasCRL":       len(c.CRL) > 0,
-		"Backend":      backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp"),
-		"HeaderVerify": HeaderVerify,
-		"HeaderDN":     HeaderDN,
-		"HeaderIssuer": HeaderIssuer,
-		"HeaderSerial": HeaderSerial,
+		"Backend":      lb.BackendAlias + ":" + strings.TrimSuffix(lb.BackendPort, "/tcp"),
+		"HeaderVerify": contract.HeaderVerify,
+		"HeaderDN":     contract.HeaderDN,
+		"HeaderIssuer": contract.HeaderIssuer,
+		"HeaderSerial": contract.HeaderSerial,
 		"CertHeader":   c.CertHeader,
-		"ServerName":   ServerName,
-		"PublicHost":   PublicHost,
-		"Stripped":     ContractHeaders(c.CertHeader),
+		"ServerName":   lb.ServerName,
+		"PublicHost":   lb.PublicHost,
+		"Stripped":     contract.ContractHeaders(c.CertHeader),
 	})
 	if err != nil {
-		return Rendered{}, fmt.Errorf("render nginx.conf: %w", err)
+		return lb.Rendered{}, fmt.Errorf("render nginx.conf: %w", err)
 	}
 	conf := b.String()
-	conf, err = applyMutations("nginx", conf, c, nginxMutations())
+	conf, err = nginxMutations().Apply("nginx", conf, c)
 	if err != nil {
-		return Rendered{}, err
+		return lb.Rendered{}, err
 	}
-	return rendered("nginx.conf", conf, c, map[string][]byte{"server-chain.pem": srv.Chain, "server.key": srv.Key}), nil
+	return lb.Text("nginx.conf", conf, c, srv.Files()), nil
 }
 
 // nginx serves every configuration of a run from one process: each is a
 // slot, a server block on a port of its own included from slots/, and a
 // reload (SIGHUP) brings a new one up while the others keep serving.
-var _ Multiplexed = Nginx{}
+var _ lb.Multiplexed = Balancer{}
 
 const nginxHostConf = `# Rendered by mtlsconform: the reference mTLS load balancer shared by a run.
 # Every configuration is a slot under slots/, added by a reload.
@@ -173,20 +183,20 @@ events {
 }
 
 http {
-    include ` + lbConfDir + `/slots/*/http.conf;
+    include ` + lb.ConfDir + `/slots/*/http.conf;
 }
 `
 
-func (Nginx) HostFiles() map[string][]byte {
+func (Balancer) HostFiles() map[string][]byte {
 	return map[string][]byte{"host.conf": []byte(nginxHostConf)}
 }
-func (Nginx) HostCommand() []string {
-	return []string{"nginx", "-c", lbConfDir + "/host.conf", "-g", "daemon off;"}
+func (Balancer) HostCommand() []string {
+	return []string{"nginx", "-c", lb.ConfDir + "/host.conf", "-g", "daemon off;"}
 }
-func (n Nginx) HostReadyLog() string { return n.ReadyLog() }
-func (Nginx) Reload() Reload         { return Reload{Signal: "HUP"} }
-func (Nginx) ConfigTest() []string {
-	return []string{"nginx", "-t", "-q", "-c", lbConfDir + "/host.conf"}
+func (n Balancer) HostReadyLog() string { return n.ReadyLog() }
+func (Balancer) Reload() lb.Reload      { return lb.Reload{Signal: "HUP"} }
+func (Balancer) ConfigTest() []string {
+	return []string{"nginx", "-t", "-q", "-c", lb.ConfDir + "/host.conf"}
 }
 
 // nginxMapVar finds the variables a configuration defines with map: they
@@ -195,16 +205,16 @@ var nginxMapVar = regexp.MustCompile(`(?m)^\s*map \$\w+ \$(\w+) \{`)
 
 // Slot moves the rendered configuration's http block, mutations included,
 // into slot id: its files under slots/<id>/, its port, its map variables.
-func (Nginx) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
+func (Balancer) Slot(r lb.Rendered, id string, port int) (map[string][]byte, error) {
 	const open = "\nhttp {\n"
 	start, end := strings.Index(r.Config, open), strings.LastIndex(r.Config, "\n}")
 	if start < 0 || end < start {
 		return nil, fmt.Errorf("nginx slot %s: the rendered configuration has no http block", id)
 	}
-	body, err := replaceOnce(inSlot(r.Config[start+len(open):end], id), id, map[string]string{
+	body, err := lb.ReplaceOnce(lb.InSlot(r.Config[start+len(open):end], id), id, map[string]string{
 		"listen 8443 ssl http2 default_server;": fmt.Sprintf("listen %d ssl http2 default_server;", port),
 		"listen 8443 ssl http2;":                fmt.Sprintf("listen %d ssl http2;", port),
-		"listen 8088;":                          fmt.Sprintf("listen %d;", port+PlainPortOffset),
+		"listen 8088;":                          fmt.Sprintf("listen %d;", port+lb.PlainPortOffset),
 	})
 	if err != nil {
 		return nil, err
@@ -215,7 +225,7 @@ func (Nginx) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
 	for _, m := range nginxMapVar.FindAllStringSubmatch(body, -1) {
 		body = regexp.MustCompile(`\$`+m[1]+`\b`).ReplaceAllString(body, "$$"+m[1]+"_"+id)
 	}
-	files := slotFiles(r, "nginx.conf", id)
+	files := lb.SlotFiles(r, "nginx.conf", id)
 	files["slots/"+id+"/http.conf"] = []byte("# Slot " + id + " of the shared balancer.\n" + body + "\n")
 	return files, nil
 }

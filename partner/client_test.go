@@ -1,4 +1,4 @@
-package harness
+package partner
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/fixtures/productapi"
+	"mtlsconform/lb"
 )
 
 // tlsBackend is the echo backend behind a TLS listener in this process:
@@ -41,7 +42,7 @@ func startTLSBackend(t *testing.T, auth tls.ClientAuthType) *tlsBackend {
 func startBackendOn(t *testing.T, auth tls.ClientAuthType, raw bool) *tlsBackend {
 	t.Helper()
 	serverCA := pkitest.MustRootCA(t, "client test server CA")
-	srv, err := serverCA.IssueServer("client test", []string{ServerName, PublicHost, "127.0.0.1"})
+	srv, err := serverCA.IssueServer("client test", []string{lb.ServerName, lb.PublicHost, "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func startBackendOn(t *testing.T, auth tls.ClientAuthType, raw bool) *tlsBackend
 	roots := x509.NewCertPool()
 	roots.AddCert(serverCA.Cert)
 	b.url = "https://" + l.Addr().String()
-	b.caller = &Caller{ServerRoots: roots, ServerName: ServerName, Timeout: 5 * time.Second}
+	b.caller = &Caller{ServerRoots: roots, ServerName: lb.ServerName, Timeout: 5 * time.Second}
 	return b
 }
 
@@ -151,7 +152,7 @@ func TestCallerSendsHeaderNamesAsWritten(t *testing.T) {
 		raw = append(raw, f.Name+": "+f.Value)
 	}
 	got := strings.Join(raw, "\n")
-	for _, want := range []string{"X_SSL_Client_DN: CN=admin", "x-ssl-client-verify: SUCCESS\nx-ssl-client-verify: SUCCESS", "Host: " + ServerName + ":"} {
+	for _, want := range []string{"X_SSL_Client_DN: CN=admin", "x-ssl-client-verify: SUCCESS\nx-ssl-client-verify: SUCCESS", "Host: " + lb.ServerName + ":"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the backend's raw header lines lack %q:\n%s", want, got)
 		}
@@ -168,8 +169,8 @@ func TestCallerChoosesSNIAndHost(t *testing.T) {
 	b := startTLSBackend(t, tls.VerifyClientCertIfGiven)
 	ctx := context.Background()
 	for _, r := range []Request{
-		{Path: "/echo", SNI: PublicHost, Host: ServerName},
-		{Path: "/echo", NoSNI: true, Host: ServerName},
+		{Path: "/echo", SNI: lb.PublicHost, Host: lb.ServerName},
+		{Path: "/echo", NoSNI: true, Host: lb.ServerName},
 		{Path: "/echo"},
 	} {
 		res, err := b.caller.Do(ctx, b.url, r)
@@ -180,7 +181,7 @@ func TestCallerChoosesSNIAndHost(t *testing.T) {
 			t.Fatalf("%+v: %s", r, res.Outcome())
 		}
 	}
-	want := []string{PublicHost, "", ServerName}
+	want := []string{lb.PublicHost, "", lb.ServerName}
 	b.mu.Lock()
 	snis, hosts := b.snis, b.hosts
 	b.mu.Unlock()
@@ -188,7 +189,7 @@ func TestCallerChoosesSNIAndHost(t *testing.T) {
 		t.Errorf("SNIs seen %q, want %q", snis, want)
 	}
 	for _, h := range hosts {
-		if h != ServerName && !strings.HasPrefix(h, ServerName+":") {
+		if h != lb.ServerName && !strings.HasPrefix(h, lb.ServerName+":") {
 			t.Errorf("Host %q, want the server name", h)
 		}
 	}
@@ -207,8 +208,8 @@ func TestCallerChoosesSNIAndHost(t *testing.T) {
 func TestCallerReusesOneConnection(t *testing.T) {
 	b := startTLSBackend(t, tls.VerifyClientCertIfGiven)
 	res, err := b.caller.DoOnOneConnection(context.Background(), b.url, []Request{
-		{Path: "/echo", SNI: PublicHost, Host: PublicHost, HTTP2: true},
-		{Path: "/echo", SNI: PublicHost, Host: ServerName, HTTP2: true},
+		{Path: "/echo", SNI: lb.PublicHost, Host: lb.PublicHost, HTTP2: true},
+		{Path: "/echo", SNI: lb.PublicHost, Host: lb.ServerName, HTTP2: true},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -221,28 +222,8 @@ func TestCallerReusesOneConnection(t *testing.T) {
 	if len(b.conns) != 1 || len(b.snis) != 1 {
 		t.Errorf("%d connections, %d handshakes, want one of each", len(b.conns), len(b.snis))
 	}
-	if strings.Join(b.hosts, ",") != PublicHost+","+ServerName {
+	if strings.Join(b.hosts, ",") != lb.PublicHost+","+lb.ServerName {
 		t.Errorf("hosts %q", b.hosts)
-	}
-}
-
-func TestSpellings(t *testing.T) {
-	got := Spellings("X-SSL-Issuer")
-	want := []string{"X-SSL-Issuer", "X-SSL_Issuer", "X_SSL-Issuer", "X_SSL_Issuer"}
-	if len(got) != 4 {
-		t.Fatalf("%q", got)
-	}
-	for _, w := range want {
-		found := false
-		for _, g := range got {
-			found = found || g == w
-		}
-		if !found {
-			t.Errorf("Spellings lacks %q: %q", w, got)
-		}
-	}
-	if n := len(Spellings("X-WSO2-CLIENT-CERTIFICATE")); n != 8 {
-		t.Errorf("%d spellings of a name with three dashes, want 8", n)
 	}
 }
 

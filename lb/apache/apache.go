@@ -1,12 +1,12 @@
-package harness
+package apache
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"text/template"
 
 	"mtlsconform/contract"
+	"mtlsconform/lb"
 )
 
 // Apache is Debian bookworm's Apache httpd 2.4 with mod_ssl, configured to
@@ -20,24 +20,24 @@ import (
 // alert, which the profile lists. Beside the partner API it serves a
 // public host on the same port (no client certificate) and a plain port
 // that redirects, both with HTTP/2 where TLS is spoken (mod_http2). Nothing
-// the LBConfig can say is beyond Apache, so Render never answers
-// ErrNotSupported.
-type Apache struct{}
+// the lb.Config can say is beyond Apache, so Render never answers
+// contract.ErrNotSupported.
+type Balancer struct{}
 
-func (Apache) Name() string     { return "apache" }
-func (Apache) Image() string    { return "mtlsconform/apache:bookworm" }
-func (Apache) Packages() string { return "apache2" }
+func (Balancer) Name() string     { return "apache" }
+func (Balancer) Image() string    { return "mtlsconform/apache:bookworm" }
+func (Balancer) Packages() string { return "apache2" }
 
 // Command runs Debian's binary directly: apache2ctl would read
 // /etc/apache2/envvars, and the rendered httpd.conf names every path
 // itself instead.
-func (Apache) Command() []string {
-	return []string{"apache2", "-DFOREGROUND", "-f", lbConfDir + "/httpd.conf"}
+func (Balancer) Command() []string {
+	return []string{"apache2", "-DFOREGROUND", "-f", lb.ConfDir + "/httpd.conf"}
 }
 
 // ReadyLog is empty: readiness is a TLS handshake, which says more than
 // any line httpd logs.
-func (Apache) ReadyLog() string { return "" }
+func (Balancer) ReadyLog() string { return "" }
 
 // Profile is Apache 2.4's with the reference configuration, as measured
 // by the whole suite. mod_ssl's verify callback forgives only a missing or
@@ -48,7 +48,7 @@ func (Apache) ReadyLog() string { return "" }
 // any HTTP is spoken, in either mode: a mixed refusal. In Optional mode
 // that keeps expired and revoked callers from reaching the backend marked
 // FAILED. The alerts named are as Go's client reports them.
-func (Apache) Profile() contract.Profile {
+func (Balancer) Profile() contract.Profile {
 	return contract.Profile{
 		Name: "reference-apache",
 		Description: "Apache httpd 2.4 with mod_ssl (Debian bookworm, OpenSSL 3.0) rendered from the reference configuration: " +
@@ -66,7 +66,7 @@ func (Apache) Profile() contract.Profile {
 }
 
 // Mutations are the ways the Apache configuration can be broken on purpose.
-func (Apache) Mutations() map[string]string { return mutationDocs(apacheMutations()) }
+func (Balancer) Mutations() map[string]string { return apacheMutations().Docs() }
 
 const (
 	// apacheRefusal is Mandatory mode's answer to a caller without a
@@ -83,7 +83,7 @@ const (
 )
 
 // apacheBackend is where every virtual host proxies to.
-var apacheBackend = backendAlias + ":" + strings.TrimSuffix(backendPort, "/tcp")
+var apacheBackend = lb.BackendAlias + ":" + strings.TrimSuffix(lb.BackendPort, "/tcp")
 
 // apacheEncodeCert finishes C14's encoding: escape() percent-encodes the
 // PEM's line breaks and spaces but leaves base64's + / = raw, and a gateway
@@ -226,54 +226,48 @@ SSLSessionCache shmcb:/tmp/ssl_scache(512000)
 
 // Render turns the typed configuration into httpd.conf and its files,
 // with the run's server certificate chain and key.
-func (Apache) Render(c LBConfig, srv ServerFiles) (Rendered, error) {
-	c = c.withDefaults()
-	if len(bytes.TrimSpace(c.Truststore)) == 0 {
-		return Rendered{}, fmt.Errorf("load balancer configuration has an empty truststore")
-	}
-	if c.Mode != contract.Mandatory && c.Mode != contract.Optional {
-		return Rendered{}, fmt.Errorf("unknown mode %q: use mandatory or optional", c.Mode)
-	}
-	if !apacheHeaderName(c.CertHeader) {
-		return Rendered{}, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
+func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
+	c, err := lb.Prepare(c)
+	if err != nil {
+		return lb.Rendered{}, err
 	}
 	var b strings.Builder
-	err := apacheTemplate.Execute(&b, map[string]any{
+	err = apacheTemplate.Execute(&b, map[string]any{
 		"Mode":           c.Mode,
 		"Mandatory":      c.Mode == contract.Mandatory,
-		"Dir":            lbConfDir,
+		"Dir":            lb.ConfDir,
 		"SSLVerifyDepth": c.VerifyDepth + 1,
 		"HasCRL":         len(c.CRL) > 0,
 		"Refusal":        apacheRefusal,
-		"HeaderVerify":   HeaderVerify,
-		"HeaderDN":       HeaderDN,
-		"HeaderIssuer":   HeaderIssuer,
-		"HeaderSerial":   HeaderSerial,
+		"HeaderVerify":   contract.HeaderVerify,
+		"HeaderDN":       contract.HeaderDN,
+		"HeaderIssuer":   contract.HeaderIssuer,
+		"HeaderSerial":   contract.HeaderSerial,
 		"CertHeader":     c.CertHeader,
 		"Strip":          apacheUnset(apacheStripped(c.CertHeader), true),
-		"ServerName":     ServerName,
-		"PublicHost":     PublicHost,
+		"ServerName":     lb.ServerName,
+		"PublicHost":     lb.PublicHost,
 		"EncodeCert":     apacheEncodeCert(c.CertHeader),
 		"Backend":        apacheBackend,
 	})
 	if err != nil {
-		return Rendered{}, fmt.Errorf("render httpd.conf: %w", err)
+		return lb.Rendered{}, fmt.Errorf("render httpd.conf: %w", err)
 	}
 	conf := b.String()
-	conf, err = applyMutations("apache", conf, c, apacheMutations())
+	conf, err = apacheMutations().Apply("apache", conf, c)
 	if err != nil {
-		return Rendered{}, err
+		return lb.Rendered{}, err
 	}
-	return rendered("httpd.conf", conf, c, map[string][]byte{"server-chain.pem": srv.Chain, "server.key": srv.Key}), nil
+	return lb.Text("httpd.conf", conf, c, srv.Files()), nil
 }
 
 // apacheStripped names the headers whose caller-sent copies are removed:
 // the contract's, and the default certificate header too, so that a
 // gateway still configured for it never reads a caller's copy.
 func apacheStripped(certHeader string) []string {
-	names := ContractHeaders(certHeader)
-	if !strings.EqualFold(certHeader, DefaultCertHeader) {
-		names = append(names, DefaultCertHeader)
+	names := contract.ContractHeaders(certHeader)
+	if !strings.EqualFold(certHeader, contract.DefaultCertHeader) {
+		names = append(names, contract.DefaultCertHeader)
 	}
 	return names
 }
@@ -285,7 +279,7 @@ func apacheUnset(names []string, spellings bool) string {
 	for _, n := range names {
 		variants := []string{n}
 		if spellings {
-			variants = Spellings(n)
+			variants = contract.Spellings(n)
 		}
 		for _, v := range variants {
 			b.WriteString("    RequestHeader unset " + v + "\n")
@@ -294,109 +288,86 @@ func apacheUnset(names []string, spellings bool) string {
 	return b.String()
 }
 
-// apacheHeaderName accepts names that need no quoting in httpd.conf.
-func apacheHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func apacheMutations() map[string]mutation {
-	failedLine := `RequestHeader set ` + HeaderVerify + ` FAILED  "expr=`
-	return map[string]mutation{
+func apacheMutations() lb.Mutations[string] {
+	failedLine := `RequestHeader set ` + contract.HeaderVerify + ` FAILED  "expr=`
+	return lb.Mutations[string]{
 		"optional-for-mandatory": {
-			doc: "Mandatory mode without its 400 rules, i.e. as Optional mode renders it: " +
-				"callers without a certificate or with an untrusted one reach the backend (marked NONE or FAILED)",
-			apply: onlyIn(contract.Mandatory, replace(apacheRefusal, "")),
+			How:   "without its 400 rules, as Optional mode renders it: untrusted callers pass too (marked FAILED)",
+			Apply: lb.OnlyIn(contract.Mandatory, lb.Replace(apacheRefusal, "")),
 		},
-		"verify-require": {
-			doc: "Mandatory mode as Apache does it by default (SSLVerifyClient require): " +
-				"every refusal is a TLS alert instead of the 400 page",
-			apply: onlyIn(contract.Mandatory, replace("SSLVerifyClient       optional_no_ca", "SSLVerifyClient       require")),
+		"verify-required": {
+			How:   "SSLVerifyClient require, Apache's own way: every refusal is an alert",
+			Apply: lb.OnlyIn(contract.Mandatory, lb.Replace("SSLVerifyClient       optional_no_ca", "SSLVerifyClient       require")),
 		},
 		"different-400-text": {
-			doc:   "the 400 answer to a caller without a certificate does not say \"No required SSL certificate was sent\"",
-			apply: onlyIn(contract.Mandatory, replace("E=MTLS_REFUSAL:No required SSL certificate was sent", "E=MTLS_REFUSAL:Client certificate problem")),
+			How:   "the ErrorDocument says something else",
+			Apply: lb.OnlyIn(contract.Mandatory, lb.Replace("E=MTLS_REFUSAL:No required SSL certificate was sent", "E=MTLS_REFUSAL:Client certificate problem")),
 		},
 		"unmapped-failed": {
-			doc:   "mod_ssl's FAILED:<reason> (or GENEROUS) is passed on instead of plain FAILED",
-			apply: replace(failedLine, `RequestHeader set `+HeaderVerify+` "%{SSL_CLIENT_VERIFY}s" "expr=`),
+			How:   "mod_ssl's FAILED:<reason> (or GENEROUS)",
+			Apply: lb.Replace(failedLine, `RequestHeader set `+contract.HeaderVerify+` "%{SSL_CLIENT_VERIFY}s" "expr=`),
 		},
 		"pass-client-verify": {
-			doc: "a client-supplied X-SSL-Client-Verify reaches the backend (not stripped, and only set where the client sent none)",
-			apply: chain(
-				replace("    RequestHeader unset "+HeaderVerify+"\n", ""),
-				replaceEvery("RequestHeader set "+HeaderVerify+" ", "RequestHeader setifempty "+HeaderVerify+" ", 3),
+			How: "not stripped, and only set where the client sent none",
+			Apply: lb.Chain(
+				lb.Replace("    RequestHeader unset "+contract.HeaderVerify+"\n", ""),
+				replaceEvery("RequestHeader set "+contract.HeaderVerify+" ", "RequestHeader setifempty "+contract.HeaderVerify+" ", 3),
 			),
 		},
 		"no-dn-header": {
-			doc:   "the subject DN header is not forwarded",
-			apply: replace(`    RequestHeader set `+HeaderDN+` "%{SSL_CLIENT_S_DN}s" "expr=-n %{SSL_CLIENT_CERT}"`+"\n", ""),
+			Apply: lb.Replace(`    RequestHeader set `+contract.HeaderDN+` "%{SSL_CLIENT_S_DN}s" "expr=-n %{SSL_CLIENT_CERT}"`+"\n", ""),
 		},
 		"no-serial-header": {
-			doc:   "the serial header is not forwarded",
-			apply: replace(`    RequestHeader set `+HeaderSerial+` "%{SSL_CLIENT_M_SERIAL}s" "expr=-n %{SSL_CLIENT_CERT}"`+"\n", ""),
+			Apply: lb.Replace(`    RequestHeader set `+contract.HeaderSerial+` "%{SSL_CLIENT_M_SERIAL}s" "expr=-n %{SSL_CLIENT_CERT}"`+"\n", ""),
 		},
 		"cert-not-encoded": {
-			doc: "the certificate header is escape()'s output alone, with base64's + / = raw: " +
-				"form-decoding (WSO2) turns every + into a space",
-			apply: func(conf string, c LBConfig) (string, error) {
-				return replace(apacheEncodeCert(c.withDefaults().CertHeader), "")(conf, c)
+			How: "escape()'s output alone, base64's + / = raw: form-decoding (WSO2) turns every + into a space",
+			Apply: func(conf string, c lb.Config) (string, error) {
+				return lb.Replace(apacheEncodeCert(c.WithDefaults().CertHeader), "")(conf, c)
 			},
 		},
 		"exact-names-only": {
-			doc: "client copies removed by their exact names only (one RequestHeader unset per header): " +
-				"X_SSL_Client_DN or X-SSL_Client-Verify reach the backend beside the balancer's own (C18)",
-			apply: func(conf string, c LBConfig) (string, error) {
-				names := apacheStripped(c.withDefaults().CertHeader)
+			How: "one RequestHeader unset per header",
+			Apply: func(conf string, c lb.Config) (string, error) {
+				names := apacheStripped(c.WithDefaults().CertHeader)
 				return replaceEvery(apacheUnset(names, true), apacheUnset(names, false), 2)(conf, c)
 			},
 		},
 		"plain-port-proxies": {
-			doc: "the plain-HTTP listener proxies to the API with the caller's headers instead of redirecting (C19)",
-			apply: replace("    RewriteEngine on\n    RewriteRule ^ https://%{SERVER_NAME}:8443%{REQUEST_URI} [R=301,L]\n",
+			Apply: lb.Replace("    RewriteEngine on\n    RewriteRule ^ https://%{SERVER_NAME}:8443%{REQUEST_URI} [R=301,L]\n",
 				"    ProxyPass        / http://"+apacheBackend+"/\n    ProxyPassReverse / http://"+apacheBackend+"/\n"),
 		},
 		"verify-by-sni": {
-			doc: "one virtual host for both names, the 400 rules skipped when the handshake's SNI named the public host: " +
-				"a request for the protected host on such a connection reaches the API unverified (C20)",
-			apply: onlyIn(contract.Mandatory, chain(
-				replace("    ServerName "+ServerName+"\n", "    ServerName "+ServerName+"\n    ServerAlias "+PublicHost+"\n"),
-				replace("    ServerName "+PublicHost+"\n", "    ServerName public-unused.invalid\n"),
-				replace(apacheRefusal, "    RewriteEngine on\n    RewriteCond %{SSL:SSL_TLS_SNI} ="+PublicHost+"\n    RewriteRule ^ - [L]\n"+
+			How: "one virtual host for both names, the 400 rules skipped when the SNI named the public host",
+			Apply: lb.OnlyIn(contract.Mandatory, lb.Chain(
+				lb.Replace("    ServerName "+lb.ServerName+"\n", "    ServerName "+lb.ServerName+"\n    ServerAlias "+lb.PublicHost+"\n"),
+				lb.Replace("    ServerName "+lb.PublicHost+"\n", "    ServerName public-unused.invalid\n"),
+				lb.Replace(apacheRefusal, "    RewriteEngine on\n    RewriteCond %{SSL:SSL_TLS_SNI} ="+lb.PublicHost+"\n    RewriteRule ^ - [L]\n"+
 					strings.TrimPrefix(apacheRefusal, "    RewriteEngine on\n")),
 			)),
 		},
 		"cert-header-cut-at-8k": {
-			doc: "the certificate header is cut to its first 8 KiB, to fit a gateway's header limit (C21)",
-			apply: func(conf string, c LBConfig) (string, error) {
+			How: "to fit a gateway's header limit",
+			Apply: func(conf string, c lb.Config) (string, error) {
 				// Right after the encoding, so that the cut counts encoded bytes.
-				header := c.withDefaults().CertHeader
+				header := c.WithDefaults().CertHeader
 				enc, proxy := apacheEncodeCert(header), "\n    ProxyPass "
-				return replace(enc+proxy, enc+"    RequestHeader edit "+header+` "^(.{8192}).+$" "$1"`+"\n"+proxy)(conf, c)
+				return lb.Replace(enc+proxy, enc+"    RequestHeader edit "+header+` "^(.{8192}).+$" "$1"`+"\n"+proxy)(conf, c)
 			},
 		},
 		"tls13-only": {
-			doc:   "SSLProtocol TLSv1.3 alone: partners whose clients speak TLS 1.2 are locked out (C22)",
-			apply: replaceEvery("SSLProtocol -all +TLSv1.2 +TLSv1.3\n", "SSLProtocol -all +TLSv1.3\n", 2),
+			How:   "SSLProtocol TLSv1.3",
+			Apply: replaceEvery("SSLProtocol -all +TLSv1.2 +TLSv1.3\n", "SSLProtocol -all +TLSv1.3\n", 2),
 		},
 		"crl-ignored": {
-			doc: "the CRL bundle is not loaded",
-			apply: func(conf string, c LBConfig) (string, error) {
+			Apply: func(conf string, c lb.Config) (string, error) {
 				if len(c.CRL) == 0 {
 					return conf, nil // nothing to ignore in a configuration without CRLs
 				}
 				// Both lines go: revocation checking without a file would
 				// fail every certificate rather than ignore the CRLs.
-				return chain(
-					replace("    SSLCARevocationFile   "+lbConfDir+"/crl.pem\n", ""),
+				return lb.Chain(
+					lb.Replace("    SSLCARevocationFile   "+lb.ConfDir+"/crl.pem\n", ""),
 					replaceLine("    SSLCARevocationCheck  "),
 				)(conf, c)
 			},
@@ -405,8 +376,8 @@ func apacheMutations() map[string]mutation {
 }
 
 // replaceLine removes the one line that starts with prefix.
-func replaceLine(prefix string) func(string, LBConfig) (string, error) {
-	return func(conf string, _ LBConfig) (string, error) {
+func replaceLine(prefix string) func(string, lb.Config) (string, error) {
+	return func(conf string, _ lb.Config) (string, error) {
 		lines := strings.SplitAfter(conf, "\n")
 		var out []string
 		for _, l := range lines {
@@ -423,8 +394,8 @@ func replaceLine(prefix string) func(string, LBConfig) (string, error) {
 
 // replaceEvery replaces each of exactly n occurrences of old: fewer or more
 // means the configuration is not the one the mutation was written for.
-func replaceEvery(old, new string, n int) func(string, LBConfig) (string, error) {
-	return func(conf string, _ LBConfig) (string, error) {
+func replaceEvery(old, new string, n int) func(string, lb.Config) (string, error) {
+	return func(conf string, _ lb.Config) (string, error) {
 		if got := strings.Count(conf, old); got != n {
 			return "", fmt.Errorf("%q is %d times in the configuration, expected %d", strings.TrimSpace(old), got, n)
 		}
@@ -435,7 +406,7 @@ func replaceEvery(old, new string, n int) func(string, LBConfig) (string, error)
 // Apache httpd serves every configuration of a run from one process: each
 // is a slot, a Listen and a VirtualHost of their own included from
 // slots/, and a graceful restart (SIGUSR1) brings a new one up.
-var _ Multiplexed = Apache{}
+var _ lb.Multiplexed = Balancer{}
 
 var apacheHostTemplate = template.Must(template.New("host.conf").Parse(`# Rendered by mtlsconform: Apache httpd 2.4 (mod_ssl) as the reference mTLS load balancer shared by a run.
 # Every configuration is a slot under slots/, added by a graceful restart.
@@ -461,33 +432,33 @@ Listen 127.0.0.1:8442
 IncludeOptional {{.Dir}}/slots/*/httpd.conf
 `))
 
-func (Apache) HostFiles() map[string][]byte {
+func (Balancer) HostFiles() map[string][]byte {
 	var b strings.Builder
-	apacheHostTemplate.Execute(&b, map[string]any{"Dir": lbConfDir})
+	apacheHostTemplate.Execute(&b, map[string]any{"Dir": lb.ConfDir})
 	return map[string][]byte{"host.conf": []byte(b.String())}
 }
-func (Apache) HostCommand() []string {
-	return []string{"apache2", "-DFOREGROUND", "-f", lbConfDir + "/host.conf"}
+func (Balancer) HostCommand() []string {
+	return []string{"apache2", "-DFOREGROUND", "-f", lb.ConfDir + "/host.conf"}
 }
-func (Apache) HostReadyLog() string { return "resuming normal operations" }
-func (Apache) Reload() Reload       { return Reload{Signal: "USR1"} }
-func (Apache) ConfigTest() []string {
-	return []string{"apache2", "-t", "-f", lbConfDir + "/host.conf"}
+func (Balancer) HostReadyLog() string { return "resuming normal operations" }
+func (Balancer) Reload() lb.Reload    { return lb.Reload{Signal: "USR1"} }
+func (Balancer) ConfigTest() []string {
+	return []string{"apache2", "-t", "-f", lb.ConfDir + "/host.conf"}
 }
 
 // Slot moves the rendered configuration's listeners and virtual hosts,
 // mutations included, into slot id: the TLS port to port, the plain one
-// to port+PlainPortOffset, the redirect with it; the session cache stays
+// to port+lb.PlainPortOffset, the redirect with it; the session cache stays
 // the host's.
-func (Apache) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
+func (Balancer) Slot(r lb.Rendered, id string, port int) (map[string][]byte, error) {
 	const listen = "\nListen 8443\n"
 	start := strings.Index(r.Config, listen)
 	if start < 0 {
 		return nil, fmt.Errorf("apache slot %s: the rendered configuration has no %q", id, strings.TrimSpace(listen))
 	}
-	plain := port + PlainPortOffset
-	body := inSlot(r.Config[start+1:], id)
-	body, err := replaceOnce(body, id, map[string]string{
+	plain := port + lb.PlainPortOffset
+	body := lb.InSlot(r.Config[start+1:], id)
+	body, err := lb.ReplaceOnce(body, id, map[string]string{
 		"Listen 8443\n":        fmt.Sprintf("Listen %d\n", port),
 		"Listen 8088\n":        fmt.Sprintf("Listen %d\n", plain),
 		"<VirtualHost *:8088>": fmt.Sprintf("<VirtualHost *:%d>", plain),
@@ -510,7 +481,7 @@ func (Apache) Slot(r Rendered, id string, port int) (map[string][]byte, error) {
 		}
 		body = strings.ReplaceAll(body, m.old, m.new)
 	}
-	files := slotFiles(r, "httpd.conf", id)
+	files := lb.SlotFiles(r, "httpd.conf", id)
 	files["slots/"+id+"/httpd.conf"] = []byte("# Slot " + id + " of the shared balancer.\n" + body)
 	return files, nil
 }

@@ -1,18 +1,19 @@
-package harness_test
+package nginx_test
 
 import (
 	"fmt"
 	"strings"
 
 	"mtlsconform/contract"
-	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/lb/nginx"
 )
 
 // Every implementation renders the same typed configuration into its own
 // files; the harness copies them into the container.
-func ExampleNginx_Render() {
-	cfg := harness.LBConfig{Mode: contract.Optional, Truststore: []byte("-----BEGIN CERTIFICATE-----\n…\n")}
-	r, err := harness.Nginx{}.Render(cfg, harness.ServerFiles{Chain: []byte("chain"), Key: []byte("key")})
+func ExampleBalancer_Render() {
+	cfg := lb.Config{Mode: contract.Optional, Truststore: []byte("-----BEGIN CERTIFICATE-----\n…\n")}
+	r, err := nginx.Balancer{}.Render(cfg, lb.ServerFiles{Chain: []byte("chain"), Key: []byte("key")})
 	if err != nil {
 		panic(err)
 	}

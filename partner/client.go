@@ -1,4 +1,8 @@
-package harness
+// Package partner is the partner's side of a call: an HTTPS client that
+// presents a chosen client certificate (or none) with full control of the
+// TLS version, SNI, Host and header spellings, and what came back,
+// TLS alerts included. It knows nothing of containers.
+package partner
 
 import (
 	"context"
@@ -78,6 +82,10 @@ type Result struct {
 // maxBody bounds how much of an answer is kept.
 const maxBody = 256 << 10
 
+// DefaultTimeout bounds one partner request, dial to last byte, where the
+// Caller sets none.
+const DefaultTimeout = 15 * time.Second
+
 // Caller makes partner requests with a fresh TLS connection each, so every
 // request is a full handshake with the certificate it names.
 type Caller struct {
@@ -151,7 +159,7 @@ func (c *Caller) oneConnection(ctx context.Context, baseURL string, reqs []Reque
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTimeouts().Request
+		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout*time.Duration(len(reqs)))
 	defer cancel()

@@ -1,4 +1,4 @@
-package harness
+package caddy
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/http"
 	"os/exec"
@@ -25,39 +26,32 @@ import (
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/pki/pkitest"
+	"mtlsconform/harness"
+	"mtlsconform/lb"
+	"mtlsconform/lb/lbtest"
+	"mtlsconform/partner"
 )
 
-// caddyGoldenConfigs are the shared golden configurations Caddy can be put
-// in, and one of its own for the certificate header's name (the shared
-// one with a custom name also asks for a CRL and a depth, which Caddy
-// does not support).
-func caddyGoldenConfigs() map[string]LBConfig {
-	out := map[string]LBConfig{
-		"header": {Mode: contract.Mandatory, Truststore: []byte("trust\n"), CertHeader: "X-Client-Certificate"},
-	}
-	for name, cfg := range goldenConfigs {
-		if len(cfg.CRL) == 0 && cfg.VerifyDepth == 0 {
-			out[name] = cfg
-		}
-	}
-	return out
+// caddyGoldenConfigs: Caddy has neither a CRL nor a verify-depth option.
+func caddyGoldenConfigs() map[string]lb.Config { return lbtest.ConfigsWithoutCRLOrDepth() }
+
+// TestKit runs the conformance kit every implementation runs (go test
+// ./lb/caddy -run Kit/golden -update rewrites the golden files after a
+// deliberate change; read the diff before committing it).
+func TestKit(t *testing.T) {
+	lbtest.Run(t, Balancer{}, lbtest.Kit{Ext: "json", Refusal: contract.RefuseMixed, Configs: caddyGoldenConfigs(),
+		Files: []string{"caddy.json", "server-chain.pem", "server.key", "truststore.pem"}, Main: "caddy.json"})
 }
 
-// TestCaddyRendersGolden compares each rendering with its golden file
-// (go test ./harness -run Caddy -update rewrites them after a deliberate
-// change; read the diff before committing it).
-func TestCaddyRendersGolden(t *testing.T) {
+// TestCaddyRendersItsFiles: caddy.json is JSON.
+func TestCaddyRendersItsFiles(t *testing.T) {
 	for name, cfg := range caddyGoldenConfigs() {
-		r := assertGolden(t, Caddy{}, name, "json", cfg)
-		wantFiles := []string{"caddy.json", "server-chain.pem", "server.key", "truststore.pem"}
-		if got := sortedKeys(bytesToText(r.Files)); !cmp.Equal(slices.Sorted(slices.Values(wantFiles)), got) {
-			t.Errorf("%s: files %v, want %v", name, got, wantFiles)
+		r, err := Balancer{}.Render(cfg, lbtest.Server)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if !json.Valid(r.Files["caddy.json"]) {
 			t.Errorf("%s: caddy.json is not valid JSON", name)
-		}
-		if string(r.Files["truststore.pem"]) != string(cfg.Truststore) {
-			t.Errorf("%s: truststore.pem is not the team's bundle as given", name)
 		}
 	}
 }
@@ -66,62 +60,21 @@ func TestCaddyRendersGolden(t *testing.T) {
 // scenarios that need one are reported not supported rather than run
 // against a configuration that silently ignores them.
 func TestCaddyNotSupported(t *testing.T) {
-	base := LBConfig{Mode: contract.Mandatory, Truststore: []byte("trust\n")}
-	for name, cfg := range map[string]LBConfig{
+	base := lb.Config{Mode: contract.Mandatory, Truststore: []byte("trust\n")}
+	for name, cfg := range map[string]lb.Config{
 		"crl":              {Mode: base.Mode, Truststore: base.Truststore, CRL: []byte("crl\n")},
 		"crl optional":     {Mode: contract.Optional, Truststore: base.Truststore, CRL: []byte("crl\n")},
 		"depth 1":          {Mode: base.Mode, Truststore: base.Truststore, VerifyDepth: 1},
 		"depth 2":          {Mode: base.Mode, Truststore: base.Truststore, VerifyDepth: 2},
-		"crl-depth-header": goldenConfigs["crl-depth-header"],
+		"crl-depth-header": lbtest.Configs()["crl-depth-header"],
 	} {
-		_, err := Caddy{}.Render(cfg, goldenServer)
-		if !errors.Is(err, ErrNotSupported) {
-			t.Errorf("%s: err = %v, want ErrNotSupported", name, err)
+		_, err := Balancer{}.Render(cfg, lbtest.Server)
+		if !errors.Is(err, contract.ErrNotSupported) {
+			t.Errorf("%s: err = %v, want contract.ErrNotSupported", name, err)
 		}
 	}
-	if _, err := (Caddy{}).Render(base, goldenServer); err != nil {
+	if _, err := (Balancer{}).Render(base, lbtest.Server); err != nil {
 		t.Errorf("without CRL and depth: %v", err)
-	}
-}
-
-// TestCaddyMutationsChangeTheRendering: a mutation that left the
-// configuration as it was would be a useless mutant.
-func TestCaddyMutationsChangeTheRendering(t *testing.T) {
-	onlyIn := map[string]contract.Mode{"optional-for-mandatory": contract.Mandatory, "no-cert-alert": contract.Mandatory}
-	for name := range (Caddy{}).Mutations() {
-		for cname, cfg := range caddyGoldenConfigs() {
-			base, err := Caddy{}.Render(cfg, goldenServer)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.Mutations = []string{name}
-			mut, err := Caddy{}.Render(cfg, goldenServer)
-			if err != nil {
-				t.Errorf("%s on %s: %v", name, cname, err)
-				continue
-			}
-			applies := onlyIn[name] == "" || onlyIn[name] == cfg.Mode
-			if applies && mut.Config == base.Config {
-				t.Errorf("%s on %s: the rendering did not change", name, cname)
-			}
-			if !applies && mut.Config != base.Config {
-				t.Errorf("%s on %s: changed a %s configuration it does not apply to", name, cname, cfg.Mode)
-			}
-			if mut.Key == base.Key && mut.Config != base.Config {
-				t.Errorf("%s on %s: the configuration key did not change with the configuration", name, cname)
-			}
-		}
-	}
-	if _, err := (Caddy{}).Render(LBConfig{Mode: contract.Mandatory, Truststore: []byte("t"), Mutations: []string{"nope"}}, goldenServer); err == nil {
-		t.Error("an unknown mutation was accepted")
-	}
-	// A mutation whose target is gone must say so, not do nothing.
-	cfg := caddyRender(LBConfig{Mode: contract.Mandatory, Truststore: []byte("t")}.withDefaults())
-	if err := caddyMutations()["no-dn-header"].apply(cfg, LBConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := caddyMutations()["no-dn-header"].apply(cfg, LBConfig{}); err == nil {
-		t.Error("no-dn-header applied twice without complaint")
 	}
 }
 
@@ -200,7 +153,7 @@ func TestCaddyHeaderReplacements(t *testing.T) {
 }
 
 // caddyMoved is what a rendered configuration, decoded, must become as a
-// slot: every path under lbConfDir moved into dir, every server's listen
+// slot: every path under lb.ConfDir moved into dir, every server's listen
 // address and the redirect's port moved as ports says.
 func caddyMoved(v any, dir string, ports map[string]string) any {
 	switch v := v.(type) {
@@ -221,8 +174,8 @@ func caddyMoved(v any, dir string, ports map[string]string) any {
 		}
 		return out
 	case string:
-		if rest, ok := strings.CutPrefix(v, lbConfDir+"/"); ok {
-			return lbConfDir + "/" + dir + "/" + rest
+		if rest, ok := strings.CutPrefix(v, lb.ConfDir+"/"); ok {
+			return lb.ConfDir + "/" + dir + "/" + rest
 		}
 		if rest, ok := strings.CutPrefix(v, caddyRedirectHost+"8443{"); ok {
 			return caddyRedirectHost + strings.TrimPrefix(ports[":8443"], ":") + "{" + rest
@@ -233,26 +186,26 @@ func caddyMoved(v any, dir string, ports map[string]string) any {
 
 // TestCaddySlotIsTheRendering: a slot runs the rendered configuration,
 // mutations included, with its own ports (TLS, and plain at
-// PlainPortOffset above it, which the redirect follows) and folder and
+// lb.PlainPortOffset above it, which the redirect follows) and folder and
 // nothing else changed, and takes every rendered file along.
 func TestCaddySlotIsTheRendering(t *testing.T) {
 	for name, cfg := range caddyGoldenConfigs() {
 		variants := [][]string{nil}
-		for mut := range (Caddy{}).Mutations() {
+		for mut := range (Balancer{}).Mutations() {
 			variants = append(variants, []string{mut})
 		}
 		for _, muts := range variants {
 			what := name + " " + strings.Join(muts, ",")
 			cfg.Mutations = muts
-			r, err := Caddy{}.Render(cfg, goldenServer)
+			r, err := Balancer{}.Render(cfg, lbtest.Server)
 			if err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
-			files, err := Caddy{}.Slot(r, "s07", 8450)
+			files, err := Balancer{}.Slot(r, "s07", 8450)
 			if err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
-			if got, want := sortedKeys(bytesToText(files)), []string{"slots/s07/caddy.json", "slots/s07/server-chain.pem", "slots/s07/server.key", "slots/s07/truststore.pem"}; !cmp.Equal(got, want) {
+			if got, want := slices.Sorted(maps.Keys(files)), []string{"slots/s07/caddy.json", "slots/s07/server-chain.pem", "slots/s07/server.key", "slots/s07/truststore.pem"}; !cmp.Equal(got, want) {
 				t.Errorf("%s: files %v, want %v", what, got, want)
 			}
 			for n, data := range r.Files {
@@ -267,7 +220,7 @@ func TestCaddySlotIsTheRendering(t *testing.T) {
 			if err := json.Unmarshal(files["slots/s07/caddy.json"], &slot); err != nil {
 				t.Fatalf("%s: the slot's caddy.json: %v", what, err)
 			}
-			ports := map[string]string{":8443": ":8450", ":8088": fmt.Sprintf(":%d", 8450+PlainPortOffset)}
+			ports := map[string]string{":8443": ":8450", ":8088": fmt.Sprintf(":%d", 8450+lb.PlainPortOffset)}
 			if diff := cmp.Diff(caddyMoved(rendered, "slots/s07", ports), slot); diff != "" {
 				t.Errorf("%s: the slot is not the rendering moved to its port and folder (-want +got):\n%s", what, diff)
 			}
@@ -278,7 +231,7 @@ func TestCaddySlotIsTheRendering(t *testing.T) {
 // TestCaddySlotRefusesWhatItCannotMove: a rendering Slot does not
 // understand is an error, never a slot listening somewhere else.
 func TestCaddySlotRefusesWhatItCannotMove(t *testing.T) {
-	r, err := Caddy{}.Render(caddyGoldenConfigs()["mandatory"], goldenServer)
+	r, err := Balancer{}.Render(caddyGoldenConfigs()["mandatory"], lbtest.Server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +258,7 @@ func TestCaddySlotRefusesWhatItCannotMove(t *testing.T) {
 		if text == r.Config {
 			t.Fatalf("%s: the edit did not apply", name)
 		}
-		if _, err := (Caddy{}).Slot(Rendered{Config: text, Files: r.Files}, "s01", 8444); err == nil {
+		if _, err := (Balancer{}).Slot(lb.Rendered{Config: text, Files: r.Files}, "s01", 8444); err == nil {
 			t.Errorf("%s: Slot accepted it", name)
 		}
 	}
@@ -315,7 +268,7 @@ func TestCaddySlotRefusesWhatItCannotMove(t *testing.T) {
 // and keeps Render's admin and storage settings, and the start script is
 // valid sh that the reload and the configuration test run.
 func TestCaddyHostFiles(t *testing.T) {
-	files := Caddy{}.HostFiles()
+	files := Balancer{}.HostFiles()
 	var host map[string]any
 	if err := json.Unmarshal(files[caddyHostFile], &host); err != nil {
 		t.Fatalf("%s: %v", caddyHostFile, err)
@@ -324,7 +277,7 @@ func TestCaddyHostFiles(t *testing.T) {
 		t.Errorf("%s has apps: the main process must serve nothing", caddyHostFile)
 	}
 	var rendered map[string]any
-	r, err := Caddy{}.Render(caddyGoldenConfigs()["optional"], goldenServer)
+	r, err := Balancer{}.Render(caddyGoldenConfigs()["optional"], lbtest.Server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,11 +289,11 @@ func TestCaddyHostFiles(t *testing.T) {
 			t.Errorf("%s: %s differs from the rendering's (-rendered +host):\n%s", caddyHostFile, k, diff)
 		}
 	}
-	if cmd := (Caddy{}).HostCommand(); cmd[len(cmd)-1] != lbConfDir+"/"+caddyHostFile {
+	if cmd := (Balancer{}).HostCommand(); cmd[len(cmd)-1] != lb.ConfDir+"/"+caddyHostFile {
 		t.Errorf("HostCommand %v does not run %s", cmd, caddyHostFile)
 	}
-	for _, cmd := range [][]string{Caddy{}.Reload().Exec, Caddy{}.ConfigTest()} {
-		if len(cmd) < 2 || cmd[0] != "sh" || files[strings.TrimPrefix(cmd[1], lbConfDir+"/")] == nil {
+	for _, cmd := range [][]string{Balancer{}.Reload().Exec, Balancer{}.ConfigTest()} {
+		if len(cmd) < 2 || cmd[0] != "sh" || files[strings.TrimPrefix(cmd[1], lb.ConfDir+"/")] == nil {
 			t.Errorf("%v does not run a host file with sh", cmd)
 		}
 	}
@@ -364,12 +317,12 @@ func TestCaddySlotsLeaveEachOtherAlone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts containers")
 	}
-	if err := CheckDocker(context.Background()); err != nil {
+	if err := harness.CheckDocker(context.Background()); err != nil {
 		t.Skipf("SKIPPED — NO DOCKER: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	env, err := Start(ctx, Options{Implementation: Caddy{}, Logf: t.Logf})
+	env, err := harness.Start(ctx, harness.Options{Implementation: Balancer{}, Logf: t.Logf})
 	if env != nil {
 		defer func() {
 			if err := env.Close(context.Background()); err != nil {
@@ -381,7 +334,7 @@ func TestCaddySlotsLeaveEachOtherAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := pkitest.MustRootCA(t, "Partner Root CA")
-	lb, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +355,7 @@ func TestCaddySlotsLeaveEachOtherAlone(t *testing.T) {
 					return
 				default:
 				}
-				res, err := env.Caller().Do(ctx, lb.URL, Request{Path: "/dev-portal-xapi/products"})
+				res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products"})
 				mu.Lock()
 				calls++
 				switch {
@@ -418,7 +371,7 @@ func TestCaddySlotsLeaveEachOtherAlone(t *testing.T) {
 	const added = 12
 	for i := range added {
 		other := pkitest.MustRootCA(t, fmt.Sprintf("Partner %d Root CA", i))
-		if _, err := env.LoadBalancer(ctx, LBConfig{Mode: contract.Optional, Truststore: pki.Bundle(other.Cert)}); err != nil {
+		if _, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Optional, Truststore: pki.Bundle(other.Cert)}); err != nil {
 			t.Error(err)
 		}
 	}
@@ -468,8 +421,8 @@ func caddyDelete(h http.Header, names []string) {
 // every spelling of the contract headers, in three letter cases, twice.
 func caddyForged(certHeader string) http.Header {
 	h := http.Header{"Accept": {"*/*"}, "X-Request-Id": {"keep"}, "X-Sslish": {"keep"}}
-	for _, name := range ContractHeaders(certHeader) {
-		for _, sp := range Spellings(name) {
+	for _, name := range contract.ContractHeaders(certHeader) {
+		for _, sp := range contract.Spellings(name) {
 			for _, wire := range []string{sp, strings.ToLower(sp), strings.ToUpper(sp)} {
 				h.Add(wire, "forged")
 				h.Add(wire, "forged again")
@@ -487,10 +440,10 @@ func caddyFold(name string) string { return strings.ReplaceAll(strings.ToLower(n
 // underscore spellings, so it is a real mutant.
 func TestCaddyStripsEverySpelling(t *testing.T) {
 	for name, cfg := range caddyGoldenConfigs() {
-		c := cfg.withDefaults()
+		c := cfg.WithDefaults()
 		for _, muts := range [][]string{nil, {"exact-names-only"}} {
 			cfg.Mutations = muts
-			r, err := Caddy{}.Render(cfg, goldenServer)
+			r, err := Balancer{}.Render(cfg, lbtest.Server)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -519,7 +472,7 @@ func TestCaddyStripsEverySpelling(t *testing.T) {
 			h := caddyForged(c.CertHeader)
 			caddyDelete(h, routes[0].Handle[0].Request.Delete)
 			folds := map[string]bool{}
-			for _, n := range ContractHeaders(c.CertHeader) {
+			for _, n := range contract.ContractHeaders(c.CertHeader) {
 				folds[caddyFold(n)] = true
 			}
 			var left []string
@@ -551,7 +504,7 @@ func TestCaddyStripsEverySpelling(t *testing.T) {
 // header (C20). Both policies allow TLS 1.2 and 1.3 (C22).
 func TestCaddyVirtualHosts(t *testing.T) {
 	for name, cfg := range caddyGoldenConfigs() {
-		c := caddyRender(cfg.withDefaults())
+		c := caddyRender(cfg.WithDefaults())
 		srv := c.Apps.HTTP.Servers[caddyServerName]
 		if srv.StrictSNIHost == nil || !*srv.StrictSNIHost {
 			t.Errorf("%s: strict_sni_host is not on", name)
@@ -563,10 +516,10 @@ func TestCaddyVirtualHosts(t *testing.T) {
 		if len(pols) != 2 {
 			t.Fatalf("%s: %d TLS connection policies, want 2", name, len(pols))
 		}
-		if pub := pols[0]; pub.Match == nil || !slices.Equal(pub.Match.SNI, []string{PublicHost}) || pub.ClientAuthentication != nil {
+		if pub := pols[0]; pub.Match == nil || !slices.Equal(pub.Match.SNI, []string{lb.PublicHost}) || pub.ClientAuthentication != nil {
 			t.Errorf("%s: the first policy is not the public host's without client auth: %+v", name, pub)
 		}
-		if def := pols[1]; def.Match != nil || def.ClientAuthentication == nil || def.ClientAuthentication.Mode != "verify_if_given" || def.DefaultSNI != ServerName {
+		if def := pols[1]; def.Match != nil || def.ClientAuthentication == nil || def.ClientAuthentication.Mode != "verify_if_given" || def.DefaultSNI != lb.ServerName {
 			t.Errorf("%s: the default policy is not the protected host's: %+v", name, def)
 		}
 		for i, p := range pols {
@@ -585,7 +538,7 @@ func TestCaddyVirtualHosts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff([]map[string]any{{"host": []string{PublicHost}}}, pub.Match); diff != "" || !pub.Terminal {
+		if diff := cmp.Diff([]map[string]any{{"host": []string{lb.PublicHost}}}, pub.Match); diff != "" || !pub.Terminal {
 			t.Errorf("%s: the public route is not chosen by Host alone, or not terminal:\n%s", name, diff)
 		}
 		p, err := handlerOf[*caddyProxyHandler](pub)
@@ -598,7 +551,7 @@ func TestCaddyVirtualHosts(t *testing.T) {
 // TestCaddyPlainRedirects: the plain server only redirects to the TLS
 // port, and a slot's redirect names the slot's TLS port (C19).
 func TestCaddyPlainRedirects(t *testing.T) {
-	c := caddyRender(LBConfig{Mode: contract.Optional, Truststore: []byte("t")}.withDefaults())
+	c := caddyRender(lb.Config{Mode: contract.Optional, Truststore: []byte("t")}.WithDefaults())
 	srv := c.Apps.HTTP.Servers[caddyPlainServer]
 	if srv == nil || !slices.Equal(srv.Listen, []string{":8088"}) || len(srv.TLSConnectionPolicies) > 0 || len(srv.Routes) != 1 {
 		t.Fatalf("plain server %+v: want one route on :8088 without TLS", srv)
@@ -611,11 +564,11 @@ func TestCaddyPlainRedirects(t *testing.T) {
 		!slices.Equal(redirect.Headers["Location"], []string{want}) {
 		t.Errorf("plain route %+v: want only a 308 to %s", redirect, want)
 	}
-	r, err := Caddy{}.Render(LBConfig{Mode: contract.Optional, Truststore: []byte("t")}, goldenServer)
+	r, err := Balancer{}.Render(lb.Config{Mode: contract.Optional, Truststore: []byte("t")}, lbtest.Server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := Caddy{}.Slot(r, "s02", 8452)
+	files, err := Balancer{}.Slot(r, "s02", 8452)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,15 +589,15 @@ func TestCaddyPlainRedirects(t *testing.T) {
 func TestCaddyCutMutantCutsAt8K(t *testing.T) {
 	cfg := caddyGoldenConfigs()["mandatory"]
 	cfg.Mutations = []string{"cert-header-cut-at-8k"}
-	c := caddyRender(cfg.withDefaults())
-	if err := caddyMutations()["cert-header-cut-at-8k"].apply(c, cfg); err != nil {
+	c := caddyRender(cfg.WithDefaults())
+	if _, err := caddyMutations()["cert-header-cut-at-8k"].Apply(c, cfg); err != nil {
 		t.Fatal(err)
 	}
 	p, err := c.certProxy()
 	if err != nil {
 		t.Fatal(err)
 	}
-	reps := p.Headers.Request.Replace[DefaultCertHeader]
+	reps := p.Headers.Request.Replace[contract.DefaultCertHeader]
 	cut := reps[len(reps)-1:]
 	if got := applyCaddyReplacements(t, strings.Repeat("a", 9000), cut); len(got) != 8192 {
 		t.Errorf("a 9000-byte header became %d bytes, want 8192", len(got))

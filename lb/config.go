@@ -1,0 +1,126 @@
+// Package lb says what a load balancer under test is, without containers:
+// the configuration a platform team sets (Config) and its validation, the
+// Implementation interface each reference balancer's package satisfies,
+// the files a configuration renders to, and the catalogue of deliberate
+// breaks (mutations) the self-test uses. Starting balancers is harness's
+// job; calling them is partner's.
+package lb
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"mtlsconform/contract"
+)
+
+// Every rendered configuration also has, beside its mTLS listener on 8443
+// for ServerName, what a real balancer in front of a partner API has and
+// what attacks go through (C19, C20):
+//   - a plain-HTTP listener on 8088 that redirects to HTTPS, as a DLB user
+//     sets it (a slot's plain port is its TLS port + PlainPortOffset);
+//   - PublicHost, a second virtual host on the same TLS port that asks for
+//     no client certificate and proxies to the backend with every
+//     contract header stripped; ServerName stays the default host (no SNI
+//     selects it).
+//
+// Every listener speaks HTTP/1.1 and HTTP/2 (ALPN) over TLS 1.2 and 1.3.
+const (
+	// ServerName is the partner API's host: the name on the run's server
+	// certificate.
+	ServerName      = "localhost"
+	PublicHost      = "public.localhost"
+	PlainPortOffset = 10000
+)
+
+// Where a rendered configuration lives and what it proxies to, inside the
+// balancer's container.
+const (
+	ConfDir      = "/etc/mtlsconform"
+	Port         = "8443/tcp"
+	PlainPort    = "8088/tcp"
+	BackendAlias = "productapi"
+	BackendPort  = "8080/tcp"
+	// Backend is the backend's address as a balancer names it.
+	Backend = BackendAlias + ":8080"
+)
+
+// Config is a load balancer configuration: what a platform team sets on
+// its client-certificate load balancer.
+type Config struct {
+	Mode contract.Mode
+	// Truststore is the PEM bundle of trusted certificates (CAs or
+	// self-signed clients), in the order the team lists them.
+	Truststore []byte
+	// CRL is an optional PEM bundle of X509 CRLs; when set every CA in a
+	// chain needs its CRL in it.
+	CRL []byte
+	// VerifyDepth bounds the chain length; 0 means 2 (leaf, two
+	// intermediates' worth of CAs). nginx's own default is 1.
+	VerifyDepth int
+	// CertHeader carries the client certificate to the backend; empty means
+	// contract.DefaultCertHeader.
+	CertHeader string
+	// Mutations deliberately break the configuration (see Catalogue); the
+	// conformant reference has none.
+	Mutations []string
+}
+
+// WithDefaults fills in what was left empty.
+func (c Config) WithDefaults() Config {
+	if c.VerifyDepth == 0 {
+		c.VerifyDepth = 2
+	}
+	if c.CertHeader == "" {
+		c.CertHeader = contract.DefaultCertHeader
+	}
+	if c.Mode == "" {
+		c.Mode = contract.Mandatory
+	}
+	return c
+}
+
+// Prepare is the opening every Render shares: the defaults filled in and
+// the checks that hold for any balancer. A truststore must hold
+// something, the mode must be one the contract knows, and the
+// certificate header must be a plain token (letters, digits, - _ .: no
+// configuration language needs it quoted) that names no other contract
+// header.
+func Prepare(c Config) (Config, error) {
+	c = c.WithDefaults()
+	if len(bytes.TrimSpace(c.Truststore)) == 0 {
+		return c, fmt.Errorf("load balancer configuration has an empty truststore: give the PEM bundle of the CAs or clients to trust")
+	}
+	if c.Mode != contract.Mandatory && c.Mode != contract.Optional {
+		return c, fmt.Errorf("unknown mode %q: use mandatory or optional", c.Mode)
+	}
+	if !Token(c.CertHeader) {
+		return c, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
+	}
+	// One header cannot carry two values.
+	for _, h := range contract.ContractHeaders(c.CertHeader)[:4] {
+		if http.CanonicalHeaderKey(c.CertHeader) == http.CanonicalHeaderKey(h) {
+			return c, fmt.Errorf("certificate header name %q is already the %s header: choose another name", c.CertHeader, h)
+		}
+	}
+	return c, nil
+}
+
+// Token says whether s is a header name that needs no quoting in any
+// balancer's configuration: letters, digits, - _ and . only.
+func Token(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// PortNumber is a "8443/tcp" port's number.
+func PortNumber(port string) string { return strings.TrimSuffix(port, "/tcp") }

@@ -1,0 +1,345 @@
+// Package lbtest is the conformance kit every implementation's tests run:
+// its rendering pinned by golden files, bad input refused as bad input,
+// every mutation in the catalogue and changing what it renders, slots
+// that stay in their own folder and port, and a profile whose deviations
+// name clauses, modes and scenarios that exist.
+package lbtest
+
+import (
+	"errors"
+	"flag"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"mtlsconform/contract"
+	"mtlsconform/features"
+	"mtlsconform/lb"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// Server is the stand-in server credential golden renderings are made with.
+var Server = lb.ServerFiles{Chain: []byte("server chain\n"), Key: []byte("server key\n")}
+
+// Configs are the configurations whose rendering every implementation
+// pins, where it supports them.
+func Configs() map[string]lb.Config {
+	return map[string]lb.Config{
+		"mandatory": {Mode: contract.Mandatory, Truststore: []byte("trust\n")},
+		"optional":  {Mode: contract.Optional, Truststore: []byte("trust\n")},
+		"crl-depth-header": {Mode: contract.Mandatory, Truststore: []byte("trust\n"), CRL: []byte("crl\n"),
+			VerifyDepth: 3, CertHeader: "X-Client-Certificate"},
+	}
+}
+
+// ConfigsWithoutCRLOrDepth are Configs for an implementation with neither
+// a CRL nor a verify-depth option, with one of their own for the
+// certificate header's name in place of the one that asks for all three.
+func ConfigsWithoutCRLOrDepth() map[string]lb.Config {
+	out := map[string]lb.Config{
+		"header": {Mode: contract.Mandatory, Truststore: []byte("trust\n"), CertHeader: "X-Client-Certificate"},
+	}
+	for name, cfg := range Configs() {
+		if len(cfg.CRL) == 0 && cfg.VerifyDepth == 0 {
+			out[name] = cfg
+		}
+	}
+	return out
+}
+
+// Kit says what is particular to an implementation.
+type Kit struct {
+	// Ext is the golden files' extension: "conf", "cfg", "json".
+	Ext string
+	// Configs replace Configs() where the implementation supports only
+	// some of them; each is rendered and pinned.
+	Configs map[string]lb.Config
+	// Refusal is the refusal its profile must name.
+	Refusal contract.Refusal
+	// Files are the files every configuration renders to; crl.pem comes
+	// in addition where there is a CRL.
+	Files []string
+	// Main is the file whose content is the rendered Config; empty where
+	// Config is the files together.
+	Main string
+}
+
+// Run runs the whole kit against impl.
+func Run(t *testing.T, impl lb.Implementation, k Kit) {
+	if k.Configs == nil {
+		k.Configs = Configs()
+	}
+	t.Run("golden", func(t *testing.T) {
+		for name, cfg := range k.Configs {
+			r := Golden(t, impl, name, k.Ext, cfg)
+			want := slices.Clone(k.Files)
+			if len(cfg.CRL) > 0 {
+				want = append(want, "crl.pem")
+			}
+			if got := slices.Sorted(maps.Keys(r.Files)); !slices.Equal(slices.Sorted(slices.Values(want)), got) {
+				t.Errorf("%s: files %v, want %v", name, got, want)
+			}
+			if k.Main != "" && string(r.Files[k.Main]) != r.Config {
+				t.Errorf("%s: %s is not the rendered configuration", name, k.Main)
+			}
+		}
+	})
+	t.Run("bad input", func(t *testing.T) { badInput(t, impl) })
+	t.Run("mutations", func(t *testing.T) { mutations(t, impl, k.Configs) })
+	if m, ok := impl.(lb.Multiplexed); ok {
+		t.Run("slots", func(t *testing.T) { slots(t, m, k.Configs) })
+	}
+	t.Run("profile", func(t *testing.T) { profile(t, impl, k) })
+	t.Run("image", func(t *testing.T) { image(t, impl) })
+}
+
+// image: image.tsv, which scripts/build-images.sh reads before the CLI is
+// built, says what the implementation says: its name, image, packages
+// and the binary its Command runs (which the build checks for).
+func image(t *testing.T, impl lb.Implementation) {
+	data, err := os.ReadFile("image.tsv")
+	if err != nil {
+		t.Fatalf("%v: every implementation's folder has an image.tsv line for scripts/build-images.sh", err)
+	}
+	var lines [][]string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			lines = append(lines, strings.Split(line, "\t"))
+		}
+	}
+	want := []string{impl.Name(), impl.Image(), impl.Packages(), impl.Command()[0]}
+	if len(lines) != 1 || !slices.Equal(lines[0], want) {
+		t.Errorf("image.tsv says %q; the implementation says %q (name, image, packages, binary, tab-separated, one line)", lines, want)
+	}
+}
+
+// Golden renders cfg with impl and compares the main configuration file
+// with testdata/golden/NAME.EXT (go test -run /golden -update rewrites
+// the golden files after a deliberate change; read the diff before
+// committing it).
+func Golden(t *testing.T, impl lb.Implementation, name, ext string, cfg lb.Config) lb.Rendered {
+	t.Helper()
+	r, err := impl.Render(cfg, Server)
+	if err != nil {
+		t.Fatalf("%s %s: %v", impl.Name(), name, err)
+	}
+	Compare(t, filepath.Join("testdata", "golden", name+"."+ext), r.Config)
+	if string(r.Files["truststore.pem"]) != string(cfg.Truststore) {
+		t.Errorf("%s: truststore.pem is not the team's bundle as given", name)
+	}
+	if _, ok := r.Files["crl.pem"]; ok != (len(cfg.CRL) > 0) {
+		t.Errorf("%s: crl.pem rendered %v, want %v", name, ok, len(cfg.CRL) > 0)
+	}
+	if r.Key == "" || r.Key != lb.HashFiles(r.Files) {
+		t.Errorf("%s: the configuration key is not the hash of its files", name)
+	}
+	return r
+}
+
+// Compare compares got with the golden file at path (rewriting it under
+// -update).
+func Compare(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("the rendering differs from %s (-want +got):\n%s", path, diff)
+	}
+}
+
+// badInput: what no balancer can be put in is a configuration error,
+// never a "not supported" that would hide a bug as a gap.
+func badInput(t *testing.T, impl lb.Implementation) {
+	good := lb.Config{Mode: contract.Mandatory, Truststore: []byte("trust\n")}
+	bad := map[string]lb.Config{}
+	with := func(edit func(*lb.Config)) lb.Config { c := good; edit(&c); return c }
+	bad["empty truststore"] = with(func(c *lb.Config) { c.Truststore = []byte(" \n") })
+	bad["unknown mode"] = with(func(c *lb.Config) { c.Mode = "sometimes" })
+	bad["header name with a space"] = with(func(c *lb.Config) { c.CertHeader = "X Cert" })
+	bad["header name with a colon"] = with(func(c *lb.Config) { c.CertHeader = "X-Cert:" })
+	bad["header name that is the DN header"] = with(func(c *lb.Config) { c.CertHeader = strings.ToLower(contract.HeaderDN) })
+	bad["unknown mutation"] = with(func(c *lb.Config) { c.Mutations = []string{"no-such-mutation"} })
+	for name, cfg := range bad {
+		_, err := impl.Render(cfg, Server)
+		switch {
+		case err == nil:
+			t.Errorf("%s: rendered", name)
+		case errors.Is(err, contract.ErrNotSupported):
+			t.Errorf("%s: reported as not supported (%v); it is bad input", name, err)
+		}
+	}
+}
+
+// mutations: every mutation is one of the catalogue and changes what at
+// least one pinned configuration renders to (a mutation that changes
+// nothing would be a useless mutant); one that cannot apply to a
+// configuration says so with an error or leaves it as it is.
+func mutations(t *testing.T, impl lb.Implementation, configs map[string]lb.Config) {
+	if len(impl.Mutations()) == 0 {
+		t.Fatal("no mutations: the self-test could prove nothing")
+	}
+	for name, doc := range impl.Mutations() {
+		if _, ok := lb.Catalogue[name]; !ok {
+			t.Errorf("mutation %s is not in lb.Catalogue: add what it breaks there", name)
+		}
+		if doc == "" {
+			t.Errorf("mutation %s says nothing", name)
+		}
+		changed := false
+		for _, cname := range slices.Sorted(maps.Keys(configs)) {
+			cfg := configs[cname]
+			base, err := impl.Render(cfg, Server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Mutations = []string{name}
+			mut, err := impl.Render(cfg, Server)
+			if err != nil {
+				continue
+			}
+			if mut.Key != base.Key {
+				changed = true
+			}
+		}
+		if !changed {
+			t.Errorf("mutation %s changes no pinned configuration's rendering", name)
+		}
+	}
+}
+
+// slots renders every pinned configuration, with every mutation, into a
+// slot: the slot's files live under its own folder, it listens on its own
+// port and nowhere on 8443, and it names no file outside its folder. The
+// Optional slot is pinned as testdata/golden/slot-optional.txt.
+func slots(t *testing.T, m lb.Multiplexed, configs map[string]lb.Config) {
+	if len(m.HostFiles()) == 0 || len(m.HostCommand()) == 0 || (m.Reload().Signal == "") == (len(m.Reload().Exec) == 0) || len(m.ConfigTest()) == 0 {
+		t.Errorf("%s: the shared balancer is not described completely", m.Name())
+	}
+	for name, cfg := range configs {
+		variants := [][]string{nil}
+		for mut := range m.Mutations() {
+			variants = append(variants, []string{mut})
+		}
+		for _, muts := range variants {
+			cfg := cfg
+			cfg.Mutations = muts
+			r, err := m.Render(cfg, Server)
+			if err != nil {
+				continue // a mutation this configuration has nothing for
+			}
+			files, err := m.Slot(r, "s07", 8450)
+			if err != nil {
+				t.Errorf("%s %s %v: %v", m.Name(), name, muts, err)
+				continue
+			}
+			checkSlotFiles(t, m.Name()+" "+name+" "+strings.Join(muts, ","), files, r)
+			if name == "optional" && muts == nil {
+				Compare(t, filepath.Join("testdata", "golden", "slot-optional.txt"), SlotText(files))
+			}
+		}
+	}
+}
+
+func checkSlotFiles(t *testing.T, what string, files map[string][]byte, r lb.Rendered) {
+	t.Helper()
+	var text strings.Builder
+	for name, data := range files {
+		if !strings.HasPrefix(name, "slots/s07") {
+			t.Errorf("%s: file %s is outside the slot", what, name)
+		}
+		if strings.HasSuffix(name, ".key") || strings.HasSuffix(name, ".pem") {
+			continue
+		}
+		text.Write(data)
+	}
+	conf := text.String()
+	if !strings.Contains(conf, "8450") || strings.Contains(conf, "8443") {
+		t.Errorf("%s: the slot does not listen on its own port alone:\n%s", what, conf)
+	}
+	for _, ref := range strings.Fields(strings.NewReplacer(`"`, " ", ";", " ", ",", " ").Replace(conf)) {
+		if strings.HasPrefix(ref, lb.ConfDir+"/") && !strings.HasPrefix(ref, lb.ConfDir+"/slots/s07/") {
+			t.Errorf("%s: the slot names %s, outside its folder", what, ref)
+		}
+	}
+	if len(r.Files) == 0 {
+		t.Errorf("%s: nothing rendered", what)
+	}
+}
+
+// SlotText is a slot's configuration files, keys and certificates left
+// out, as one text.
+func SlotText(files map[string][]byte) string {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if strings.HasSuffix(name, ".key") || strings.HasSuffix(name, ".pem") {
+			continue
+		}
+		b.WriteString("=== " + name + "\n")
+		b.Write(files[name])
+	}
+	return b.String()
+}
+
+// profile: named, refusing as the kit says, and every deviation with a
+// reason, listed once, for a clause of the contract and a scenario of the
+// suite that checks that clause (in that mode).
+func profile(t *testing.T, impl lb.Implementation, k Kit) {
+	p := impl.Profile()
+	if p.Name == "" || p.Description == "" {
+		t.Errorf("profile %+v has no name or description", p)
+	}
+	if p.Refusal != k.Refusal {
+		t.Errorf("profile %s refuses by %q, want %q", p.Name, p.Refusal, k.Refusal)
+	}
+	scenarios, err := features.Scenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, d := range p.Deviations {
+		key := d.Key() + "/" + d.ScenarioID
+		if seen[key] {
+			t.Errorf("deviation %s listed twice: only the first would ever apply", key)
+		}
+		seen[key] = true
+		if d.Reason == "" {
+			t.Errorf("deviation %s has no reason", d.Key())
+		}
+		if _, ok := contract.LookupClause(d.Clause); !ok {
+			t.Errorf("deviation %s names no clause of the contract", d.Key())
+		}
+		if d.Mode != "" && d.Mode != contract.Mandatory && d.Mode != contract.Optional {
+			t.Errorf("deviation %s names mode %q", d.Key(), d.Mode)
+		}
+		found := false
+		for _, s := range scenarios {
+			if slices.Contains(s.Tags, "@"+d.Clause) && (d.ScenarioID == "" || slices.Contains(s.Tags, "@id:"+d.ScenarioID)) &&
+				(d.Mode == "" || !slices.Contains(s.Tags, "@"+string(otherMode(d.Mode)))) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("deviation %s (scenario id %q) matches no scenario of the suite: it can never apply", d.Key(), d.ScenarioID)
+		}
+	}
+}
+
+func otherMode(m contract.Mode) contract.Mode {
+	if m == contract.Mandatory {
+		return contract.Optional
+	}
+	return contract.Mandatory
+}
