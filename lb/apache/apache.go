@@ -9,7 +9,7 @@ import (
 	"mtlsconform/lb"
 )
 
-// Apache is Debian bookworm's Apache httpd 2.4 with mod_ssl, configured to
+// Balancer is Debian bookworm's Apache httpd 2.4 with mod_ssl, configured to
 // come as close to an nginx-based client-certificate balancer (the DLB) as
 // mod_ssl allows: the handshake tolerates a missing or untrusted
 // certificate (optional_no_ca) and Mandatory mode answers those callers

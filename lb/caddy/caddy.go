@@ -14,7 +14,7 @@ import (
 	"mtlsconform/lb"
 )
 
-// Caddy is Debian bookworm's Caddy 2.6, configured in its native JSON
+// Balancer is Debian bookworm's Caddy 2.6, configured in its native JSON
 // rather than a Caddyfile: only JSON has header replacements (needed to
 // build URL-encoded PEM and a hex serial), a matcher for "a certificate was
 // presented", and a truststore file read whole (the Caddyfile's

@@ -10,7 +10,7 @@ import (
 	"mtlsconform/lb"
 )
 
-// HAProxy is Debian bookworm's HAProxy 2.6 configured to behave like an
+// Balancer is Debian bookworm's HAProxy 2.6 configured to behave like an
 // nginx-based client-certificate balancer (the DLB): it never fails the
 // TLS handshake over a client certificate, and decides in the HTTP layer
 // instead, so Mandatory mode can answer nginx's 400 pages and Optional

@@ -10,7 +10,7 @@ import (
 	"mtlsconform/lb"
 )
 
-// Nginx is the reference implementation: Debian bookworm's nginx-light,
+// Balancer is the reference implementation: Debian bookworm's nginx-light,
 // configured the way an nginx-based client-certificate balancer (the DLB,
 // ingress-nginx) is.
 type Balancer struct{}
@@ -40,7 +40,6 @@ var profile = contract.Profile{
 				"(optional_no_ca only tolerates errors about an unknown issuer); the contract wants the request passed with FAILED"},
 	},
 }
-
 
 // Mutations are the ways the nginx configuration can be broken on purpose.
 func (Balancer) Mutations() map[string]string { return nginxMutations().Docs() }
