@@ -11,6 +11,7 @@ import (
 	"mtlsconform/lb/caddy"
 	"mtlsconform/lb/haproxy"
 	"mtlsconform/lb/nginx"
+	"mtlsconform/lb/trafficserver"
 )
 
 // Implementations are the reference implementations, the default first.
@@ -20,6 +21,7 @@ func Implementations() []lb.Implementation {
 		haproxy.Balancer{},
 		apache.Balancer{},
 		caddy.Balancer{},
+		trafficserver.Balancer{},
 	}
 }
 
