@@ -101,7 +101,7 @@ type Environment struct {
 	backendIP string
 
 	mu           sync.Mutex
-	lbs          map[string]*lbSlot
+	lbs          map[string]*served
 	lbContainers []*testcontainers.DockerContainer // one per configuration
 	slotHosts    []*slotHost                       // shared balancers
 	// slotsSetAside counts the slots of every shared balancer of the run,
@@ -117,7 +117,9 @@ type Environment struct {
 	closeErr  error
 }
 
-type lbSlot struct {
+// served is a configuration's balancer, once started (ready closed), by
+// configuration key: a slot of a shared balancer or a container of its own.
+type served struct {
 	ready chan struct{}
 	lb    *LoadBalancer
 	err   error
@@ -167,7 +169,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Environment{RunID: newRunID(), opts: opts, docker: cli, lbs: map[string]*lbSlot{}}
+	e := &Environment{RunID: newRunID(), opts: opts, docker: cli, lbs: map[string]*served{}}
 	e.alive, e.endAlive = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
@@ -339,32 +341,32 @@ func (e *Environment) Acquire(ctx context.Context, cfg lb.Config) (*LoadBalancer
 		return nil, false, err
 	}
 	e.mu.Lock()
-	slot, ok := e.lbs[r.Key]
+	entry, ok := e.lbs[r.Key]
 	if !ok {
-		slot = &lbSlot{ready: make(chan struct{})}
-		e.lbs[r.Key] = slot
+		entry = &served{ready: make(chan struct{})}
+		e.lbs[r.Key] = entry
 	}
 	e.mu.Unlock()
 	if ok {
 		select {
-		case <-slot.ready:
-			return slot.lb, false, slot.err
+		case <-entry.ready:
+			return entry.lb, false, entry.err
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
 		}
 	}
 	impl := e.opts.Implementation
 	if m, ok := impl.(lb.Multiplexed); ok && !e.opts.ContainerPerConfig {
-		slot.lb, slot.err = e.slot(ctx, m, cfg.WithDefaults(), r)
+		entry.lb, entry.err = e.slot(ctx, m, cfg.WithDefaults(), r)
 	} else {
 		start := []testcontainers.ContainerCustomizer{testcontainers.WithCmd(impl.Command()...)}
 		if line := impl.ReadyLog(); line != "" {
 			start = append(start, testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(line)))
 		}
-		slot.lb, slot.err = e.startLB(ctx, cfg.WithDefaults(), r, e.opts.Image, start...)
+		entry.lb, entry.err = e.startLB(ctx, cfg.WithDefaults(), r, e.opts.Image, start...)
 	}
-	close(slot.ready)
-	return slot.lb, true, slot.err
+	close(entry.ready)
+	return entry.lb, true, entry.err
 }
 
 // CustomLB is a load balancer configured by hand rather than rendered from
@@ -608,7 +610,7 @@ func (e *Environment) ReleaseLoadBalancers(ctx context.Context) error {
 	e.inflight.Wait() // a shared balancer still starting is removed too
 	e.mu.Lock()
 	cs, hosts := e.lbContainers, e.slotHosts
-	e.lbContainers, e.slotHosts, e.lbs = nil, nil, map[string]*lbSlot{}
+	e.lbContainers, e.slotHosts, e.lbs = nil, nil, map[string]*served{}
 	e.mu.Unlock()
 	err := terminateAll(ctx, append(cs, hostContainers(hosts)...))
 	removeSlotDirs(hosts)
