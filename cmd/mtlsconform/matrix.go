@@ -70,7 +70,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			res, err := runWithReports(ctx, opts, filepath.Join(*out, impl.Name()), "none", &logs[i])
 			docs[i], errs[i] = contract.NewDocument(res), err
 			if err == nil {
-				fmt.Fprintf(stdout, "%-8s %s\n", impl.Name(), contract.CountLine(res.Results))
+				fmt.Fprintf(stdout, "%-*s %s\n", nameWidth(chosen), impl.Name(), contract.CountLine(res.Results))
 			}
 		}()
 	}
@@ -165,7 +165,16 @@ func cmdImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if built {
 			state = "built"
 		}
-		fmt.Fprintf(stdout, "%-8s %s (%s)\n", impl.Name(), impl.Image(), state)
+		fmt.Fprintf(stdout, "%-*s %s (%s)\n", nameWidth(all.Implementations()), impl.Name(), impl.Image(), state)
 	}
 	return nil
+}
+
+// nameWidth is the longest implementation name, for lines that line up.
+func nameWidth(impls []lb.Implementation) int {
+	w := 0
+	for _, i := range impls {
+		w = max(w, len(i.Name()))
+	}
+	return w
 }
