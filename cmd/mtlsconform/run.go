@@ -233,7 +233,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if live != nil && (ref.impl != "nginx" || ref.image != "" || len(mutations) > 0 || ref.containerPerConfig || ref.publishPorts) {
+	if live != nil && (ref.impl != all.Default().Name() || ref.image != "" || len(mutations) > 0 || ref.containerPerConfig || ref.publishPorts) {
 		return usagef("--impl, --image, --mutation, --container-per-config and --publish-ports choose how the reference runs; a --target is what it is (judge it by --profile)")
 	}
 	var profile contract.Profile
@@ -408,7 +408,7 @@ type referenceFlags struct {
 }
 
 func (r *referenceFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&r.impl, "impl", "nginx", "reference `implementation`: "+strings.Join(implNames(), ", "))
+	fs.StringVar(&r.impl, "impl", all.Default().Name(), "reference `implementation`: "+strings.Join(implNames(), ", "))
 	fs.StringVar(&r.image, "image", envDefault("MTLSCONFORM_IMAGE", os.Getenv("MTLSCONFORM_NGINX_IMAGE")),
 		"run the implementation from this `image` (an upstream one where a registry is reachable) instead of the one built offline from Debian packages")
 	fs.BoolVar(&r.containerPerConfig, "container-per-config", false,
