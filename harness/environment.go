@@ -563,7 +563,9 @@ func (e *Environment) ServerRoots() *x509.CertPool {
 
 // Caller returns a client set up to verify this run's load balancers.
 func (e *Environment) Caller() *partner.Caller {
-	return &partner.Caller{ServerRoots: e.ServerRoots(), ServerName: lb.ServerName, Timeout: e.opts.Timeouts.Request}
+	_, shared := e.opts.Implementation.(lb.Multiplexed)
+	return &partner.Caller{ServerRoots: e.ServerRoots(), ServerName: lb.ServerName, Timeout: e.opts.Timeouts.Request,
+		Reloads: shared && !e.opts.ContainerPerConfig}
 }
 
 // BackendRequests asks the backend what it received under a request id.

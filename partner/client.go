@@ -95,6 +95,14 @@ type Caller struct {
 	// only for live targets whose CA the user cannot supply.
 	InsecureSkipVerify bool
 	Timeout            time.Duration
+	// Reloads says the target is reloaded while it is called, as the
+	// harness's shared balancer is whenever another configuration joins
+	// it: a connection it closes after the handshake without answering
+	// (nginx's old workers close connections still waiting for their
+	// request when a reload ends them) is then the reload's doing, and the
+	// call is made again, up to three times. Never set for a balancer
+	// under test that nobody reloads: there such a close is its answer.
+	Reloads bool
 }
 
 // newRequestID names one call; the backend files what it received under it.
@@ -140,7 +148,8 @@ func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []R
 	}
 	for attempt := 1; ; attempt++ {
 		res, err := c.oneConnection(ctx, baseURL, reqs)
-		if !errors.Is(err, errConnectionNotKept) || attempt == 3 {
+		again := errors.Is(err, errConnectionNotKept) || c.Reloads && errors.Is(err, errClosedBeforeAnswer)
+		if !again || attempt == 3 {
 			return res, err
 		}
 	}
@@ -149,6 +158,10 @@ func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []R
 // errConnectionNotKept: the balancer closed the connection before the
 // sequence's last request.
 var errConnectionNotKept = errors.New("the load balancer did not keep the connection open")
+
+// errClosedBeforeAnswer: the balancer closed the connection after the TLS
+// handshake, before any answer.
+var errClosedBeforeAnswer = errors.New("closed after the handshake, before answering")
 
 func (c *Caller) oneConnection(ctx context.Context, baseURL string, reqs []Request) ([]*Result, error) {
 	first := reqs[0]
@@ -345,7 +358,12 @@ func (c *Caller) roundTrip(ctx context.Context, client *http.Client, baseURL str
 			res.TLSAlert = alert
 			return res, nil
 		}
-		return nil, explainCallError(res.URL, err)
+		early := conn.state.Version != 0 && closedEarly(err)
+		err = explainCallError(res.URL, err)
+		if early {
+			err = fmt.Errorf("%w (%w)", err, errClosedBeforeAnswer)
+		}
+		return nil, err
 	}
 	defer resp.Body.Close()
 	res.Status, res.Header, res.Protocol = resp.StatusCode, resp.Header, resp.Proto
@@ -406,12 +424,18 @@ func explainCallError(url string, err error) error {
 		return fmt.Errorf("call %s: connection refused: nothing listens there; check the host and port (%w)", url, err)
 	case strings.Contains(err.Error(), "first record does not look like a TLS handshake") || strings.Contains(err.Error(), "server gave HTTP response"):
 		return fmt.Errorf("call %s: the target does not speak TLS on that port (%w)", url, err)
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "connection reset by peer"):
+	case closedEarly(err):
 		return fmt.Errorf("call %s: the target accepted the TCP connection, then closed it before answering (%v). "+
 			"Check that the load balancer has finished starting (try again in a few seconds), that this port is its TLS listener "+
 			"(not a plain-HTTP, PROXY-protocol or health-check port), and that it accepts TLS 1.2 or later", url, err)
 	}
 	return fmt.Errorf("call %s: %w", url, err)
+}
+
+// closedEarly says whether a call ended with the connection closed or
+// reset by the other side, without an answer.
+func closedEarly(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "connection reset by peer")
 }
 
 func isTimeout(err error) bool {

@@ -246,3 +246,56 @@ func TestCallerSaysWhenTheConnectionWasNotKept(t *testing.T) {
 		t.Errorf("%d handshakes, want 6: three attempts of two", len(b.snis))
 	}
 }
+
+// closingListener completes the TLS handshake of its first n connections
+// and closes them without reading a request, as nginx's old workers do at
+// the end of a reload to connections still waiting for theirs.
+type closingListener struct {
+	net.Listener
+	cfg *tls.Config
+	n   int
+}
+
+func (l *closingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || l.n == 0 {
+			return c, err
+		}
+		l.n--
+		tc := tls.Server(c, l.cfg)
+		tc.Handshake()
+		tc.Close()
+	}
+}
+
+// TestCallerCallsAgainAfterAReload: a connection closed after the
+// handshake without an answer is made again where the target reloads, and
+// is the answer where it does not.
+func TestCallerCallsAgainAfterAReload(t *testing.T) {
+	serverCA := pkitest.MustRootCA(t, "reload test server CA")
+	srv, err := serverCA.IssueServer("reload test", []string{lb.ServerName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{srv.Cert.Raw}, PrivateKey: srv.Key}}}
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.Cert)
+	for _, reloads := range []bool{true, false} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), TLSConfig: cfg}
+		go hs.ServeTLS(&closingListener{Listener: l, cfg: cfg, n: 2}, "", "")
+		c := &Caller{ServerRoots: roots, ServerName: lb.ServerName, Timeout: 5 * time.Second, Reloads: reloads}
+		res, err := c.Do(context.Background(), "https://"+l.Addr().String(), Request{Path: "/", TLSVersion: tls.VersionTLS12})
+		switch {
+		case reloads && (err != nil || res.Status != 200):
+			t.Errorf("reloading target: %v %v, want 200 on the third connection", err, res)
+		case !reloads && !errors.Is(err, errClosedBeforeAnswer):
+			t.Errorf("target nobody reloads: %v, want the close reported", err)
+		}
+		hs.Close()
+	}
+}
