@@ -62,11 +62,11 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return nil, err
 	}
 	leaf := in.Chain[0]
-	rep := &Report{Partner: leaf.Subject.String(), Truststore: in.TruststorePath}
+	rep := &Report{Partner: pki.DNOfRaw(leaf.RawSubject), Truststore: in.TruststorePath}
 	lint := pki.Lint(pki.LintInput{Leaf: leaf, Chain: in.Chain[1:], Truststore: current})
 	rep.Findings = lint.Findings
 	for _, c := range lint.Add {
-		rep.Added = append(rep.Added, c.Subject.String())
+		rep.Added = append(rep.Added, pki.DNOfRaw(c.RawSubject))
 	}
 	newBundle := pki.AppendToBundle(in.Truststore, lint.Add)
 	if lint.OK() && in.Out != "" {
@@ -136,7 +136,7 @@ func keptTrust(rep *Report, current, newCerts []*x509.Certificate) {
 		before, after := pki.Validates(c, current), pki.Validates(c, newCerts)
 		if before == nil && after != nil {
 			broken++
-			rep.prove(false, "existing trust kept", "%s validated before and no longer does: %v", c.Subject.String(), after)
+			rep.prove(false, "existing trust kept", "%s validated before and no longer does: %v", pki.DNOfRaw(c.RawSubject), after)
 		}
 	}
 	if broken == 0 {

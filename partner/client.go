@@ -117,7 +117,7 @@ func Describe(id *pki.Identity) string {
 	if id == nil {
 		return "none"
 	}
-	return fmt.Sprintf("%q (serial %s, sha256 %s…)", id.Cert.Subject.String(), id.Cert.SerialNumber.Text(16), id.Fingerprint()[:16])
+	return fmt.Sprintf("%q (serial %s, sha256 %s…)", pki.DNOfRaw(id.Cert.RawSubject), id.Cert.SerialNumber.Text(16), id.Fingerprint()[:16])
 }
 
 // Do sends the request to baseURL. It returns an error only when the call
