@@ -35,15 +35,6 @@ func TestBinaryRunsOutsideTheSourceTree(t *testing.T) {
 	}
 }
 
-// buildCLI builds the mtlsconform binary (static, as released) into a
-// temporary folder.
-func buildCLI(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mtlsconform")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
+// buildCLI is the mtlsconform binary as released (static), built once for
+// every test that runs it as a process of its own.
+func buildCLI(t *testing.T) string { return binary(t) }

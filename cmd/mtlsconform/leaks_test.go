@@ -33,8 +33,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary builds the CLI once for the tests that need a separate process
-// to interrupt or kill.
+// binary builds the CLI once, static as released (CGO_ENABLED=0), for the
+// tests that need a process of its own: to interrupt or kill it, to time
+// it, to run it outside the source tree. One build, not one per test: a
+// link of this binary is seconds of CPU, and a cgo and a static build do
+// not share the standard library's compiled packages.
 func binary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -44,7 +47,9 @@ func binary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "mtlsconform")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		build := exec.Command("go", "build", "-o", binPath, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			binErr = errors.New(string(out))
 		}
