@@ -64,6 +64,12 @@ type RunOptions struct {
 	Logf                             func(format string, args ...any)
 	// OnScenario is called as each scenario ends (progress output).
 	OnScenario func(contract.ScenarioResult)
+	// WhileClosing, when set, is given the run's result once the
+	// scenarios are done, while the target is being closed (removing a
+	// reference's containers takes about half a second): reports can be
+	// written meanwhile. Run returns when both are done, with the error
+	// WhileClosing returned joined to the cleanup's.
+	WhileClosing func(contract.RunResult) error
 }
 
 // DefaultConcurrency is how many scenarios a run executes at once unless
@@ -118,7 +124,11 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	cat := steps.NewCatalogue()
 	// Close also after a failed Open: a half-started environment is
 	// removed as well.
+	closing := false // WhileClosing took the close over
 	defer func() {
+		if closing {
+			return
+		}
 		if cerr := target.Close(context.WithoutCancel(ctx)); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
 		}
@@ -168,6 +178,16 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	res.Stats = target.Stats()
 	if o.TestingT != nil {
 		ReportToTest(o.TestingT, res)
+	}
+	if o.WhileClosing != nil {
+		closing = true
+		closed := make(chan error, 1)
+		go func() { closed <- target.Close(context.WithoutCancel(ctx)) }()
+		err := o.WhileClosing(res)
+		if cerr := <-closed; cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
+		}
+		return res, err
 	}
 	return res, nil
 }

@@ -315,25 +315,34 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 		}
 		fmt.Fprintln(stdout, line)
 	}
+	// The reports are written while the containers are removed.
+	var files reports.Files
+	wrote := false
+	opts.WhileClosing = func(res contract.RunResult) error {
+		if ctx.Err() != nil {
+			// Scenarios cut short by the interrupt failed for that reason
+			// alone: no report is better than a report that says so.
+			return nil
+		}
+		data, err := os.ReadFile(cucumber)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", filepath.Base(cucumber), err)
+		}
+		if err := output.WriteFile(filepath.Join(out, filepath.Base(cucumber)), data); err != nil {
+			return err
+		}
+		if files, err = reports.Write(out, res); err != nil {
+			return err
+		}
+		wrote = true
+		return nil
+	}
 	res, err := runner.Run(ctx, opts)
 	if err != nil {
 		return res, &envError{err}
 	}
-	if ctx.Err() != nil {
-		// Scenarios cut short by the interrupt failed for that reason
-		// alone: no report is better than a report that says so.
+	if !wrote {
 		return res, &envError{errors.New("interrupted before the run ended: no reports were written")}
-	}
-	data, err := os.ReadFile(cucumber)
-	if err != nil {
-		return res, &envError{fmt.Errorf("read %s: %w", filepath.Base(cucumber), err)}
-	}
-	if err := output.WriteFile(filepath.Join(out, filepath.Base(cucumber)), data); err != nil {
-		return res, &envError{err}
-	}
-	files, err := reports.Write(out, res)
-	if err != nil {
-		return res, &envError{err}
 	}
 	for _, r := range res.Results {
 		if r.Status == contract.Failed {
