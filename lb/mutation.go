@@ -28,6 +28,7 @@ var Catalogue = map[string]string{
 	"no-dn-header":                 "the subject DN header is not forwarded (C12)",
 	"no-serial-header":             "the serial header is not forwarded (C12)",
 	"decimal-serial":               "the serial header carries a decimal serial instead of hex (C12)",
+	"legacy-dn":                    "the DN headers carry OpenSSL's legacy slash form (/O=…/CN=…) instead of RFC 2253 (C12)",
 	"cert-not-encoded":             "the certificate header is not URL-encoded PEM as C14 says (C14)",
 	"wrong-cert-header":            "the certificate header carries a certificate other than the client's (C14)",
 	"underscores-in-headers":       "client headers spelled with \"_\" (X_SSL_Client_DN) reach the backend beside the balancer's own (C18)",

@@ -251,7 +251,7 @@ func clientCertHeaders(h http.Header, certNames []string) map[string]string {
 		case ck == http.CanonicalHeaderKey(contract.HeaderSerial):
 			out[ck] = normalSerial(v)
 		case ck == http.CanonicalHeaderKey(contract.HeaderDN) || ck == http.CanonicalHeaderKey(contract.HeaderIssuer):
-			out[ck] = normalDN(v)
+			out[ck] = headerDN(v)
 		case strings.HasPrefix(ck, "X-Ssl-"):
 			out[ck] = v
 		}

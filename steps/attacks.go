@@ -332,7 +332,7 @@ func (st *scenario) protectedRefusedOrVerified(ctx context.Context) (context.Con
 		if id == nil {
 			return ctx, st.violation(c, "the backend saw SUCCESS for a call that presented no certificate")
 		}
-		if dn := h.Get(contract.HeaderDN); normalDN(dn) != certDN(id.Cert.RawSubject) {
+		if dn := h.Get(contract.HeaderDN); headerDN(dn) != certDN(id.Cert.RawSubject) {
 			return ctx, st.violation(c, "the protected host passed the request as SUCCESS with %s %q, not the presented certificate's subject", contract.HeaderDN, dn)
 		}
 		st.checked("the request for the protected host was verified: the balancer asked for a certificate, the backend saw SUCCESS and its subject")

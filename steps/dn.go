@@ -9,12 +9,15 @@ import (
 	"strings"
 )
 
-// Distinguished names reach the backend in whatever form the balancer
-// renders them: RFC 2253 (CN first, nginx's $ssl_client_s_dn, HAProxy's
-// rfc2253, Apache), OpenSSL's older "/C=../O=../CN=.." form (root first),
-// with or without spaces after the separators, attribute names in any case
-// or as OIDs. The contract promises the DN, not one rendering of it, so
-// both sides are brought to one canonical form before they are compared.
+// Distinguished names reach the backend as the balancer renders them. The
+// contract's header set speaks RFC 2253 (CN first, comma-separated:
+// nginx's $ssl_client_s_dn, HAProxy's rfc2253, Apache, Caddy): within that
+// family, spaces after the separators, attribute names in any case or as
+// OIDs, and escaping or quoting are the same DN, so both sides are brought
+// to one canonical form before they are compared. Another family is not
+// the same DN to a backend: OpenSSL's legacy "/C=../O=../CN=.." form (root
+// first, nginx's $ssl_client_s_dn_legacy) breaks a backend that parses
+// "CN=..,O=..", and fails the comparison naming the form it came in.
 
 // attributeNames maps every spelling of an attribute type to one name.
 var attributeNames = map[string]string{
@@ -127,6 +130,16 @@ func normalDN(s string) string {
 		rdns = append(rdns, vals)
 	}
 	return canonicalDN(rdns)
+}
+
+// headerDN is a DN header's value as compared with the contract's: its
+// canonical form when it is RFC 2253, otherwise a text that says which
+// rendering it came in, which no certificate's DN equals.
+func headerDN(s string) string {
+	if strings.HasPrefix(strings.TrimSpace(s), "/") {
+		return fmt.Sprintf("%q in OpenSSL's legacy slash form (root first), where the contract's headers carry RFC 2253 (CN first, comma-separated)", s)
+	}
+	return normalDN(s)
 }
 
 // splitEscaped splits s at unescaped separators (RFC 4514 escapes with a

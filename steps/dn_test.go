@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +51,22 @@ func TestCertDNMatchesWhatBalancersSend(t *testing.T) {
 	}
 	if normalDN("CN=partner-a,O=Other Org") == got {
 		t.Error("a different organisation compared equal")
+	}
+}
+
+// TestHeaderDNHoldsToTheFamily: within RFC 2253 every spelling is the same
+// DN; the legacy slash form is the same DN read canonically, but not what
+// the contract's headers carry, and says so.
+func TestHeaderDNHoldsToTheFamily(t *testing.T) {
+	want := normalDN("CN=partner-a,O=Test Org")
+	if got := headerDN("cn=partner-a, o=Test Org"); got != want {
+		t.Errorf("an RFC 2253 spelling: %q, want %q", got, want)
+	}
+	legacy := "/O=Test Org/CN=partner-a"
+	if normalDN(legacy) != want {
+		t.Fatalf("the legacy form does not read as the same DN: %q", normalDN(legacy))
+	}
+	if got := headerDN(legacy); got == want || !strings.Contains(got, "legacy slash form") || !strings.Contains(got, legacy) {
+		t.Errorf("the legacy form passed, or the message does not name it: %q", got)
 	}
 }

@@ -52,6 +52,13 @@ func nginxMutations() lb.Mutations[string] {
 		"no-dn-header": {
 			Apply: lb.Replace("proxy_set_header "+contract.HeaderDN+" $ssl_client_s_dn;", ""),
 		},
+		"legacy-dn": {
+			How: "$ssl_client_s_dn_legacy and $ssl_client_i_dn_legacy",
+			Apply: lb.Chain(
+				lb.Replace("$ssl_client_s_dn;", "$ssl_client_s_dn_legacy;"),
+				lb.Replace("$ssl_client_i_dn;", "$ssl_client_i_dn_legacy;"),
+			),
+		},
 		"no-serial-header": {
 			Apply: lb.Replace("proxy_set_header "+contract.HeaderSerial+" $ssl_client_serial;", ""),
 		},
