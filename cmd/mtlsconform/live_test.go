@@ -182,7 +182,7 @@ func TestLiveTargets(t *testing.T) {
 		"nginx-mandatory.conf", "nginx-optional.conf", "nginx-virtual-hosts.conf",
 		"haproxy-dlb.cfg", "haproxy-optional.cfg", "haproxy-verify-required.cfg", "apache-mandatory.httpd.conf",
 		"broken-lets-anyone-in.conf", "broken-trusts-any-certificate.conf", "broken-wrong-body.conf",
-		"broken-unmapped-failed.conf", "broken-forgeable-verify.conf", "broken-tls12-only.conf", "broken-plain-port-proxies.conf",
+		"broken-unmapped-failed.conf", "broken-legacy-dn.conf", "broken-forgeable-verify.conf", "broken-tls12-only.conf", "broken-plain-port-proxies.conf",
 		"broken-haproxy-underscores.cfg", "broken-haproxy-small-buffer.cfg", "broken-haproxy-optional-underscores.cfg",
 		"broken-apache-underscores.httpd.conf",
 	)
@@ -397,6 +397,8 @@ func TestLiveTargets(t *testing.T) {
 			"A trusted CA-signed certificate gets the product list", "differs from the list in testdata/live/other-products.json"},
 		{"Optional passes FAILED:<reason> unmapped", "broken-unmapped-failed.conf", "optional", false, []string{"--echo-path", "/echo", "--profile", "reference-nginx"},
 			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA", "FAILED:"},
+		{"DNs forwarded in the legacy slash form", "broken-legacy-dn.conf", "optional", false, []string{"--echo-path", "/echo", "--profile", "reference-nginx"},
+			"Optional mode forwards the same identity on success", "legacy slash form"},
 		{"a client-sent X-SSL-Client-Verify reaches the API", "broken-forgeable-verify.conf", "mandatory", false, []string{"--echo-path", "/echo"},
 			"Headers forged by a trusted caller are replaced", "FORGED"},
 		// Found by C18–C22 on balancers of this folder that passed before;
