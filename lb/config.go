@@ -9,7 +9,6 @@ package lb
 import (
 	"bytes"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"mtlsconform/contract"
@@ -98,10 +97,12 @@ func Prepare(c Config) (Config, error) {
 	if !Token(c.CertHeader) {
 		return c, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
 	}
-	// One header cannot carry two values.
+	// One header cannot carry two values, in any spelling a backend may
+	// read as the same name (C18).
+	fold := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "-")) }
 	for _, h := range contract.ContractHeaders(c.CertHeader)[:4] {
-		if http.CanonicalHeaderKey(c.CertHeader) == http.CanonicalHeaderKey(h) {
-			return c, fmt.Errorf("certificate header name %q is already the %s header: choose another name", c.CertHeader, h)
+		if fold(c.CertHeader) == fold(h) {
+			return c, fmt.Errorf("certificate header name %q is the %s header in another spelling: choose another name", c.CertHeader, h)
 		}
 	}
 	return c, nil

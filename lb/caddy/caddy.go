@@ -240,17 +240,18 @@ const (
 
 // Render turns the typed configuration into caddy.json and its files.
 func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
-	// Checked before the defaults fill VerifyDepth in: any depth at all is
-	// a request Caddy cannot honour.
-	if len(bytes.TrimSpace(c.CRL)) > 0 {
-		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 has no CRL option (it would accept a revoked certificate)")
-	}
-	if c.VerifyDepth != 0 {
-		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 has no verify-depth option (verify depth %d asked for)", c.VerifyDepth)
-	}
+	// Bad input is bad input first; then what this balancer cannot do.
+	asked := c // what was asked for, before the defaults fill it in
 	c, err := lb.Prepare(c)
 	if err != nil {
 		return lb.Rendered{}, err
+	}
+	// The depth as asked: any depth at all is one Caddy cannot honour.
+	if len(bytes.TrimSpace(asked.CRL)) > 0 {
+		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 has no CRL option (it would accept a revoked certificate)")
+	}
+	if asked.VerifyDepth != 0 {
+		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 has no verify-depth option (verify depth %d asked for)", asked.VerifyDepth)
 	}
 	cfg, err := caddyMutations().Apply("caddy", caddyRender(c), c)
 	if err != nil {

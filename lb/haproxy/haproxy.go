@@ -235,14 +235,16 @@ func haproxySpelled(name string, whole bool) string {
 // Render turns the typed configuration into haproxy.cfg and its files:
 // HAProxy wants the server chain and key in one file.
 func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
-	if c.VerifyDepth != 0 {
-		// HAProxy 2.6 has no bind option for it, and rendering without
-		// one would pass a depth scenario by accident or fail it unfairly.
-		return lb.Rendered{}, contract.Unsupported("HAProxy 2.6 has no verify-depth option (verify depth %d asked for)", c.VerifyDepth)
-	}
+	// Bad input is bad input first; then what this balancer cannot do.
+	asked := c // what was asked for, before the defaults fill it in
 	c, err := lb.Prepare(c)
 	if err != nil {
 		return lb.Rendered{}, err
+	}
+	if asked.VerifyDepth != 0 {
+		// HAProxy 2.6 has no bind option for it, and rendering without
+		// one would pass a depth scenario by accident or fail it unfairly.
+		return lb.Rendered{}, contract.Unsupported("HAProxy 2.6 has no verify-depth option (verify depth %d asked for)", asked.VerifyDepth)
 	}
 	var certHeaders []string
 	for _, name := range haproxyCertHeaders(c) {

@@ -94,15 +94,17 @@ func in(name string, edit lb.Edit[string]) lb.Edit[files] {
 
 // Render turns the typed configuration into Traffic Server's files.
 func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
-	if len(bytes.TrimSpace(c.CRL)) > 0 {
-		return lb.Rendered{}, contract.Unsupported("Traffic Server 9.2 has no CRL option (it would accept a revoked certificate)")
-	}
-	if c.VerifyDepth != 0 {
-		return lb.Rendered{}, contract.Unsupported("Traffic Server 9.2 has no verify-depth option (it is fixed at 7; verify depth %d asked for)", c.VerifyDepth)
-	}
+	// Bad input is bad input first; then what this balancer cannot do.
+	asked := c // what was asked for, before the defaults fill it in
 	c, err := lb.Prepare(c)
 	if err != nil {
 		return lb.Rendered{}, err
+	}
+	if len(bytes.TrimSpace(asked.CRL)) > 0 {
+		return lb.Rendered{}, contract.Unsupported("Traffic Server 9.2 has no CRL option (it would accept a revoked certificate)")
+	}
+	if asked.VerifyDepth != 0 {
+		return lb.Rendered{}, contract.Unsupported("Traffic Server 9.2 has no verify-depth option (it is fixed at 7; verify depth %d asked for)", asked.VerifyDepth)
 	}
 	f := files{}
 	for name, tmpl := range templates {
