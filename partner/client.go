@@ -77,6 +77,11 @@ type Result struct {
 	Header     http.Header
 	Body       []byte
 	Duration   time.Duration
+	// Attempts counts the connections the call took: more than one where
+	// the connection was closed and the call made again (see
+	// Caller.Reloads and DoOnOneConnection). Every attempt carries the same
+	// RequestID, so the backend's view holds all of them.
+	Attempts int
 }
 
 // maxBody bounds how much of an answer is kept.
@@ -146,10 +151,20 @@ func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []R
 	if len(reqs) == 0 {
 		return nil, errors.New("no request to send")
 	}
+	ids := make([]string, len(reqs))
+	for i := range ids {
+		ids[i] = newRequestID()
+	}
 	for attempt := 1; ; attempt++ {
-		res, err := c.oneConnection(ctx, baseURL, reqs)
+		res, err := c.oneConnection(ctx, baseURL, reqs, ids)
 		again := errors.Is(err, errConnectionNotKept) || c.Reloads && errors.Is(err, errClosedBeforeAnswer)
 		if !again || attempt == 3 {
+			for _, r := range res {
+				r.Attempts = attempt
+			}
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("%w (the last of %d attempts)", err, attempt)
+			}
 			return res, err
 		}
 	}
@@ -163,7 +178,7 @@ var errConnectionNotKept = errors.New("the load balancer did not keep the connec
 // handshake, before any answer.
 var errClosedBeforeAnswer = errors.New("closed after the handshake, before answering")
 
-func (c *Caller) oneConnection(ctx context.Context, baseURL string, reqs []Request) ([]*Result, error) {
+func (c *Caller) oneConnection(ctx context.Context, baseURL string, reqs []Request, ids []string) ([]*Result, error) {
 	first := reqs[0]
 	conn := &connInfo{}
 	tlsCfg, err := c.tlsConfig(first, conn)
@@ -211,7 +226,7 @@ func (c *Caller) oneConnection(ctx context.Context, baseURL string, reqs []Reque
 	client := &http.Client{Transport: tr, CheckRedirect: noRedirect}
 	var out []*Result
 	for i, r := range reqs {
-		res, err := c.roundTrip(ctx, client, baseURL, r, conn)
+		res, err := c.roundTrip(ctx, client, baseURL, r, ids[i], conn)
 		if err != nil {
 			return nil, err
 		}
@@ -302,13 +317,13 @@ func (c *Caller) tlsConfig(r Request, conn *connInfo) (*tls.Config, error) {
 	return cfg, nil
 }
 
-func (c *Caller) roundTrip(ctx context.Context, client *http.Client, baseURL string, r Request, conn *connInfo) (*Result, error) {
+func (c *Caller) roundTrip(ctx context.Context, client *http.Client, baseURL string, r Request, id string, conn *connInfo) (*Result, error) {
 	method := r.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	res := &Result{
-		RequestID:  newRequestID(),
+		RequestID:  id,
 		URL:        strings.TrimRight(baseURL, "/") + r.Path,
 		Method:     method,
 		Credential: Describe(r.Credential),
@@ -481,8 +496,12 @@ func (r *Result) Sent() string {
 	if r.Protocol != "" {
 		conn = append(conn, r.Protocol)
 	}
-	return fmt.Sprintf("%s %s%s with client certificate %s (%d certificate(s) presented; %s; %s)",
-		r.Method, r.URL, r.hostNote(), r.Credential, r.CertificatesSent, asked, strings.Join(conn, ", "))
+	again := ""
+	if r.Attempts > 1 {
+		again = fmt.Sprintf("; made %d times: the balancer closed the connection before answering", r.Attempts)
+	}
+	return fmt.Sprintf("%s %s%s with client certificate %s (%d certificate(s) presented; %s; %s%s)",
+		r.Method, r.URL, r.hostNote(), r.Credential, r.CertificatesSent, asked, strings.Join(conn, ", "), again)
 }
 
 func (r *Result) hostNote() string {

@@ -291,8 +291,8 @@ func TestCallerCallsAgainAfterAReload(t *testing.T) {
 		c := &Caller{ServerRoots: roots, ServerName: lb.ServerName, Timeout: 5 * time.Second, Reloads: reloads}
 		res, err := c.Do(context.Background(), "https://"+l.Addr().String(), Request{Path: "/", TLSVersion: tls.VersionTLS12})
 		switch {
-		case reloads && (err != nil || res.Status != 200):
-			t.Errorf("reloading target: %v %v, want 200 on the third connection", err, res)
+		case reloads && (err != nil || res.Status != 200 || res.Attempts != 3 || !strings.Contains(res.Sent(), "made 3 times")):
+			t.Errorf("reloading target: %v %+v, want 200 on the third connection, said so", err, res)
 		case !reloads && !errors.Is(err, errClosedBeforeAnswer):
 			t.Errorf("target nobody reloads: %v, want the close reported", err)
 		}
