@@ -7,8 +7,9 @@
 #   scripts/prereqs.sh test   (the default) that, and what only the tests
 #                             use: chromium (the HTML report is checked in
 #                             a browser), curl (the benchmark's baseline),
-#                             openssl, python3-junitparser, and the images
-#                             of all four reference implementations
+#                             openssl, python3-junitparser, luajit (Traffic
+#                             Server's script is checked against openssl),
+#                             and every reference implementation's image
 #
 # Every step that can take more than a few seconds says what it is doing,
 # and says so again every 15 s while it runs.
@@ -52,6 +53,7 @@ if [ "$what" = test ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v luajit >/dev/null 2>&1 || missing+=(luajit)
   # The tests read junit.xml with the parser whose rules match Jenkins' and
   # GitLab's (Debian's python3, whatever python3 comes first on PATH).
   /usr/bin/python3 -c 'import junitparser' >/dev/null 2>&1 || missing+=(python3-junitparser)

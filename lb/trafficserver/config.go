@@ -137,37 +137,55 @@ function norm(name)
   return (string.lower(name):gsub('_', '-'))
 end
 
--- rfc2253 turns OpenSSL's one-line DN ("C = US, O = Org, CN = x", values
--- with special characters quoted) into RFC 2253 ("CN=x,O=Org,C=US").
+-- dnValue escapes a DN value as RFC 2253 says: , + " \\ < > ; anywhere, a
+-- leading # or space, a trailing space; bytes above 0x7F as \\XX, as
+-- OpenSSL's RFC 2253 output (and nginx's $ssl_client_s_dn) has them.
+local function dnValue(v)
+  local out = v:gsub('[,+"\\<>;]', '\\%0'):gsub('[\128-\255]', function(b) return string.format('\\%02X', b:byte()) end)
+  if out:sub(1, 1) == '#' or out:sub(1, 1) == ' ' then out = '\\' .. out end
+  if #v > 0 and v:sub(-1) == ' ' then out = out:sub(1, -2) .. '\\ ' end
+  return out
+end
+
+-- rfc2253 turns OpenSSL's one-line DN (sslheaders: "C = US, O = Org,
+-- CN = x", RDN by RDN from the root, multi-valued ones joined by " + ",
+-- values with special characters quoted, \\ escapes and \\XX bytes) into
+-- RFC 2253 ("CN=x,O=Org,C=US"). Each attribute's type ends at its first
+-- " = "; the value is read whole, then escaped anew.
 local function rfc2253(oneline)
-  local rdns, cur, quoted, i = {}, {}, false, 1
-  while i <= #oneline do
+  local rdns, atvs, typ, val = {}, {}, nil, {}
+  local quoted, i, n = false, 1, #oneline
+  local function atv()
+    table.insert(atvs, (typ or '') .. '=' .. dnValue(table.concat(val)))
+    typ, val = nil, {}
+  end
+  while i <= n do
     local c = oneline:sub(i, i)
-    if c == '"' then
+    local hex = oneline:sub(i + 1, i + 2)
+    if c == '\\' and hex:match('^%x%x$') then
+      table.insert(val, string.char(tonumber(hex, 16)))
+      i = i + 3
+    elseif c == '\\' and i < n then
+      table.insert(val, oneline:sub(i + 1, i + 1))
+      i = i + 2
+    elseif c == '"' then
       quoted = not quoted
       i = i + 1
-    elseif c == '\\' then
-      table.insert(cur, oneline:sub(i, i + 1))
-      i = i + 2
+    elseif not quoted and typ == nil and oneline:sub(i, i + 2) == ' = ' then
+      typ, val = table.concat(val), {}
+      i = i + 3
     elseif not quoted and oneline:sub(i, i + 1) == ', ' then
-      table.insert(rdns, table.concat(cur)); cur = {}
+      atv(); table.insert(rdns, table.concat(atvs, '+')); atvs = {}
       i = i + 2
     elseif not quoted and oneline:sub(i, i + 2) == ' + ' then
-      table.insert(cur, '+')
-      i = i + 3
-    elseif not quoted and oneline:sub(i, i + 2) == ' = ' then
-      table.insert(cur, '=')
+      atv()
       i = i + 3
     else
-      if quoted and c:match('[,+"\\<>;]') then
-        table.insert(cur, '\\' .. c)
-      else
-        table.insert(cur, c)
-      end
+      table.insert(val, c)
       i = i + 1
     end
   end
-  table.insert(rdns, table.concat(cur))
+  atv(); table.insert(rdns, table.concat(atvs, '+'))
   local out = {}
   for k = #rdns, 1, -1 do table.insert(out, rdns[k]) end
   return table.concat(out, ',')
