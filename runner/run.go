@@ -68,7 +68,9 @@ type RunOptions struct {
 	// scenarios are done, while the target is being closed (removing a
 	// reference's containers takes about half a second): reports can be
 	// written meanwhile. Run returns when both are done, with the error
-	// WhileClosing returned joined to the cleanup's.
+	// WhileClosing returned joined to the cleanup's. It is called for a run
+	// whose context was cancelled too (its scenarios then failed for that
+	// reason): check ctx. It is not called when the target never opened.
 	WhileClosing func(contract.RunResult) error
 }
 

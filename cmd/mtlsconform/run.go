@@ -337,13 +337,16 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 		wrote = true
 		return nil
 	}
-	res, err := runner.Run(ctx, opts)
-	if err != nil {
-		return res, &envError{err}
-	}
+	res, runErr := runner.Run(ctx, opts)
 	if !wrote {
+		if runErr != nil {
+			return res, &envError{runErr}
+		}
 		return res, &envError{errors.New("interrupted before the run ended: no reports were written")}
 	}
+	// The scenarios ran to their end and the reports are written; a
+	// cleanup that failed afterwards (runErr) is said after the summary,
+	// and still makes the exit status an environment error.
 	for _, r := range res.Results {
 		if r.Status == contract.Failed {
 			fmt.Fprintf(stdout, "\nFAILED %s: %s\n%s\n", r.Feature, r.Name, indent(r.Error))
@@ -361,6 +364,9 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 		extra = fmt.Sprintf(", %d containers", res.Stats.ContainersStarted)
 	}
 	fmt.Fprintf(stdout, "%s (%s%s, %v)\n", contract.CountLine(res.Results), res.Target, extra, res.Wall.Round(time.Millisecond))
+	if runErr != nil {
+		return res, &envError{fmt.Errorf("%w (the run itself finished: its reports are written)", runErr)}
+	}
 	if len(res.Results) == 0 {
 		return res, &envError{errors.New("no scenario ran: check --tags")}
 	}
