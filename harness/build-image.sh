@@ -61,7 +61,7 @@ CHECK
 mmdebstrap --quiet --variant=extract \
   --include="base-passwd,dash,coreutils,libc6,$packages" \
   --extract-hook="$accounts" \
-  --extract-hook="sh $work/check.sh \"\$1\" $binary $packages" \
+  --extract-hook="sh $work/check.sh \"\$1\" $binary \"$packages\"" \
   --format=tar "$suite" "$work/rootfs.tar"
 
 docker import \

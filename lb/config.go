@@ -17,12 +17,15 @@ import (
 // Every rendered configuration also has, beside its mTLS listener on 8443
 // for ServerName, what a real balancer in front of a partner API has and
 // what attacks go through (C19, C20):
-//   - a plain-HTTP listener on 8088 that redirects to HTTPS, as a DLB user
-//     sets it (a slot's plain port is its TLS port + PlainPortOffset);
+//   - a plain-HTTP listener on 8088 that keeps forged headers out: it
+//     redirects to HTTPS, as a DLB user sets it, where the balancer can
+//     (Traffic Server's answers as to a caller without a certificate); a
+//     slot's plain port is its TLS port + PlainPortOffset;
 //   - PublicHost, a second virtual host on the same TLS port that asks for
 //     no client certificate and proxies to the backend with every
-//     contract header stripped; ServerName stays the default host (no SNI
-//     selects it).
+//     contract header stripped; ServerName is the default host (no SNI
+//     selects it) where the balancer has one (Traffic Server answers 403
+//     without SNI).
 //
 // Every listener speaks HTTP/1.1 and HTTP/2 (ALPN) over TLS 1.2 and 1.3.
 const (

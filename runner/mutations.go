@@ -8,7 +8,7 @@ import (
 	"mtlsconform/lb/all"
 )
 
-// Mutations of the reference that live above nginx.conf: they change what
+// Mutations of the reference that live above its configuration file: they change what
 // the load balancer trusts rather than how it is configured.
 var suiteMutations = map[string]string{
 	"trust-unknown-ca": "the truststore holds an extra CA the contract does not list (the \"Unknown Root CA\")",
@@ -19,7 +19,7 @@ type Mutation struct {
 	Name, Doc string
 }
 
-// Mutations lists every mutation the nginx reference accepts, sorted.
+// Mutations lists every mutation the default reference (lb/all.Default) accepts, sorted.
 func Mutations() []Mutation { return MutationsOf(all.Default()) }
 
 // MutationsOf lists every mutation a reference implementation accepts:
@@ -46,7 +46,7 @@ func MutationNames() []string {
 }
 
 // applySuiteMutations edits the setup for the suite-level mutations and
-// returns the nginx.conf mutations left for the harness.
+// returns the implementation's own mutations, left for the harness.
 func (r *Reference) applySuiteMutations(cfg *lb.Config) ([]string, error) {
 	var rest []string
 	for _, m := range r.Mutations {

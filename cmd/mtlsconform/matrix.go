@@ -20,7 +20,7 @@ import (
 
 const matrixUsage = `mtlsconform matrix: run the suite against every reference implementation and put them side by side.
 
-  mtlsconform matrix --out out/matrix [--impl nginx,haproxy,apache,caddy] [--tags EXPR] [--parallel 2]
+  mtlsconform matrix --out out/matrix [--impl nginx,haproxy,apache,caddy,trafficserver] [--tags EXPR] [--parallel 2]
 
 Each implementation's own reports go to --out/IMPL/; the side-by-side matrix (clause × mode per
 implementation: passed, failed, known deviation with its reason, not supported) to --out/matrix.html,

@@ -31,7 +31,7 @@ const runUsage = `mtlsconform run: run the conformance suite and write reports.
 
 Against a reference load balancer (in containers, started and removed by the run):
   mtlsconform run --out out/                     nginx
-  mtlsconform run --impl haproxy --out out/      or haproxy, apache, caddy (mtlsconform matrix: all four)
+  mtlsconform run --impl haproxy --out out/      or haproxy, apache, caddy, trafficserver (mtlsconform matrix: all)
 
 Against a live load balancer the harness did not start:
   mtlsconform run --target https://lb.example.com:443 --mode mandatory \
