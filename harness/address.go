@@ -92,9 +92,10 @@ func (e *Environment) backendHost() testcontainers.CustomizeRequestOption {
 	})
 }
 
-// pointAtBackend makes a slot's configuration name the backend by its
-// address on the default bridge, which has no names; the shared balancer
-// started before the backend had one.
+// pointAtBackend makes a configuration name the backend by its address on
+// the default bridge, which has no names: a shared balancer started before
+// the backend had one, and a balancer's own container may read its
+// /etc/hosts line late (Traffic Server: a second after it serves).
 func (e *Environment) pointAtBackend(files map[string][]byte) {
 	if e.network != nil || e.backendIP == "" {
 		return

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -363,6 +364,11 @@ func (e *Environment) Acquire(ctx context.Context, cfg lb.Config) (*LoadBalancer
 		if line := impl.ReadyLog(); line != "" {
 			start = append(start, testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(line)))
 		}
+		// The backend by its address, as in a slot: a balancer that reads
+		// /etc/hosts late or not at all (Traffic Server) has it at once.
+		files := maps.Clone(r.Files)
+		e.pointAtBackend(files)
+		r.Files = files
 		entry.lb, entry.err = e.startLB(ctx, cfg.WithDefaults(), r, e.opts.Image, start...)
 	}
 	close(entry.ready)

@@ -28,11 +28,11 @@ cachedir: /var/cache/trafficserver
 `)),
 	// records.config: a reverse proxy without cache, TLS on the API's port
 	// and plain HTTP beside it, both TLS versions said out loud (C22),
-	// every diagnostic on stderr. The backend's name is in /etc/hosts,
-	// which Traffic Server reads only when told to, about a second after
-	// it says it is initialized (until then every request gets 500
-	// "Unknown Host", measured): the hostdb debug line that says it loads
-	// the file is the one the harness waits for. The client CA is deliberately not set
+	// every diagnostic on stderr. The backend is named by its address (the
+	// harness puts it in) or through the run network's DNS: Traffic Server
+	// reads /etc/hosts only when told to, and then about a second after it
+	// says it is initialized (every request until then: 500 "Unknown
+	// Host", measured). The client CA is deliberately not set
 	// here, only per host in sni.yaml: with proxy.config.ssl.CA.cert.filename
 	// set, a truststore that cannot be read falls back to the copy read at
 	// start (measured: fail open); without it, to nothing (fail closed).
@@ -43,9 +43,6 @@ CONFIG proxy.config.reverse_proxy.enabled INT 1
 CONFIG proxy.config.url_remap.remap_required INT 1
 CONFIG proxy.config.http.cache.http INT 0
 CONFIG proxy.config.log.logging_enabled INT 0
-CONFIG proxy.config.hostdb.host_file.path STRING /etc/hosts
-CONFIG proxy.config.diags.debug.enabled INT 1
-CONFIG proxy.config.diags.debug.tags STRING hostdb
 CONFIG proxy.config.ssl.TLSv1_2 INT 1
 CONFIG proxy.config.ssl.TLSv1_3 INT 1
 CONFIG proxy.config.ssl.server.cert.path STRING {{.Dir}}

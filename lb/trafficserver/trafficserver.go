@@ -38,10 +38,8 @@ func (Balancer) Command() []string {
 	return []string{"/usr/bin/traffic_server", "--run-root=" + lb.ConfDir + "/runroot.yaml"}
 }
 
-// ReadyLog is printed when the hosts file, where the backend's name is,
-// is read: about a second after the ports accept connections ("Traffic
-// Server is fully initialized"), before which the backend has no address.
-func (Balancer) ReadyLog() string { return "Loading host file '/etc/hosts'" }
+// ReadyLog is printed once the ports accept connections.
+func (Balancer) ReadyLog() string { return "Traffic Server is fully initialized" }
 
 // Profile is Traffic Server 9.2's with the reference configuration, as
 // measured by the suite. A caller without a certificate gets the 400 page
