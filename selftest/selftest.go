@@ -82,12 +82,18 @@ func score(o Options, suite suiteFunc) (*Report, error) {
 	return rep, nil
 }
 
-// baselineFailures names the scenarios that failed on the reference.
+// baselineFailures names the scenarios that failed on the reference, each
+// with the first line of its error: a failing reference is a fault of the
+// harness or the machine, and the next person needs the why.
 func baselineFailures(res contract.RunResult) []string {
 	var failed []string
 	for _, r := range res.Results {
 		if r.Status == contract.Failed {
-			failed = append(failed, r.Feature+": "+r.Name)
+			line := r.Feature + ": " + r.Name
+			if first, _, _ := strings.Cut(strings.TrimSpace(r.Error), "\n"); first != "" {
+				line += " (" + first + ")"
+			}
+			failed = append(failed, line)
 		}
 	}
 	return failed

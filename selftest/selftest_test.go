@@ -100,21 +100,23 @@ func TestScore(t *testing.T) {
 }
 
 func TestScoreBaselineFailure(t *testing.T) {
+	failed := scenario("no certificate", contract.Failed, "C1")
+	failed.Error = "expected HTTP 400, got HTTP 200\n  sent: GET /"
 	suite := &fakeSuite{results: map[string]contract.RunResult{
-		"":  {Results: []contract.ScenarioResult{scenario("no certificate", contract.Failed, "C1"), scenario("p12", contract.Passed)}},
+		"":  {Results: []contract.ScenarioResult{failed, scenario("p12", contract.Passed)}},
 		"m": {Results: []contract.ScenarioResult{scenario("no certificate", contract.Failed, "C1")}},
 	}}
 	rep, err := score(Options{Mutants: []runner.Mutation{{Name: "m"}}}, suite.run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"mandatory: no certificate"}, rep.BaselineFailed); diff != "" {
+	if diff := cmp.Diff([]string{"mandatory: no certificate (expected HTTP 400, got HTTP 200)"}, rep.BaselineFailed); diff != "" {
 		t.Errorf("baseline failures (-want +got):\n%s", diff)
 	}
 	if rep.Caught != 1 || rep.Passed() {
 		t.Errorf("caught %d, passed %v: a failing reference fails the self-test even when every mutant is caught", rep.Caught, rep.Passed())
 	}
-	if got := Baseline(rep.BaselineFailed); got != "FAILS: mandatory: no certificate" {
+	if got := Baseline(rep.BaselineFailed); got != "FAILS: mandatory: no certificate (expected HTTP 400, got HTTP 200)" {
 		t.Errorf("Baseline = %q", got)
 	}
 }
