@@ -105,7 +105,7 @@ type Caller struct {
 	// it: a connection it closes after the handshake without answering
 	// (nginx's old workers close connections still waiting for their
 	// request when a reload ends them) is then the reload's doing, and the
-	// call is made again, up to three times. Never set for a balancer
+	// call is made again, 100, 200, 300 ms later (up to four attempts). Never set for a balancer
 	// under test that nobody reloads: there such a close is its answer.
 	Reloads bool
 }
@@ -146,7 +146,7 @@ func (c *Caller) Do(ctx context.Context, baseURL string, r Request) (*Result, er
 // A balancer may close an idle connection between two requests of the
 // sequence (Apache httpd does on every graceful restart, which another
 // configuration's slot may cause at any time): the sequence is then made
-// again from the start on a new connection, up to three times.
+// again from the start on a new connection, up to four times in all.
 func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []Request) ([]*Result, error) {
 	if len(reqs) == 0 {
 		return nil, errors.New("no request to send")
@@ -157,8 +157,9 @@ func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []R
 	}
 	for attempt := 1; ; attempt++ {
 		res, err := c.oneConnection(ctx, baseURL, reqs, ids)
-		again := errors.Is(err, errConnectionNotKept) || c.Reloads && errors.Is(err, errClosedBeforeAnswer)
-		if !again || attempt == 3 {
+		reload := c.Reloads && errors.Is(err, errClosedBeforeAnswer)
+		again := errors.Is(err, errConnectionNotKept) || reload
+		if !again || attempt == maxAttempts {
 			for _, r := range res {
 				r.Attempts = attempt
 			}
@@ -167,8 +168,20 @@ func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []R
 			}
 			return res, err
 		}
+		if reload {
+			// A reload ends in about 100 ms (nginx's master waits that
+			// long before it takes the next): the next attempt comes after.
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return res, err
+			}
+		}
 	}
 }
+
+// maxAttempts bounds the connections one call may take.
+const maxAttempts = 4
 
 // errConnectionNotKept: the balancer closed the connection before the
 // sequence's last request.
