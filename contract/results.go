@@ -142,6 +142,8 @@ type RunResult struct {
 	// ("nginx", "haproxy" …); empty for a live target.
 	Implementation string
 	Profile        Profile
+	// Scheme names the header scheme the run checked.
+	Scheme string
 	// Modes are the modes the run's verdict speaks for: a live target's
 	// mode, or the modes the reference run's scenarios exercised.
 	Modes []Mode
@@ -157,6 +159,7 @@ type Document struct {
 	Target         string           `json:"target"`
 	Implementation string           `json:"implementation,omitempty"`
 	Profile        string           `json:"profile"`
+	Scheme         string           `json:"scheme,omitempty"`
 	Deviations     []Deviation      `json:"deviations,omitempty"`
 	Modes          []Mode           `json:"modes"`
 	Wall           string           `json:"wall"`
@@ -168,7 +171,7 @@ type Document struct {
 func NewDocument(r RunResult) Document {
 	return Document{
 		SchemaVersion: SchemaVersion, Target: r.Target, Implementation: r.Implementation,
-		Profile: r.Profile.Name, Deviations: r.Profile.Deviations, Modes: r.Modes,
+		Profile: r.Profile.Name, Scheme: r.Scheme, Deviations: r.Profile.Deviations, Modes: r.Modes,
 		Wall: r.Wall.String(), Coverage: ComputeCoverage(r.Results, r.Modes), Results: r.Results,
 	}
 }

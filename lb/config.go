@@ -61,8 +61,11 @@ type Config struct {
 	// VerifyDepth bounds the chain length; 0 means 2 (leaf, two
 	// intermediates' worth of CAs). nginx's own default is 1.
 	VerifyDepth int
-	// CertHeader carries the client certificate to the backend; empty means
-	// contract.DefaultCertHeader.
+	// Scheme is the header set the balancer forwards (names and
+	// encodings); empty is the dlb scheme.
+	Scheme contract.Scheme
+	// CertHeader renames the scheme's certificate header; empty keeps the
+	// scheme's own (contract.DefaultCertHeader in the dlb scheme).
 	CertHeader string
 	// Mutations deliberately break the configuration (see Catalogue); the
 	// conformant reference has none.
@@ -74,8 +77,11 @@ func (c Config) WithDefaults() Config {
 	if c.VerifyDepth == 0 {
 		c.VerifyDepth = 2
 	}
-	if c.CertHeader == "" {
-		c.CertHeader = contract.DefaultCertHeader
+	if c.Scheme.Name == "" {
+		c.Scheme, _ = contract.LookupScheme(contract.DefaultScheme)
+	}
+	if c.CertHeader == "" && c.Scheme.Cert.Field == "" {
+		c.CertHeader = c.Scheme.Cert.Header
 	}
 	if c.Mode == "" {
 		c.Mode = contract.Mandatory
@@ -97,19 +103,22 @@ func Prepare(c Config) (Config, error) {
 	if c.Mode != contract.Mandatory && c.Mode != contract.Optional {
 		return c, fmt.Errorf("unknown mode %q: use mandatory or optional", c.Mode)
 	}
-	if !Token(c.CertHeader) {
+	if err := c.Scheme.Validate(); err != nil {
+		return c, fmt.Errorf("header scheme %s: %w", c.Scheme.Name, err)
+	}
+	if c.CertHeader != "" && !Token(c.CertHeader) {
 		return c, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
 	}
 	// One header cannot carry two values, in any spelling a backend may
 	// read as the same name (C18).
-	fold := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "-")) }
-	for _, h := range contract.ContractHeaders(c.CertHeader)[:4] {
-		if fold(c.CertHeader) == fold(h) {
-			return c, fmt.Errorf("certificate header name %q is the %s header in another spelling: choose another name", c.CertHeader, h)
-		}
+	s, err := c.Scheme.WithCertHeader(c.CertHeader)
+	if err != nil {
+		return c, err
 	}
+	c.Scheme = s
 	return c, nil
 }
+
 
 // Token says whether s is a header name that needs no quoting in any
 // balancer's configuration: letters, digits, - _ and . only.

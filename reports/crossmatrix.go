@@ -27,6 +27,7 @@ type CrossColumn struct {
 	Name       string               `json:"name"` // the implementation, or the target
 	Target     string               `json:"target"`
 	Profile    string               `json:"profile"`
+	Scheme     string               `json:"scheme,omitempty"`
 	CountLine  string               `json:"counts"`
 	Conclusive bool                 `json:"conclusive"`
 	Problem    string               `json:"problem,omitempty"`
@@ -85,14 +86,22 @@ func (m CrossMatrix) Failed() int {
 // BuildCrossMatrix puts the runs' documents side by side, in their order.
 func BuildCrossMatrix(docs []contract.Document) CrossMatrix {
 	m := CrossMatrix{SchemaVersion: contract.SchemaVersion, Generated: time.Now().UTC().Format(time.RFC3339), Modes: contract.Modes}
+	schemes := map[string]bool{}
+	for _, d := range docs {
+		schemes[d.Scheme] = true
+	}
 	for _, d := range docs {
 		name := d.Implementation
 		if name == "" {
 			name = d.Target
 		}
+		if len(schemes) > 1 {
+			// Implementation × scheme: each column says which.
+			name += " · " + d.Scheme
+		}
 		cov := contract.ComputeCoverage(d.Results, d.Modes)
 		m.Columns = append(m.Columns, CrossColumn{
-			Name: name, Target: d.Target, Profile: d.Profile, CountLine: contract.CountLine(d.Results),
+			Name: name, Target: d.Target, Profile: d.Profile, Scheme: d.Scheme, CountLine: contract.CountLine(d.Results),
 			Conclusive: cov.Conclusive(), Problem: cov.Problem(),
 			Failed: contract.Counts(d.Results)[contract.Failed], Deviations: d.Deviations,
 		})
@@ -150,7 +159,7 @@ func CrossMarkdown(w io.Writer, m CrossMatrix) error {
 	var b strings.Builder
 	b.WriteString("## mtlsconform: implementations side by side\n\n")
 	for _, c := range m.Columns {
-		fmt.Fprintf(&b, "- **%s** (%s, profile `%s`): %s", c.Name, c.Target, c.Profile, c.CountLine)
+		fmt.Fprintf(&b, "- **%s** (%s, profile `%s`, header scheme `%s`): %s", c.Name, c.Target, c.Profile, c.Scheme, c.CountLine)
 		if !c.Conclusive {
 			fmt.Fprintf(&b, " — inconclusive: %s", c.Problem)
 		}

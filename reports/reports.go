@@ -37,6 +37,7 @@ type Deviation struct{ Key, Reason string }
 type page struct {
 	Target     string
 	Profile    contract.Profile
+	Scheme     string
 	Generated  string
 	Wall       time.Duration
 	Containers int
@@ -52,6 +53,7 @@ func newPage(r contract.RunResult) page {
 	p := page{
 		Target:     r.Target,
 		Profile:    r.Profile,
+		Scheme:     r.Scheme,
 		Generated:  time.Now().UTC().Format(time.RFC3339),
 		Wall:       r.Wall.Round(time.Millisecond),
 		Containers: r.Stats.ContainersStarted,
@@ -78,7 +80,7 @@ func Markdown(w io.Writer, r contract.RunResult) error {
 	p := newPage(r)
 	var b strings.Builder
 	fmt.Fprintf(&b, "## mtlsconform: %s\n\n", p.Target)
-	fmt.Fprintf(&b, "Profile `%s` · %s · wall %v\n\n", p.Profile.Name, p.CountLine, p.Wall)
+	fmt.Fprintf(&b, "Profile `%s` · header scheme `%s` · %s · wall %v\n\n", p.Profile.Name, p.Scheme, p.CountLine, p.Wall)
 	var modes []string
 	for _, m := range contract.Modes {
 		modes = append(modes, string(m))

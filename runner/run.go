@@ -48,6 +48,9 @@ type RunOptions struct {
 	Features fs.FS
 	Paths    []string
 	Profile  contract.Profile
+	// Scheme is the header set checked at the backend (and rendered by
+	// the reference); the dlb scheme when empty.
+	Scheme contract.Scheme
 	// Target is what the scenarios call; the reference nginx (started for
 	// this run and removed after it) when nil.
 	Target Target
@@ -145,6 +148,7 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 		Catalogue: cat,
 		Recorder:  steps.NewRecorder(o.OnScenario),
 		TempDir:   tmp,
+		Scheme:    o.Scheme,
 	}
 	status := godog.TestSuite{
 		Name:                "mtlsconform",
@@ -170,6 +174,7 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 		Target:         target.Describe(),
 		Implementation: target.Implementation(),
 		Profile:        o.Profile,
+		Scheme:         schemeName(o.Scheme),
 	}
 	modes := target.Capabilities().Modes
 	for _, m := range modes {
@@ -216,4 +221,11 @@ func ReportToTest(t *testing.T, res contract.RunResult) {
 			}
 		})
 	}
+}
+
+func schemeName(s contract.Scheme) string {
+	if s.Name == "" {
+		return contract.DefaultScheme
+	}
+	return s.Name
 }

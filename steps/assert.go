@@ -2,13 +2,10 @@ package steps
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
 	"sort"
 	"strings"
 
@@ -48,7 +45,7 @@ func (st *scenario) violation(c *call, format string, args ...any) error {
 	fmt.Fprintf(&b, "\n  got:         %s", c.res.Outcome())
 	fmt.Fprintf(&b, "\n  target:      %s (profile %s)", st.suite.Target.Describe(), st.suite.Profile.Name)
 	if c.seenDone {
-		fmt.Fprintf(&b, "\n  backend saw: %s", describeSeen(c.seen))
+		fmt.Fprintf(&b, "\n  backend saw: %s", describeSeen(st.mustScheme(), c.seen))
 	}
 	return &contractError{msg: b.String()}
 }
@@ -60,13 +57,13 @@ func abbreviate(s string, n int) string {
 	return s
 }
 
-func describeSeen(seen []productapi.Echo) string {
+func describeSeen(s contract.Scheme, seen []productapi.Echo) string {
 	if len(seen) == 0 {
 		return "no request"
 	}
 	var parts []string
 	for i, e := range seen {
-		h := clientCertHeaders(http.Header(e.Headers), nil)
+		h := schemeFacts(s, http.Header(e.Headers))
 		keys := make([]string, 0, len(h))
 		for k := range h {
 			keys = append(keys, k)
@@ -191,72 +188,41 @@ func (st *scenario) productList() error {
 	return nil
 }
 
+// everyVerify checks the verification result of every request the
+// backend received; a scheme without a verify value says SUCCESS by
+// forwarding the certificate and anything else by forwarding none.
 func (st *scenario) everyVerify(ctx context.Context, want string) (context.Context, error) {
 	c, seen, err := st.lastSeen(ctx)
 	if err != nil {
 		return ctx, err
 	}
+	s := st.mustScheme()
 	if len(seen) == 0 {
-		return ctx, st.violation(c, "expected the backend to receive the request with %s %q, it received nothing", contract.HeaderVerify, want)
+		return ctx, st.violation(c, "expected the backend to receive the request with the verification result %s, it received nothing", want)
 	}
 	for i, e := range seen {
-		if got := http.Header(e.Headers).Values(contract.HeaderVerify); len(got) != 1 || got[0] != want {
-			return ctx, st.violation(c, "request %d reached the backend with %s %q, expected exactly %q", i+1, contract.HeaderVerify, got, want)
-		}
-	}
-	st.checked("%s at the backend: exactly %q (%d request(s))", contract.HeaderVerify, want, len(seen))
-	return ctx, nil
-}
-
-// certHeaderNames are the names under which a certificate may arrive: the
-// scenario's configured header and the default.
-func (st *scenario) certHeaderNames() []string {
-	n := []string{contract.DefaultCertHeader}
-	if st.cfg.CertHeader != "" {
-		n = append(n, st.cfg.CertHeader)
-	}
-	return n
-}
-
-// contractHeaders are the headers the contract speaks of: the identity
-// headers and the certificate header under each name it may have.
-func contractHeaders(certNames []string) map[string]bool {
-	m := map[string]bool{}
-	for _, n := range append(contract.ContractHeaders(""), certNames...) {
-		m[http.CanonicalHeaderKey(n)] = true
-	}
-	return m
-}
-
-// clientCertHeaders picks the X-SSL-* headers and the certificate headers
-// out of what the backend saw, normalised for comparison: serials as
-// upper-case hex without colons or leading zeros, DNs in one canonical
-// form, certificates as their fingerprint. A header with an empty value
-// carries nothing and counts as absent.
-func clientCertHeaders(h http.Header, certNames []string) map[string]string {
-	isCert := map[string]bool{http.CanonicalHeaderKey(contract.DefaultCertHeader): true}
-	for _, n := range certNames {
-		isCert[http.CanonicalHeaderKey(n)] = true
-	}
-	out := map[string]string{}
-	for k, vs := range h {
-		ck := http.CanonicalHeaderKey(k)
-		v := strings.Join(vs, ", ")
-		if strings.TrimSpace(v) == "" {
+		h := http.Header(e.Headers)
+		if s.Verify == nil {
+			facts := schemeFacts(s, h)
+			_, hasCert := facts[s.Cert.Place.String()]
+			if hasCert != (want == "SUCCESS") {
+				return ctx, st.violation(c, "request %d reached the backend with the certificate headers %v; scheme %s sends no verify value, so %s means %s",
+					i+1, facts, s.Name, want, map[bool]string{true: "the certificate forwarded", false: "no certificate headers"}[want == "SUCCESS"])
+			}
 			continue
 		}
-		switch {
-		case isCert[ck]:
-			out[ck] = certificateToken(v)
-		case ck == http.CanonicalHeaderKey(contract.HeaderSerial):
-			out[ck] = normalSerial(v)
-		case ck == http.CanonicalHeaderKey(contract.HeaderDN) || ck == http.CanonicalHeaderKey(contract.HeaderIssuer):
-			out[ck] = headerDN(v)
-		case strings.HasPrefix(ck, "X-Ssl-"):
-			out[ck] = v
+		got := h.Values(s.Verify.Header)
+		if len(got) != 1 || verifyToken(s.Verify, got[0]) != want {
+			return ctx, st.violation(c, "request %d reached the backend with %s %q, expected exactly the scheme's %s value", i+1, s.Verify.Header, got, want)
 		}
 	}
-	return out
+	if s.Verify == nil {
+		st.checked("scheme %s sends no verify value: %s checked as %s (%d request(s))", s.Name, want,
+			map[bool]string{true: "the certificate forwarded", false: "no certificate headers"}[want == "SUCCESS"], len(seen))
+		return ctx, nil
+	}
+	st.checked("%s at the backend: exactly the scheme's %s value (%d request(s))", s.Verify.Header, want, len(seen))
+	return ctx, nil
 }
 
 func normalSerial(s string) string {
@@ -267,50 +233,34 @@ func normalSerial(s string) string {
 	return s
 }
 
-// certificateToken reads a forwarded certificate in any of the encodings
-// balancers use (URL-encoded PEM, raw PEM, base64 DER) and names it by
-// fingerprint; what does not parse is shown as it came.
-func certificateToken(v string) string {
-	// Percent-encoding (nginx: %20 for spaces) or form encoding (+ for
-	// spaces, %2B for the base64 plus signs); raw PEM passes either way.
-	candidates := []string{v}
-	if dec, err := url.PathUnescape(v); err == nil {
-		candidates = append(candidates, dec)
-	}
-	if dec, err := url.QueryUnescape(v); err == nil {
-		candidates = append(candidates, dec)
-	}
-	for _, c := range candidates {
-		if block, _ := pem.Decode([]byte(c)); block != nil {
-			if certs, err := pki.ParseCertificates("header", pem.EncodeToMemory(block)); err == nil {
-				return "certificate sha256:" + pki.Fingerprint(certs[0])
-			}
-		}
-	}
-	if der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err == nil {
-		if certs, err := pki.ParseCertificates("header", der); err == nil {
-			return "certificate sha256:" + pki.Fingerprint(certs[0])
-		}
-	}
-	return "unparseable certificate: " + abbreviate(v, 60)
-}
-
-// expectedHeaders reads the two-column table of what the backend must see,
-// resolving {serial of "x"} and {certificate of "x"}.
-func (st *scenario) expectedHeaders(t *godog.Table) (map[string]string, error) {
-	want := map[string]string{}
+// expectedHeaders reads the two-column table of what the backend must
+// see, each row a fact named by its dlb header, keyed by where the scheme
+// puts it, resolving {serial of "x"} and {certificate of "x"}. Facts the
+// scheme does not forward are returned apart: they are not checked.
+func (st *scenario) expectedHeaders(t *godog.Table, s contract.Scheme) (want map[string]string, unsent []string, err error) {
+	want = map[string]string{}
 	for _, row := range t.Rows {
 		if len(row.Cells) != 2 {
-			return nil, errors.New("a header table has two columns: name and value")
+			return nil, nil, errors.New("a header table has two columns: name and value")
 		}
-		name := http.CanonicalHeaderKey(row.Cells[0].Value)
 		value, err := st.resolve(row.Cells[1].Value, func(id *pki.Identity) string { return "certificate sha256:" + id.Fingerprint() })
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		want[name] = value
+		fact, ok := contract.FactOf(row.Cells[0].Value, st.cfg.CertHeader)
+		if !ok {
+			return nil, nil, fmt.Errorf("header %q in the table names no fact of the contract (use the dlb names: %s)", row.Cells[0].Value, strings.Join(contract.ContractHeaders(st.cfg.CertHeader), ", "))
+		}
+		p, sent := s.Place(fact)
+		if !sent {
+			if fact != contract.FactVerify {
+				unsent = append(unsent, string(fact))
+			}
+			continue
+		}
+		want[p.String()] = value
 	}
-	return want, nil
+	return want, unsent, nil
 }
 
 // lastSeen returns the last call and what the backend received of it.
@@ -339,12 +289,13 @@ func (st *scenario) onlyRequest(ctx context.Context) (*call, productapi.Echo, er
 	return c, seen[0], nil
 }
 
-// exactHeaders compares what the backend saw of the contract's headers, of
-// the headers in the table and of the headers the caller sent itself. Other
-// X-SSL-* headers a balancer adds of its own accord (a cipher, a validity
-// date) are no breach of the contract and are left out of the comparison.
+// exactHeaders compares what the backend saw of the scheme's headers with
+// the table: every fact the scheme forwards, as the table says, and no
+// other. Headers a balancer adds of its own accord (a cipher, a validity
+// date) are no breach of the contract and are not compared.
 func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.Context, error) {
-	want, err := st.expectedHeaders(t)
+	s := st.mustScheme()
+	want, unsent, err := st.expectedHeaders(t, s)
 	if err != nil {
 		return ctx, err
 	}
@@ -352,50 +303,34 @@ func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.C
 	if err != nil {
 		return ctx, err
 	}
-	compared := contractHeaders(st.certHeaderNames())
-	for k := range want {
-		compared[k] = true
-	}
-	named := len(compared)
-	var callerNames []string
-	for k := range c.extra {
-		if ck := http.CanonicalHeaderKey(k); !compared[ck] {
-			compared[ck] = true
-			callerNames = append(callerNames, k)
-		}
-	}
-	got := clientCertHeaders(http.Header(seen.Headers), st.certHeaderNames())
-	var ignored []string
-	for k := range got {
-		if !compared[k] {
-			ignored = append(ignored, k)
-			delete(got, k)
-		}
-	}
+	got := schemeFacts(s, http.Header(seen.Headers))
 	if diff := cmp.Diff(want, got); diff != "" {
-		return ctx, st.violation(c, "the client-certificate headers the backend saw differ (-want +got):\n%s", diff)
+		return ctx, st.violation(c, "the client-certificate headers the backend saw differ from scheme %s (-want +got):\n%s", s.Name, diff)
 	}
-	names := make([]string, 0, named)
-	for k := range compared {
-		if !slices.ContainsFunc(callerNames, func(n string) bool { return http.CanonicalHeaderKey(n) == k }) {
-			names = append(names, k)
+	var places []string
+	for _, f := range []contract.Fact{contract.FactVerify, contract.FactSubject, contract.FactIssuer, contract.FactSerial, contract.FactCert} {
+		if p, ok := s.Place(f); ok {
+			places = append(places, p.String())
 		}
 	}
-	sort.Strings(names)
-	note := "headers at the backend: " + strings.Join(names, ", ") + " as the table says (DNs compared in canonical form, serials as hex)"
-
-	if len(ignored) > 0 {
-		sort.Strings(ignored)
-		note += "; not part of the contract, not compared: " + strings.Join(ignored, ", ")
+	note := fmt.Sprintf("scheme %s at the backend: %s as the table says (DNs compared canonically within the scheme's rendering, serials as hex, certificates by fingerprint)",
+		s.Name, strings.Join(places, ", "))
+	if s.Verify == nil {
+		note += "; the scheme sends no verify value: presence of the certificate stands for SUCCESS"
+	}
+	if len(unsent) > 0 {
+		note += "; not forwarded in this scheme, not checked: " + strings.Join(unsent, ", ")
 	}
 	st.checked("%s", note)
 	return ctx, nil
 }
 
-// certForwarded checks C14: the header holds the presented leaf as PEM in
-// which every character outside the unreserved set is percent-encoded, so
-// that percent-decoding and form-decoding (a gateway such as WSO2
-// URL-decodes the header; a raw "+" would become a space) both recover it.
+// certForwarded checks C14: the place the scheme gives the certificate
+// (header, the dlb name the feature uses for it) holds exactly the
+// presented leaf, in the scheme's encoding: for URL-encoded PEM every
+// character outside the unreserved set is percent-encoded, so that
+// percent-decoding and form-decoding (a gateway such as WSO2 URL-decodes
+// the header; a raw "+" would become a space) both recover it.
 func (st *scenario) certForwarded(ctx context.Context, name, header string) (context.Context, error) {
 	id, err := st.suite.Catalogue.Identity(name)
 	if err != nil {
@@ -405,26 +340,41 @@ func (st *scenario) certForwarded(ctx context.Context, name, header string) (con
 	if err != nil {
 		return ctx, err
 	}
-	raw := http.Header(seen.Headers).Values(header)
-	if len(raw) != 1 {
-		return ctx, st.violation(c, "expected one %s header at the backend, got %d", header, len(raw))
+	s := st.mustScheme()
+	if fact, ok := contract.FactOf(header, st.cfg.CertHeader); !ok || fact != contract.FactCert {
+		return ctx, fmt.Errorf("%q is not the certificate header of this scenario (%s)", header, st.certHeaderName())
+	}
+	p := s.Cert.Place
+	h := http.Header(seen.Headers)
+	if p.Field == "" {
+		if raw := h.Values(p.Header); len(raw) != 1 {
+			return ctx, st.violation(c, "expected one %s header at the backend, got %d", p.Header, len(raw))
+		}
+	}
+	v, problem, ok := placeValue(h, p)
+	if !ok {
+		return ctx, st.violation(c, "expected the certificate in %s at the backend, there is none", p)
+	}
+	if problem != "" {
+		return ctx, st.violation(c, "expected the certificate in %s: %s", p, problem)
 	}
 	want := "certificate sha256:" + id.Fingerprint()
-	for _, dec := range []struct {
-		how    string
-		decode func(string) (string, error)
-	}{{"percent-decoding", url.PathUnescape}, {"form-decoding", url.QueryUnescape}} {
-		pemText, err := dec.decode(raw[0])
-		if err != nil {
-			return ctx, st.violation(c, "expected %s to hold URL-encoded PEM; %s fails (%v) on %q", header, dec.how, err, abbreviate(raw[0], 80))
-		}
-		if got := pemToken(pemText); got != want {
-			return ctx, st.violation(c, "expected %s to hold the presented certificate (%s) as URL-encoded PEM; after %s it reads as %s (value %q)",
-				header, want, dec.how, got, abbreviate(raw[0], 80))
-		}
+	if got := certToken(s.Cert.Encoding, v); got != want {
+		return ctx, st.violation(c, "expected %s to hold the presented certificate (%s) as %s; it reads as %s (value %q)",
+			p, want, s.Cert.Encoding, got, abbreviate(v, 80))
 	}
-	st.checked("%s: URL-encoded PEM of the presented certificate; percent-decoding and form-decoding both recover it", header)
+	st.checked("%s: the presented certificate as %s (scheme %s)%s", p, s.Cert.Encoding, s.Name, map[bool]string{
+		true: "; percent-decoding and form-decoding both recover it"}[s.Cert.Encoding == contract.URLPEM])
 	return ctx, nil
+}
+
+// certHeaderName is the scenario's certificate header as the features
+// name it (the dlb name, or the one the scenario configured).
+func (st *scenario) certHeaderName() string {
+	if st.cfg.CertHeader != "" {
+		return st.cfg.CertHeader
+	}
+	return contract.DefaultCertHeader
 }
 
 // pemToken names the certificate in PEM text by fingerprint.

@@ -147,14 +147,9 @@ func foldName(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
-// contractFolds are the folded names of the scenario's contract headers.
-func (st *scenario) contractFolds() map[string]bool {
-	m := map[string]bool{}
-	for n := range contractHeaders(st.certHeaderNames()) {
-		m[foldName(n)] = true
-	}
-	return m
-}
+// contractFolds are the folded names of every header the scenario's
+// scheme sets or strips.
+func (st *scenario) contractFolds() map[string]bool { return st.schemeFolds() }
 
 // fieldsOf are the header fields a request arrived with: as spelled on the
 // wire where the backend kept them, else as Go filed them.
@@ -252,23 +247,30 @@ func (st *scenario) plainDoorClosed(ctx context.Context) (context.Context, error
 		return ctx, st.violation(c, "the plain-HTTP call was answered %d; expected the backend to receive it once, it received %d request(s)", res.Status, len(seen))
 	}
 	folds := st.contractFolds()
+	scheme := st.mustScheme()
 	var forged []string
 	for _, f := range fieldsOf(seen[0]) {
 		if !folds[foldName(f.Name)] {
 			continue
 		}
-		if foldName(f.Name) == foldName(contract.HeaderVerify) && f.Name == strings.ReplaceAll(f.Name, "_", "-") && f.Value == "NONE" {
+		if vh := scheme.Verify; vh != nil && foldName(f.Name) == foldName(vh.Header) && f.Name == strings.ReplaceAll(f.Name, "_", "-") && verifyToken(vh, f.Value) == "NONE" {
 			continue
 		}
 		forged = append(forged, f.Name+": "+abbreviate(f.Value, 60))
 	}
-	if n := countFold(fieldsOf(seen[0]), foldName(contract.HeaderVerify)); n > 1 {
-		forged = append(forged, fmt.Sprintf("%s arrived %d times", contract.HeaderVerify, n))
+	if vh := scheme.Verify; vh != nil {
+		if n := countFold(fieldsOf(seen[0]), foldName(vh.Header)); n > 1 {
+			forged = append(forged, fmt.Sprintf("%s arrived %d times", vh.Header, n))
+		}
 	}
 	if len(forged) > 0 {
 		return ctx, st.violation(c, "a request without TLS reached the backend with contract headers the balancer cannot have set (nobody was verified):\n    %s", strings.Join(forged, "\n    "))
 	}
-	st.checked("plain HTTP passed on (%d) with no contract header other than, at most, %s NONE", res.Status, contract.HeaderVerify)
+	if scheme.Verify == nil {
+		st.checked("plain HTTP passed on (%d) with none of scheme %s's headers", res.Status, scheme.Name)
+		return ctx, nil
+	}
+	st.checked("plain HTTP passed on (%d) with no contract header other than, at most, %s %s", res.Status, scheme.Verify.Header, scheme.Verify.None)
 	return ctx, nil
 }
 
@@ -325,39 +327,55 @@ func (st *scenario) protectedRefusedOrVerified(ctx context.Context) (context.Con
 		return ctx, st.violation(c, "the request for the protected host was answered %d; the backend received %d request(s), expected one carrying the balancer's verification", res.Status, len(seen))
 	}
 	h := http.Header(seen[0].Headers)
-	verify := h.Values(contract.HeaderVerify)
+	scheme := st.mustScheme()
+	facts := schemeFacts(scheme, h)
+	verified := res.CertificateRequested && res.CertificatesSent > 0
+	var verify string
+	if scheme.Verify != nil {
+		verify = facts[scheme.Verify.Header]
+	} else if _, ok := facts[scheme.Cert.Place.String()]; ok {
+		verify = "SUCCESS"
+	}
 	switch {
-	case len(verify) == 1 && verify[0] == "SUCCESS" && res.CertificateRequested && res.CertificatesSent > 0:
+	case verify == "SUCCESS" && verified:
 		id := c.cred
 		if id == nil {
 			return ctx, st.violation(c, "the backend saw SUCCESS for a call that presented no certificate")
 		}
-		if dn := h.Get(contract.HeaderDN); headerDN(dn) != certDN(id.Cert.RawSubject) {
-			return ctx, st.violation(c, "the protected host passed the request as SUCCESS with %s %q, not the presented certificate's subject", contract.HeaderDN, dn)
+		// The identity the backend acts on: the subject where the scheme
+		// sends one, else the certificate.
+		place, want, what := scheme.Cert.Place, "certificate sha256:"+id.Fingerprint(), "certificate"
+		if scheme.Subject != nil {
+			place, want, what = scheme.Subject.Place, certDN(id.Cert.RawSubject), "subject"
 		}
-		st.checked("the request for the protected host was verified: the balancer asked for a certificate, the backend saw SUCCESS and its subject")
+		if got := facts[place.String()]; got != want {
+			return ctx, st.violation(c, "the protected host passed the request as verified with %s %q, not the presented certificate's %s", place, got, what)
+		}
+		st.checked("the request for the protected host was verified: the balancer asked for a certificate, the backend saw it verified and its %s", what)
 		return ctx, nil
-	case len(verify) == 1 && verify[0] == "NONE" && st.cfg.Mode == "optional" && onlyVerify(h, st.contractFolds()):
-		st.checked("Optional mode: the request for the protected host passed on marked NONE, with no other contract header")
+	case st.cfg.Mode == contract.Optional && onlyNone(scheme, facts):
+		st.checked("Optional mode: the request for the protected host passed on as a caller without a certificate, with no other contract header")
 		return ctx, nil
 	}
-	return ctx, st.violation(c, "the protected host served a request it never verified (%s at the backend: %q; certificate requested: %v): "+
-		"a connection set up for another host, or without SNI, skipped the client-certificate check", contract.HeaderVerify, verify, res.CertificateRequested)
+	return ctx, st.violation(c, "the protected host served a request it never verified (scheme %s at the backend: %v; certificate requested: %v): "+
+		"a connection set up for another host, or without SNI, skipped the client-certificate check", scheme.Name, facts, res.CertificateRequested)
 }
 
-func onlyVerify(h http.Header, folds map[string]bool) bool {
-	for k := range h {
-		if folds[foldName(k)] && foldName(k) != foldName(contract.HeaderVerify) {
+// onlyNone says whether the backend saw what the scheme sends for a caller
+// without a certificate: the verify value's NONE and nothing else.
+func onlyNone(s contract.Scheme, facts map[string]string) bool {
+	for k, v := range facts {
+		if s.Verify == nil || k != s.Verify.Header || v != "NONE" {
 			return false
 		}
 	}
-	return true
+	return s.Verify == nil || facts[s.Verify.Header] == "NONE"
 }
 
 // encodedCertSize is the size of the certificate header a balancer makes
-// of id: URL-encoded PEM, as C14 asks.
-func encodedCertSize(id *pki.Identity) int {
-	return len(url.QueryEscape(string(id.CertPEM())))
+// of id in the scheme's encoding.
+func (st *scenario) encodedCertSize(id *pki.Identity) int {
+	return len(encodeCert(st.mustScheme().Cert.Encoding, id))
 }
 
 func (st *scenario) certHeaderLarge(name string) error {
@@ -365,11 +383,11 @@ func (st *scenario) certHeaderLarge(name string) error {
 	if err != nil {
 		return err
 	}
-	n := encodedCertSize(id)
+	n := st.encodedCertSize(id)
 	if n <= 8<<10 {
 		return fmt.Errorf("the certificate header of %q would be %d bytes, not more than 8 KiB: the scenario does not test what it says", name, n)
 	}
-	st.checked("the certificate header of %q is %d bytes URL-encoded (more than 8 KiB)", name, n)
+	st.checked("the certificate header of %q is %d bytes as %s (more than 8 KiB)", name, n, st.mustScheme().Cert.Encoding)
 	return nil
 }
 

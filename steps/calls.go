@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/cucumber/godog"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/partner"
 )
@@ -208,20 +209,54 @@ func (st *scenario) resolve(value string, encode func(*pki.Identity) string) (st
 }
 
 // headerTable reads a two-column table of header names and values that a
-// client sends, resolving {certificate of "x"} to x's URL-encoded PEM.
+// client sends. A row naming a fact by its dlb header (in any spelling) is
+// forged the way the scheme in force carries that fact: under the
+// scheme's header, spelled alike, with {certificate of "x"} in the
+// scheme's encoding; facts in XFCC fields become one element per header
+// spelling. A fact the scheme does not carry cannot be forged and is left
+// out.
 func (st *scenario) headerTable(t *godog.Table) (http.Header, error) {
+	s := st.mustScheme()
 	h := http.Header{}
+	xfcc := map[string][]string{} // header spelling → field=value pairs
+	var xfccOrder []string
 	for _, row := range t.Rows {
 		if len(row.Cells) != 2 {
 			return nil, errors.New("a header table has two columns: name and value")
 		}
 		name, value := row.Cells[0].Value, row.Cells[1].Value
-		value, err := st.resolve(value, func(id *pki.Identity) string { return url.QueryEscape(string(id.CertPEM())) })
+		fact, isFact := contract.FactOf(strings.ReplaceAll(name, "_", "-"), st.cfg.CertHeader)
+		value, err := st.resolve(value, func(id *pki.Identity) string { return encodeCert(s.Cert.Encoding, id) })
 		if err != nil {
 			return nil, err
 		}
+		if !isFact {
+			h[name] = append(h[name], value)
+			continue
+		}
+		p, sent := s.Place(fact)
+		if !sent {
+			continue
+		}
+		if fact == contract.FactVerify {
+			// The dlb's words become the scheme's; anything else is forged as written.
+			if v, ok := map[string]string{"SUCCESS": s.Verify.Success, "NONE": s.Verify.None, "FAILED": s.Verify.Failed}[value]; ok {
+				value = v
+			}
+		}
+		spelled := respell(name, p.Header)
+		if p.Field != "" {
+			if _, ok := xfcc[spelled]; !ok {
+				xfccOrder = append(xfccOrder, spelled)
+			}
+			xfcc[spelled] = append(xfcc[spelled], p.Field+`="`+strings.ReplaceAll(value, `"`, `\"`)+`"`)
+			continue
+		}
 		// As spelled, and as often as listed: C18 sends smuggled spellings.
-		h[name] = append(h[name], value)
+		h[spelled] = append(h[spelled], value)
+	}
+	for _, name := range xfccOrder {
+		h[name] = append(h[name], strings.Join(xfcc[name], ";"))
 	}
 	return h, nil
 }

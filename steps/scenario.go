@@ -33,6 +33,9 @@ type Suite struct {
 	Profile   contract.Profile
 	Catalogue *Catalogue
 	Recorder  *Recorder
+	// Scheme is the header set the backend's view is checked in; empty
+	// is the dlb scheme.
+	Scheme contract.Scheme
 	// TempDir holds the credential files scenarios write and read back
 	// (keys 0600); each scenario's folder is removed when it ends.
 	TempDir string
@@ -94,6 +97,7 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 
 	sc.Before(func(ctx context.Context, p *godog.Scenario) (context.Context, error) {
 		st.name, st.uri, st.started = p.Name, p.Uri, time.Now()
+		st.cfg.Scheme = s.scheme()
 		for _, t := range p.Tags {
 			st.tags = append(st.tags, t.Name)
 			if c, ok := contract.ClauseOfTag(t.Name); ok {
@@ -417,6 +421,9 @@ func (st *scenario) verifyDepth(depth int) error {
 
 func (st *scenario) certHeader(name string) error {
 	if err := st.configurable(); err != nil {
+		return err
+	}
+	if _, err := st.suite.scheme().WithCertHeader(name); err != nil {
 		return err
 	}
 	st.cfg.CertHeader = name

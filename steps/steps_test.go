@@ -1,31 +1,9 @@
 package steps
 
 import (
-	"encoding/base64"
-	"mtlsconform/fixtures/pki/pkitest"
-	"net/url"
 	"strings"
 	"testing"
 )
-
-func TestCertificateTokenReadsEveryEncoding(t *testing.T) {
-	id := pkitest.MustSelfSigned(t, "enc")
-	want := "certificate sha256:" + id.Fingerprint()
-	pemText := string(id.CertPEM())
-	for name, v := range map[string]string{
-		"URL-encoded PEM (nginx)":  url.QueryEscape(pemText),
-		"path-escaped PEM":         url.PathEscape(pemText),
-		"raw PEM":                  pemText,
-		"base64 DER (Envoy-style)": base64.StdEncoding.EncodeToString(id.DER()),
-	} {
-		if got := certificateToken(v); got != want {
-			t.Errorf("%s: %s, want %s", name, got, want)
-		}
-	}
-	if got := certificateToken("not a certificate"); !strings.HasPrefix(got, "unparseable certificate") {
-		t.Errorf("garbage: %s", got)
-	}
-}
 
 func TestNormalSerial(t *testing.T) {
 	for in, want := range map[string]string{"0a:1b:FF": "A1BFF", "00AB": "AB", "ab": "AB", "0": "0"} {

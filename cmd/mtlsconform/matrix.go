@@ -20,9 +20,11 @@ import (
 
 const matrixUsage = `mtlsconform matrix: run the suite against every reference implementation and put them side by side.
 
-  mtlsconform matrix --out out/matrix [--impl nginx,haproxy,apache,caddy,trafficserver] [--tags EXPR] [--parallel 2]
+  mtlsconform matrix --out out/matrix [--impl nginx,haproxy,apache,caddy,trafficserver] [--scheme dlb|all|NAME,...]
+      [--tags EXPR] [--parallel 2]
 
-Each implementation's own reports go to --out/IMPL/; the side-by-side matrix (clause × mode per
+Each implementation's own reports go to --out/IMPL/ (--out/IMPL/SCHEME/ with more than one scheme:
+--scheme all is implementation × every built-in scheme); the side-by-side matrix (clause × mode per
 implementation: passed, failed, known deviation with its reason, not supported) to --out/matrix.html,
 matrix.md and matrix.json. Exit status 1 when any scenario failed, 3 when a run verified too little.`
 
@@ -41,6 +43,8 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tags := fs.String("tags", "", "godog tag `expression` selecting scenarios")
 	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once within each implementation")
 	parallel := fs.Int("parallel", 2, "implementations run at once")
+	var schemeArgs stringList
+	fs.Var(&schemeArgs, "scheme", "header `scheme`s (repeatable or comma-separated; all: every built-in; default dlb): "+strings.Join(contract.SchemeNames(), ", ")+", or a scheme file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,33 +58,82 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	docs := make([]contract.Document, len(chosen))
-	errs := make([]error, len(chosen))
-	logs := make([]bytes.Buffer, len(chosen))
+	schemes, err := matrixSchemes(schemeArgs)
+	if err != nil {
+		return err
+	}
+	type job struct {
+		impl   lb.Implementation
+		scheme contract.Scheme
+		name   string
+		dir    string
+	}
+	var jobs []job
+	for _, impl := range chosen {
+		for _, s := range schemes {
+			j := job{impl: impl, scheme: s, name: impl.Name(), dir: filepath.Join(*out, impl.Name())}
+			if len(schemes) > 1 {
+				j.name += " " + s.Name
+				j.dir = filepath.Join(j.dir, s.Name)
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	width := 0
+	for _, j := range jobs {
+		width = max(width, len(j.name))
+	}
+	docs := make([]contract.Document, len(jobs))
+	errs := make([]error, len(jobs))
+	logs := make([]bytes.Buffer, len(jobs))
 	sem := make(chan struct{}, *parallel)
 	var wg sync.WaitGroup
-	for i, impl := range chosen {
+	for i, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			opts := runner.RunOptions{Implementation: impl, Tags: *tags, Concurrency: *conc,
-				Logf: prefixLogger(stderr, "mtlsconform "+impl.Name())}
-			res, err := runWithReports(ctx, opts, filepath.Join(*out, impl.Name()), "none", &logs[i])
+			opts := runner.RunOptions{Implementation: j.impl, Scheme: j.scheme, Tags: *tags, Concurrency: *conc,
+				Logf: prefixLogger(stderr, "mtlsconform "+j.name)}
+			res, err := runWithReports(ctx, opts, j.dir, "none", &logs[i])
 			docs[i], errs[i] = contract.NewDocument(res), err
 			if err == nil {
-				fmt.Fprintf(stdout, "%-*s %s\n", nameWidth(chosen), impl.Name(), contract.CountLine(res.Results))
+				fmt.Fprintf(stdout, "%-*s %s\n", width, j.name, contract.CountLine(res.Results))
 			}
 		}()
 	}
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			return fmt.Errorf("%s: %w", chosen[i].Name(), err)
+			return fmt.Errorf("%s: %w", jobs[i].name, err)
 		}
 	}
 	return writeMatrix(*out, docs, stdout)
+}
+
+// matrixSchemes reads --scheme: names, files, or all (every built-in).
+func matrixSchemes(args []string) ([]contract.Scheme, error) {
+	if len(args) == 0 {
+		args = []string{contract.DefaultScheme}
+	}
+	if len(args) == 1 && args[0] == "all" {
+		args = contract.SchemeNames()
+	}
+	var out []contract.Scheme
+	seen := map[string]bool{}
+	for _, a := range args {
+		s, err := contract.ResolveScheme(a)
+		if err != nil {
+			return nil, usagef("--scheme: %v", err)
+		}
+		if seen[s.Name] {
+			return nil, usagef("--scheme: %s given twice", s.Name)
+		}
+		seen[s.Name] = true
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 func cmdReport(args []string, stdout, stderr io.Writer) error {

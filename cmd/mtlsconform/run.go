@@ -32,6 +32,7 @@ const runUsage = `mtlsconform run: run the conformance suite and write reports.
 Against a reference load balancer (in containers, started and removed by the run):
   mtlsconform run --out out/                     nginx
   mtlsconform run --impl haproxy --out out/      or haproxy, apache, caddy, trafficserver (mtlsconform matrix: all)
+  mtlsconform run --scheme envoy-xfcc            the header scheme the backend reads (default dlb; or a scheme file)
 
 Against a live load balancer the harness did not start:
   mtlsconform run --target https://lb.example.com:443 --mode mandatory \
@@ -53,6 +54,7 @@ type liveFlags struct {
 	insecure                     bool
 	apiPath, echoPath, reqPath   string
 	caCert, caKey, certHeader    string
+	scheme                       string
 	expectProducts               string
 	httpTarget, publicHost       string
 	timeout                      time.Duration
@@ -76,11 +78,29 @@ func (l *liveFlags) register(fs *flag.FlagSet, withCredential bool) {
 	fs.StringVar(&l.reqPath, "requests-path", productapi.RequestsPath, "`path` of that backend's request log")
 	fs.StringVar(&l.caCert, "ca-cert", "", "PEM `file`: a CA the target trusts (enables the expired / second-leaf clauses)")
 	fs.StringVar(&l.caKey, "ca-key", "", "PEM `file`: that CA's private key")
-	fs.StringVar(&l.certHeader, "cert-header", contract.DefaultCertHeader, "`header` the target forwards the client certificate in")
+	fs.StringVar(&l.scheme, "scheme", contract.DefaultScheme, "header `scheme` the backend reads: "+strings.Join(contract.SchemeNames(), ", ")+
+		", or a JSON/YAML scheme file (the reference renders it; a --target is checked in it)")
+	fs.StringVar(&l.certHeader, "cert-header", "", "`header` the target forwards the client certificate in (default: the scheme's, X-WSO2-CLIENT-CERTIFICATE in dlb)")
 	fs.StringVar(&l.httpTarget, "http-target", "", "`URL` of the target's plain-HTTP listener (http://HOST:PORT), where it has one (enables C19)")
 	fs.StringVar(&l.publicHost, "public-host", "", "a `host` name the target serves on the same address without client certificates (enables C20's public-host scenarios)")
 	fs.StringVar(&l.expectProducts, "expect-products", "", "JSON `file`: the exact product list the target's API answers (without it only the list's shape is checked)")
 	fs.DurationVar(&l.timeout, "timeout", 15*time.Second, "bound on each request to the target (dial to last byte)")
+}
+
+// headerScheme is the scheme --scheme names, with --cert-header applied
+// when the target is live.
+func (l *liveFlags) headerScheme() (contract.Scheme, error) {
+	s, err := contract.ResolveScheme(l.scheme)
+	if err != nil {
+		return s, usagef("--scheme: %v", err)
+	}
+	if l.target == "" || l.certHeader == "" {
+		return s, nil
+	}
+	if s, err = s.WithCertHeader(l.certHeader); err != nil {
+		return s, usagef("--cert-header: %v", err)
+	}
+	return s, nil
 }
 
 // credential reads the client credential from PKCS#12 or PEM files.
@@ -139,10 +159,14 @@ func (l *liveFlags) options(stderr io.Writer) (runner.LiveOptions, error) {
 	if err != nil {
 		return runner.LiveOptions{}, usagef("--mode: %v", err)
 	}
+	scheme, err := l.headerScheme()
+	if err != nil {
+		return runner.LiveOptions{}, err
+	}
 	o := runner.LiveOptions{
 		URL: l.target, Mode: mode, ServerName: l.serverName,
 		InsecureSkipVerify: l.insecure, APIPath: l.apiPath, EchoPath: l.echoPath,
-		RequestsPath: l.reqPath, CertHeader: l.certHeader, Timeout: l.timeout,
+		RequestsPath: l.reqPath, CertHeader: scheme.Cert.Header, Timeout: l.timeout,
 		PlainURL: l.httpTarget, PublicHost: l.publicHost,
 	}
 	if l.serverCA != "" {
@@ -236,6 +260,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if live != nil && (ref.impl != all.Default().Name() || ref.image != "" || len(mutations) > 0 || ref.containerPerConfig || ref.publishPorts) {
 		return usagef("--impl, --image, --mutation, --container-per-config and --publish-ports choose how the reference runs; a --target is what it is (judge it by --profile)")
 	}
+	scheme, err := lf.headerScheme()
+	if err != nil {
+		return err
+	}
 	var profile contract.Profile
 	if *profileName != "" {
 		if profile, err = lookupProfile(*profileName); err != nil {
@@ -243,7 +271,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	opts := runner.RunOptions{
-		Tags: *tags, Concurrency: *conc, Profile: profile,
+		Tags: *tags, Concurrency: *conc, Profile: profile, Scheme: scheme,
 		Implementation: impl, Image: ref.image, Mutations: mutations,
 		ContainerPerConfig: ref.containerPerConfig, PublishPorts: ref.publishPorts,
 		Logf: prefixLogger(stderr, "mtlsconform"),
