@@ -142,8 +142,9 @@ type RunResult struct {
 	// ("nginx", "haproxy" …); empty for a live target.
 	Implementation string
 	Profile        Profile
-	// Scheme names the header scheme the run checked.
-	Scheme string
+	// Scheme names the header scheme the run checked; SchemeNote says how
+	// it changes what the header clauses verify.
+	Scheme, SchemeNote string
 	// Modes are the modes the run's verdict speaks for: a live target's
 	// mode, or the modes the reference run's scenarios exercised.
 	Modes []Mode
@@ -160,6 +161,7 @@ type Document struct {
 	Implementation string           `json:"implementation,omitempty"`
 	Profile        string           `json:"profile"`
 	Scheme         string           `json:"scheme,omitempty"`
+	SchemeNote     string           `json:"scheme_note,omitempty"`
 	Deviations     []Deviation      `json:"deviations,omitempty"`
 	Modes          []Mode           `json:"modes"`
 	Wall           string           `json:"wall"`
@@ -171,7 +173,7 @@ type Document struct {
 func NewDocument(r RunResult) Document {
 	return Document{
 		SchemaVersion: SchemaVersion, Target: r.Target, Implementation: r.Implementation,
-		Profile: r.Profile.Name, Scheme: r.Scheme, Deviations: r.Profile.Deviations, Modes: r.Modes,
+		Profile: r.Profile.Name, Scheme: r.Scheme, SchemeNote: r.SchemeNote, Deviations: r.Profile.Deviations, Modes: r.Modes,
 		Wall: r.Wall.String(), Coverage: ComputeCoverage(r.Results, r.Modes), Results: r.Results,
 	}
 }

@@ -512,3 +512,22 @@ func (s Scheme) Summary() string {
 func (s Scheme) MarshalIndent() ([]byte, error) {
 	return json.MarshalIndent(s, "", "  ")
 }
+
+// CoverageNote says how the scheme changes what the header clauses
+// verify; empty when it changes nothing.
+func (s Scheme) CoverageNote() string {
+	var notes []string
+	if s.Verify == nil {
+		notes = append(notes, fmt.Sprintf("scheme %s sends no verify value: C8–C11 are checked as the presence (SUCCESS) or absence (NONE, FAILED) of its certificate headers", s.Name))
+	}
+	var missing []string
+	for _, f := range []Fact{FactSubject, FactIssuer, FactSerial} {
+		if _, ok := s.Place(f); !ok {
+			missing = append(missing, string(f))
+		}
+	}
+	if len(missing) > 0 {
+		notes = append(notes, fmt.Sprintf("it forwards no %s: C12 checks what it does forward, those are not checked", strings.Join(missing, ", ")))
+	}
+	return strings.Join(notes, "; ")
+}

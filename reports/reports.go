@@ -38,6 +38,7 @@ type page struct {
 	Target     string
 	Profile    contract.Profile
 	Scheme     string
+	SchemeNote string
 	Generated  string
 	Wall       time.Duration
 	Containers int
@@ -54,6 +55,7 @@ func newPage(r contract.RunResult) page {
 		Target:     r.Target,
 		Profile:    r.Profile,
 		Scheme:     r.Scheme,
+		SchemeNote: r.SchemeNote,
 		Generated:  time.Now().UTC().Format(time.RFC3339),
 		Wall:       r.Wall.Round(time.Millisecond),
 		Containers: r.Stats.ContainersStarted,
@@ -99,6 +101,9 @@ func Markdown(w io.Writer, r contract.RunResult) error {
 		b.WriteString("Every core clause of the targeted mode(s) selected by this run was verified against the target.\n\n")
 	} else {
 		fmt.Fprintf(&b, "**Inconclusive:** %s.\n\n", p.Coverage.Problem())
+	}
+	if p.SchemeNote != "" {
+		fmt.Fprintf(&b, "Header scheme: %s.\n\n", p.SchemeNote)
 	}
 	b.WriteString("```\n" + strings.Join(p.Coverage.Lines(), "\n") + "\n```\n")
 	var failed, deviations []contract.ScenarioResult

@@ -174,7 +174,8 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 		Target:         target.Describe(),
 		Implementation: target.Implementation(),
 		Profile:        o.Profile,
-		Scheme:         schemeName(o.Scheme),
+		Scheme:         suite.HeaderScheme().Name,
+		SchemeNote:     suite.HeaderScheme().CoverageNote(),
 	}
 	modes := target.Capabilities().Modes
 	for _, m := range modes {
@@ -221,11 +222,4 @@ func ReportToTest(t *testing.T, res contract.RunResult) {
 			}
 		})
 	}
-}
-
-func schemeName(s contract.Scheme) string {
-	if s.Name == "" {
-		return contract.DefaultScheme
-	}
-	return s.Name
 }

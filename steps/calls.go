@@ -218,8 +218,9 @@ func (st *scenario) resolve(value string, encode func(*pki.Identity) string) (st
 func (st *scenario) headerTable(t *godog.Table) (http.Header, error) {
 	s := st.mustScheme()
 	h := http.Header{}
-	xfcc := map[string][]string{} // header spelling → field=value pairs
-	var xfccOrder []string
+	xfcc := map[string][]string{} // folded header → field=value pairs
+	var xfccOrder []string          // the first spelling of each
+	spellingOf := map[string]string{}
 	for _, row := range t.Rows {
 		if len(row.Cells) != 2 {
 			return nil, errors.New("a header table has two columns: name and value")
@@ -246,17 +247,22 @@ func (st *scenario) headerTable(t *godog.Table) (http.Header, error) {
 		}
 		spelled := respell(name, p.Header)
 		if p.Field != "" {
-			if _, ok := xfcc[spelled]; !ok {
-				xfccOrder = append(xfccOrder, spelled)
+			// One element per header as a backend reads it (CGI folds case
+			// and _): the fields of rows spelled alike go together.
+			fold := foldName(spelled)
+			if _, ok := xfcc[fold]; !ok {
+				xfccOrder = append(xfccOrder, fold)
+				spellingOf[fold] = spelled
 			}
-			xfcc[spelled] = append(xfcc[spelled], p.Field+`="`+strings.ReplaceAll(value, `"`, `\"`)+`"`)
+			xfcc[fold] = append(xfcc[fold], p.Field+`="`+strings.ReplaceAll(value, `"`, `\"`)+`"`)
 			continue
 		}
 		// As spelled, and as often as listed: C18 sends smuggled spellings.
 		h[spelled] = append(h[spelled], value)
 	}
-	for _, name := range xfccOrder {
-		h[name] = append(h[name], strings.Join(xfcc[name], ";"))
+	for _, fold := range xfccOrder {
+		name := spellingOf[fold]
+		h[name] = append(h[name], strings.Join(xfcc[fold], ";"))
 	}
 	return h, nil
 }

@@ -34,7 +34,9 @@ func (st *scenario) scheme() (contract.Scheme, error) {
 	return s.WithCertHeader(st.cfg.CertHeader)
 }
 
-// scheme is the run's header scheme, dlb when none was given.
+// HeaderScheme is the run's header scheme, dlb when none was given.
+func (s *Suite) HeaderScheme() contract.Scheme { return s.scheme() }
+
 func (s *Suite) scheme() contract.Scheme {
 	if s.Scheme.Name == "" {
 		d, _ := contract.LookupScheme(contract.DefaultScheme)
@@ -100,8 +102,10 @@ type xfccField struct {
 }
 
 // parseXFCC reads an x-forwarded-client-cert value: elements separated by
-// ",", key=value pairs by ";", values optionally double-quoted with \"
-// escapes; separators inside quotes are part of the value.
+// ",", key=value pairs by ";", values optionally double-quoted;
+// separators inside quotes are part of the value, and so is a backslash
+// escape (\" does not end the quote): Envoy writes the Subject as RFC
+// 2253 text, whose own escapes stay as they are.
 func parseXFCC(v string) ([]map[string]xfccField, error) {
 	var elems []map[string]xfccField
 	cur := map[string]xfccField{}
@@ -125,6 +129,7 @@ func parseXFCC(v string) ([]map[string]xfccField, error) {
 		c := v[i]
 		switch {
 		case quoted && c == '\\' && i+1 < len(v):
+			val.WriteByte(c)
 			val.WriteByte(v[i+1])
 			i++
 		case quoted && c == '"':

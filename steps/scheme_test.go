@@ -76,9 +76,10 @@ func TestSchemeFactsReadXFCC(t *testing.T) {
 			}
 		})
 	}
-	// A subject with a comma and a quote survives the quoting.
-	elems, err := parseXFCC(`Subject="CN=a\"b,O=Acme; Inc";Cert="x"`)
-	if err != nil || elems[0]["subject"].value != `CN=a"b,O=Acme; Inc` {
+	// A subject with a comma, a semicolon and an escaped quote survives
+	// the quoting as the RFC 2253 text it is.
+	elems, err := parseXFCC(`Subject="CN=a\"b,O=Acme\, Inc; Ltd";Cert="x"`)
+	if err != nil || elems[0]["subject"].value != `CN=a\"b,O=Acme\, Inc; Ltd` {
 		t.Errorf("parseXFCC: %v %+v", err, elems)
 	}
 }

@@ -91,6 +91,7 @@ func Run(t *testing.T, impl lb.Implementation, k Kit) {
 			}
 		}
 	})
+	t.Run("schemes", func(t *testing.T) { schemes(t, impl, k.Ext) })
 	t.Run("bad input", func(t *testing.T) { badInput(t, impl) })
 	t.Run("mutations", func(t *testing.T) { mutations(t, impl, k.Configs) })
 	if m, ok := impl.(lb.Multiplexed); ok {
@@ -158,6 +159,38 @@ func Compare(t *testing.T, path, got string) {
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("the rendering differs from %s (-want +got):\n%s", path, diff)
+	}
+}
+
+// schemes: the implementation takes a position on every built-in header
+// scheme, pinned in testdata/golden: its rendering in Optional mode
+// (scheme-NAME.EXT), or "not supported" with the reason
+// (scheme-NAME.unsupported.txt). A rendering names every header the
+// scheme sets or strips.
+func schemes(t *testing.T, impl lb.Implementation, ext string) {
+	for _, name := range contract.SchemeNames() {
+		t.Run(name, func(t *testing.T) {
+			s, err := contract.LookupScheme(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := impl.Render(lb.Config{Mode: contract.Optional, Truststore: []byte("trust\n"), Scheme: s}, Server)
+			golden := filepath.Join("testdata", "golden", "scheme-"+name)
+			if err != nil {
+				if !errors.Is(err, contract.ErrNotSupported) {
+					t.Fatalf("%s: %v (a built-in scheme is no bad input: render it, or say why not with contract.Unsupported)", name, err)
+				}
+				Compare(t, golden+".unsupported.txt", err.Error()+"\n")
+				return
+			}
+			Compare(t, golden+"."+ext, r.Config)
+			text := strings.ToLower(SlotText(r.Files))
+			for _, h := range s.Stripped() {
+				if !strings.Contains(text, strings.ToLower(h)) && !strings.Contains(text, strings.ToLower(strings.ReplaceAll(h, "-", "[-_]"))) {
+					t.Errorf("%s: the rendering never names %s, a header the scheme sets or strips", name, h)
+				}
+			}
+		})
 	}
 }
 

@@ -54,13 +54,7 @@ events {
 }
 
 http {
-    # Optional mode: nginx reports an untrusted certificate as
-    # "FAILED:<reason>"; the contract (C10) wants plain FAILED.
-    map $ssl_client_verify $mtls_client_verify {
-        "~^FAILED" FAILED;
-        default    $ssl_client_verify;
-    }
-
+{{.Maps}}
     # The partner API: the default host (a handshake without SNI gets it),
     # asking for client certificates. nginx answers 421 to a request whose
     # Host names this server on a connection whose SNI chose another.
@@ -89,11 +83,9 @@ http {
             proxy_http_version 1.1;
             # proxy_set_header replaces any copy the client sent (C13);
             # an empty value drops the header altogether.
-            proxy_set_header {{.HeaderVerify}} $mtls_client_verify;
-            proxy_set_header {{.HeaderDN}} $ssl_client_s_dn;
-            proxy_set_header {{.HeaderIssuer}} $ssl_client_i_dn;
-            proxy_set_header {{.HeaderSerial}} $ssl_client_serial;
-            proxy_set_header {{.CertHeader}} $ssl_client_escaped_cert;
+{{- range .Sets}}
+            proxy_set_header {{.}};
+{{- end}}
         }
     }
 
@@ -137,6 +129,10 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 	if err != nil {
 		return lb.Rendered{}, err
 	}
+	hs, err := schemeHeaders(c.Scheme)
+	if err != nil {
+		return lb.Rendered{}, err
+	}
 	verify := map[contract.Mode]string{contract.Mandatory: "on", contract.Optional: "optional_no_ca"}[c.Mode]
 	var b strings.Builder
 	err = nginxTemplate.Execute(&b, map[string]any{
@@ -146,14 +142,11 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 		"VerifyDepth":  c.VerifyDepth,
 		"HasCRL":       len(c.CRL) > 0,
 		"Backend":      lb.BackendAlias + ":" + strings.TrimSuffix(lb.BackendPort, "/tcp"),
-		"HeaderVerify": contract.HeaderVerify,
-		"HeaderDN":     contract.HeaderDN,
-		"HeaderIssuer": contract.HeaderIssuer,
-		"HeaderSerial": contract.HeaderSerial,
-		"CertHeader":   c.CertHeader,
+		"Maps":         hs.maps,
+		"Sets":         hs.sets,
 		"ServerName":   lb.ServerName,
 		"PublicHost":   lb.PublicHost,
-		"Stripped":     contract.ContractHeaders(c.CertHeader),
+		"Stripped":     c.Scheme.Stripped(),
 	})
 	if err != nil {
 		return lb.Rendered{}, fmt.Errorf("render nginx.conf: %w", err)
