@@ -119,7 +119,6 @@ func Prepare(c Config) (Config, error) {
 	return c, nil
 }
 
-
 // Token says whether s is a header name that needs no quoting in any
 // balancer's configuration: letters, digits, - _ and . only.
 func Token(s string) bool {

@@ -219,7 +219,7 @@ func (st *scenario) headerTable(t *godog.Table) (http.Header, error) {
 	s := st.mustScheme()
 	h := http.Header{}
 	xfcc := map[string][]string{} // folded header → field=value pairs
-	var xfccOrder []string          // the first spelling of each
+	var xfccOrder []string        // the first spelling of each
 	spellingOf := map[string]string{}
 	for _, row := range t.Rows {
 		if len(row.Cells) != 2 {
