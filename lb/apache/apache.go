@@ -19,9 +19,9 @@ import (
 // mod_ssl's verify callback, whatever the mode: those callers get a TLS
 // alert, which the profile lists. Beside the partner API it serves a
 // public host on the same port (no client certificate) and a plain port
-// that redirects, both with HTTP/2 where TLS is spoken (mod_http2). Nothing
-// the lb.Config can say is beyond Apache, so Render never answers
-// contract.ErrNotSupported.
+// that redirects, both with HTTP/2 where TLS is spoken (mod_http2). Render
+// answers contract.ErrNotSupported only for a header scheme mod_ssl and
+// mod_headers cannot write (see scheme.go).
 type Balancer struct{}
 
 func (Balancer) Name() string     { return "apache" }
@@ -182,18 +182,7 @@ SSLSessionCache shmcb:/tmp/ssl_scache(512000)
     # name (in any letter case), so every "-"/"_" spelling is named: a
     # CGI-style backend reads X_SSL_Client_DN as X-SSL-Client-DN.
 {{.Strip}}
-    # SSL_CLIENT_VERIFY is NONE, SUCCESS, GENEROUS or FAILED:<reason>;
-    # the contract knows NONE, SUCCESS and plain FAILED (C10).
-    RequestHeader set {{.HeaderVerify}} NONE    "expr=%{SSL_CLIENT_VERIFY} == 'NONE'"
-    RequestHeader set {{.HeaderVerify}} SUCCESS "expr=%{SSL_CLIENT_VERIFY} == 'SUCCESS'"
-    RequestHeader set {{.HeaderVerify}} FAILED  "expr=! %{SSL_CLIENT_VERIFY} in {'NONE', 'SUCCESS'}"
-    # %{VAR}s sends "(null)" for an absent value: the conditions keep the
-    # headers away when no certificate was sent.
-    RequestHeader set {{.HeaderDN}} "%{SSL_CLIENT_S_DN}s" "expr=-n %{SSL_CLIENT_CERT}"
-    RequestHeader set {{.HeaderIssuer}} "%{SSL_CLIENT_I_DN}s" "expr=-n %{SSL_CLIENT_CERT}"
-    RequestHeader set {{.HeaderSerial}} "%{SSL_CLIENT_M_SERIAL}s" "expr=-n %{SSL_CLIENT_CERT}"
-    RequestHeader set {{.CertHeader}} "expr=%{escape:%{SSL_CLIENT_CERT}}" "expr=-n %{SSL_CLIENT_CERT}"
-{{.EncodeCert}}
+{{.Headers}}
     ProxyPass        / http://{{.Backend}}/
     ProxyPassReverse / http://{{.Backend}}/
 </VirtualHost>
@@ -231,6 +220,10 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 	if err != nil {
 		return lb.Rendered{}, err
 	}
+	headers, err := apacheHeaders(c.Scheme)
+	if err != nil {
+		return lb.Rendered{}, err
+	}
 	var b strings.Builder
 	err = apacheTemplate.Execute(&b, map[string]any{
 		"Mode":           c.Mode,
@@ -239,15 +232,10 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 		"SSLVerifyDepth": c.VerifyDepth + 1,
 		"HasCRL":         len(c.CRL) > 0,
 		"Refusal":        apacheRefusal,
-		"HeaderVerify":   contract.HeaderVerify,
-		"HeaderDN":       contract.HeaderDN,
-		"HeaderIssuer":   contract.HeaderIssuer,
-		"HeaderSerial":   contract.HeaderSerial,
-		"CertHeader":     c.CertHeader,
-		"Strip":          apacheUnset(apacheStripped(c.CertHeader), true),
+		"Headers":        headers,
+		"Strip":          apacheUnset(apacheStripped(c.Scheme), true),
 		"ServerName":     lb.ServerName,
 		"PublicHost":     lb.PublicHost,
-		"EncodeCert":     apacheEncodeCert(c.CertHeader),
 		"Backend":        apacheBackend,
 	})
 	if err != nil {
@@ -259,17 +247,6 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 		return lb.Rendered{}, err
 	}
 	return lb.Text("httpd.conf", conf, c, srv.Files()), nil
-}
-
-// apacheStripped names the headers whose caller-sent copies are removed:
-// the contract's, and the default certificate header too, so that a
-// gateway still configured for it never reads a caller's copy.
-func apacheStripped(certHeader string) []string {
-	names := contract.ContractHeaders(certHeader)
-	if !strings.EqualFold(certHeader, contract.DefaultCertHeader) {
-		names = append(names, contract.DefaultCertHeader)
-	}
-	return names
 }
 
 // apacheUnset removes each name, and with spellings every "-"/"_" variant
@@ -329,7 +306,7 @@ func apacheMutations() lb.Mutations[string] {
 		"exact-names-only": {
 			How: "one RequestHeader unset per header",
 			Apply: func(conf string, c lb.Config) (string, error) {
-				names := apacheStripped(c.WithDefaults().CertHeader)
+				names := apacheStripped(c.WithDefaults().Scheme)
 				return replaceEvery(apacheUnset(names, true), apacheUnset(names, false), 2)(conf, c)
 			},
 		},

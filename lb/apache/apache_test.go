@@ -1,6 +1,7 @@
 package apache
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -139,4 +140,54 @@ func TestApacheSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	lbtest.Compare(t, filepath.Join("testdata", "golden", "slot-optional.txt"), lbtest.SlotText(files))
+}
+
+// TestApacheSchemeProperties: a team's own scheme renders from its
+// properties (legacy DNs through SSLOptions, a hex-colons serial through
+// edit*, quoted verify values), and what mod_ssl and mod_headers cannot
+// write is "not supported" with the reason, after bad input is refused as
+// bad input.
+func TestApacheSchemeProperties(t *testing.T) {
+	base := func() contract.Scheme {
+		return contract.Scheme{
+			Name:    "team",
+			Verify:  &contract.VerifyHeader{Header: "X-Verify", Success: "ok", Failed: "bad verdict", None: "none-100%"},
+			Subject: &contract.DNHeader{Place: contract.Place{Header: "X-Subject"}, Rendering: contract.LegacySlash},
+			Issuer:  &contract.DNHeader{Place: contract.Place{Header: "X-Issuer"}, Rendering: contract.LegacySlash},
+			Serial:  &contract.SerialHeader{Place: contract.Place{Header: "X-Serial"}, Form: contract.SerialHexColons},
+			Cert:    contract.CertHeader{Place: contract.Place{Header: "X-Cert"}, Encoding: contract.Base64DERCert},
+		}
+	}
+	r, err := Balancer{}.Render(lb.Config{Mode: contract.Optional, Truststore: []byte("t"), Scheme: base()}, lbtest.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"    SSLOptions +LegacyDNStringFormat\n",
+		`    RequestHeader set X-Verify "bad verdict" "expr=! %{SSL_CLIENT_VERIFY} in {'NONE', 'SUCCESS'}"` + "\n",
+		`    RequestHeader set X-Verify "none-100%%"  "expr=%{SSL_CLIENT_VERIFY} == 'NONE'"` + "\n",
+		`    RequestHeader edit* X-Serial "([0-9A-Fa-f]{2})(?=[0-9A-Fa-f])" "$1:"` + "\n",
+		`    RequestHeader edit* X-Cert "-----(BEGIN|END) CERTIFICATE-----|\s" ""` + "\n",
+	} {
+		if !strings.Contains(r.Config, want) {
+			t.Errorf("the team's scheme lacks %q", strings.TrimSpace(want))
+		}
+	}
+	for name, change := range map[string]func(*contract.Scheme){
+		"decimal serial":  func(s *contract.Scheme) { s.Serial.Form = contract.SerialDecimal },
+		"DN as DER":       func(s *contract.Scheme) { s.Subject.Rendering = contract.Base64DER },
+		"mixed DN forms":  func(s *contract.Scheme) { s.Issuer.Rendering = contract.RFC2253 },
+		"quote in verify": func(s *contract.Scheme) { s.Verify.Failed = `say "no"` },
+	} {
+		s := base()
+		change(&s)
+		_, err := Balancer{}.Render(lb.Config{Mode: contract.Optional, Truststore: []byte("t"), Scheme: s}, lbtest.Server)
+		if !errors.Is(err, contract.ErrNotSupported) {
+			t.Errorf("%s: %v, want not supported", name, err)
+		}
+		_, err = Balancer{}.Render(lb.Config{Mode: contract.Optional, Scheme: s}, lbtest.Server)
+		if err == nil || errors.Is(err, contract.ErrNotSupported) {
+			t.Errorf("%s without a truststore: %v, want bad input", name, err)
+		}
+	}
 }

@@ -236,6 +236,8 @@ const (
 	caddyCertSubject = "{http.request.tls.client.subject}"
 	caddyCertIssuer  = "{http.request.tls.client.issuer}"
 	caddyFingerprint = "{http.request.tls.client.fingerprint}"
+	// caddyCertSerial is the serial number in decimal.
+	caddyCertSerial = "{http.request.tls.client.serial}"
 )
 
 // Render turns the typed configuration into caddy.json and its files.
@@ -253,7 +255,11 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 	if asked.VerifyDepth != 0 {
 		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 has no verify-depth option (verify depth %d asked for)", asked.VerifyDepth)
 	}
-	cfg, err := caddyMutations().Apply("caddy", caddyRender(c), c)
+	hs, err := caddyScheme(c.Scheme)
+	if err != nil {
+		return lb.Rendered{}, err
+	}
+	cfg, err := caddyMutations().Apply("caddy", caddyRenderHeaders(c, hs), c)
 	if err != nil {
 		return lb.Rendered{}, err
 	}
@@ -285,8 +291,23 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 // itself); the public host proxies with none; callers that presented a
 // certificate (which verify_if_given has then verified) are proxied with
 // SUCCESS and the identity headers; callers without one get the 400 page
-// (Mandatory) or are proxied marked NONE (Optional).
+// (Mandatory) or are proxied marked NONE (Optional). The headers and their
+// encodings are the scheme's (scheme.go); the names here are the dlb's.
 func caddyRender(c lb.Config) *caddyConfig {
+	s, err := c.Scheme.WithCertHeader(c.CertHeader)
+	if err != nil {
+		panic(err)
+	}
+	hs, err := caddyScheme(s)
+	if err != nil {
+		panic(err)
+	}
+	return caddyRenderHeaders(c, hs)
+}
+
+// caddyRenderHeaders is caddyRender with the scheme rendered: a scheme's
+// headers replace the dlb names below (caddyScheme).
+func caddyRenderHeaders(c lb.Config, hs caddyHeaderSet) *caddyConfig {
 	cfg := &caddyConfig{
 		Storage: caddyStorage{Module: "file_system", Root: "/tmp/caddy"},
 	}
@@ -294,21 +315,16 @@ func caddyRender(c lb.Config) *caddyConfig {
 	cfg.Apps.TLS.Certificates.LoadFiles = []caddyCertFile{{Certificate: lb.ConfDir + "/server-chain.pem", Key: lb.ConfDir + "/server.key"}}
 	cfg.Apps.TLS.DisableOCSPStapling = true
 
-	strip := &caddyHeadersHandler{Handler: "headers", Request: &caddyHeaderOps{Delete: caddyStripped(c.CertHeader)}}
-	withCert := caddyProxy(map[string][]string{
-		contract.HeaderVerify: {"SUCCESS"},
-		contract.HeaderDN:     {caddyCertSubject},
-		contract.HeaderIssuer: {caddyCertIssuer},
-		contract.HeaderSerial: {caddyCertDER},
-		c.CertHeader:          {caddyCertDER},
-	})
-	withCert.Headers.Request.Replace = map[string][]caddyReplacement{
-		contract.HeaderSerial: caddySerialFromDER(),
-		c.CertHeader:          caddyEscapedPEMFromDER(),
+	strip := &caddyHeadersHandler{Handler: "headers", Request: &caddyHeaderOps{Delete: hs.strip}}
+	withCert := caddyProxy(nil)
+	withCert.Headers.Request = hs.cert
+	certHandlers := []any{withCert}
+	if hs.prepare != nil {
+		certHandlers = []any{&caddyHeadersHandler{Handler: "headers", Request: hs.prepare}, withCert}
 	}
 	noCert := []any{caddyNoCertRefusal()}
 	if c.Mode == contract.Optional {
-		noCert = []any{caddyProxy(map[string][]string{contract.HeaderVerify: {"NONE"}})}
+		noCert = []any{caddyProxy(hs.none)}
 	}
 	strict := true
 	tlsPort := strings.TrimSuffix(lb.Port, "/tcp")
@@ -337,7 +353,7 @@ func caddyRender(c lb.Config) *caddyConfig {
 			Routes: []*caddyRoute{
 				{ID: caddyRouteStrip, Handle: []any{strip}},
 				{ID: caddyRoutePublic, Match: []map[string]any{{"host": []string{lb.PublicHost}}}, Handle: []any{caddyProxy(nil)}, Terminal: true},
-				{ID: caddyRouteCert, Match: []map[string]any{caddyHasCertificate()}, Handle: []any{withCert}, Terminal: true},
+				{ID: caddyRouteCert, Match: []map[string]any{caddyHasCertificate()}, Handle: certHandlers, Terminal: true},
 				{ID: caddyRouteNoCert, Handle: noCert, Terminal: true},
 			},
 		},
@@ -353,20 +369,6 @@ func caddyRender(c lb.Config) *caddyConfig {
 		},
 	}
 	return cfg
-}
-
-// caddyStripped are the header names the strip route deletes. Caddy 2.6
-// compares names case-insensitively: an exact name through Go's
-// canonical form (which keeps "_"), a name ending in "*" as a prefix. Every
-// X-SSL-* name goes, under all four spellings of that prefix, not just
-// the four the balancer sets: anything under it looks like the
-// balancer's word. The certificate header goes in every spelling.
-func caddyStripped(certHeader string) []string {
-	var out []string
-	for _, p := range contract.Spellings("X-SSL-") {
-		out = append(out, p+"*")
-	}
-	return append(out, contract.Spellings(certHeader)...)
 }
 
 // caddyHasCertificate matches a request whose connection presented a
@@ -404,16 +406,25 @@ func caddyNoCertRefusal() *caddyStaticResponse {
 // request invalid (502). Lines are wrapped at 64 with a marker first,
 // because the escapes lengthen what they replace; a marker after a last
 // full line is dropped so no empty line appears.
-func caddyEscapedPEMFromDER() []caddyReplacement {
-	return []caddyReplacement{
+func caddyEscapedPEMFromDER() []caddyReplacement { return caddyPEMFromDER(true) }
+
+// caddyPEMFromDER is caddyEscapedPEMFromDER, or with escapeBase64 false
+// the same PEM leaving the base64 characters + / = raw (AWS ALB's
+// encoding): line breaks and spaces are still escaped.
+func caddyPEMFromDER(escapeBase64 bool) []caddyReplacement {
+	out := []caddyReplacement{
 		{SearchRegexp: `.{64}`, Replace: `$0,`},
 		{SearchRegexp: `,$`, Replace: ``},
-		{Search: `+`, Replace: `%2B`},
-		{Search: `/`, Replace: `%2F`},
-		{Search: `=`, Replace: `%3D`},
-		{Search: `,`, Replace: `%0A`},
-		{SearchRegexp: `^(.+)$`, Replace: `-----BEGIN%20CERTIFICATE-----%0A$1%0A-----END%20CERTIFICATE-----%0A`},
 	}
+	if escapeBase64 {
+		out = append(out,
+			caddyReplacement{Search: `+`, Replace: `%2B`},
+			caddyReplacement{Search: `/`, Replace: `%2F`},
+			caddyReplacement{Search: `=`, Replace: `%3D`})
+	}
+	return append(out,
+		caddyReplacement{Search: `,`, Replace: `%0A`},
+		caddyReplacement{SearchRegexp: `^(.+)$`, Replace: `-----BEGIN%20CERTIFICATE-----%0A$1%0A-----END%20CERTIFICATE-----%0A`})
 }
 
 // caddyBase64 is the standard base64 alphabet, in value order.

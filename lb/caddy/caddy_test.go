@@ -141,8 +141,28 @@ func TestCaddyHeaderReplacements(t *testing.T) {
 		}
 		certs = append(certs, pkitest.MustClient(t, inter, fmt.Sprintf("extra-%d", i)).Cert)
 	}
+	// The schemes' other encodings (scheme.go): URL-encoded PEM leaving
+	// + = / raw, and the serial as hex pairs with colons.
+	rawPlus, err := caddyFact(contract.Scheme{Cert: contract.CertHeader{Encoding: contract.URLPEMRawPlus}}, contract.FactCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colons, err := caddyFact(contract.Scheme{Serial: &contract.SerialHeader{Form: contract.SerialHexColons}}, contract.FactSerial)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range certs {
 		der := base64.StdEncoding.EncodeToString(c.Raw)
+		if got, want := applyCaddyReplacements(t, der, rawPlus.replace), strings.NewReplacer("%2B", "+", "%2F", "/", "%3D", "=").Replace(nginxEscaped(c)); got != want {
+			t.Errorf("%s: certificate header, + = / raw\n got %q\nwant %q", c.Subject, got, want)
+		}
+		var pairs []string
+		for _, b := range c.SerialNumber.Bytes() {
+			pairs = append(pairs, fmt.Sprintf("%02X", b))
+		}
+		if got, want := applyCaddyReplacements(t, der, colons.replace), strings.Join(pairs, ":"); got != want {
+			t.Errorf("%s: serial header with colons %q, want %q", c.Subject, got, want)
+		}
 		if got, want := applyCaddyReplacements(t, der, caddyEscapedPEMFromDER()), nginxEscaped(c); got != want {
 			t.Errorf("%s: certificate header\n got %q\nwant %q", c.Subject, got, want)
 		}
