@@ -24,6 +24,7 @@ import (
 	"mtlsconform/output"
 	"mtlsconform/partner"
 	"mtlsconform/runner"
+	"mtlsconform/steps"
 )
 
 // Input is what onboarding works on.
@@ -48,6 +49,9 @@ type Input struct {
 	Harness harness.Options
 	// Live, when set, is a live target to call as the partner.
 	Live *runner.LiveOptions
+	// Scheme is the header set the reference forwards the partner's
+	// identity in, and the proof checks at its backend; dlb when empty.
+	Scheme contract.Scheme
 }
 
 // Run lints, combines, writes and proves, and returns the verdict. An
@@ -76,7 +80,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		rep.Output = in.Out
 	}
 	if lint.OK() && in.Prove {
-		if err := proveOnReference(ctx, rep, in.Partner, current, newBundle, in.Harness); err != nil {
+		if err := proveOnReference(ctx, rep, in.Partner, current, newBundle, in.Harness, in.Scheme); err != nil {
 			return nil, fmt.Errorf("prove the combined truststore on the reference load balancer: %w", err)
 		}
 	}
@@ -106,7 +110,7 @@ func verdict(lintOK bool, proof []ProofLine) Verdict {
 
 // proveOnReference starts the reference load balancer with the new bundle
 // and checks the three promises of onboarding.
-func proveOnReference(ctx context.Context, rep *Report, id *pki.Identity, current []*x509.Certificate, newBundle []byte, opts harness.Options) error {
+func proveOnReference(ctx context.Context, rep *Report, id *pki.Identity, current []*x509.Certificate, newBundle []byte, opts harness.Options, scheme contract.Scheme) error {
 	newCerts, err := pki.ParseCertificates("new truststore", newBundle)
 	if err != nil {
 		return fmt.Errorf("the combined truststore does not parse back: %w", err)
@@ -120,12 +124,49 @@ func proveOnReference(ctx context.Context, rep *Report, id *pki.Identity, curren
 		return err
 	}
 	defer env.Close(context.WithoutCancel(ctx))
-	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: newBundle})
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: newBundle, Scheme: scheme})
+	if errors.Is(err, contract.ErrNotSupported) {
+		return fmt.Errorf("the reference load balancer (%s) cannot forward header scheme %s: %w; choose another --scheme or implementation", opts.Implementation.Name(), scheme.Name, err)
+	}
 	if err != nil {
 		return fmt.Errorf("the reference load balancer did not start with the new truststore: %w", err)
 	}
 	rep.prove(true, "bundle loads", "the reference load balancer (%s, Mandatory mode) starts and serves with the new truststore", opts.Implementation.Name())
-	return callReference(ctx, rep, env.Caller(), bal.URL, id, opts.Implementation.Profile().Refusal)
+	if err := callReference(ctx, rep, env.Caller(), bal.URL, id, opts.Implementation.Profile().Refusal); err != nil {
+		return err
+	}
+	if id == nil {
+		return nil
+	}
+	return identityForwarded(ctx, rep, env, bal.URL, id, scheme)
+}
+
+// identityForwarded calls the backend's echo as the partner: the API
+// behind the balancer must see the partner's identity in the header
+// scheme it reads.
+func identityForwarded(ctx context.Context, rep *Report, env *harness.Environment, url string, id *pki.Identity, scheme contract.Scheme) error {
+	if scheme.Name == "" {
+		scheme, _ = contract.LookupScheme(contract.DefaultScheme)
+	}
+	res, err := env.Caller().Do(ctx, url, partner.Request{Path: productapi.EchoPath, Credential: id, SendChain: true})
+	if err != nil {
+		return err
+	}
+	seen, err := env.BackendRequests(ctx, res.RequestID)
+	if err != nil {
+		return err
+	}
+	if len(seen) != 1 {
+		rep.prove(false, "identity forwarded", "the partner's call to the backend's echo got %s and reached the backend %d time(s)", res.Outcome(), len(seen))
+		return nil
+	}
+	what, err := steps.ForwardedIdentity(scheme, http.Header(seen[0].Headers), id.Cert)
+	if err != nil {
+		rep.prove(false, "identity forwarded", "%v", err)
+		return nil
+	}
+	rep.prove(true, "identity forwarded", "the backend saw the partner in %s", what)
+	return nil
 }
 
 // keptTrust checks that every certificate that validated against the

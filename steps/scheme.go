@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
@@ -8,10 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // The features name each forwarded fact by the dlb scheme's header
@@ -399,4 +403,34 @@ func schemeFacts(s contract.Scheme, h http.Header) map[string]string {
 		}
 	}
 	return out
+}
+
+// ForwardedIdentity checks that the backend's headers carry cert the way
+// the scheme forwards it: the certificate itself and, where the scheme
+// sends them, its subject, issuer and serial. It says what it compared,
+// or what differs.
+func ForwardedIdentity(s contract.Scheme, h http.Header, cert *x509.Certificate) (string, error) {
+	got := schemeFacts(s, h)
+	want := map[string]string{s.Cert.Place.String(): "certificate sha256:" + pki.Fingerprint(cert)}
+	if s.Subject != nil {
+		want[s.Subject.Place.String()] = certDN(cert.RawSubject)
+	}
+	if s.Issuer != nil {
+		want[s.Issuer.Place.String()] = certDN(cert.RawIssuer)
+	}
+	if s.Serial != nil {
+		want[s.Serial.Place.String()] = normalSerial(cert.SerialNumber.Text(16))
+	}
+	if s.Verify != nil {
+		want[s.Verify.Header] = "SUCCESS"
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		return "", fmt.Errorf("the backend's headers differ from scheme %s (-want +got):\n%s", s.Name, diff)
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return fmt.Sprintf("scheme %s: %s as the partner's certificate says", s.Name, strings.Join(keys, ", ")), nil
 }

@@ -25,7 +25,8 @@ const onboardUsage = `mtlsconform onboard: will this partner's certificate be ac
 It lints the certificate (format, validity, clientAuth, complete chain, already trusted?), writes the
 combined truststore (the current one byte for byte, then what the partner needs) without touching the
 input, and proves it on the reference load balancer: the partner gets 200, everything trusted before
-still validates, an unknown certificate is still refused.`
+still validates, an unknown certificate is still refused; with the partner's key, the API behind it sees
+the partner's identity in the header scheme it reads (--scheme, dlb by default).`
 
 func cmdOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mtlsconform onboard", stderr, onboardUsage)
@@ -62,6 +63,10 @@ func cmdOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return &envError{err}
 	}
+	scheme, err := lf.headerScheme()
+	if err != nil {
+		return err
+	}
 	var live *runner.LiveOptions
 	if lf.target != "" {
 		if lf.mode == "" {
@@ -79,6 +84,7 @@ func cmdOnboard(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		Out: *out, Prove: !*noProof,
 		Harness: harness.Options{Image: *image, Logf: prefixLogger(stderr, "mtlsconform")},
 		Live:    live,
+		Scheme:  scheme,
 	})
 	if err != nil {
 		return &envError{err}

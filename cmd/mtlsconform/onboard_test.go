@@ -64,7 +64,8 @@ func TestOnboardSelfSignedPartner(t *testing.T) {
 	if before, _ := os.ReadFile(fx.truststore); !bytes.Equal(before, fx.existing) {
 		t.Error("the input truststore was changed")
 	}
-	for _, want := range []string{"[ok  ] partner accepted", "HTTP 200", "[ok  ] stranger refused", "[ok  ] existing trust kept", "Verdict: ACCEPT"} {
+	for _, want := range []string{"[ok  ] partner accepted", "HTTP 200", "[ok  ] stranger refused", "[ok  ] existing trust kept",
+		"[ok  ] identity forwarded", "scheme dlb: X-SSL-Client-DN, X-SSL-Client-Serial, X-SSL-Client-Verify, X-SSL-Issuer, X-WSO2-CLIENT-CERTIFICATE", "Verdict: ACCEPT"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
@@ -101,8 +102,9 @@ func TestOnboardCASignedPartnerWithPKCS12(t *testing.T) {
 	}
 	out := filepath.Join(fx.dir, "new.pem")
 	t.Setenv("PARTNER_PW", "pw")
+	// The API behind the balancer reads Envoy's XFCC.
 	code, stdout, stderr := cli(t, "onboard", "--partner-p12", files.P12, "--partner-p12-password-env", "PARTNER_PW",
-		"--truststore", fx.truststore, "--out", out, "--report", t.TempDir())
+		"--truststore", fx.truststore, "--out", out, "--report", t.TempDir(), "--scheme", "envoy-xfcc")
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -112,6 +114,9 @@ func TestOnboardCASignedPartnerWithPKCS12(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "trusts every client certificate it issues") {
 		t.Errorf("no warning that trust is by CA:\n%s", stdout)
+	}
+	if want := "[ok  ] identity forwarded: the backend saw the partner in scheme envoy-xfcc: X-Forwarded-Client-Cert field Cert, X-Forwarded-Client-Cert field Subject"; !strings.Contains(stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, stdout)
 	}
 }
 
