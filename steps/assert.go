@@ -307,14 +307,23 @@ func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.C
 	if diff := cmp.Diff(want, got); diff != "" {
 		return ctx, st.violation(c, "the client-certificate headers the backend saw differ from scheme %s (-want +got):\n%s", s.Name, diff)
 	}
-	var places []string
+	var present, absent []string
 	for _, f := range []contract.Fact{contract.FactVerify, contract.FactSubject, contract.FactIssuer, contract.FactSerial, contract.FactCert} {
 		if p, ok := s.Place(f); ok {
-			places = append(places, p.String())
+			if _, wanted := want[p.String()]; wanted {
+				present = append(present, p.String())
+			} else {
+				absent = append(absent, p.String())
+			}
 		}
 	}
-	note := fmt.Sprintf("scheme %s at the backend: %s as the table says (DNs compared canonically within the scheme's rendering, serials as hex, certificates by fingerprint)",
-		s.Name, strings.Join(places, ", "))
+	note := fmt.Sprintf("scheme %s at the backend:", s.Name)
+	if len(present) > 0 {
+		note += fmt.Sprintf(" %s as the table says (DNs compared canonically within the scheme's rendering, serials as hex, certificates by fingerprint)", strings.Join(present, ", "))
+	}
+	if len(absent) > 0 {
+		note += fmt.Sprintf(" no %s", strings.Join(absent, ", "))
+	}
 	if s.Verify == nil {
 		note += "; the scheme sends no verify value: presence of the certificate stands for SUCCESS"
 	}

@@ -185,6 +185,8 @@ func TestLiveTargets(t *testing.T) {
 		"broken-unmapped-failed.conf", "broken-legacy-dn.conf", "broken-forgeable-verify.conf", "broken-tls12-only.conf", "broken-plain-port-proxies.conf",
 		"broken-haproxy-underscores.cfg", "broken-haproxy-small-buffer.cfg", "broken-haproxy-optional-underscores.cfg",
 		"broken-apache-underscores.httpd.conf",
+		"nginx-envoy-xfcc.conf", "nginx-ingress.conf", "haproxy-rfc9440.cfg",
+		"broken-xfcc-unquoted.conf", "broken-haproxy-rfc9440-chain.cfg", "broken-haproxy-raw-plus.cfg",
 	)
 	// args adds --http-target, the balancer's plain listener, when plain.
 	args := func(out, conf, mode string, plain bool, extra []string) []string {
@@ -343,6 +345,34 @@ func TestLiveTargets(t *testing.T) {
 		{"nginx Mandatory, the exact product list given", "nginx-mandatory.conf", "mandatory", false, []string{"--tags", "@C5", "--expect-products", "testdata/live/products.json"}, map[string]contract.Status{
 			"A trusted CA-signed certificate gets the product list": contract.Passed,
 		}, nil},
+		// Other header schemes, each checked in its own (and failing under
+		// dlb, below).
+		{"nginx in Envoy's XFCC format, scheme envoy-xfcc", "nginx-envoy-xfcc.conf", "optional", false, []string{"--echo-path", "/echo", "--scheme", "envoy-xfcc", "--profile", "reference-nginx"}, map[string]contract.Status{
+			"Optional mode forwards the same identity on success":                                                   contract.Passed,
+			"A caller with an untrusted certificate reaches the API marked exactly FAILED: issued by an unknown CA": contract.Passed,
+			"A caller without a certificate reaches the API marked NONE":                                            contract.Passed,
+			"A caller without a certificate cannot claim SUCCESS":                                                   contract.Passed,
+			smuggledOptNone: contract.Passed,
+		}, map[string]string{
+			"Optional mode forwards the same identity on success":        "scheme envoy-xfcc at the backend: X-Forwarded-Client-Cert field Subject, X-Forwarded-Client-Cert field Cert",
+			"A caller without a certificate reaches the API marked NONE": "scheme envoy-xfcc at the backend: no X-Forwarded-Client-Cert field Subject, X-Forwarded-Client-Cert field Cert; the scheme sends no verify value",
+		}},
+		{"nginx as ingress-nginx renders it, scheme ingress-nginx", "nginx-ingress.conf", "mandatory", false, []string{"--echo-path", "/echo", "--scheme", "ingress-nginx"}, map[string]contract.Status{
+			"A trusted caller's identity is forwarded":                          contract.Passed,
+			"Headers forged by a trusted caller are replaced":                   contract.Passed,
+			"The presented leaf is forwarded URL-encoded in the default header": contract.Passed,
+			smuggledTrusted: contract.Passed,
+		}, map[string]string{
+			"A trusted caller's identity is forwarded": "not forwarded in this scheme, not checked: serial",
+		}},
+		{"HAProxy as an RFC 9440 edge, scheme rfc9440", "haproxy-rfc9440.cfg", "mandatory", false, []string{"--echo-path", "/echo", "--scheme", "rfc9440"}, map[string]contract.Status{
+			"A trusted caller's identity is forwarded":                          contract.Passed,
+			"Headers forged by a trusted caller are replaced":                   contract.Passed,
+			"The presented leaf is forwarded URL-encoded in the default header": contract.Passed,
+			smuggledTrusted: contract.Passed,
+		}, map[string]string{
+			"The presented leaf is forwarded URL-encoded in the default header": "Client-Cert: the presented certificate as rfc9440",
+		}},
 	}
 	for _, tt := range conformant {
 		t.Run("conformant/"+tt.name, func(t *testing.T) {
@@ -416,6 +446,20 @@ func TestLiveTargets(t *testing.T) {
 			smuggledTrusted, "X-Ssl-Client_verify"},
 		{"nginx whose plain port proxies to the API", "broken-plain-port-proxies.conf", "mandatory", true, []string{"--echo-path", "/echo"},
 			plainMandatory, "a request without TLS reached the backend with contract headers"},
+		// Header schemes: a balancer of another scheme is no dlb balancer,
+		// and each scheme's own breakages are caught under it.
+		{"ingress-nginx's headers, checked as dlb", "nginx-ingress.conf", "mandatory", false, []string{"--echo-path", "/echo"},
+			"A trusted caller's identity is forwarded", "X-SSL-Client-Verify"},
+		{"Envoy's XFCC, checked as dlb", "nginx-envoy-xfcc.conf", "optional", false, []string{"--echo-path", "/echo", "--profile", "reference-nginx"},
+			"Optional mode forwards the same identity on success", "X-SSL-Client-DN"},
+		{"RFC 9440's Client-Cert, checked as dlb", "haproxy-rfc9440.cfg", "mandatory", false, []string{"--echo-path", "/echo"},
+			"The presented leaf is forwarded URL-encoded in the default header", "expected one X-WSO2-CLIENT-CERTIFICATE header at the backend, got 0"},
+		{"XFCC with the Cert field unquoted", "broken-xfcc-unquoted.conf", "optional", false, []string{"--echo-path", "/echo", "--scheme", "envoy-xfcc", "--profile", "reference-nginx"},
+			"Optional mode forwards the same identity on success", "field Cert unquoted"},
+		{"RFC 9440 with the chain where the leaf belongs", "broken-haproxy-rfc9440-chain.cfg", "mandatory", false, []string{"--echo-path", "/echo", "--scheme", "rfc9440"},
+			"The presented leaf is forwarded URL-encoded in the default header", "2 certificates"},
+		{"URL-encoded PEM with raw +", "broken-haproxy-raw-plus.cfg", "mandatory", false, []string{"--echo-path", "/echo"},
+			"The presented leaf is forwarded URL-encoded in the default header", `raw "+"`},
 	}
 	for _, tt := range broken {
 		t.Run("broken/"+tt.name, func(t *testing.T) {
