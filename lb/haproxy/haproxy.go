@@ -58,11 +58,6 @@ func (Balancer) Mutations() map[string]string { return haproxyMutations().Docs()
 const (
 	haproxyNoCertRule  = `http-request return status 400 content-type "text/html" string "<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>No required SSL certificate was sent</center>\r\n</body>\r\n</html>\r\n" if !{ ssl_c_used }`
 	haproxyBadCertRule = `http-request return status 400 content-type "text/html" string "<html>\r\n<head><title>400 The SSL certificate error</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>The SSL certificate error</center>\r\n</body>\r\n</html>\r\n" if !{ ssl_c_verify 0 }`
-	// haproxyTooLargeRule refuses, with nginx's page for oversized headers,
-	// a certificate whose headers would not fit what the balancer may add
-	// to a request (see haproxyGlobal): HAProxy would otherwise pass the
-	// header on empty (the encoding failed) or answer 500 (no room).
-	haproxyTooLargeRule = `http-request return status 400 content-type "text/html" string "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n</body>\r\n</html>\r\n" if { ssl_c_used } !mtls_cert_fits || { ssl_c_used } !mtls_dn_fits || { ssl_c_used } !mtls_issuer_fits`
 	// haproxyVerifyIgnoringErrors keeps every certificate problem out of the
 	// handshake: without the ignore lists HAProxy aborts it with an alert.
 	haproxyVerifyIgnoringErrors = "verify optional ca-ignore-err all crt-ignore-err all"
@@ -93,7 +88,7 @@ const (
 // of 32) with half of each reserved for rewrites: a client's request
 // still may bring 32 KiB of headers, and the balancer may add 32 KiB, of
 // which the certificate header takes up to 24 KiB (about 17 KiB of DER),
-// each DN up to 2 KiB; anything bigger is refused by haproxyTooLargeRule.
+// each DN up to 2 KiB; anything bigger is refused by haproxyTooLarge.
 const (
 	haproxyBufSize    = 65536
 	haproxyMaxRewrite = 32768
@@ -136,8 +131,7 @@ var haproxyTemplate = template.Must(template.New("haproxy.cfg").Parse(`# Rendere
     # HAProxy passes client-sent copies on unless told (C13), in every
     # spelling (C18): a backend that maps names to variables reads "_" as
     # "-". HAProxy keeps header names in lower case, so the patterns are.
-    http-request del-header {{.SSLHeaders}} -m reg
-{{- range .CertHeaders}}
+{{- range .Strips}}
     http-request del-header {{.}} -m reg
 {{- end}}
 
@@ -166,19 +160,12 @@ backend productapi
     # The certificate header is encoded once, into a variable; a certificate
     # too big for the room the buffers leave is refused, never passed on
     # empty or cut (C21).
-    http-request set-var(txn.mtls_cert) {{.EncodedCert}} if { ssl_c_used }
-    acl mtls_cert_fits   var(txn.mtls_cert),length le {{.CertMax}}
-    acl mtls_dn_fits     ssl_c_s_dn(,0,rfc2253),length le {{.DNMax}}
-    acl mtls_issuer_fits ssl_c_i_dn(,0,rfc2253),length le {{.DNMax}}
-    {{.TooLargeRule}}
-
-    http-request set-header {{.HeaderVerify}} NONE    if !{ ssl_c_used }
-    http-request set-header {{.HeaderVerify}} SUCCESS if { ssl_c_used } { ssl_c_verify 0 }
-    http-request set-header {{.HeaderVerify}} FAILED  if { ssl_c_used } !{ ssl_c_verify 0 }
-    http-request set-header {{.HeaderDN}} %[ssl_c_s_dn(,0,rfc2253)] if { ssl_c_used }
-    http-request set-header {{.HeaderIssuer}} %[ssl_c_i_dn(,0,rfc2253)] if { ssl_c_used }
-    http-request set-header {{.HeaderSerial}} %[ssl_c_serial,hex] if { ssl_c_used }
-    http-request set-header {{.CertHeader}} '-----BEGIN%%20CERTIFICATE-----%%0A%[var(txn.mtls_cert)]-----END%%20CERTIFICATE-----%%0A' if { ssl_c_used }
+{{- range .Guards}}
+    {{.}}
+{{- end}}
+{{range .Sets}}
+    {{.}}
+{{- end}}
     server productapi {{.Backend}}
 
 # The public host: no certificate asked for, none forwarded; the callers'
@@ -246,38 +233,32 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 		// one would pass a depth scenario by accident or fail it unfairly.
 		return lb.Rendered{}, contract.Unsupported("HAProxy 2.6 has no verify-depth option (verify depth %d asked for)", asked.VerifyDepth)
 	}
-	var certHeaders []string
-	for _, name := range haproxyCertHeaders(c) {
-		certHeaders = append(certHeaders, haproxySpelled(name, true))
+	// The scheme's certificate header before the team renamed it is
+	// stripped too.
+	hs, err := haproxySchemeHeaders(c.Scheme, asked.WithDefaults().Scheme.Cert.Header)
+	if err != nil {
+		return lb.Rendered{}, err
 	}
 	var b strings.Builder
 	err = haproxyTemplate.Execute(&b, map[string]any{
-		"Mode":         c.Mode,
-		"Mandatory":    c.Mode == contract.Mandatory,
-		"Global":       haproxyGlobal,
-		"Dir":          lb.ConfDir,
-		"ServerName":   lb.ServerName,
-		"PublicHost":   lb.PublicHost,
-		"TLSVersions":  haproxyTLSVersions,
-		"Verify":       haproxyVerifyIgnoringErrors,
-		"HasCRL":       len(c.CRL) > 0,
-		"SSLHeaders":   haproxySpelled("X-SSL-", false),
-		"CertHeaders":  certHeaders,
-		"HostCheck":    haproxyHostCheck,
-		"Routing":      haproxyRouting,
-		"Redirect":     haproxyRedirect,
-		"NoCertRule":   haproxyNoCertRule,
-		"BadCertRule":  haproxyBadCertRule,
-		"EncodedCert":  haproxyEncodedCert,
-		"CertMax":      haproxyCertMax,
-		"DNMax":        haproxyDNMax,
-		"TooLargeRule": haproxyTooLargeRule,
-		"HeaderVerify": contract.HeaderVerify,
-		"HeaderDN":     contract.HeaderDN,
-		"HeaderIssuer": contract.HeaderIssuer,
-		"HeaderSerial": contract.HeaderSerial,
-		"CertHeader":   c.CertHeader,
-		"Backend":      lb.BackendAlias + ":" + strings.TrimSuffix(lb.BackendPort, "/tcp"),
+		"Mode":        c.Mode,
+		"Mandatory":   c.Mode == contract.Mandatory,
+		"Global":      haproxyGlobal,
+		"Dir":         lb.ConfDir,
+		"ServerName":  lb.ServerName,
+		"PublicHost":  lb.PublicHost,
+		"TLSVersions": haproxyTLSVersions,
+		"Verify":      haproxyVerifyIgnoringErrors,
+		"HasCRL":      len(c.CRL) > 0,
+		"Strips":      hs.strips,
+		"HostCheck":   haproxyHostCheck,
+		"Routing":     haproxyRouting,
+		"Redirect":    haproxyRedirect,
+		"NoCertRule":  haproxyNoCertRule,
+		"BadCertRule": haproxyBadCertRule,
+		"Guards":      hs.guards,
+		"Sets":        hs.sets,
+		"Backend":     lb.BackendAlias + ":" + strings.TrimSuffix(lb.BackendPort, "/tcp"),
 	})
 	if err != nil {
 		return lb.Rendered{}, fmt.Errorf("render haproxy.cfg: %w", err)
