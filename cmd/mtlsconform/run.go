@@ -384,6 +384,9 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 	for _, line := range contract.ComputeCoverage(res.Results, res.Modes).Lines() {
 		fmt.Fprintln(stdout, line)
 	}
+	if res.SchemeNote != "" {
+		fmt.Fprintf(stdout, "header scheme: %s\n", res.SchemeNote)
+	}
 	printHints(stdout, res.Results)
 	fmt.Fprintf(stdout, "\nreports: %s, %s, %s, %s, %s\n", files.HTML, files.Markdown, files.JSON,
 		filepath.Join(out, "cucumber.json"), files.JUnit)
@@ -391,7 +394,7 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 	if res.Stats.ContainersStarted > 0 {
 		extra = fmt.Sprintf(", %d containers", res.Stats.ContainersStarted)
 	}
-	fmt.Fprintf(stdout, "%s (%s%s, %v)\n", contract.CountLine(res.Results), res.Target, extra, res.Wall.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "%s (%s, header scheme %s%s, %v)\n", contract.CountLine(res.Results), res.Target, res.Scheme, extra, res.Wall.Round(time.Millisecond))
 	if runErr != nil {
 		return res, &envError{fmt.Errorf("%w (the run itself finished: its reports are written)", runErr)}
 	}
