@@ -2,6 +2,8 @@ package steps
 
 import (
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
@@ -206,13 +208,30 @@ func dnToken(r contract.DNRendering, v string) string {
 		}
 		return normalDN(v)
 	case contract.Base64DER:
+		if slash || strings.Contains(v, ",") || strings.Contains(strings.TrimRight(v, "="), "=") {
+			return fmt.Sprintf("%q is a DN in text, where the scheme wants the DN's DER in base64", v)
+		}
 		der, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
 			return fmt.Sprintf("%q is not base64 (%v), where the scheme wants the DN's DER in base64", abbreviate(v, 60), err)
 		}
 		return certDN(der)
 	}
+	if isBase64DN(v) {
+		return fmt.Sprintf("%q is a DN's DER in base64, where the scheme wants RFC 2253 (CN first, comma-separated)", abbreviate(v, 60))
+	}
 	return headerDN(v)
+}
+
+// isBase64DN says whether v is the base64 of a DN's DER.
+func isBase64DN(v string) bool {
+	der, err := base64.StdEncoding.DecodeString(v)
+	if err != nil || len(der) == 0 {
+		return false
+	}
+	var seq pkix.RDNSequence
+	rest, err := asn1.Unmarshal(der, &seq)
+	return err == nil && len(rest) == 0 && len(seq) > 0
 }
 
 var (

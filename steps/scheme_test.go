@@ -113,6 +113,17 @@ func TestVerifyAndSerialTokens(t *testing.T) {
 	if got := dnToken(contract.LegacySlash, "CN=partner,O=Acme"); !strings.Contains(got, "RFC 2253 form, where the scheme wants") {
 		t.Errorf("RFC 2253 DN under legacy: %q", got)
 	}
+	id := pkitest.MustSelfSigned(t, "dn")
+	b64 := base64.StdEncoding.EncodeToString(id.Cert.RawSubject)
+	if got := dnToken(contract.RFC2253, b64); !strings.Contains(got, "DN's DER in base64, where the scheme wants RFC 2253") {
+		t.Errorf("base64 DN under rfc2253: %q", got)
+	}
+	if got := dnToken(contract.Base64DER, b64); got != certDN(id.Cert.RawSubject) {
+		t.Errorf("base64 DN under base64-der: %q", got)
+	}
+	if got := dnToken(contract.Base64DER, "CN=dn,O=Test Org"); !strings.Contains(got, "a DN in text") {
+		t.Errorf("RFC 2253 under base64-der: %q", got)
+	}
 	if dnToken(contract.LegacySlash, "/O=Acme/CN=partner") != dnToken(contract.RFC2253, "CN=partner, O=Acme") {
 		t.Error("one DN in two families reads as two DNs")
 	}
