@@ -111,7 +111,9 @@ const page = `<html>\r\n<head><title>400 No required SSL certificate was sent</t
 
 // script is the remap script. A certificate that fails verification never
 // reaches it (the handshake was aborted), so a certificate present is a
-// verified one (SUCCESS) and none is NONE.
+// verified one (SUCCESS) and none is NONE. The strip list, the lines for a
+// caller without a certificate and those for a verified one, and the Lua
+// helpers they call come from the header scheme (scheme.go).
 var script = `-- Rendered by mtlsconform: the contract's headers and Mandatory mode's 400 page.
 -- Parameters: the mode, the certificate header's name, the public host.
 local INTERNAL = {'` + internalCert + `', '` + internalSubject + `', '` + internalIssuer + `', '` + internalSerial + `'}
@@ -122,7 +124,7 @@ function __init__(argtb)
   MODE, CERT_HEADER, PUBLIC = argtb[1], argtb[2], argtb[3]
   -- Every name the backend may only ever get from here, as norm() reads it.
   STRIP = {}
-  for _, n in ipairs({'{{.HeaderVerify}}', '{{.HeaderDN}}', '{{.HeaderIssuer}}', '{{.HeaderSerial}}', CERT_HEADER,
+  for _, n in ipairs({{.StripTable}},
                       INTERNAL[1], INTERNAL[2], INTERNAL[3], INTERNAL[4]}) do
     STRIP[norm(n)] = true
   end
@@ -202,7 +204,7 @@ local function escaped(spaced)
   return out
 end
 
-function do_remap()
+{{.Helpers}}function do_remap()
   local h = ts.client_request.header
   local cert, subject, issuer, serial = h[INTERNAL[1]], h[INTERNAL[2]], h[INTERNAL[3]], h[INTERNAL[4]]
   local tls = ts.client_request.get_ssl_protocol() ~= '-'
@@ -219,19 +221,13 @@ function do_remap()
       ts.http.set_resp(400, PAGE)
       return TS_LUA_REMAP_NO_REMAP_STOP
     end
-    h['{{.HeaderVerify}}'] = 'NONE'
-    return TS_LUA_REMAP_NO_REMAP
+{{.NoneLines}}    return TS_LUA_REMAP_NO_REMAP
   end
   local pem = escaped(cert)
   if pem == nil then
     ts.http.set_resp(502, 'the client certificate could not be read\n')
     return TS_LUA_REMAP_NO_REMAP_STOP
   end
-  h['{{.HeaderVerify}}'] = 'SUCCESS'
-  h['{{.HeaderDN}}'] = rfc2253(subject or '')
-  h['{{.HeaderIssuer}}'] = rfc2253(issuer or '')
-  h['{{.HeaderSerial}}'] = serial or ''
-  h[CERT_HEADER] = pem
-  return TS_LUA_REMAP_NO_REMAP
+{{.SetLines}}  return TS_LUA_REMAP_NO_REMAP
 end
 `

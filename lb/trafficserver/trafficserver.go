@@ -4,8 +4,9 @@
 // of the partner API for a certificate and aborts the handshake when one
 // fails verification; sslheaders hands the verified certificate to a Lua
 // remap script (tslua), which strips every caller-sent spelling of the
-// contract headers, answers Mandatory mode's 400 page to a caller without
-// a certificate, and sets the headers. What ATS cannot be put in (a CRL,
+// header scheme's headers, answers Mandatory mode's 400 page to a caller
+// without a certificate, and sets the scheme's headers (scheme.go: any
+// built-in scheme or a team's own, from its properties). What ATS cannot be put in (a CRL,
 // a verify depth: fixed at 7) Render answers as not supported.
 package trafficserver
 
@@ -104,21 +105,25 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 	if asked.VerifyDepth != 0 {
 		return lb.Rendered{}, contract.Unsupported("Traffic Server 9.2 has no verify-depth option (it is fixed at 7; verify depth %d asked for)", asked.VerifyDepth)
 	}
+	ss, err := renderScheme(c.Scheme)
+	if err != nil {
+		return lb.Rendered{}, err
+	}
 	f := files{}
 	for name, tmpl := range templates {
 		var b strings.Builder
 		if err := tmpl.Execute(&b, map[string]any{
-			"Dir":          lb.ConfDir,
-			"Mode":         string(c.Mode),
-			"CertHeader":   c.CertHeader,
-			"Backend":      lb.Backend,
-			"Port":         lb.PortNumber(lb.Port),
-			"PlainPort":    lb.PortNumber(lb.PlainPort),
-			"PublicHost":   lb.PublicHost,
-			"HeaderVerify": contract.HeaderVerify,
-			"HeaderDN":     contract.HeaderDN,
-			"HeaderIssuer": contract.HeaderIssuer,
-			"HeaderSerial": contract.HeaderSerial,
+			"Dir":        lb.ConfDir,
+			"Mode":       string(c.Mode),
+			"CertHeader": c.Scheme.Cert.Header, // the certificate's header (an XFCC one too) is the script's CERT_HEADER
+			"Backend":    lb.Backend,
+			"Port":       lb.PortNumber(lb.Port),
+			"PlainPort":  lb.PortNumber(lb.PlainPort),
+			"PublicHost": lb.PublicHost,
+			"StripTable": ss.StripTable,
+			"NoneLines":  ss.NoneLines,
+			"SetLines":   ss.SetLines,
+			"Helpers":    ss.Helpers,
 		}); err != nil {
 			return lb.Rendered{}, fmt.Errorf("render %s: %w", name, err)
 		}
