@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -9,6 +10,8 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki/pkitest"
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/partner"
 )
 
 func TestCertTokenHoldsToTheEncoding(t *testing.T) {
@@ -135,5 +138,31 @@ func TestRespell(t *testing.T) {
 		if got := respell(spelled, "ssl-client-subject-dn"); got != want {
 			t.Errorf("respell(%q) = %q, want %q", spelled, got, want)
 		}
+	}
+}
+
+func TestOnlyRequestCountsRetriedAttemptsOnce(t *testing.T) {
+	a := raw("X-SSL-Client-Verify", "SUCCESS", "X-SSL-Client-DN", "CN=a")
+	b := raw("X-SSL-Client-Verify", "SUCCESS", "X-SSL-Client-DN", "CN=b")
+	for _, tc := range []struct {
+		name     string
+		attempts int
+		seen     []productapi.Echo
+		ok       bool
+	}{
+		{"one request", 1, []productapi.Echo{a}, true},
+		{"two requests of one attempt", 1, []productapi.Echo{a, a}, false},
+		{"two attempts, both passed on alike", 2, []productapi.Echo{a, a}, true},
+		{"two attempts, told apart", 2, []productapi.Echo{a, b}, false},
+		{"more requests than attempts", 2, []productapi.Echo{a, a, a}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &scenario{suite: &Suite{Target: cannedTarget{seen: tc.seen}, Profile: contract.GenericHTTP400}}
+			st.calls = []*call{{res: &partner.Result{Status: 200, Attempts: tc.attempts}}}
+			_, _, err := st.onlyRequest(context.Background())
+			if (err == nil) != tc.ok {
+				t.Errorf("err %v, want ok=%v", err, tc.ok)
+			}
+		})
 	}
 }
