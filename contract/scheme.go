@@ -531,3 +531,48 @@ func (s Scheme) CoverageNote() string {
 	}
 	return strings.Join(notes, "; ")
 }
+
+// IdentityFacts are the facts of the certificate itself, in the order a
+// scheme lists them; Facts are every fact, the verification result first.
+var (
+	IdentityFacts = []Fact{FactSubject, FactIssuer, FactSerial, FactCert}
+	Facts         = append([]Fact{FactVerify}, IdentityFacts...)
+)
+
+// HeaderFacts is one header a scheme sets for the certificate: one fact in
+// a header of its own (Field empty), or the fields of one XFCC element.
+type HeaderFacts struct {
+	Header string
+	Fields []FieldFact
+}
+
+// FieldFact is a fact and the XFCC field it goes in ("" for a header of
+// its own).
+type FieldFact struct {
+	Fact  Fact
+	Field string
+}
+
+// XFCC says whether the header is an x-forwarded-client-cert element.
+func (h HeaderFacts) XFCC() bool { return h.Fields[0].Field != "" }
+
+// IdentityHeaders groups the scheme's identity facts by the header that
+// carries them, each header where its first fact comes.
+func (s Scheme) IdentityHeaders() []HeaderFacts {
+	var out []HeaderFacts
+	at := map[string]int{}
+	for _, f := range IdentityFacts {
+		p, ok := s.Place(f)
+		if !ok {
+			continue
+		}
+		i, seen := at[p.Header]
+		if !seen {
+			i = len(out)
+			at[p.Header] = i
+			out = append(out, HeaderFacts{Header: p.Header})
+		}
+		out[i].Fields = append(out[i].Fields, FieldFact{Fact: f, Field: p.Field})
+	}
+	return out
+}

@@ -125,3 +125,22 @@ func TestFactOf(t *testing.T) {
 		t.Error("an unknown header read as a fact")
 	}
 }
+
+func TestIdentityHeadersGroupXFCCFields(t *testing.T) {
+	x, _ := LookupScheme("envoy-xfcc")
+	got := x.IdentityHeaders()
+	if len(got) != 1 || !got[0].XFCC() || len(got[0].Fields) != 2 || got[0].Fields[0].Field != "Subject" || got[0].Fields[1].Field != "Cert" {
+		t.Errorf("envoy-xfcc: %+v", got)
+	}
+	d, _ := LookupScheme(DefaultScheme)
+	var names []string
+	for _, h := range d.IdentityHeaders() {
+		if h.XFCC() || len(h.Fields) != 1 {
+			t.Errorf("dlb header %+v", h)
+		}
+		names = append(names, h.Header)
+	}
+	if strings.Join(names, ",") != strings.Join(ContractHeaders("")[1:], ",") {
+		t.Errorf("dlb identity headers %q", names)
+	}
+}

@@ -195,24 +195,16 @@ func apacheHeaders(s contract.Scheme) (string, error) {
 		field string
 		fact  apacheFact
 	}
-	var order []string
-	parts := map[string][]part{}
-	for _, f := range []contract.Fact{contract.FactSubject, contract.FactIssuer, contract.FactSerial, contract.FactCert} {
-		p, ok := s.Place(f)
-		if !ok {
-			continue
+	for _, h := range s.IdentityHeaders() {
+		header := h.Header
+		var ps []part
+		for _, ff := range h.Fields {
+			src, err := apacheFactSource(s, ff.Fact)
+			if err != nil {
+				return "", err
+			}
+			ps = append(ps, part{ff.Field, src})
 		}
-		src, err := apacheFactSource(s, f)
-		if err != nil {
-			return "", err
-		}
-		if _, seen := parts[p.Header]; !seen {
-			order = append(order, p.Header)
-		}
-		parts[p.Header] = append(parts[p.Header], part{p.Field, src})
-	}
-	for _, header := range order {
-		ps := parts[header]
 		// Envoy's order of the fields: Hash, Cert, Chain, Subject, URI, DNS.
 		slices.SortStableFunc(ps, func(a, b part) int { return apacheXFCCRank(a.field) - apacheXFCCRank(b.field) })
 		if ps[0].field == "" {

@@ -63,55 +63,42 @@ func caddyScheme(s contract.Scheme) (caddyHeaderSet, error) {
 			hs.none = map[string][]string{v.Header: {v.None}}
 		}
 	}
-	type field struct {
-		name string
-		val  caddyValue
-	}
-	var order []string
-	fields := map[string][]field{}
-	for _, f := range []contract.Fact{contract.FactSubject, contract.FactIssuer, contract.FactSerial, contract.FactCert} {
-		p, ok := s.Place(f)
-		if !ok {
-			continue
-		}
-		val, err := caddyFact(s, f)
-		if err != nil {
-			return hs, err
-		}
-		if p.Field == "" {
-			hs.cert.Set[p.Header] = []string{val.set}
-			if len(val.replace) > 0 {
-				if hs.cert.Replace == nil {
-					hs.cert.Replace = map[string][]caddyReplacement{}
-				}
-				hs.cert.Replace[p.Header] = val.replace
-			}
-			continue
-		}
-		if _, seen := fields[p.Header]; !seen {
-			order = append(order, p.Header)
-		}
-		fields[p.Header] = append(fields[p.Header], field{p.Field, val})
-	}
-	// An x-forwarded-client-cert element: one, its fields double-quoted
-	// as Envoy writes them (Go's DN strings escape a quote as \").
-	for _, header := range order {
+	for _, h := range s.IdentityHeaders() {
 		var parts []string
-		for _, f := range fields[header] {
-			value := f.val.set
-			if len(f.val.replace) > 0 {
-				temp := caddyXFCCTemp + f.name
+		for _, ff := range h.Fields {
+			val, err := caddyFact(s, ff.Fact)
+			if err != nil {
+				return hs, err
+			}
+			if !h.XFCC() {
+				hs.cert.Set[h.Header] = []string{val.set}
+				if len(val.replace) > 0 {
+					if hs.cert.Replace == nil {
+						hs.cert.Replace = map[string][]caddyReplacement{}
+					}
+					hs.cert.Replace[h.Header] = val.replace
+				}
+				continue
+			}
+			// An x-forwarded-client-cert element: one, its fields
+			// double-quoted as Envoy writes them (Go's DN strings escape a
+			// quote as \").
+			value := val.set
+			if len(val.replace) > 0 {
+				temp := caddyXFCCTemp + ff.Field
 				if hs.prepare == nil {
 					hs.prepare = &caddyHeaderOps{Set: map[string][]string{}, Replace: map[string][]caddyReplacement{}}
 				}
-				hs.prepare.Set[temp] = []string{f.val.set}
-				hs.prepare.Replace[temp] = f.val.replace
+				hs.prepare.Set[temp] = []string{val.set}
+				hs.prepare.Replace[temp] = val.replace
 				hs.cert.Delete = append(hs.cert.Delete, temp)
 				value = "{http.request.header." + temp + "}"
 			}
-			parts = append(parts, f.name+`="`+value+`"`)
+			parts = append(parts, ff.Field+`="`+value+`"`)
 		}
-		hs.cert.Set[header] = []string{strings.Join(parts, ";")}
+		if h.XFCC() {
+			hs.cert.Set[h.Header] = []string{strings.Join(parts, ";")}
+		}
 	}
 	return hs, nil
 }

@@ -170,47 +170,39 @@ func haproxySchemeHeaders(s contract.Scheme, origCert string) (haproxyHeaders, e
 	}
 
 	// The values of each fact, as log-format text.
-	type part struct{ field, value string }
-	var order []string
-	parts := map[string][]part{}
+	value := map[contract.Fact]string{}
 	acls := []string{"mtls_cert_fits"}
 	expr, before, after := haproxyCertExpr(s.Cert.Encoding)
 	guards := []string{
 		"http-request set-var(txn.mtls_cert) " + expr + " if " + when,
 		fmt.Sprintf("acl %-16s var(txn.mtls_cert),length le %d", "mtls_cert_fits", haproxyCertMax),
 	}
-	for _, f := range []contract.Fact{contract.FactSubject, contract.FactIssuer, contract.FactSerial, contract.FactCert} {
-		p, ok := s.Place(f)
-		if !ok {
-			continue
-		}
-		var value string
-		switch f {
-		case contract.FactSubject, contract.FactIssuer:
-			which, r, acl := "s", s.Subject.Rendering, "mtls_dn_fits"
-			if f == contract.FactIssuer {
-				which, r, acl = "i", s.Issuer.Rendering, "mtls_issuer_fits"
+	for _, h := range s.IdentityHeaders() {
+		for _, ff := range h.Fields {
+			f := ff.Fact
+			switch f {
+			case contract.FactSubject, contract.FactIssuer:
+				which, r, acl := "s", s.Subject.Rendering, "mtls_dn_fits"
+				if f == contract.FactIssuer {
+					which, r, acl = "i", s.Issuer.Rendering, "mtls_issuer_fits"
+				}
+				fetch, err := haproxyDN(which, r)
+				if err != nil {
+					return hs, err
+				}
+				guards = append(guards, fmt.Sprintf("acl %-16s %s,length le %d", acl, fetch, haproxyDNMax))
+				acls = append(acls, acl)
+				value[f] = "%[" + fetch + "]"
+			case contract.FactSerial:
+				fetch, err := haproxySerial(s.Serial.Form)
+				if err != nil {
+					return hs, err
+				}
+				value[f] = "%[" + fetch + "]"
+			default:
+				value[f] = before + "%[var(txn.mtls_cert)]" + after
 			}
-			fetch, err := haproxyDN(which, r)
-			if err != nil {
-				return hs, err
-			}
-			guards = append(guards, fmt.Sprintf("acl %-16s %s,length le %d", acl, fetch, haproxyDNMax))
-			acls = append(acls, acl)
-			value = "%[" + fetch + "]"
-		case contract.FactSerial:
-			fetch, err := haproxySerial(s.Serial.Form)
-			if err != nil {
-				return hs, err
-			}
-			value = "%[" + fetch + "]"
-		default:
-			value = before + "%[var(txn.mtls_cert)]" + after
 		}
-		if _, seen := parts[p.Header]; !seen {
-			order = append(order, p.Header)
-		}
-		parts[p.Header] = append(parts[p.Header], part{p.Field, value})
 	}
 	hs.guards = append(guards, haproxyTooLarge(when, acls))
 
@@ -236,19 +228,19 @@ func haproxySchemeHeaders(s contract.Scheme, origCert string) (haproxyHeaders, e
 			hs.sets = append(hs.sets, fmt.Sprintf("http-request set-header %s %-*s if %s", v.Header, width, l.value, l.cond))
 		}
 	}
-	for _, header := range order {
-		value := parts[header][0].value
-		if parts[header][0].field != "" {
+	for _, h := range s.IdentityHeaders() {
+		text := value[h.Fields[0].Fact]
+		if h.XFCC() {
 			// One x-forwarded-client-cert element, its fields quoted as
 			// Envoy writes them (an RFC 2253 DN already escapes a quote
 			// as \").
 			var fields []string
-			for _, p := range parts[header] {
-				fields = append(fields, p.field+`="`+p.value+`"`)
+			for _, ff := range h.Fields {
+				fields = append(fields, ff.Field+`="`+value[ff.Fact]+`"`)
 			}
-			value = strings.Join(fields, ";")
+			text = strings.Join(fields, ";")
 		}
-		hs.sets = append(hs.sets, "http-request set-header "+header+" "+haproxyLogFormat(value)+" if "+when)
+		hs.sets = append(hs.sets, "http-request set-header "+h.Header+" "+haproxyLogFormat(text)+" if "+when)
 	}
 	return hs, nil
 }

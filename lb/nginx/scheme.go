@@ -97,36 +97,25 @@ func schemeHeaders(s contract.Scheme) (headerSet, error) {
 		}
 		hs.sets = append(hs.sets, v.Header+" $mtls_client_verify")
 	}
-	type part struct{ field, variable string }
-	var order []string
-	parts := map[string][]part{}
-	for _, f := range []contract.Fact{contract.FactSubject, contract.FactIssuer, contract.FactSerial, contract.FactCert} {
-		p, ok := s.Place(f)
-		if !ok {
-			continue
-		}
-		variable, err := factVariable(s, f)
-		if err != nil {
-			return hs, err
-		}
-		if _, seen := parts[p.Header]; !seen {
-			order = append(order, p.Header)
-		}
-		parts[p.Header] = append(parts[p.Header], part{p.Field, variable})
-	}
-	for i, header := range order {
-		value := parts[header][0].variable
-		if parts[header][0].field != "" {
+	for i, h := range s.IdentityHeaders() {
+		var value string
+		var fields []string
+		for _, ff := range h.Fields {
+			variable, err := factVariable(s, ff.Fact)
+			if err != nil {
+				return hs, err
+			}
+			value = variable
 			// An x-forwarded-client-cert element, its fields quoted as
 			// Envoy writes them ($ssl_client_s_dn already escapes a quote
 			// in a DN as \").
-			var fields []string
-			for _, p := range parts[header] {
-				fields = append(fields, p.field+`=\"`+p.variable+`\"`)
-			}
+			fields = append(fields, ff.Field+`=\"`+variable+`\"`)
+		}
+		if h.XFCC() {
 			value = `"` + strings.Join(fields, ";") + `"`
 		}
-		if s.Verify != nil && parts[header][0].field == "" {
+		header := h.Header
+		if s.Verify != nil && !h.XFCC() {
 			hs.sets = append(hs.sets, header+" "+value)
 			continue
 		}

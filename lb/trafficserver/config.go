@@ -146,16 +146,16 @@ local function dnValue(v)
   return out
 end
 
--- rfc2253 turns OpenSSL's one-line DN (sslheaders: "C = US, O = Org,
+-- rdns reads OpenSSL's one-line DN (sslheaders: "C = US, O = Org,
 -- CN = x", RDN by RDN from the root, multi-valued ones joined by " + ",
 -- values with special characters quoted, \\ escapes and \\XX bytes) into
--- RFC 2253 ("CN=x,O=Org,C=US"). Each attribute's type ends at its first
--- " = "; the value is read whole, then escaped anew.
-local function rfc2253(oneline)
-  local rdns, atvs, typ, val = {}, {}, nil, {}
+-- its RDNs, root first, each a list of {type, value}. Each attribute's
+-- type ends at its first " = "; the value is read whole, unescaped.
+local function rdns(oneline)
+  local out, atvs, typ, val = {}, {}, nil, {}
   local quoted, i, n = false, 1, #oneline
   local function atv()
-    table.insert(atvs, (typ or '') .. '=' .. dnValue(table.concat(val)))
+    table.insert(atvs, {typ or '', table.concat(val)})
     typ, val = nil, {}
   end
   while i <= n do
@@ -174,7 +174,7 @@ local function rfc2253(oneline)
       typ, val = table.concat(val), {}
       i = i + 3
     elseif not quoted and oneline:sub(i, i + 1) == ', ' then
-      atv(); table.insert(rdns, table.concat(atvs, '+')); atvs = {}
+      atv(); table.insert(out, atvs); atvs = {}
       i = i + 2
     elseif not quoted and oneline:sub(i, i + 2) == ' + ' then
       atv()
@@ -184,9 +184,19 @@ local function rfc2253(oneline)
       i = i + 1
     end
   end
-  atv(); table.insert(rdns, table.concat(atvs, '+'))
-  local out = {}
-  for k = #rdns, 1, -1 do table.insert(out, rdns[k]) end
+  atv(); table.insert(out, atvs)
+  return out
+end
+
+-- rfc2253 turns OpenSSL's one-line DN into RFC 2253 ("CN=x,O=Org,C=US"):
+-- the RDNs from the leaf's end, each value escaped anew.
+local function rfc2253(oneline)
+  local list, out = rdns(oneline), {}
+  for k = #list, 1, -1 do
+    local atvs = {}
+    for _, a in ipairs(list[k]) do table.insert(atvs, a[1] .. '=' .. dnValue(a[2])) end
+    table.insert(out, table.concat(atvs, '+'))
+  end
   return table.concat(out, ',')
 end
 

@@ -94,47 +94,20 @@ local function name64(spaced, which)
 end
 
 `
-	helperLegacy = `-- legacy turns OpenSSL's one-line DN (read as rfc2253 reads it) into
+	helperLegacy = `-- legacy turns OpenSSL's one-line DN (read by rdns) into
 -- OpenSSL's legacy slash form, X509_NAME_oneline's and nginx's
 -- $ssl_client_s_dn_legacy: root first, '/' before each RDN and '+'
 -- between the values of one; in a value / and + get a backslash (OpenSSL
 -- 3.0) and bytes outside ' '..'~' are written \\xXX.
 local function legacy(oneline)
   if oneline == '' then return '' end
-  local out, typ, val, sep = {}, nil, {}, '/'
-  local quoted, i, n = false, 1, #oneline
-  local function atv()
-    local v = table.concat(val):gsub('[/+]', '\\%0'):gsub('[^ -~]', function(b) return string.format('\\x%02X', b:byte()) end)
-    table.insert(out, sep .. (typ or '') .. '=' .. v)
-    typ, val = nil, {}
-  end
-  while i <= n do
-    local c = oneline:sub(i, i)
-    local hex = oneline:sub(i + 1, i + 2)
-    if c == '\\' and hex:match('^%x%x$') then
-      table.insert(val, string.char(tonumber(hex, 16)))
-      i = i + 3
-    elseif c == '\\' and i < n then
-      table.insert(val, oneline:sub(i + 1, i + 1))
-      i = i + 2
-    elseif c == '"' then
-      quoted = not quoted
-      i = i + 1
-    elseif not quoted and typ == nil and oneline:sub(i, i + 2) == ' = ' then
-      typ, val = table.concat(val), {}
-      i = i + 3
-    elseif not quoted and oneline:sub(i, i + 1) == ', ' then
-      atv(); sep = '/'
-      i = i + 2
-    elseif not quoted and oneline:sub(i, i + 2) == ' + ' then
-      atv(); sep = '+'
-      i = i + 3
-    else
-      table.insert(val, c)
-      i = i + 1
+  local out = {}
+  for _, rdn in ipairs(rdns(oneline)) do
+    for k, a in ipairs(rdn) do
+      local v = a[2]:gsub('[/+]', '\\%0'):gsub('[^ -~]', function(b) return string.format('\\x%02X', b:byte()) end)
+      table.insert(out, (k == 1 and '/' or '+') .. a[1] .. '=' .. v)
     end
   end
-  atv()
   return table.concat(out)
 end
 
@@ -280,32 +253,25 @@ func renderScheme(s contract.Scheme) (scriptScheme, error) {
 		field, expr string
 		raw         bool
 	}
-	var order []string
-	parts := map[string][]part{}
-	for _, f := range []contract.Fact{contract.FactSubject, contract.FactIssuer, contract.FactSerial, contract.FactCert} {
-		p, ok := s.Place(f)
-		if !ok {
-			continue
+	for _, h := range s.IdentityHeaders() {
+		header := h.Header
+		var ps []part
+		for _, ff := range h.Fields {
+			expr, helpers, raw := factExpr(s, ff.Fact)
+			for _, hp := range helpers {
+				need[hp] = true
+			}
+			ps = append(ps, part{ff.Field, expr, raw})
 		}
-		expr, helpers, raw := factExpr(s, f)
-		for _, h := range helpers {
-			need[h] = true
-		}
-		if _, seen := parts[p.Header]; !seen {
-			order = append(order, p.Header)
-		}
-		parts[p.Header] = append(parts[p.Header], part{p.Field, expr, raw})
-	}
-	for _, header := range order {
-		value := parts[header][0].expr
-		if parts[header][0].field != "" {
+		value := ps[0].expr
+		if h.XFCC() {
 			// One x-forwarded-client-cert element, every field
 			// double-quoted as Envoy writes Cert, Chain and Subject (an
 			// RFC 2253 DN already escapes " and \; the other renderings
 			// but the legacy DN hold neither).
 			var pieces []string
 			lit := ""
-			for _, p := range parts[header] {
+			for _, p := range ps {
 				expr := p.expr
 				if p.raw {
 					expr, need[helperXFCCQuote] = "xfccQuote("+expr+")", true

@@ -167,9 +167,9 @@ func TestSchemeHelpersMatchOpenSSL(t *testing.T) {
 	}
 	dir := t.TempDir()
 	script := string(templatesText(t)["mtls.lua"])
-	start, end := strings.Index(script, "-- escaped rebuilds"), strings.Index(script, "function do_remap")
+	start, end := strings.Index(script, "local function dnValue"), strings.Index(script, "function do_remap")
 	if start < 0 || end < start {
-		t.Fatal("escaped() is not in mtls.lua")
+		t.Fatal("the DN and certificate functions are not in mtls.lua")
 	}
 	lua := filepath.Join(dir, "helpers.lua")
 	driver := script[start:end] + strings.Join(helperOrder, "") + `
