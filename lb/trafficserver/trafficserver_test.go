@@ -59,25 +59,7 @@ func TestNotSupported(t *testing.T) {
 // with OpenSSL's own RFC 2253 rendering of the same certificate, as a DN:
 // the values of a multi-valued RDN may come in either order.
 func TestScriptDNMatchesOpenSSL(t *testing.T) {
-	for _, tool := range []string{"luajit", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI needs %s (scripts/prereqs.sh test installs it): %v", tool, err)
-			}
-			t.Skipf("SKIPPED: %s is not installed (scripts/prereqs.sh test installs it)", tool)
-		}
-	}
-	dir := t.TempDir()
-	script := string(templatesText(t)["mtls.lua"])
-	start, end := strings.Index(script, "local function dnValue"), strings.Index(script, "-- escaped rebuilds")
-	if start < 0 || end < start {
-		t.Fatal("the DN functions are not in mtls.lua")
-	}
-	lua := filepath.Join(dir, "dn.lua")
-	driver := script[start:end] + "\nio.write(rfc2253(io.read('*a')))\n"
-	if err := os.WriteFile(lua, []byte(driver), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, lua := luaDriver(t, "-- escaped rebuilds", "\nio.write(rfc2253(io.read('*a')))\n")
 	for _, subj := range []string{
 		`/C=DE/O=Test Org/CN=partner-a`,
 		`/C=US/O=Acme, Inc./OU=R and D/CN=Jos"e <x>;y=z\\w`,
@@ -157,22 +139,7 @@ func templatesText(t *testing.T) map[string][]byte {
 // certificate: the DER of its names, its serial in decimal and in pairs,
 // its DER in base64.
 func TestSchemeHelpersMatchOpenSSL(t *testing.T) {
-	for _, tool := range []string{"luajit", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI needs %s (scripts/prereqs.sh test installs it): %v", tool, err)
-			}
-			t.Skipf("SKIPPED: %s is not installed (scripts/prereqs.sh test installs it)", tool)
-		}
-	}
-	dir := t.TempDir()
-	script := string(templatesText(t)["mtls.lua"])
-	start, end := strings.Index(script, "local function dnValue"), strings.Index(script, "function do_remap")
-	if start < 0 || end < start {
-		t.Fatal("the DN and certificate functions are not in mtls.lua")
-	}
-	lua := filepath.Join(dir, "helpers.lua")
-	driver := script[start:end] + strings.Join(helperOrder, "") + `
+	dir, lua := luaDriver(t, "function do_remap", strings.Join(helperOrder, "")+`
 local oneline, serial, spaced = io.read('*l'), io.read('*l'), io.read('*l')
 print(legacy(oneline))
 print(name64(spaced, 'subject'))
@@ -182,10 +149,7 @@ print(decimal(serial))
 print(rawPlus(escaped(spaced)))
 print(body(spaced))
 print(xfccQuote('a"b\\c'))
-`
-	if err := os.WriteFile(lua, []byte(driver), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	for i, subj := range []string{
 		`/C=DE/O=Test Org/CN=partner-a`,
 		`/C=US/O=Acme, Inc./OU=R and D/CN=Jos"e <x>;y=z\\w`,
@@ -313,4 +277,31 @@ func TestSchemeScriptsCompile(t *testing.T) {
 	if _, err := (Balancer{}).Render(lb.Config{Mode: contract.Optional, Truststore: []byte("trust\n"), Scheme: bad}, lbtest.Server); !errors.Is(err, contract.ErrNotSupported) {
 		t.Errorf("a verify value with CR LF: %v, want not supported", err)
 	}
+}
+
+// luaDriver writes a Lua program of mtls.lua's functions (from its DN
+// functions up to the line starting with upTo) followed by driver, into
+// a temporary folder it returns; it needs luajit and openssl, which CI
+// must have.
+func luaDriver(t *testing.T, upTo, driver string) (dir, path string) {
+	t.Helper()
+	for _, tool := range []string{"luajit", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("CI needs %s (scripts/prereqs.sh test installs it): %v", tool, err)
+			}
+			t.Skipf("SKIPPED: %s is not installed (scripts/prereqs.sh test installs it)", tool)
+		}
+	}
+	script := string(templatesText(t)["mtls.lua"])
+	start, end := strings.Index(script, "local function dnValue"), strings.Index(script, upTo)
+	if start < 0 || end < start {
+		t.Fatalf("mtls.lua has no DN functions up to %q", upTo)
+	}
+	dir = t.TempDir()
+	path = filepath.Join(dir, "driver.lua")
+	if err := os.WriteFile(path, []byte(script[start:end]+driver), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
 }
