@@ -463,7 +463,11 @@ func explainCallError(url string, err error) error {
 // closedEarly says whether a call ended with the connection closed or
 // reset by the other side, without an answer.
 func closedEarly(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "connection reset by peer")
+	// Go's transport says "server closed idle connection" when the close
+	// reaches it before it has written the request (a loaded machine),
+	// EOF when after.
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		strings.Contains(err.Error(), "connection reset by peer") || strings.Contains(err.Error(), "server closed idle connection")
 }
 
 func isTimeout(err error) bool {

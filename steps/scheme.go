@@ -387,12 +387,31 @@ func encodeCert(enc contract.CertEncoding, id *pki.Identity) string {
 	return strings.ReplaceAll(url.QueryEscape(string(id.CertPEM())), "+", "%20")
 }
 
-// respell writes name the way spelled is written: underscores for dashes,
-// and all lower or all upper case, so a smuggled spelling of a dlb name
-// becomes the same smuggled spelling of the scheme's name.
+// respell writes name the way spelled is written, so that a smuggled
+// spelling of a dlb name becomes the same smuggled spelling of the
+// scheme's name: a name the scheme shares is sent exactly as spelled;
+// another gets spelled's separators ("-" or "_") in their order (the last
+// one repeated) and its letter case when that is all lower or all upper.
 func respell(spelled, name string) string {
-	if strings.Contains(spelled, "_") {
-		name = strings.ReplaceAll(name, "-", "_")
+	if foldName(spelled) == foldName(name) {
+		return spelled
+	}
+	var seps []rune
+	for _, r := range spelled {
+		if r == '-' || r == '_' {
+			seps = append(seps, r)
+		}
+	}
+	if len(seps) > 0 {
+		out := []rune(name)
+		k := 0
+		for i, r := range out {
+			if r == '-' || r == '_' {
+				out[i] = seps[min(k, len(seps)-1)]
+				k++
+			}
+		}
+		name = string(out)
 	}
 	switch {
 	case spelled == strings.ToLower(spelled):

@@ -134,9 +134,15 @@ func TestVerifyAndSerialTokens(t *testing.T) {
 
 func TestRespell(t *testing.T) {
 	for spelled, want := range map[string]string{"X_SSL_Client_DN": "ssl_client_subject_dn", "x-ssl-client-dn": "ssl-client-subject-dn",
-		"X-SSL-CLIENT-DN": "SSL-CLIENT-SUBJECT-DN", "X-SSL-Client-DN": "ssl-client-subject-dn"} {
+		"X-SSL-CLIENT-DN": "SSL-CLIENT-SUBJECT-DN", "X-SSL-Client-DN": "ssl-client-subject-dn", "X-SSL_Client-DN": "ssl-client_subject-dn"} {
 		if got := respell(spelled, "ssl-client-subject-dn"); got != want {
 			t.Errorf("respell(%q) = %q, want %q", spelled, got, want)
+		}
+	}
+	// Under dlb a smuggled spelling goes out exactly as the feature wrote it.
+	for _, spelled := range []string{"X-SSL_Client-DN", "x_ssl_client_dn", "X-SSL-Client_Verify"} {
+		if got := respell(spelled, contract.HeaderDN); foldName(spelled) == foldName(contract.HeaderDN) && got != spelled {
+			t.Errorf("respell(%q, dlb) = %q", spelled, got)
 		}
 	}
 }
