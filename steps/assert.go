@@ -63,8 +63,19 @@ func describeSeen(s contract.Scheme, seen []productapi.Echo) string {
 		return "no request"
 	}
 	var parts []string
+	folds, own := map[string]bool{}, map[string]bool{}
+	for _, n := range s.Stripped() {
+		folds[foldName(n)], own[http.CanonicalHeaderKey(n)] = true, true
+	}
 	for i, e := range seen {
 		h := schemeFacts(s, http.Header(e.Headers))
+		// Besides the scheme's facts as read: any other spelling of its
+		// headers, and X-SSL-* headers, as they came.
+		for k, vs := range e.Headers {
+			if ck := http.CanonicalHeaderKey(k); !own[ck] && (folds[foldName(k)] || strings.HasPrefix(ck, "X-Ssl-")) {
+				h[k] = strings.Join(vs, ", ")
+			}
+		}
 		keys := make([]string, 0, len(h))
 		for k := range h {
 			keys = append(keys, k)
