@@ -209,7 +209,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	}
 	if m, ok := opts.Implementation.(lb.Multiplexed); ok && !opts.ContainerPerConfig {
 		e.mu.Lock()
-		e.startSlotHost(ctx, m)
+		e.startSlotHost(ctx, m, e.slotsPerHost(), nil)
 		e.mu.Unlock()
 	}
 	if err := e.startBackend(ctx, backendRef); err != nil {
@@ -341,11 +341,15 @@ func (e *Environment) Acquire(ctx context.Context, cfg lb.Config) (*LoadBalancer
 	if err != nil {
 		return nil, false, err
 	}
+	key := r.Key
+	if cfg.Instance != "" {
+		key += "/" + cfg.Instance // equal configurations, balancers of their own
+	}
 	e.mu.Lock()
-	entry, ok := e.lbs[r.Key]
+	entry, ok := e.lbs[key]
 	if !ok {
 		entry = &served{ready: make(chan struct{})}
-		e.lbs[r.Key] = entry
+		e.lbs[key] = entry
 	}
 	e.mu.Unlock()
 	if ok {
@@ -357,7 +361,9 @@ func (e *Environment) Acquire(ctx context.Context, cfg lb.Config) (*LoadBalancer
 		}
 	}
 	impl := e.opts.Implementation
-	if m, ok := impl.(lb.Multiplexed); ok && !e.opts.ContainerPerConfig {
+	if m, ok := impl.(lb.Multiplexed); ok && !e.opts.ContainerPerConfig && cfg.Instance != "" {
+		entry.lb, entry.err = e.ownSlot(ctx, m, cfg.WithDefaults(), r)
+	} else if ok && !e.opts.ContainerPerConfig {
 		entry.lb, entry.err = e.slot(ctx, m, cfg.WithDefaults(), r)
 	} else {
 		start := []testcontainers.ContainerCustomizer{testcontainers.WithCmd(impl.Command()...)}
@@ -703,4 +709,7 @@ type LoadBalancer struct {
 	ConfigKey string
 	Rendered  string // the main configuration file as rendered
 	container *testcontainers.DockerContainer
+	// host and slot say where a configuration of a shared balancer lives.
+	host *slotHost
+	slot string
 }

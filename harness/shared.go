@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mtlsconform/contract"
 	"mtlsconform/lb"
 	"os"
 	"path/filepath"
@@ -67,6 +68,9 @@ type slotHost struct {
 	pmu       sync.Mutex
 	pending   []*slotRequest
 	broken    error // a refused configuration stays on disk: no new slots here (guarded by Environment.mu)
+	// initial are slot files the balancer starts with (a configuration's
+	// own balancer: its one slot is there from the start, no reload).
+	initial map[string][]byte
 }
 
 type slotRequest struct {
@@ -80,12 +84,28 @@ type slotRequest struct {
 
 // startSlotHost starts a shared balancer in the background; its ready
 // channel closes when it runs or failed to.
-func (e *Environment) startSlotHost(ctx context.Context, impl lb.Multiplexed) *slotHost {
-	size := slotsPublished
+func (e *Environment) slotsPerHost() int {
 	if e.direct {
-		size = slotsDirect
+		return slotsDirect
 	}
+	return slotsPublished
+}
+
+// startSlotHost starts a shared balancer of size slots (e.mu held); with
+// own, a balancer of one configuration's own, started with its slot: own
+// makes the slot's files from its id and port.
+func (e *Environment) startSlotHost(ctx context.Context, impl lb.Multiplexed, size int, own func(id string, port int) (map[string][]byte, error)) *slotHost {
 	h := &slotHost{ready: make(chan struct{}), size: size, first: e.slotsSetAside}
+	if own != nil {
+		h.handed = 1
+		files, err := own(slotID(h.first), slotBasePort+h.first)
+		if err != nil {
+			h.err = err
+			close(h.ready)
+			return h
+		}
+		h.initial = files
+	}
 	e.slotsSetAside += size
 	e.slotHosts = append(e.slotHosts, h)
 	done := e.creating()
@@ -125,6 +145,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl lb.Multiplexed, h *s
 func (e *Environment) startSlotHostContainer(ctx context.Context, impl lb.Multiplexed, h *slotHost, mount bool) error {
 	var files []testcontainers.ContainerFile
 	slotFiles := map[string][]byte{slotMarker: []byte("slots of run " + e.RunID + "\n")}
+	maps.Copy(slotFiles, h.initial)
 	for name, data := range impl.HostFiles() {
 		if strings.HasPrefix(name, "slots/") {
 			slotFiles[name] = data
@@ -213,6 +234,14 @@ func writeSlotFiles(dir string, files map[string][]byte) error {
 // copyIn copies files (names under /etc/mtlsconform) into the shared
 // balancer through the engine, in one archive.
 func (e *Environment) copyIn(ctx context.Context, h *slotHost, files map[string][]byte) error {
+	if err := e.copyInto(ctx, h.c, files); err != nil {
+		return fmt.Errorf("copy the configuration into the shared load balancer: %w", err)
+	}
+	return nil
+}
+
+// copyInto writes files under lb.ConfDir of a running container.
+func (e *Environment) copyInto(ctx context.Context, c *testcontainers.DockerContainer, files map[string][]byte) error {
 	var archive bytes.Buffer
 	tw := tar.NewWriter(&archive)
 	if err := writeTar(tw, files); err != nil {
@@ -221,12 +250,10 @@ func (e *Environment) copyIn(ctx context.Context, h *slotHost, files map[string]
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if _, err := e.docker.CopyToContainer(ctx, h.c.GetContainerID(), client.CopyToContainerOptions{
+	_, err := e.docker.CopyToContainer(ctx, c.GetContainerID(), client.CopyToContainerOptions{
 		DestinationPath: lb.ConfDir, Content: &archive,
-	}); err != nil {
-		return fmt.Errorf("copy the configuration into the shared load balancer: %w", err)
-	}
-	return nil
+	})
+	return err
 }
 
 // slot serves the rendered configuration r in a slot of a shared
@@ -247,6 +274,47 @@ func (e *Environment) slot(ctx context.Context, impl lb.Multiplexed, cfg lb.Conf
 	}
 }
 
+func slotID(n int) string { return fmt.Sprintf("s%02d", n) }
+
+// ownSlot serves a configuration changed in place (lb.Config.Instance, a
+// new CRL delivered: C23) from a shared balancer of its own, started with
+// its one slot: no reload touches it but the one that delivers.
+func (e *Environment) ownSlot(ctx context.Context, impl lb.Multiplexed, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
+	var id string
+	e.mu.Lock()
+	h := e.startSlotHost(ctx, impl, 1, func(slot string, port int) (map[string][]byte, error) {
+		id = slot
+		files, err := impl.Slot(r, slot, port)
+		if err == nil {
+			e.pointAtBackend(files)
+		}
+		return files, err
+	})
+	e.mu.Unlock()
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if h.err != nil {
+		return nil, h.err
+	}
+	bal := &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c, host: h, slot: id}
+	var err error
+	if bal.URL, err = e.slotURL(ctx, h, slotBasePort+h.first, "https"); err != nil {
+		return nil, err
+	}
+	if bal.PlainURL, err = e.slotURL(ctx, h, slotBasePort+h.first+lb.PlainPortOffset, "http"); err != nil {
+		return nil, err
+	}
+	wait, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
+	defer cancel()
+	if err := e.waitTLS(wait, bal.URL); err != nil {
+		return nil, fmt.Errorf("the %s of the configuration's own never served it: %w%s", impl.Name(), err, containerLogs(ctx, h.c))
+	}
+	return bal, nil
+}
+
 // errSlotLost: the slot went with a balancer retired over another
 // configuration; the request is served again.
 var errSlotLost = errors.New("the slot went with a shared balancer retired over another configuration")
@@ -256,7 +324,7 @@ func (e *Environment) slotOnce(ctx context.Context, impl lb.Multiplexed, cfg lb.
 	if err != nil {
 		return nil, err
 	}
-	id := fmt.Sprintf("s%02d", h.first+n)
+	id := slotID(h.first + n)
 	port := slotBasePort + h.first + n
 	files, err := impl.Slot(r, id, port)
 	if err != nil {
@@ -264,7 +332,7 @@ func (e *Environment) slotOnce(ctx context.Context, impl lb.Multiplexed, cfg lb.
 	}
 	e.pointAtBackend(files)
 	req := &slotRequest{id: id, port: port, files: files, done: make(chan struct{}),
-		lb: &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c}}
+		lb: &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c, host: h, slot: id}}
 	if req.lb.URL, err = e.slotURL(ctx, h, port, "https"); err != nil {
 		return nil, err
 	}
@@ -308,7 +376,7 @@ func (e *Environment) slotFor(ctx context.Context, impl lb.Multiplexed) (*slotHo
 		}
 	}
 	if h == nil {
-		h = e.startSlotHost(ctx, impl)
+		h = e.startSlotHost(ctx, impl, e.slotsPerHost(), nil)
 	}
 	n := h.handed
 	h.handed++
@@ -537,4 +605,50 @@ func parentDir(name string) string {
 		return ""
 	}
 	return name[:i]
+}
+
+// DeliverCRL gives a running configuration a new CRL bundle the way the
+// balancers' documentation says (C23): its CRL file rewritten in place,
+// then its balancer reloaded. The configuration has a shared balancer of
+// its own (lb.Config.Instance), so no other configuration's reload reads
+// the new file first. It says how, for the scenario's evidence; a second
+// delivery of the same bundle is harmless (a reload signal that came
+// while the balancer was busy may have been lost).
+//
+// Without reload (a deliberate break the self-test uses) the file is
+// rewritten and the balancer left as it runs.
+func (e *Environment) DeliverCRL(ctx context.Context, bal *LoadBalancer, crl []byte, reload bool) (string, error) {
+	impl, ok := e.opts.Implementation.(lb.Multiplexed)
+	if !ok || bal.host == nil || bal.host.initial == nil {
+		return "", contract.Unsupported("a new CRL is delivered to a shared balancer of the configuration's own, by rewriting the file and reloading it; "+
+			"%s here runs each configuration in a container that is not reloaded", e.opts.Implementation.Name())
+	}
+	if len(bal.Config.CRL) == 0 {
+		return "", errors.New("the configuration has no CRL bundle to replace")
+	}
+	h := bal.host
+	name := "slots/" + bal.slot + "/crl.pem"
+	h.reload.Lock()
+	defer h.reload.Unlock()
+	write := e.copyIn
+	if h.dir != "" {
+		write = func(_ context.Context, h *slotHost, files map[string][]byte) error {
+			return writeSlotFiles(h.dir, files)
+		}
+	}
+	if err := write(ctx, h, map[string][]byte{name: crl}); err != nil {
+		return "", fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	if !reload {
+		return fmt.Sprintf("%s/%s rewritten in place; %s not reloaded", lb.ConfDir, name, impl.Name()), nil
+	}
+	r := impl.Reload()
+	if err := e.reload(ctx, r, h); err != nil {
+		return "", err
+	}
+	how := "signal " + r.Signal
+	if r.Signal == "" {
+		how = strings.Join(r.Exec, " ")
+	}
+	return fmt.Sprintf("%s/%s rewritten in place, then %s reloaded (%s)", lb.ConfDir, name, impl.Name(), how), nil
 }

@@ -67,6 +67,10 @@ type Config struct {
 	// CertHeader renames the scheme's certificate header; empty keeps the
 	// scheme's own (contract.DefaultCertHeader in the dlb scheme).
 	CertHeader string
+	// Instance gives a configuration a balancer of its own, apart from
+	// equal ones: a scenario that changes its balancer in place (a new CRL
+	// delivered, C23) names one. Rendering ignores it.
+	Instance string
 	// Mutations deliberately break the configuration (see Catalogue); the
 	// conformant reference has none.
 	Mutations []string

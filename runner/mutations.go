@@ -1,8 +1,10 @@
 package runner
 
 import (
+	"errors"
 	"sort"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/lb"
 	"mtlsconform/lb/all"
@@ -12,6 +14,21 @@ import (
 // the load balancer trusts rather than how it is configured.
 var suiteMutations = map[string]string{
 	"trust-unknown-ca": "the truststore holds an extra CA the contract does not list (the \"Unknown Root CA\")",
+	crlNotReloaded:     "a new CRL bundle is written over the old one, and the balancer is not reloaded (C23)",
+}
+
+// crlNotReloaded breaks the delivery of a new CRL, not the configuration:
+// it applies where a CRL can be delivered at all.
+const crlNotReloaded = "crl-not-reloaded"
+
+// deliversCRL says whether the harness can give a running configuration of
+// impl a new CRL: a shared balancer it reloads, with a CRL option.
+func deliversCRL(impl lb.Implementation) bool {
+	if _, ok := impl.(lb.Multiplexed); !ok {
+		return false
+	}
+	_, err := impl.Render(lb.Config{Mode: contract.Mandatory, Truststore: []byte("trust\n"), CRL: []byte("crl\n")}, lb.ServerFiles{})
+	return !errors.Is(err, contract.ErrNotSupported)
 }
 
 // Mutation is a deliberate break of the reference load balancer.
@@ -30,7 +47,9 @@ func MutationsOf(impl lb.Implementation) []Mutation {
 		out = append(out, Mutation{n, doc})
 	}
 	for n, d := range suiteMutations {
-		out = append(out, Mutation{n, d})
+		if n != crlNotReloaded || deliversCRL(impl) {
+			out = append(out, Mutation{n, d})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -53,6 +72,9 @@ func (r *Reference) applySuiteMutations(cfg *lb.Config) ([]string, error) {
 		if _, ok := suiteMutations[m]; !ok {
 			rest = append(rest, m)
 			continue
+		}
+		if m == crlNotReloaded {
+			continue // DeliverCRL's
 		}
 		// trust-unknown-ca
 		ca, err := r.cat.CA("Unknown Root CA", "")

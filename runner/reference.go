@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/productapi"
@@ -108,6 +109,22 @@ func (r *Reference) Endpoint(ctx context.Context, s steps.Setup) (steps.Endpoint
 		return steps.Endpoint{}, err
 	}
 	return steps.Endpoint{URL: lb.URL, PlainURL: lb.PlainURL, Started: started}, nil
+}
+
+// DeliverCRL gives the scenario's running configuration a new CRL bundle
+// (C23): the configuration is the one Endpoint served.
+func (r *Reference) DeliverCRL(ctx context.Context, s steps.Setup, crl []byte) (string, error) {
+	cfg := s.Config
+	rest, err := r.applySuiteMutations(&cfg)
+	if err != nil {
+		return "", err
+	}
+	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), rest...)
+	bal, _, err := r.env.Acquire(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	return r.env.DeliverCRL(ctx, bal, crl, !slices.Contains(r.Mutations, crlNotReloaded))
 }
 
 // Hosts: every rendered configuration serves the run's server name with

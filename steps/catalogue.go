@@ -255,3 +255,35 @@ func (c *Catalogue) CRL(name string) (*x509.RevocationList, error) {
 	}
 	return e.crl, nil
 }
+
+// UpdatedCRL is the CRL a team pushes for the CA after the balancer
+// started: what the CA has revoked, plus revoke and minus unrevoke (named
+// client certificates). The run's own CRL of the CA stays as it is.
+func (c *Catalogue) UpdatedCRL(name string, revoke, unrevoke []string) (*x509.RevocationList, error) {
+	certs := func(names []string) ([]*x509.Certificate, error) {
+		var out []*x509.Certificate
+		for _, n := range names {
+			id, err := c.Identity(n)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, id.Cert)
+		}
+		return out, nil
+	}
+	add, err := certs(revoke)
+	if err != nil {
+		return nil, err
+	}
+	drop, err := certs(unrevoke)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	e, err := c.crlSigner(name)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return e.ca.UpdatedCRL(7*24*time.Hour, add, drop)
+}

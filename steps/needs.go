@@ -29,10 +29,13 @@ var (
 		regexp.MustCompile(`^the backend saw exactly these client-certificate headers:?$`),
 		regexp.MustCompile(`^the backend received the certificate of`),
 		regexp.MustCompile(`^the partner calls \w+ /echo\b`),
+		// Delivering a new CRL waits until the backend's view of a call changes.
+		regexp.MustCompile(`^the CRL of "[^"]+" is updated to`),
 	}
 	needsReconfigure = []*regexp.Regexp{
 		regexp.MustCompile(`^the CRL bundle holds`),
 		regexp.MustCompile(`^the CRL of "[^"]+" in the bundle has expired$`),
+		regexp.MustCompile(`^the CRL of "[^"]+" is updated to`),
 		regexp.MustCompile(`^the verify depth is`),
 		regexp.MustCompile(`^the certificate header is`),
 	}

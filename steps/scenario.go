@@ -104,6 +104,10 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 				st.clauses = append(st.clauses, c)
 			}
 		}
+		if slices.Contains(st.clauses, "C23") {
+			// Its balancer changes in place: one of its own.
+			st.cfg.Instance = p.Uri + " " + p.Id
+		}
 		return ctx, st.applicable()
 	})
 	sc.StepContext().After(st.afterStep)
@@ -118,6 +122,7 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 	sc.Given(`^the CRL bundle holds the CRLs of ((?:"[^"]+"(?:, )?)+)$`, st.crlBundle)
 	sc.Given(`^the CRL of "([^"]+)" in the bundle has expired$`, st.expiredCRL)
 	sc.Given(`^the verify depth is (\d+)$`, st.verifyDepth)
+	sc.When(`^the CRL of "([^"]+)" is updated to (revoke|no longer list) "([^"]+)"$`, st.deliverCRL)
 	sc.Given(`^the certificate header is "([^"]+)"$`, st.certHeader)
 	sc.Given(stepClient, st.clientCert)
 	sc.Given(`^a self-signed client certificate "([^"]+)"$`, st.selfSigned)

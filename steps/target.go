@@ -114,6 +114,13 @@ type Target interface {
 	Describe() string
 }
 
+// CRLDeliverer is a Target that can give a scenario's running
+// configuration a new CRL bundle the way its balancer's documentation says
+// (C23), and say how it did.
+type CRLDeliverer interface {
+	DeliverCRL(ctx context.Context, s Setup, crl []byte) (how string, err error)
+}
+
 // ProductCheck says what "the response is the product list" compares with.
 type ProductCheck struct {
 	// Want is the exact list (generic JSON values); nil checks only what

@@ -61,6 +61,8 @@ func (Balancer) Profile() contract.Profile {
 			{Clause: "C15", Mode: contract.Optional, Observed: contract.RefuseTLSAlert,
 				Reason: "mod_ssl refuses a revoked certificate in the handshake (alert \"revoked certificate\") even with optional_no_ca: " +
 					"the request never reaches the backend, where the contract wants it passed with FAILED"},
+			{Clause: "C23", Mode: contract.Optional, Observed: contract.RefuseTLSAlert,
+				Reason: "mod_ssl refuses a certificate revoked by the new CRL in the handshake even with optional_no_ca, as one revoked at start (C15)"},
 		},
 	}
 }

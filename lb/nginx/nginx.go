@@ -38,6 +38,8 @@ var profile = contract.Profile{
 		{Clause: "C15", Mode: contract.Optional, Observed: contract.RefuseHTTP400,
 			Reason: "nginx answers 400 to a revoked certificate even with ssl_verify_client optional_no_ca " +
 				"(optional_no_ca only tolerates errors about an unknown issuer); the contract wants the request passed with FAILED"},
+		{Clause: "C23", Mode: contract.Optional, Observed: contract.RefuseHTTP400,
+			Reason: "nginx answers 400 to a certificate revoked by the new CRL even with ssl_verify_client optional_no_ca, as to one revoked at start (C15)"},
 	},
 }
 
