@@ -19,10 +19,15 @@ import (
 // A reload signal that comes while the balancer is still busy with the
 // last one may be lost (HAProxy's master re-executing itself): the same
 // bundle is delivered again after crlRedeliver without a change.
+//
+// A reload's old workers keep accepting for a moment while the new ones
+// start (nginx): the new answer counts once crlStable calls in a row gave
+// it.
 const (
 	crlSettle    = 5 * time.Second
 	crlProbe     = 100 * time.Millisecond
 	crlRedeliver = time.Second
+	crlStable    = 3
 )
 
 // deliverCRL gives the scenario's running balancer its CRL bundle again,
@@ -78,16 +83,22 @@ func (st *scenario) deliverCRL(ctx context.Context, ca, how, name string) (conte
 		return ctx, err
 	}
 	start, last := time.Now(), time.Now()
-	probes, deliveries := 0, 1
+	probes, deliveries, inRow := 0, 1, 0
+	var changed time.Duration
 	for {
 		now, err := st.answer(ctx, id)
 		if err != nil {
 			return ctx, err
 		}
 		probes++
-		if now != before {
-			st.checked("new CRL of %q (%s %q) delivered %d time(s): %s; calls with %q were answered %s before and %s %v after (%d probe call(s))",
-				ca, how, name, deliveries, delivered, name, before, now, time.Since(start).Round(time.Millisecond), probes)
+		if now == before {
+			inRow = 0
+		} else if inRow++; inRow == 1 {
+			changed = time.Since(start)
+		}
+		if inRow == crlStable {
+			st.checked("new CRL of %q (%s %q) delivered %d time(s): %s; calls with %q were answered %s before and %s from %v after on (%d probe call(s), the last %d alike)",
+				ca, how, name, deliveries, delivered, name, before, now, changed.Round(time.Millisecond), probes, crlStable)
 			return ctx, nil
 		}
 		if time.Since(start) > crlSettle {
@@ -95,7 +106,7 @@ func (st *scenario) deliverCRL(ctx context.Context, ca, how, name string) (conte
 				ca, how, name, deliveries, delivered, name, now, crlSettle, probes)
 			return ctx, nil
 		}
-		if time.Since(last) > crlRedeliver {
+		if time.Since(last) > crlRedeliver && inRow == 0 {
 			if delivered, err = target.DeliverCRL(ctx, setup, bundle); err != nil {
 				return ctx, err
 			}
