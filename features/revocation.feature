@@ -2,9 +2,7 @@ Feature: Revoked certificates are refused
   With a CRL bundle configured, a certificate its CA has revoked is refused
   in Mandatory mode and marked FAILED in Optional mode. nginx checks the CRL
   of every CA in the chain, so the bundle must hold a current one for each.
-  A partner revoked after the balancer started is refused once the new CRL
-  is delivered the way the balancer's documentation says (C23); each such
-  scenario has a balancer of its own, changed in place.
+  A partner revoked after the balancer started: crlrotation.feature (C23).
 
   Background:
     Given the "Partner Root CA" is a root CA
@@ -53,36 +51,3 @@ Feature: Revoked certificates are refused
     When the partner calls GET /dev-portal-xapi/products with the certificate "partner-a"
     Then the partner is refused
     And the backend received no request
-
-  @C23 @mandatory @reconfigures @new-leaves @backend-view
-  Scenario: A certificate revoked after the balancer started is refused once the new CRL is delivered
-    Given the load balancer requires client certificates
-    And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
-    And a client certificate "partner-late" issued by the "Partner Issuing CA"
-    When the partner calls GET /dev-portal-xapi/products with the certificate "partner-late"
-    Then the response is the product list
-    When the CRL of "Partner Issuing CA" is updated to revoke "partner-late"
-    And the partner calls GET /dev-portal-xapi/products with the certificate "partner-late"
-    Then the partner is refused
-
-  @C23 @optional @reconfigures @new-leaves @backend-view
-  Scenario: Optional mode marks a certificate revoked after the balancer started FAILED once the new CRL is delivered
-    Given the load balancer accepts client certificates optionally
-    And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
-    And a client certificate "partner-late" issued by the "Partner Issuing CA"
-    When the partner calls GET /echo with the certificate "partner-late"
-    Then every request the backend received carries X-SSL-Client-Verify "SUCCESS"
-    When the CRL of "Partner Issuing CA" is updated to revoke "partner-late"
-    And the partner calls GET /echo with the certificate "partner-late"
-    Then the response status is 200
-    And every request the backend received carries X-SSL-Client-Verify "FAILED"
-
-  @C23 @mandatory @reconfigures @new-leaves @backend-view
-  Scenario: A certificate the new CRL no longer lists is accepted once the new CRL is delivered
-    Given the load balancer requires client certificates
-    And the CRL bundle holds the CRLs of "Partner Issuing CA", "Partner Root CA"
-    When the partner calls GET /dev-portal-xapi/products with the certificate "partner-revoked"
-    Then the partner is refused
-    When the CRL of "Partner Issuing CA" is updated to no longer list "partner-revoked"
-    And the partner calls GET /dev-portal-xapi/products with the certificate "partner-revoked"
-    Then the response is the product list

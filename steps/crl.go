@@ -25,7 +25,7 @@ import (
 // it.
 const (
 	crlSettle    = 5 * time.Second
-	crlProbe     = 100 * time.Millisecond
+	crlProbe     = 50 * time.Millisecond
 	crlRedeliver = time.Second
 	crlStable    = 3
 )
@@ -48,9 +48,23 @@ func (st *scenario) deliverCRL(ctx context.Context, ca, how, name string) (conte
 	if !ok {
 		return ctx, NotApplicable("needs a new CRL delivered to the load balancer; the harness cannot change a live target's CRL")
 	}
-	revoke, unrevoke := []string{name}, []string(nil)
-	if how == "no longer list" {
-		revoke, unrevoke = nil, []string{name}
+	// The scenario's updates add up: each new CRL is the CA's own list
+	// with every certificate revoked since, less every one no longer
+	// listed since.
+	if st.crlUpdates == nil {
+		st.crlUpdates = map[string]map[string]bool{}
+	}
+	if st.crlUpdates[ca] == nil {
+		st.crlUpdates[ca] = map[string]bool{}
+	}
+	st.crlUpdates[ca][name] = how == "revoke"
+	var revoke, unrevoke []string
+	for n, revoked := range st.crlUpdates[ca] {
+		if revoked {
+			revoke = append(revoke, n)
+		} else {
+			unrevoke = append(unrevoke, n)
+		}
 	}
 	var bundle []byte
 	for _, n := range st.crlNames {

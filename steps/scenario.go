@@ -55,7 +55,8 @@ type scenario struct {
 	trustNames    []string
 	crlNames      []string
 	expiredCRLs   []string
-	endpoint      string // set at the first call; the configuration is fixed from then on
+	crlUpdates    map[string]map[string]bool // CA → certificate → revoked (true) or no longer listed, by C23's deliveries
+	endpoint      string                     // set at the first call; the configuration is fixed from then on
 	plainEndpoint string
 	startedLB     bool // this scenario started its load balancer
 
