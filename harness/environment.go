@@ -712,4 +712,7 @@ type LoadBalancer struct {
 	// host and slot say where a configuration of a shared balancer lives.
 	host *slotHost
 	slot string
+	// separate reloads a configuration running as a process of its own
+	// (lb.Separate); nil otherwise.
+	separate []string
 }

@@ -280,6 +280,9 @@ func slotID(n int) string { return fmt.Sprintf("s%02d", n) }
 // new CRL delivered: C23) from a shared balancer of its own, started with
 // its one slot: no reload touches it but the one that delivers.
 func (e *Environment) ownSlot(ctx context.Context, impl lb.Multiplexed, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
+	if sep, ok := impl.(lb.Separate); ok {
+		return e.separateSlot(ctx, sep, cfg, r)
+	}
 	var id string
 	e.mu.Lock()
 	h := e.startSlotHost(ctx, impl, 1, func(slot string, port int) (map[string][]byte, error) {
@@ -311,6 +314,45 @@ func (e *Environment) ownSlot(ctx context.Context, impl lb.Multiplexed, cfg lb.C
 	defer cancel()
 	if err := e.waitTLS(wait, bal.URL); err != nil {
 		return nil, fmt.Errorf("the %s of the configuration's own never served it: %w%s", impl.Name(), err, containerLogs(ctx, h.c))
+	}
+	return bal, nil
+}
+
+// separateSlot serves a configuration changed in place as a balancer
+// process of its own inside a shared balancer's container, on a slot's
+// port: the shared process's reloads never read its files.
+func (e *Environment) separateSlot(ctx context.Context, impl lb.Separate, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
+	h, n, err := e.slotFor(ctx, impl)
+	if err != nil {
+		return nil, err
+	}
+	id, port := slotID(h.first+n), slotBasePort+h.first+n
+	slot, err := impl.Slot(r, id, port)
+	if err != nil {
+		return nil, err
+	}
+	e.pointAtBackend(slot)
+	files, start, reload, err := impl.Separate(slot, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.copyInto(ctx, h.c, files); err != nil {
+		return nil, fmt.Errorf("copy a configuration of its own into the shared load balancer: %w", err)
+	}
+	if out, ran := run(ctx, h, start); !ran || out != "" {
+		return nil, fmt.Errorf("start the %s process of a configuration of its own (%s): %s", impl.Name(), strings.Join(start, " "), out)
+	}
+	bal := &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c, host: h, slot: id, separate: reload}
+	if bal.URL, err = e.slotURL(ctx, h, port, "https"); err != nil {
+		return nil, err
+	}
+	if bal.PlainURL, err = e.slotURL(ctx, h, port+lb.PlainPortOffset, "http"); err != nil {
+		return nil, err
+	}
+	wait, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
+	defer cancel()
+	if err := e.waitTLS(wait, bal.URL); err != nil {
+		return nil, fmt.Errorf("the %s process of a configuration of its own never served it: %w%s", impl.Name(), err, containerLogs(ctx, h.c))
 	}
 	return bal, nil
 }
@@ -619,6 +661,9 @@ func parentDir(name string) string {
 // rewritten and the balancer left as it runs.
 func (e *Environment) DeliverCRL(ctx context.Context, bal *LoadBalancer, crl []byte, reload bool) (string, error) {
 	impl, ok := e.opts.Implementation.(lb.Multiplexed)
+	if bal.separate != nil {
+		return e.deliverSeparate(ctx, impl, bal, crl, reload)
+	}
 	if !ok || bal.host == nil || bal.host.initial == nil {
 		return "", contract.Unsupported("a new CRL is delivered to a shared balancer of the configuration's own, by rewriting the file and reloading it; "+
 			"%s here runs each configuration in a container that is not reloaded", e.opts.Implementation.Name())
@@ -651,4 +696,20 @@ func (e *Environment) DeliverCRL(ctx context.Context, bal *LoadBalancer, crl []b
 		how = strings.Join(r.Exec, " ")
 	}
 	return fmt.Sprintf("%s/%s rewritten in place, then %s reloaded (%s)", lb.ConfDir, name, impl.Name(), how), nil
+}
+
+// deliverSeparate is DeliverCRL for a configuration running as a process
+// of its own: its crl.pem rewritten, then its own reload command.
+func (e *Environment) deliverSeparate(ctx context.Context, impl lb.Multiplexed, bal *LoadBalancer, crl []byte, reload bool) (string, error) {
+	name := lb.OwnDir(bal.slot) + "/crl.pem"
+	if err := e.copyInto(ctx, bal.container, map[string][]byte{name: crl}); err != nil {
+		return "", fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	if !reload {
+		return fmt.Sprintf("%s/%s rewritten in place; %s not reloaded", lb.ConfDir, name, impl.Name()), nil
+	}
+	if out, ran := run(ctx, bal.host, bal.separate); !ran || out != "" {
+		return "", fmt.Errorf("reload the load balancer (%s): %s", strings.Join(bal.separate, " "), out)
+	}
+	return fmt.Sprintf("%s/%s rewritten in place, then %s reloaded (%s)", lb.ConfDir, name, impl.Name(), strings.Join(bal.separate, " ")), nil
 }

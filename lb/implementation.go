@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -64,6 +65,37 @@ type Multiplexed interface {
 	// ConfigTest checks the configuration as it is on disk; it runs when a
 	// reload did not bring a slot up, to say why.
 	ConfigTest() []string
+}
+
+// Separate is a Multiplexed implementation that can also run one slot as
+// a balancer process of its own inside the shared balancer's container:
+// a configuration changed in place (a new CRL delivered, C23) is then
+// isolated from every other slot's reloads at the cost of a command, not
+// a container.
+type Separate interface {
+	Multiplexed
+	// Separate turns slot id's files (as Slot made them) into the files of
+	// a process of its own, under own/<id>/, and says how to start it and
+	// how to make it read its configuration again.
+	Separate(slot map[string][]byte, id string) (files map[string][]byte, start, reload []string, err error)
+}
+
+// OwnDir is the folder of a separate process's files, under ConfDir.
+func OwnDir(id string) string { return "own/" + id }
+
+// MoveSlot moves slot id's files and every mention of their folder to
+// own/<id>/: the configuration, unchanged otherwise, of a process of its
+// own.
+func MoveSlot(slot map[string][]byte, id string) map[string][]byte {
+	from, to := "slots/"+id+"/", OwnDir(id)+"/"
+	out := map[string][]byte{}
+	for name, data := range slot {
+		if !strings.HasPrefix(name, from) {
+			continue
+		}
+		out[to+strings.TrimPrefix(name, from)] = bytes.ReplaceAll(data, []byte(ConfDir+"/"+from), []byte(ConfDir+"/"+to))
+	}
+	return out
 }
 
 // Reload is how a shared balancer takes new slots: a signal to its main

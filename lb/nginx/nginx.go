@@ -223,3 +223,31 @@ func (Balancer) Slot(r lb.Rendered, id string, port int) (map[string][]byte, err
 	files["slots/"+id+"/http.conf"] = []byte("# Slot " + id + " of the shared balancer.\n" + body + "\n")
 	return files, nil
 }
+
+// nginx runs a configuration changed in place (C23) as a master process
+// of its own beside the shared one, reloaded with -s reload.
+var _ lb.Separate = Balancer{}
+
+func (Balancer) Separate(slot map[string][]byte, id string) (map[string][]byte, []string, []string, error) {
+	files := lb.MoveSlot(slot, id)
+	dir := lb.ConfDir + "/" + lb.OwnDir(id)
+	if _, ok := files[lb.OwnDir(id)+"/http.conf"]; !ok {
+		return nil, nil, nil, fmt.Errorf("nginx slot %s has no http.conf", id)
+	}
+	files[lb.OwnDir(id)+"/nginx.conf"] = []byte(`# Rendered by mtlsconform: slot ` + id + ` as a balancer process of its own.
+worker_processes 1;
+# A daemon of its own: its log must not hold the starting command's stderr.
+error_log /tmp/nginx-` + id + `.log notice;
+pid /tmp/nginx-` + id + `.pid;
+
+events {
+    worker_connections 256;
+}
+
+http {
+    include ` + dir + `/http.conf;
+}
+`)
+	conf := dir + "/nginx.conf"
+	return files, []string{"nginx", "-c", conf}, []string{"nginx", "-c", conf, "-s", "reload"}, nil
+}
