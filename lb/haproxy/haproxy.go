@@ -406,3 +406,24 @@ func (Balancer) Slot(r lb.Rendered, id string, port int) (map[string][]byte, err
 	files["slots/"+id+".cfg"] = []byte("# Slot " + id + " of the shared balancer.\n" + body)
 	return files, nil
 }
+
+// HAProxy runs a configuration changed in place (C23) as a daemon of its
+// own beside the shared balancer, reloaded the way HAProxy without a
+// master documents: a new process told to finish the old one (-sf).
+var _ lb.Separate = Balancer{}
+
+func (Balancer) Separate(slot map[string][]byte, id string) (map[string][]byte, []string, []string, error) {
+	cfg, ok := slot["slots/"+id+".cfg"]
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("haproxy slot %s has no %s.cfg", id, id)
+	}
+	files := lb.MoveSlot(slot, id)
+	dir := lb.ConfDir + "/" + lb.OwnDir(id)
+	files[lb.OwnDir(id)+"/slot.cfg"] = []byte(strings.ReplaceAll(string(cfg), lb.ConfDir+"/slots/"+id+"/", dir+"/"))
+	// A daemon has no stderr to log to.
+	files[lb.OwnDir(id)+"/global.cfg"] = []byte("# Rendered by mtlsconform: slot " + id + " as a balancer process of its own.\n" +
+		strings.Replace(strings.Replace(haproxyGlobal, "    log stderr format raw local0 info\n", "", 1), "    log global\n", "", 1))
+	pid := "/tmp/haproxy-" + id + ".pid"
+	cmd := "haproxy -D -p " + pid + " -f " + dir + "/global.cfg -f " + dir + "/slot.cfg"
+	return files, []string{"sh", "-c", cmd}, []string{"sh", "-c", cmd + " -sf $(cat " + pid + ")"}, nil
+}
