@@ -68,9 +68,6 @@ type slotHost struct {
 	pmu       sync.Mutex
 	pending   []*slotRequest
 	broken    error // a refused configuration stays on disk: no new slots here (guarded by Environment.mu)
-	// initial are slot files the balancer starts with (a configuration's
-	// own balancer: its one slot is there from the start, no reload).
-	initial map[string][]byte
 }
 
 type slotRequest struct {
@@ -91,21 +88,9 @@ func (e *Environment) slotsPerHost() int {
 	return slotsPublished
 }
 
-// startSlotHost starts a shared balancer of size slots (e.mu held); with
-// own, a balancer of one configuration's own, started with its slot: own
-// makes the slot's files from its id and port.
-func (e *Environment) startSlotHost(ctx context.Context, impl lb.Multiplexed, size int, own func(id string, port int) (map[string][]byte, error)) *slotHost {
+// startSlotHost starts a shared balancer of size slots (e.mu held).
+func (e *Environment) startSlotHost(ctx context.Context, impl lb.Multiplexed, size int) *slotHost {
 	h := &slotHost{ready: make(chan struct{}), size: size, first: e.slotsSetAside}
-	if own != nil {
-		h.handed = 1
-		files, err := own(slotID(h.first), slotBasePort+h.first)
-		if err != nil {
-			h.err = err
-			close(h.ready)
-			return h
-		}
-		h.initial = files
-	}
 	e.slotsSetAside += size
 	e.slotHosts = append(e.slotHosts, h)
 	done := e.creating()
@@ -145,7 +130,6 @@ func (e *Environment) runSlotHost(ctx context.Context, impl lb.Multiplexed, h *s
 func (e *Environment) startSlotHostContainer(ctx context.Context, impl lb.Multiplexed, h *slotHost, mount bool) error {
 	var files []testcontainers.ContainerFile
 	slotFiles := map[string][]byte{slotMarker: []byte("slots of run " + e.RunID + "\n")}
-	maps.Copy(slotFiles, h.initial)
 	for name, data := range impl.HostFiles() {
 		if strings.HasPrefix(name, "slots/") {
 			slotFiles[name] = data
@@ -277,45 +261,15 @@ func (e *Environment) slot(ctx context.Context, impl lb.Multiplexed, cfg lb.Conf
 func slotID(n int) string { return fmt.Sprintf("s%02d", n) }
 
 // ownSlot serves a configuration changed in place (lb.Config.Instance, a
-// new CRL delivered: C23) from a shared balancer of its own, started with
-// its one slot: no reload touches it but the one that delivers.
+// new CRL delivered: C23) as a balancer process of its own inside a shared
+// balancer's container, where the implementation can run one
+// (lb.Separate): no other configuration's reload reads its files.
 func (e *Environment) ownSlot(ctx context.Context, impl lb.Multiplexed, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
-	if sep, ok := impl.(lb.Separate); ok {
-		return e.separateSlot(ctx, sep, cfg, r)
+	sep, ok := impl.(lb.Separate)
+	if !ok {
+		return nil, contract.Unsupported("%s cannot run a configuration as a process of its own beside the shared one, which a configuration changed in place needs", impl.Name())
 	}
-	var id string
-	e.mu.Lock()
-	h := e.startSlotHost(ctx, impl, 1, func(slot string, port int) (map[string][]byte, error) {
-		id = slot
-		files, err := impl.Slot(r, slot, port)
-		if err == nil {
-			e.pointAtBackend(files)
-		}
-		return files, err
-	})
-	e.mu.Unlock()
-	select {
-	case <-h.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if h.err != nil {
-		return nil, h.err
-	}
-	bal := &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c, host: h, slot: id}
-	var err error
-	if bal.URL, err = e.slotURL(ctx, h, slotBasePort+h.first, "https"); err != nil {
-		return nil, err
-	}
-	if bal.PlainURL, err = e.slotURL(ctx, h, slotBasePort+h.first+lb.PlainPortOffset, "http"); err != nil {
-		return nil, err
-	}
-	wait, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
-	defer cancel()
-	if err := e.waitTLS(wait, bal.URL); err != nil {
-		return nil, fmt.Errorf("the %s of the configuration's own never served it: %w%s", impl.Name(), err, containerLogs(ctx, h.c))
-	}
-	return bal, nil
+	return e.separateSlot(ctx, sep, cfg, r)
 }
 
 // separateSlot serves a configuration changed in place as a balancer
@@ -418,7 +372,7 @@ func (e *Environment) slotFor(ctx context.Context, impl lb.Multiplexed) (*slotHo
 		}
 	}
 	if h == nil {
-		h = e.startSlotHost(ctx, impl, e.slotsPerHost(), nil)
+		h = e.startSlotHost(ctx, impl, e.slotsPerHost())
 	}
 	n := h.handed
 	h.handed++
@@ -651,60 +605,25 @@ func parentDir(name string) string {
 
 // DeliverCRL gives a running configuration a new CRL bundle the way the
 // balancers' documentation says (C23): its CRL file rewritten in place,
-// then its balancer reloaded. The configuration has a shared balancer of
-// its own (lb.Config.Instance), so no other configuration's reload reads
-// the new file first. It says how, for the scenario's evidence; a second
-// delivery of the same bundle is harmless (a reload signal that came
-// while the balancer was busy may have been lost).
+// then its balancer reloaded. The configuration runs as a process of its
+// own (lb.Config.Instance, lb.Separate), so no other configuration's
+// reload reads the new file first. It says how, for the scenario's
+// evidence; a second delivery of the same bundle is harmless.
 //
 // Without reload (a deliberate break the self-test uses) the file is
 // rewritten and the balancer left as it runs.
 func (e *Environment) DeliverCRL(ctx context.Context, bal *LoadBalancer, crl []byte, reload bool) (string, error) {
-	impl, ok := e.opts.Implementation.(lb.Multiplexed)
-	if bal.separate != nil {
-		return e.deliverSeparate(ctx, impl, bal, crl, reload)
-	}
-	if !ok || bal.host == nil || bal.host.initial == nil {
-		return "", contract.Unsupported("a new CRL is delivered to a shared balancer of the configuration's own, by rewriting the file and reloading it; "+
-			"%s here runs each configuration in a container that is not reloaded", e.opts.Implementation.Name())
+	if bal.separate == nil {
+		return "", contract.Unsupported("a new CRL is delivered to a configuration running as a process of its own; %s runs this one with others", e.opts.Implementation.Name())
 	}
 	if len(bal.Config.CRL) == 0 {
 		return "", errors.New("the configuration has no CRL bundle to replace")
 	}
-	h := bal.host
-	name := "slots/" + bal.slot + "/crl.pem"
-	h.reload.Lock()
-	defer h.reload.Unlock()
-	write := e.copyIn
-	if h.dir != "" {
-		write = func(_ context.Context, h *slotHost, files map[string][]byte) error {
-			return writeSlotFiles(h.dir, files)
-		}
-	}
-	if err := write(ctx, h, map[string][]byte{name: crl}); err != nil {
-		return "", fmt.Errorf("rewrite %s: %w", name, err)
-	}
-	if !reload {
-		return fmt.Sprintf("%s/%s rewritten in place; %s not reloaded", lb.ConfDir, name, impl.Name()), nil
-	}
-	r := impl.Reload()
-	if err := e.reload(ctx, r, h); err != nil {
-		return "", err
-	}
-	how := "signal " + r.Signal
-	if r.Signal == "" {
-		how = strings.Join(r.Exec, " ")
-	}
-	return fmt.Sprintf("%s/%s rewritten in place, then %s reloaded (%s)", lb.ConfDir, name, impl.Name(), how), nil
-}
-
-// deliverSeparate is DeliverCRL for a configuration running as a process
-// of its own: its crl.pem rewritten, then its own reload command.
-func (e *Environment) deliverSeparate(ctx context.Context, impl lb.Multiplexed, bal *LoadBalancer, crl []byte, reload bool) (string, error) {
 	name := lb.OwnDir(bal.slot) + "/crl.pem"
 	if err := e.copyInto(ctx, bal.container, map[string][]byte{name: crl}); err != nil {
 		return "", fmt.Errorf("rewrite %s: %w", name, err)
 	}
+	impl := e.opts.Implementation
 	if !reload {
 		return fmt.Sprintf("%s/%s rewritten in place; %s not reloaded", lb.ConfDir, name, impl.Name()), nil
 	}

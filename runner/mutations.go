@@ -22,9 +22,9 @@ var suiteMutations = map[string]string{
 const crlNotReloaded = "crl-not-reloaded"
 
 // deliversCRL says whether the harness can give a running configuration of
-// impl a new CRL: a shared balancer it reloads, with a CRL option.
+// impl a new CRL: one it runs as a process of its own, with a CRL option.
 func deliversCRL(impl lb.Implementation) bool {
-	if _, ok := impl.(lb.Multiplexed); !ok {
+	if _, ok := impl.(lb.Separate); !ok {
 		return false
 	}
 	_, err := impl.Render(lb.Config{Mode: contract.Mandatory, Truststore: []byte("trust\n"), CRL: []byte("crl\n")}, lb.ServerFiles{})

@@ -464,3 +464,33 @@ func (Balancer) Slot(r lb.Rendered, id string, port int) (map[string][]byte, err
 	files["slots/"+id+"/httpd.conf"] = []byte("# Slot " + id + " of the shared balancer.\n" + body)
 	return files, nil
 }
+
+// httpd runs a configuration changed in place (C23) as a server of its
+// own beside the shared one (-k start), restarted gracefully (-k
+// graceful) as the documentation says, with its own pid, runtime folder,
+// mutexes, session cache and log.
+var _ lb.Separate = Balancer{}
+
+func (Balancer) Separate(slot map[string][]byte, id string) (map[string][]byte, []string, []string, error) {
+	if _, ok := slot["slots/"+id+"/httpd.conf"]; !ok {
+		return nil, nil, nil, fmt.Errorf("apache slot %s has no httpd.conf", id)
+	}
+	files := lb.MoveSlot(slot, id)
+	dir := lb.ConfDir + "/" + lb.OwnDir(id)
+	run := "/tmp/httpd-" + id
+	server, err := lb.ReplaceOnce(strings.ReplaceAll(apacheServer, "{{.Dir}}", lb.ConfDir), id, map[string]string{
+		"DefaultRuntimeDir /tmp\n":  "DefaultRuntimeDir " + run + "\n",
+		"PidFile /tmp/httpd.pid\n":  "PidFile " + run + "/httpd.pid\n",
+		"Mutex file:/tmp default\n": "Mutex file:" + run + " default\n",
+		// A daemon has no stderr to log to.
+		"ErrorLog /dev/stderr\n": "ErrorLog " + run + "/error.log\n",
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	files[lb.OwnDir(id)+"/server.conf"] = []byte("# Rendered by mtlsconform: slot " + id + " as a server of its own.\n" + server +
+		"StartServers 1\nSSLSessionCache shmcb:" + run + "/ssl_scache(512000)\nIncludeOptional " + dir + "/httpd.conf\n")
+	conf := dir + "/server.conf"
+	return files, []string{"sh", "-c", "mkdir -p " + run + " && apache2 -f " + conf + " -k start"},
+		[]string{"apache2", "-f", conf, "-k", "graceful"}, nil
+}

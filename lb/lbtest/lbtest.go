@@ -285,7 +285,40 @@ func slots(t *testing.T, m lb.Multiplexed, configs map[string]lb.Config) {
 			checkSlotFiles(t, m.Name()+" "+name+" "+strings.Join(muts, ","), files)
 			if name == "optional" && muts == nil {
 				Compare(t, filepath.Join("testdata", "golden", "slot-optional.txt"), SlotText(files))
+				separate(t, m, files)
 			}
+		}
+	}
+}
+
+// separate: a slot run as a process of its own (lb.Separate, C23) has its
+// files under own/<id>/ only, names no slot folder, keeps the slot's
+// ports, and says how it starts and reloads.
+func separate(t *testing.T, m lb.Multiplexed, slot map[string][]byte) {
+	sep, ok := m.(lb.Separate)
+	if !ok {
+		return
+	}
+	files, start, reload, err := sep.Separate(slot, "s07")
+	if err != nil {
+		t.Fatalf("%s: a slot as a process of its own: %v", m.Name(), err)
+	}
+	if len(start) == 0 || len(reload) == 0 {
+		t.Errorf("%s: a process of its own needs a start (%q) and a reload (%q)", m.Name(), start, reload)
+	}
+	var all strings.Builder
+	for name, data := range files {
+		if !strings.HasPrefix(name, lb.OwnDir("s07")+"/") {
+			t.Errorf("%s: %s is outside %s", m.Name(), name, lb.OwnDir("s07"))
+		}
+		if strings.Contains(string(data), "slots/") {
+			t.Errorf("%s: %s still names the slots folder", m.Name(), name)
+		}
+		all.Write(data)
+	}
+	for _, re := range slotPorts {
+		if !re.MatchString(all.String()) {
+			t.Errorf("%s: a process of its own does not listen on the slot's port %s", m.Name(), re)
 		}
 	}
 }
