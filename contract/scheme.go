@@ -329,20 +329,22 @@ func (p Place) check(field string) error {
 	if err := headerName(field+".header", p.Header); err != nil {
 		return err
 	}
-	if p.Field != "" && !token(p.Field) {
+	if p.Field != "" && !Token(p.Field) {
 		return fmt.Errorf("field %s.field is %q: an XFCC field name is letters and digits (Cert, Subject, Hash …)", field, p.Field)
 	}
 	return nil
 }
 
 func headerName(field, v string) error {
-	if !token(v) {
+	if !Token(v) {
 		return fmt.Errorf("field %s is %q: give a header name (letters, digits, - _ . only)", field, v)
 	}
 	return nil
 }
 
-func token(s string) bool {
+// Token says whether s is a header name that needs no quoting in any
+// balancer's configuration: letters, digits, - _ and . only.
+func Token(s string) bool {
 	if s == "" {
 		return false
 	}

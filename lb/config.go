@@ -110,7 +110,7 @@ func Prepare(c Config) (Config, error) {
 	if err := c.Scheme.Validate(); err != nil {
 		return c, fmt.Errorf("header scheme %s: %w", c.Scheme.Name, err)
 	}
-	if c.CertHeader != "" && !Token(c.CertHeader) {
+	if c.CertHeader != "" && !contract.Token(c.CertHeader) {
 		return c, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
 	}
 	// One header cannot carry two values, in any spelling a backend may
@@ -121,21 +121,6 @@ func Prepare(c Config) (Config, error) {
 	}
 	c.Scheme = s
 	return c, nil
-}
-
-// Token says whether s is a header name that needs no quoting in any
-// balancer's configuration: letters, digits, - _ and . only.
-func Token(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // PortNumber is a "8443/tcp" port's number.

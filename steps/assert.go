@@ -340,7 +340,7 @@ func (st *scenario) exactHeaders(ctx context.Context, t *godog.Table) (context.C
 		return ctx, st.violation(c, "the client-certificate headers the backend saw differ from scheme %s (-want +got):\n%s", s.Name, diff)
 	}
 	var present, absent []string
-	for _, f := range []contract.Fact{contract.FactVerify, contract.FactSubject, contract.FactIssuer, contract.FactSerial, contract.FactCert} {
+	for _, f := range contract.Facts {
 		if p, ok := s.Place(f); ok {
 			if _, wanted := want[p.String()]; wanted {
 				present = append(present, p.String())

@@ -143,9 +143,7 @@ func (st *scenario) callPublicThenProtectedH2(ctx context.Context, method, path 
 
 // foldName is the name a CGI-style backend reads: case and "_" for "-"
 // folded away.
-func foldName(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
-}
+func foldName(name string) string { return contract.FoldHeader(name) }
 
 // contractFolds are the folded names of every header the scenario's
 // scheme sets or strips.

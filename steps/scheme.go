@@ -426,7 +426,7 @@ func respell(spelled, name string) string {
 // headers, as tokens keyed by where the scheme puts them.
 func schemeFacts(s contract.Scheme, h http.Header) map[string]string {
 	out := map[string]string{}
-	for _, f := range []contract.Fact{contract.FactVerify, contract.FactSubject, contract.FactIssuer, contract.FactSerial, contract.FactCert} {
+	for _, f := range contract.Facts {
 		p, ok := s.Place(f)
 		if !ok {
 			continue
