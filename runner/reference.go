@@ -95,12 +95,10 @@ func (r *Reference) Capabilities() steps.Capabilities {
 }
 
 func (r *Reference) Endpoint(ctx context.Context, s steps.Setup) (steps.Endpoint, error) {
-	cfg := s.Config
-	rest, err := r.applySuiteMutations(&cfg)
+	cfg, err := r.config(s)
 	if err != nil {
 		return steps.Endpoint{}, err
 	}
-	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), rest...)
 	lb, started, err := r.env.Acquire(ctx, cfg)
 	if errors.Is(err, contract.ErrNotSupported) {
 		return steps.Endpoint{}, err // the implementation's own reason, naming it
@@ -111,15 +109,26 @@ func (r *Reference) Endpoint(ctx context.Context, s steps.Setup) (steps.Endpoint
 	return steps.Endpoint{URL: lb.URL, PlainURL: lb.PlainURL, Started: started}, nil
 }
 
-// DeliverCRL gives the scenario's running configuration a new CRL bundle
-// (C23): the configuration is the one Endpoint served.
-func (r *Reference) DeliverCRL(ctx context.Context, s steps.Setup, crl []byte) (string, error) {
+// config is the configuration a scenario's setup asks of the reference,
+// with the run's mutations: the suite's applied, the implementation's
+// added for the harness.
+func (r *Reference) config(s steps.Setup) (lb.Config, error) {
 	cfg := s.Config
 	rest, err := r.applySuiteMutations(&cfg)
 	if err != nil {
-		return "", err
+		return cfg, err
 	}
 	cfg.Mutations = append(append([]string(nil), cfg.Mutations...), rest...)
+	return cfg, nil
+}
+
+// DeliverCRL gives the scenario's running configuration a new CRL bundle
+// (C23): the configuration is the one Endpoint served.
+func (r *Reference) DeliverCRL(ctx context.Context, s steps.Setup, crl []byte) (string, error) {
+	cfg, err := r.config(s)
+	if err != nil {
+		return "", err
+	}
 	bal, _, err := r.env.Acquire(ctx, cfg)
 	if err != nil {
 		return "", err

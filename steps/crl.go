@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,30 +57,11 @@ func (st *scenario) deliverCRL(ctx context.Context, ca, how, name string) (conte
 		st.crlUpdates[ca] = map[string]bool{}
 	}
 	st.crlUpdates[ca][name] = how == "revoke"
-	var revoke, unrevoke []string
-	for n, revoked := range st.crlUpdates[ca] {
-		if revoked {
-			revoke = append(revoke, n)
-		} else {
-			unrevoke = append(unrevoke, n)
-		}
-	}
-	var bundle []byte
-	for _, n := range st.crlNames {
-		get := st.suite.Catalogue.CRL
-		switch {
-		case n == ca:
-			get = func(n string) (*x509.RevocationList, error) {
-				return st.suite.Catalogue.UpdatedCRL(n, revoke, unrevoke)
-			}
-		case slices.Contains(st.expiredCRLs, n):
-			get = st.suite.Catalogue.ExpiredCRL
-		}
-		crl, err := get(n)
-		if err != nil {
-			return ctx, err
-		}
-		bundle = append(bundle, pki.CRLPEM(crl)...)
+	// The running configuration keeps the bundle it started with (the
+	// target finds it by it); the new one goes to the balancer only.
+	bundle, err := st.crlBundleNow()
+	if err != nil {
+		return ctx, err
 	}
 	id, err := st.suite.Catalogue.Identity(name)
 	if err != nil {

@@ -7,6 +7,7 @@ package steps
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -398,20 +399,41 @@ func (st *scenario) expiredCRL(name string) error {
 }
 
 func (st *scenario) buildCRLBundle() error {
+	bundle, err := st.crlBundleNow()
+	st.cfg.CRL = bundle
+	return err
+}
+
+// crlBundleNow is the scenario's CRL bundle as it stands: each CA's CRL,
+// expired where the scenario said so, updated by what C23's deliveries
+// revoked or no longer list.
+func (st *scenario) crlBundleNow() ([]byte, error) {
 	var bundle []byte
 	for _, n := range st.crlNames {
 		get := st.suite.Catalogue.CRL
-		if slices.Contains(st.expiredCRLs, n) {
+		switch {
+		case st.crlUpdates[n] != nil:
+			var revoke, unrevoke []string
+			for cert, revoked := range st.crlUpdates[n] {
+				if revoked {
+					revoke = append(revoke, cert)
+				} else {
+					unrevoke = append(unrevoke, cert)
+				}
+			}
+			get = func(n string) (*x509.RevocationList, error) {
+				return st.suite.Catalogue.UpdatedCRL(n, revoke, unrevoke)
+			}
+		case slices.Contains(st.expiredCRLs, n):
 			get = st.suite.Catalogue.ExpiredCRL
 		}
 		crl, err := get(n)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		bundle = append(bundle, pki.CRLPEM(crl)...)
 	}
-	st.cfg.CRL = bundle
-	return nil
+	return bundle, nil
 }
 
 func (st *scenario) verifyDepth(depth int) error {
