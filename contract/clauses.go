@@ -1,5 +1,5 @@
 // Package contract is the one home of the mTLS load balancer contract and
-// of what a run says about it: the clause catalogue (C1–C23) with the
+// of what a run says about it: the clause catalogue (C1–C24) with the
 // modes each applies to and the core clauses of each mode, the profiles
 // that describe how an implementation refuses and where it knowingly
 // deviates, the verdicts of scenarios and runs, and the coverage of a run.
@@ -70,6 +70,7 @@ var Clauses = []Clause{
 	{"C21", "Big certificates: a certificate header above 8 KiB arrives whole or the call gets a 4xx; never truncated, dropped or 5xx"},
 	{"C22", "Both TLS versions: every refusal holds for TLS 1.2 and TLS 1.3 clients"},
 	{"C23", "CRL rotation: a new CRL delivered to the running balancer takes effect: a newly revoked certificate refused (Mandatory) or FAILED (Optional), one no longer listed accepted"},
+	{"C24", "OCSP: with the balancer asking an OCSP responder, a good answer lets the certificate through; revoked, unknown, no answer, garbage or a response past its nextUpdate refuse it (Mandatory) or mark it FAILED (Optional)"},
 }
 
 // Facet is a part of a clause that reports show on a row of their own:

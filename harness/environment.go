@@ -603,6 +603,14 @@ func (e *Environment) BackendRequests(ctx context.Context, id string) ([]product
 	return out, nil
 }
 
+// OCSPAdmin tells the backend's OCSP responder what to answer (C24).
+func (e *Environment) OCSPAdmin() productapi.OCSPAdmin {
+	return productapi.OCSPAdmin{Base: e.backURL, Client: &http.Client{Timeout: e.opts.Timeouts.Request}}
+}
+
+// OCSPResponder is the backend's OCSP responder as a balancer names it.
+const OCSPResponder = "http://" + lb.Backend + productapi.OCSPPath
+
 // Implementation is the reference balancer this environment runs.
 func (e *Environment) Implementation() lb.Implementation { return e.opts.Implementation }
 

@@ -9,6 +9,8 @@ package lb
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 
 	"mtlsconform/contract"
@@ -58,6 +60,12 @@ type Config struct {
 	// CRL is an optional PEM bundle of X509 CRLs; when set every CA in a
 	// chain needs its CRL in it.
 	CRL []byte
+	// OCSPResponder, when set, is the URL (http://HOST[:PORT]/PATH) of
+	// the OCSP responder the balancer asks about each client certificate
+	// (the leaf; its CAs are the CRL's business) before it lets it
+	// through; a responder that does not give a good answer fails the
+	// certificate (C24).
+	OCSPResponder string
 	// VerifyDepth bounds the chain length; 0 means 2 (leaf, two
 	// intermediates' worth of CAs). nginx's own default is 1.
 	VerifyDepth int
@@ -110,6 +118,12 @@ func Prepare(c Config) (Config, error) {
 	if err := c.Scheme.Validate(); err != nil {
 		return c, fmt.Errorf("header scheme %s: %w", c.Scheme.Name, err)
 	}
+	if c.OCSPResponder != "" {
+		u, err := url.Parse(c.OCSPResponder)
+		if err != nil || u.Scheme != "http" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(c.OCSPResponder, " \t\"';{}") {
+			return c, fmt.Errorf("OCSP responder %q: give an http://HOST[:PORT]/PATH URL without credentials, query or quotes (OCSP is spoken over plain HTTP)", c.OCSPResponder)
+		}
+	}
 	if c.CertHeader != "" && !contract.Token(c.CertHeader) {
 		return c, fmt.Errorf("certificate header name %q is not a valid header name (letters, digits, - _ . only)", c.CertHeader)
 	}
@@ -121,6 +135,13 @@ func Prepare(c Config) (Config, error) {
 	}
 	c.Scheme = s
 	return c, nil
+}
+
+// OCSPHostIsName says whether the responder's host is a name to resolve
+// (not an address): some balancers then need a resolver configured.
+func (c Config) OCSPHostIsName() bool {
+	u, err := url.Parse(c.OCSPResponder)
+	return err == nil && net.ParseIP(u.Hostname()) == nil
 }
 
 // PortNumber is a "8443/tcp" port's number.

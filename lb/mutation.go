@@ -38,6 +38,7 @@ var Catalogue = map[string]string{
 	"cert-header-cut-at-8k":        "the certificate header is cut to its first 8 KiB (C21)",
 	"tls13-only":                   "TLS 1.3 alone: partners whose clients speak TLS 1.2 are locked out (C22)",
 	"crl-ignored":                  "the CRL bundle is not loaded: revoked certificates pass (C15)",
+	"ocsp-off":                     "client certificates are not checked with the OCSP responder: revoked ones pass (C24)",
 }
 
 // Mutation is one implementation's way to make a break of the Catalogue,

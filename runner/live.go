@@ -53,12 +53,20 @@ type LiveOptions struct {
 	// answers (generic JSON values); ExpectProductsFrom names its file.
 	ExpectProducts     []map[string]any
 	ExpectProductsFrom string
-	Timeout            time.Duration
+	// OCSP is the URL of the harness's OCSP responder the target asks
+	// (`mtlsconform ocsp-responder`, or an echo backend's), with its admin
+	// token as the URL's password where it has one:
+	// http://mtlsconform:TOKEN@HOST:PORT/PATH. Without it C24 is not
+	// applicable.
+	OCSP    string
+	Timeout time.Duration
 }
 
 // Live runs scenarios against a live endpoint.
 type Live struct {
-	o LiveOptions
+	o         LiveOptions
+	responder string // OCSP without its credentials, as the target names it
+	admin     productapi.OCSPAdmin
 }
 
 // NewLive checks the options and returns the target.
@@ -83,6 +91,21 @@ func NewLive(o LiveOptions) (*Live, error) {
 	if strings.ContainsAny(o.PublicHost, "/: ") {
 		return nil, fmt.Errorf("public host %q: give a host name only (no scheme, port or path)", o.PublicHost)
 	}
+	var responder string
+	var admin productapi.OCSPAdmin
+	if o.OCSP != "" {
+		ou, err := url.Parse(o.OCSP)
+		if err != nil || ou.Scheme != "http" || ou.Host == "" {
+			return nil, fmt.Errorf("OCSP responder %q: give the http://HOST:PORT/PATH URL the target asks, as `mtlsconform ocsp-responder` printed it", o.OCSP)
+		}
+		if o.CA == nil || o.CA.Key == nil {
+			return nil, errors.New("--ocsp needs the CA the target trusts, with its key (--ca-cert, --ca-key): the responder's answers are signed with it")
+		}
+		token, _ := ou.User.Password()
+		ou.User = nil
+		responder = ou.String()
+		admin = productapi.OCSPAdmin{Base: (&url.URL{Scheme: ou.Scheme, Host: ou.Host}).String(), Token: token, Client: &http.Client{Timeout: 10 * time.Second}}
+	}
 	if o.APIPath == "" {
 		o.APIPath = productapi.ProductsPath
 	}
@@ -93,18 +116,61 @@ func NewLive(o LiveOptions) (*Live, error) {
 		o.ServerName = u.Hostname()
 	}
 	o.URL = strings.TrimRight(o.URL, "/")
-	return &Live{o: o}, nil
+	return &Live{o: o, responder: responder, admin: admin}, nil
 }
 
 // Open checks that the target answers (one call with the trusted
 // credential) and puts the PKI it trusts into the catalogue under the
 // feature files' names.
 func (l *Live) Open(ctx context.Context, c *steps.Catalogue) error {
+	if l.responder != "" {
+		if err := l.openOCSP(ctx, c); err != nil {
+			return err
+		}
+	}
 	if err := l.preflight(ctx); err != nil {
 		return err
 	}
 	l.seed(c)
 	return nil
+}
+
+// openOCSP makes the responder answer good for the trusted credential and
+// for every certificate the run issues under the CA, until a scenario
+// says otherwise: the target asks about every caller, not only C24's.
+func (l *Live) openOCSP(ctx context.Context, c *steps.Catalogue) error {
+	good := func(ctx context.Context, cert *x509.Certificate) error {
+		return l.SetOCSP(ctx, steps.OCSPSay{CA: l.o.CA, Cert: cert, Behaviour: productapi.OCSPRespond, Status: pki.OCSPGood})
+	}
+	if l.o.Credential.Cert.CheckSignatureFrom(l.o.CA.Cert) == nil {
+		if err := good(ctx, l.o.Credential.Cert); err != nil {
+			return fmt.Errorf("preflight: %w", err)
+		}
+	}
+	c.OnIssue = func(id *pki.Identity, issuer *pki.CA) error {
+		if issuer != l.o.CA {
+			return nil
+		}
+		return good(context.WithoutCancel(ctx), id.Cert)
+	}
+	return nil
+}
+
+// OCSPResponder is the responder the target asks, when one was named.
+func (l *Live) OCSPResponder() string { return l.responder }
+
+// SetOCSP uploads what the responder says about a certificate.
+func (l *Live) SetOCSP(ctx context.Context, say steps.OCSPSay) error {
+	a, err := say.Answer(time.Now())
+	if err != nil {
+		return err
+	}
+	return l.admin.Set(ctx, []productapi.OCSPAnswer{a})
+}
+
+// OCSPAsked asks the responder.
+func (l *Live) OCSPAsked(ctx context.Context, serial string) (int, error) {
+	return l.admin.Asked(ctx, serial)
 }
 
 // seed puts the live PKI into the catalogue under the feature files' names.
@@ -158,6 +224,10 @@ func (l *Live) Capabilities() steps.Capabilities {
 	if l.o.PlainURL == "" {
 		c.Lacks[steps.NeedPlainHTTP] = "the scenario calls the balancer's plain-HTTP listener; none was named (--http-target URL)"
 	}
+	if l.responder == "" {
+		c.Lacks[steps.NeedOCSP] = "the scenario's balancer checks client certificates with the harness's OCSP responder; none was named " +
+			"(point the target at `mtlsconform ocsp-responder` and run with --ocsp URL)"
+	}
 	if l.o.PublicHost == "" {
 		c.Lacks[steps.NeedPublicHost] = "the scenario needs a second host the balancer serves on the same address without client certificates; none was named (--public-host NAME)"
 	}
@@ -210,6 +280,8 @@ func (l *Live) Endpoint(_ context.Context, s steps.Setup) (steps.Endpoint, error
 		return steps.Endpoint{}, steps.NotApplicable("needs a CRL bundle configured on the load balancer")
 	case cfg.VerifyDepth != 0:
 		return steps.Endpoint{}, steps.NotApplicable("needs verify depth %d configured on the load balancer", cfg.VerifyDepth)
+	case cfg.OCSPResponder != "" && cfg.OCSPResponder != l.responder:
+		return steps.Endpoint{}, steps.NotApplicable("needs the balancer to ask the OCSP responder %s; the target asks %s", cfg.OCSPResponder, l.responder)
 	case cfg.CertHeader != "" && !strings.EqualFold(cfg.CertHeader, l.certHeader()):
 		return steps.Endpoint{}, steps.NotApplicable("needs the certificate forwarded in %s; the target uses %s", cfg.CertHeader, l.certHeader())
 	}

@@ -15,6 +15,8 @@ import (
 var suiteMutations = map[string]string{
 	"trust-unknown-ca": "the truststore holds an extra CA the contract does not list (the \"Unknown Root CA\")",
 	crlNotReloaded:     "a new CRL bundle is written over the old one, and the balancer is not reloaded (C23)",
+	ocspFailOpen: "the balancer lets a certificate through when its OCSP responder gives no usable answer " +
+		"(down, garbage, unknown, past its nextUpdate): emulated by the responder answering good instead (C24)",
 }
 
 // crlNotReloaded breaks the delivery of a new CRL, not the configuration:
@@ -28,6 +30,19 @@ func deliversCRL(impl lb.Implementation) bool {
 		return false
 	}
 	_, err := impl.Render(lb.Config{Mode: contract.Mandatory, Truststore: []byte("trust\n"), CRL: []byte("crl\n")}, lb.ServerFiles{})
+	return !errors.Is(err, contract.ErrNotSupported)
+}
+
+// ocspFailOpen breaks what a balancer makes of a failed OCSP check. No
+// reference balancer has a switch for it (nginx and Apache fail closed
+// whatever they are told), so the harness's responder plays it: where the
+// scenario has it fail, it answers good, which is all a caller of a
+// fail-open balancer would see. It applies where OCSP renders at all.
+const ocspFailOpen = "ocsp-fail-open"
+
+// checksOCSP says whether impl can check client certificates by OCSP.
+func checksOCSP(impl lb.Implementation) bool {
+	_, err := impl.Render(lb.Config{Mode: contract.Mandatory, Truststore: []byte("trust\n"), OCSPResponder: "http://responder/ocsp"}, lb.ServerFiles{})
 	return !errors.Is(err, contract.ErrNotSupported)
 }
 
@@ -47,7 +62,9 @@ func MutationsOf(impl lb.Implementation) []Mutation {
 		out = append(out, Mutation{n, doc})
 	}
 	for n, d := range suiteMutations {
-		if n != crlNotReloaded || deliversCRL(impl) {
+		switch {
+		case n == crlNotReloaded && !deliversCRL(impl), n == ocspFailOpen && !checksOCSP(impl):
+		default:
 			out = append(out, Mutation{n, d})
 		}
 	}
@@ -73,8 +90,8 @@ func (r *Reference) applySuiteMutations(cfg *lb.Config) ([]string, error) {
 			rest = append(rest, m)
 			continue
 		}
-		if m == crlNotReloaded {
-			continue // DeliverCRL's
+		if m == crlNotReloaded || m == ocspFailOpen {
+			continue // DeliverCRL's and SetOCSP's
 		}
 		// trust-unknown-ca
 		ca, err := r.cat.CA("Unknown Root CA", "")

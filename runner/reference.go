@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"mtlsconform/contract"
+	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"mtlsconform/lb"
@@ -134,6 +136,28 @@ func (r *Reference) DeliverCRL(ctx context.Context, s steps.Setup, crl []byte) (
 		return "", err
 	}
 	return r.env.DeliverCRL(ctx, bal, crl, !slices.Contains(r.Mutations, crlNotReloaded))
+}
+
+// OCSPResponder is the backend's: every reference balancer that checks
+// OCSP asks it (C24).
+func (r *Reference) OCSPResponder() string { return harness.OCSPResponder }
+
+// SetOCSP uploads what the backend's responder says about a certificate;
+// under ocsp-fail-open it says good wherever it was to fail.
+func (r *Reference) SetOCSP(ctx context.Context, say steps.OCSPSay) error {
+	if slices.Contains(r.Mutations, ocspFailOpen) && (say.Behaviour != productapi.OCSPRespond || say.Status == pki.OCSPUnknown || say.Stale) {
+		say = steps.OCSPSay{CA: say.CA, Cert: say.Cert, Behaviour: productapi.OCSPRespond, Status: pki.OCSPGood}
+	}
+	a, err := say.Answer(time.Now())
+	if err != nil {
+		return err
+	}
+	return r.env.OCSPAdmin().Set(ctx, []productapi.OCSPAnswer{a})
+}
+
+// OCSPAsked asks the backend's responder.
+func (r *Reference) OCSPAsked(ctx context.Context, serial string) (int, error) {
+	return r.env.OCSPAdmin().Asked(ctx, serial)
 }
 
 // Hosts: every rendered configuration serves the run's server name with

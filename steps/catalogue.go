@@ -18,6 +18,12 @@ type Catalogue struct {
 	mu    sync.Mutex
 	cas   map[string]*caEntry
 	certs map[string]*certEntry
+	// ocspOwners: the scenario whose OCSP answers a certificate carries
+	// (C24); the responder answers one way per certificate at a time.
+	ocspOwners map[string]string
+	// OnIssue, when set, hears of every client certificate issued under
+	// a CA the user gave (a live target's responder must know it).
+	OnIssue func(id *pki.Identity, issuer *pki.CA) error
 }
 
 type caEntry struct {
@@ -67,7 +73,7 @@ func (c *Catalogue) SeedClient(name string, id *pki.Identity) {
 
 // NewCatalogue returns an empty catalogue.
 func NewCatalogue() *Catalogue {
-	return &Catalogue{cas: map[string]*caEntry{}, certs: map[string]*certEntry{}}
+	return &Catalogue{cas: map[string]*caEntry{}, certs: map[string]*certEntry{}, ocspOwners: map[string]string{}}
 }
 
 // CA defines (or finds) a CA: a root when parent is empty, else an
@@ -158,6 +164,9 @@ func (c *Catalogue) Client(name string, spec ClientSpec) (*pki.Identity, error) 
 			err = issuer.ca.Revoke(id.Cert)
 			issuer.revoked++
 		}
+		if err == nil && issuer.seeded && c.OnIssue != nil {
+			err = c.OnIssue(id, issuer.ca)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -191,6 +200,29 @@ func (c *Catalogue) Identity(name string) (*pki.Identity, error) {
 		return e.id, nil
 	}
 	return nil, fmt.Errorf("client certificate %q is not defined in this scenario: add a Given step that makes it", name)
+}
+
+// Authority finds a defined CA.
+func (c *Catalogue) Authority(name string) (*pki.CA, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.cas[name]; ok {
+		return e.ca, nil
+	}
+	return nil, fmt.Errorf("no CA named %q is defined: add a Given step that makes it", name)
+}
+
+// ClaimOCSP gives the OCSP answers about a certificate to one scenario:
+// scenarios run side by side, and the responder says one thing of a
+// certificate at a time.
+func (c *Catalogue) ClaimOCSP(name, scenario string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if owner, ok := c.ocspOwners[name]; ok && owner != scenario {
+		return fmt.Errorf("the OCSP answers about %q are already set by the scenario %q: give each OCSP scenario certificates of its own", name, owner)
+	}
+	c.ocspOwners[name] = scenario
+	return nil
 }
 
 // Certificate finds a CA or client certificate by name, for truststores.

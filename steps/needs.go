@@ -39,6 +39,7 @@ var (
 		regexp.MustCompile(`^the verify depth is`),
 		regexp.MustCompile(`^the certificate header is`),
 	}
+	needsOCSP        = regexp.MustCompile(`^the load balancer checks each client certificate with the OCSP responder$|^the OCSP responder (?:for|was asked)`)
 	needsPlainHTTP   = regexp.MustCompile(`over plain HTTP`)
 	needsPublicHost  = regexp.MustCompile(`for the public host`)
 	truststoreStep   = regexp.MustCompile(`^the truststore (?:holds|is read from \.crt files of) ((?:"[^"]+"(?:, )?)+)$`)
@@ -68,6 +69,9 @@ func NeedsOf(steps []string) []Need {
 			if re.MatchString(text) {
 				add(NeedReconfigure)
 			}
+		}
+		if needsOCSP.MatchString(text) {
+			add(NeedOCSP)
 		}
 		if needsPlainHTTP.MatchString(text) {
 			add(NeedPlainHTTP)

@@ -126,6 +126,9 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 	sc.Given(`^the verify depth is (\d+)$`, st.verifyDepth)
 	sc.When(`^the CRL of "([^"]+)" is updated to (revoke|no longer list) "([^"]+)"$`, st.deliverCRL)
 	sc.Given(`^the certificate header is "([^"]+)"$`, st.certHeader)
+	sc.Given(`^the load balancer checks each client certificate with the OCSP responder$`, st.useOCSP)
+	sc.Given(`^the OCSP responder for "([^"]+)" says "([^"]+)" is (good|revoked|unknown)( in a response past its nextUpdate)?$`, st.ocspStatus)
+	sc.Given(`^the OCSP responder for "([^"]+)" (is down|answers garbage) when asked about "([^"]+)"$`, st.ocspFails)
 	sc.Given(stepClient, st.clientCert)
 	sc.Given(`^a self-signed client certificate "([^"]+)"$`, st.selfSigned)
 
@@ -145,6 +148,7 @@ func (s *Suite) InitializeScenario(sc *godog.ScenarioContext) {
 	sc.Then(`^every request the backend received carries X-SSL-Client-Verify "([^"]+)"$`, st.everyVerify)
 	sc.Then(`^the backend saw exactly these client-certificate headers:$`, st.exactHeaders)
 	sc.Then(`^the backend received the certificate of "([^"]+)" URL-encoded in the header "([^"]+)"$`, st.certForwarded)
+	sc.Then(`^the OCSP responder was asked about "([^"]+)"$`, st.ocspAsked)
 	sc.Then(`^it is refused with an error saying "([^"]+)"$`, st.inputRefused)
 	sc.Then(`^the error says "([^"]+)"$`, st.errorSays)
 	st.registerAttackSteps(sc)

@@ -60,10 +60,13 @@ const (
 	// NeedPublicHost: the scenario uses a second, public virtual host on
 	// the balancer's address (one that asks for no client certificate).
 	NeedPublicHost Need = "public-host"
+	// NeedOCSP: the scenario's balancer checks client certificates with
+	// an OCSP responder the harness tells what to answer (C24).
+	NeedOCSP Need = "ocsp"
 )
 
 // Needs are every Need, in the order reasons are given.
-var Needs = []Need{NeedReconfigure, NeedNewLeaves, NeedBackendView, NeedPlainHTTP, NeedPublicHost}
+var Needs = []Need{NeedReconfigure, NeedNewLeaves, NeedBackendView, NeedPlainHTTP, NeedPublicHost, NeedOCSP}
 
 // Hosts are the names a target serves on its address: Protected is the
 // host that asks for client certificates (the name partners use), Public

@@ -70,6 +70,7 @@ Usage:
   mtlsconform matrix [flags]     run every reference implementation, side by side
   mtlsconform report --merge DIR...  the side-by-side matrix from runs made elsewhere
   mtlsconform bench [flags]      measure a run's cost (medians)
+  mtlsconform ocsp-responder     serve the harness's OCSP responder for a live load balancer (C24)
   mtlsconform images             build the reference implementations' images that are missing
   mtlsconform sweep              remove containers and networks left by killed runs
 
@@ -131,6 +132,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdMatrix(ctx, args[1:], stdout, stderr)
 	case "report":
 		err = cmdReport(args[1:], stdout, stderr)
+	case "ocsp-responder":
+		err = cmdOCSPResponder(ctx, args[1:], stdout, stderr)
 	case "images":
 		err = cmdImages(ctx, args[1:], stdout, stderr)
 	case "sweep":

@@ -39,6 +39,7 @@ Against a live load balancer the harness did not start:
       --client-p12 partner.p12 --client-p12-password-env P12_PASSWORD \
       --server-ca lb-ca.pem [--echo-path /echo] [--ca-cert ca.pem --ca-key ca.key] \
       [--http-target http://lb.example.com:80] [--public-host www.example.com]
+      [--ocsp http://mtlsconform:TOKEN@HOST:8889/ocsp]   (the responder mtlsconform ocsp-responder serves)
 
 Reports in --out: cucumber.json, junit.xml, report.html, summary.md, results.json.
 Exit status: 0 passed (known deviations allowed), 1 a check failed, 2 usage or environment error,
@@ -57,6 +58,7 @@ type liveFlags struct {
 	scheme                       string
 	expectProducts               string
 	httpTarget, publicHost       string
+	ocsp                         string
 	timeout                      time.Duration
 }
 
@@ -83,6 +85,7 @@ func (l *liveFlags) register(fs *flag.FlagSet, withCredential bool) {
 	fs.StringVar(&l.certHeader, "cert-header", "", "`header` the target forwards the client certificate in (default: the scheme's, X-WSO2-CLIENT-CERTIFICATE in dlb)")
 	fs.StringVar(&l.httpTarget, "http-target", "", "`URL` of the target's plain-HTTP listener (http://HOST:PORT), where it has one (enables C19)")
 	fs.StringVar(&l.publicHost, "public-host", "", "a `host` name the target serves on the same address without client certificates (enables C20's public-host scenarios)")
+	fs.StringVar(&l.ocsp, "ocsp", "", "`URL` of the harness's OCSP responder the target asks, as `mtlsconform ocsp-responder` printed it (enables C24; needs --ca-cert, --ca-key)")
 	fs.StringVar(&l.expectProducts, "expect-products", "", "JSON `file`: the exact product list the target's API answers (without it only the list's shape is checked)")
 	fs.DurationVar(&l.timeout, "timeout", 15*time.Second, "bound on each request to the target (dial to last byte)")
 }
@@ -129,7 +132,7 @@ func (l *liveFlags) credential() (*pki.Identity, error) {
 // live builds the live target from the flags; nil when --target is unset.
 func (l *liveFlags) live(stderr io.Writer) (*runner.Live, error) {
 	if l.target == "" {
-		for name, v := range map[string]string{"--mode": l.mode, "--client-p12": l.p12, "--client-cert": l.cert, "--server-ca": l.serverCA, "--echo-path": l.echoPath, "--ca-cert": l.caCert, "--expect-products": l.expectProducts, "--http-target": l.httpTarget, "--public-host": l.publicHost} {
+		for name, v := range map[string]string{"--mode": l.mode, "--client-p12": l.p12, "--client-cert": l.cert, "--server-ca": l.serverCA, "--echo-path": l.echoPath, "--ca-cert": l.caCert, "--expect-products": l.expectProducts, "--http-target": l.httpTarget, "--public-host": l.publicHost, "--ocsp": l.ocsp} {
 			if v != "" {
 				return nil, usagef("%s only applies with --target", name)
 			}
@@ -167,7 +170,7 @@ func (l *liveFlags) options(stderr io.Writer) (runner.LiveOptions, error) {
 		URL: l.target, Mode: mode, ServerName: l.serverName,
 		InsecureSkipVerify: l.insecure, APIPath: l.apiPath, EchoPath: l.echoPath,
 		RequestsPath: l.reqPath, CertHeader: scheme.Cert.Header, Timeout: l.timeout,
-		PlainURL: l.httpTarget, PublicHost: l.publicHost,
+		PlainURL: l.httpTarget, PublicHost: l.publicHost, OCSP: l.ocsp,
 	}
 	if l.serverCA != "" {
 		certs, err := pki.LoadCertificates(l.serverCA)
@@ -412,6 +415,7 @@ var hints = map[steps.Need]string{
 	steps.NeedReconfigure: "run against the reference (no --target): a live target's configuration is what it is",
 	steps.NeedPlainHTTP:   "--http-target http://HOST:PORT (the target's listener without TLS, where it has one)",
 	steps.NeedPublicHost:  "--public-host NAME (a host the target serves on the same address without client certificates)",
+	steps.NeedOCSP:        "--ocsp URL (point the target's OCSP check at `mtlsconform ocsp-responder`, and give --ca-cert and --ca-key)",
 }
 
 func printHints(w io.Writer, results []contract.ScenarioResult) {

@@ -252,6 +252,9 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 	if len(bytes.TrimSpace(asked.CRL)) > 0 {
 		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 has no CRL option (it would accept a revoked certificate)")
 	}
+	if asked.OCSPResponder != "" {
+		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 checks no client certificate by OCSP (its client_authentication has no revocation option; OCSP is for stapling its own certificate)")
+	}
 	if asked.VerifyDepth != 0 {
 		return lb.Rendered{}, contract.Unsupported("Caddy 2.6 has no verify-depth option (verify depth %d asked for)", asked.VerifyDepth)
 	}

@@ -228,6 +228,9 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 	if err != nil {
 		return lb.Rendered{}, err
 	}
+	if asked.OCSPResponder != "" {
+		return lb.Rendered{}, contract.Unsupported("HAProxy 2.6 checks no client certificate by OCSP (its OCSP support staples responses for its own certificate; client revocation is crl-file only)")
+	}
 	if asked.VerifyDepth != 0 {
 		// HAProxy 2.6 has no bind option for it, and rendering without
 		// one would pass a depth scenario by accident or fail it unfairly.

@@ -39,6 +39,13 @@ func Configs() map[string]lb.Config {
 	}
 }
 
+// OCSPConfig asks for client certificates checked by OCSP (C24). The kit
+// pins its rendering where the implementation has it, and its reason
+// where not.
+func OCSPConfig() lb.Config {
+	return lb.Config{Mode: contract.Optional, Truststore: []byte("trust\n"), OCSPResponder: "http://" + lb.Backend + "/ocsp"}
+}
+
 // ConfigsWithoutCRLOrDepth are Configs for an implementation with neither
 // a CRL nor a verify-depth option, with one of their own for the
 // certificate header's name in place of the one that asks for all three.
@@ -75,6 +82,12 @@ type Kit struct {
 func Run(t *testing.T, impl lb.Implementation, k Kit) {
 	if k.Configs == nil {
 		k.Configs = Configs()
+	}
+	if _, err := impl.Render(OCSPConfig(), Server); errors.Is(err, contract.ErrNotSupported) {
+		t.Run("ocsp unsupported", func(t *testing.T) { Compare(t, "testdata/golden/ocsp.unsupported.txt", err.Error()+"\n") })
+	} else {
+		k.Configs = maps.Clone(k.Configs)
+		k.Configs["ocsp"] = OCSPConfig()
 	}
 	t.Run("golden", func(t *testing.T) {
 		for name, cfg := range k.Configs {

@@ -101,6 +101,18 @@ func nginxMutations() lb.Mutations[string] {
 			How:   "ssl_protocols TLSv1.3",
 			Apply: lb.Replace("ssl_protocols          TLSv1.2 TLSv1.3;", "ssl_protocols          TLSv1.3;"),
 		},
+		"ocsp-off": {
+			How: "the ssl_ocsp lines left out: no certificate is checked with the responder",
+			Apply: func(conf string, c lb.Config) (string, error) {
+				if c.OCSPResponder == "" {
+					return conf, nil // nothing to switch off without a responder
+				}
+				return lb.Chain(
+					lb.Replace("        ssl_ocsp               leaf;\n", ""),
+					lb.Replace("        ssl_ocsp_responder     "+c.OCSPResponder+";\n", ""),
+				)(conf, c)
+			},
+		},
 		"crl-ignored": {
 			Apply: func(conf string, c lb.Config) (string, error) {
 				if len(c.CRL) == 0 {

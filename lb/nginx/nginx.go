@@ -40,6 +40,8 @@ var profile = contract.Profile{
 				"(optional_no_ca only tolerates errors about an unknown issuer); the contract wants the request passed with FAILED"},
 		{Clause: "C23", Mode: contract.Optional, Observed: contract.RefuseHTTP400,
 			Reason: "nginx answers 400 to a certificate revoked by the new CRL even with ssl_verify_client optional_no_ca, as to one revoked at start (C15)"},
+		{Clause: "C24", Mode: contract.Optional, Observed: contract.RefuseHTTP400,
+			Reason: "nginx refuses ssl_ocsp beside ssl_verify_client optional_no_ca, and with \"optional\" it answers 400 to a certificate its OCSP responder calls revoked, as to one a CRL revokes (C15)"},
 	},
 }
 
@@ -78,6 +80,18 @@ http {
         ssl_verify_depth       {{.VerifyDepth}};
 {{- if .HasCRL}}
         ssl_crl                {{.Dir}}/crl.pem;
+{{- end}}
+{{- if .OCSP}}
+        # Each client certificate (the leaf) is checked with the OCSP
+        # responder on every full handshake (no ssl_ocsp_cache); no good
+        # answer, no entry (C24).
+        ssl_ocsp               leaf;
+        ssl_ocsp_responder     {{.OCSP}};
+{{- if .OCSPResolver}}
+        # The responder is named: nginx resolves it when it asks, with
+        # the container engine's DNS.
+        resolver               127.0.0.11 ipv6=off valid=30s;
+{{- end}}
 {{- end}}
 
         location / {
@@ -136,6 +150,12 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 		return lb.Rendered{}, err
 	}
 	verify := map[contract.Mode]string{contract.Mandatory: "on", contract.Optional: "optional_no_ca"}[c.Mode]
+	if c.Mode == contract.Optional && c.OCSPResponder != "" {
+		// nginx refuses ssl_ocsp beside optional_no_ca ("incompatible"):
+		// Optional mode with OCSP is "optional", where every certificate
+		// that fails verification (an untrusted one too) gets 400.
+		verify = "optional"
+	}
 	var b strings.Builder
 	err = nginxTemplate.Execute(&b, map[string]any{
 		"Mode":         c.Mode,
@@ -143,6 +163,8 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 		"VerifyClient": verify,
 		"VerifyDepth":  c.VerifyDepth,
 		"HasCRL":       len(c.CRL) > 0,
+		"OCSP":         c.OCSPResponder,
+		"OCSPResolver": c.OCSPResponder != "" && c.OCSPHostIsName(),
 		"Backend":      lb.BackendAlias + ":" + strings.TrimSuffix(lb.BackendPort, "/tcp"),
 		"Maps":         hs.maps,
 		"Sets":         hs.sets,

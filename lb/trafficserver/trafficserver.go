@@ -102,6 +102,9 @@ func (Balancer) Render(c lb.Config, srv lb.ServerFiles) (lb.Rendered, error) {
 	if len(bytes.TrimSpace(asked.CRL)) > 0 {
 		return lb.Rendered{}, contract.Unsupported("Traffic Server 9.2 has no CRL option (it would accept a revoked certificate)")
 	}
+	if asked.OCSPResponder != "" {
+		return lb.Rendered{}, contract.Unsupported("Traffic Server 9.2 checks no client certificate by OCSP (its OCSP support staples responses for its own certificate)")
+	}
 	if asked.VerifyDepth != 0 {
 		return lb.Rendered{}, contract.Unsupported("Traffic Server 9.2 has no verify-depth option (it is fixed at 7; verify depth %d asked for)", asked.VerifyDepth)
 	}
