@@ -187,7 +187,11 @@ func TestLiveTargets(t *testing.T) {
 		"broken-apache-underscores.httpd.conf",
 		"nginx-envoy-xfcc.conf", "nginx-ingress.conf", "haproxy-rfc9440.cfg",
 		"broken-xfcc-unquoted.conf", "broken-haproxy-rfc9440-chain.cfg", "broken-haproxy-raw-plus.cfg",
+		"nginx-ocsp.conf",
 	)
+	// The echo backend is the harness's OCSP responder too; nginx-ocsp.conf
+	// asks it, and the run reaches its admin path from here.
+	ocspURL := lab.env.OCSPAdmin().Base + productapi.OCSPPath
 	// args adds --http-target, the balancer's plain listener, when plain.
 	args := func(out, conf, mode string, plain bool, extra []string) []string {
 		if plain {
@@ -374,6 +378,25 @@ func TestLiveTargets(t *testing.T) {
 			"The presented leaf is forwarded URL-encoded in the default header": "Client-Cert: the presented certificate as rfc9440",
 		}},
 	}
+	conformant = append(conformant, struct {
+		name, conf, mode string
+		plain            bool
+		extra            []string
+		want             map[string]contract.Status
+		evidence         map[string]string
+	}{"nginx checking OCSP with the harness's responder", "nginx-ocsp.conf", "mandatory", false, []string{"--echo-path", "/echo", "--ocsp", ocspURL}, map[string]contract.Status{
+		// Every certificate the run issues is answered good unless a
+		// scenario says otherwise: the rest of the suite passes as before.
+		"A trusted CA-signed certificate gets the product list":                               contract.Passed,
+		"Trust is by CA, not by identity: any leaf of the intermediate passes (someone-else)": contract.Passed,
+		"A trusted but expired certificate is refused":                                        contract.Passed,
+		"A certificate the responder calls good is accepted":                                  contract.Passed,
+		"A certificate the responder calls revoked is refused":                                contract.Passed,
+		"A certificate the responder does not know is refused":                                contract.Passed,
+		"A responder that does not answer fails the certificate closed":                       contract.Passed,
+		"A responder that answers garbage fails the certificate closed":                       contract.Passed,
+		"A good response past its nextUpdate is not trusted":                                  contract.Passed,
+	}, map[string]string{"A certificate the responder calls good is accepted": "the load balancer asked the OCSP responder about \"ocsp-good\""}})
 	for _, tt := range conformant {
 		t.Run("conformant/"+tt.name, func(t *testing.T) {
 			t.Parallel() // each a CLI run against its own balancer; they overlap
@@ -460,6 +483,9 @@ func TestLiveTargets(t *testing.T) {
 			"The presented leaf is forwarded URL-encoded in the default header", "2 certificates"},
 		{"URL-encoded PEM with raw +", "broken-haproxy-raw-plus.cfg", "mandatory", false, []string{"--echo-path", "/echo"},
 			"The presented leaf is forwarded URL-encoded in the default header", `raw "+"`},
+		// nginx-ocsp.conf without its two ssl_ocsp lines.
+		{"OCSP off, the responder named", "nginx-mandatory.conf", "mandatory", false, []string{"--echo-path", "/echo", "--ocsp", ocspURL, "--tags", "@C24"},
+			"A certificate the responder calls revoked is refused", "expected a refusal with HTTP 400, got HTTP 200"},
 	}
 	for _, tt := range broken {
 		t.Run("broken/"+tt.name, func(t *testing.T) {
