@@ -3,6 +3,7 @@ package lb
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -39,6 +40,19 @@ var Catalogue = map[string]string{
 	"tls13-only":                   "TLS 1.3 alone: partners whose clients speak TLS 1.2 are locked out (C22)",
 	"crl-ignored":                  "the CRL bundle is not loaded: revoked certificates pass (C15)",
 	"ocsp-off":                     "client certificates are not checked with the OCSP responder: revoked ones pass (C24)",
+}
+
+// clausesRE reads the clauses a break names at the end of its words.
+var clausesRE = regexp.MustCompile(`\((C\d+(?:, C\d+)*)\)$`)
+
+// ClausesOf are the clauses a break's words name at their end ("… (C1,
+// C2)"): the promises a suite must see broken.
+func ClausesOf(doc string) []string {
+	m := clausesRE.FindStringSubmatch(doc)
+	if m == nil {
+		return nil
+	}
+	return strings.Split(m[1], ", ")
 }
 
 // Mutation is one implementation's way to make a break of the Catalogue,

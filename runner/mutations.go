@@ -13,7 +13,7 @@ import (
 // Mutations of the reference that live above its configuration file: they change what
 // the load balancer trusts rather than how it is configured.
 var suiteMutations = map[string]string{
-	"trust-unknown-ca": "the truststore holds an extra CA the contract does not list (the \"Unknown Root CA\")",
+	"trust-unknown-ca": "the truststore holds an extra CA the contract does not list (the \"Unknown Root CA\"): its callers pass (C2)",
 	crlNotReloaded:     "a new CRL bundle is written over the old one, and the balancer is not reloaded (C23)",
 	ocspFailOpen: "the balancer lets a certificate through when its OCSP responder gives no usable answer " +
 		"(down, garbage, unknown, past its nextUpdate): emulated by the responder answering good instead (C24)",
@@ -49,6 +49,15 @@ func checksOCSP(impl lb.Implementation) bool {
 // Mutation is a deliberate break of the reference load balancer.
 type Mutation struct {
 	Name, Doc string
+}
+
+// Clauses are the clauses the mutation breaks, as the catalogue's words
+// name them (lb.Catalogue, or the suite's own).
+func (m Mutation) Clauses() []string {
+	if d, ok := lb.Catalogue[m.Name]; ok {
+		return lb.ClausesOf(d)
+	}
+	return lb.ClausesOf(suiteMutations[m.Name])
 }
 
 // Mutations lists every mutation the default reference (lb/all.Default) accepts, sorted.

@@ -33,6 +33,11 @@ func TestSuiteMutationsGoWhereTheyCanBreakSomething(t *testing.T) {
 		if got := [2]bool{slices.Contains(names, crlNotReloaded), slices.Contains(names, ocspFailOpen)}; got != w {
 			t.Errorf("%s: crl-not-reloaded, ocsp-fail-open offered = %v, want %v", impl.Name(), got, w)
 		}
+		for _, m := range MutationsOf(impl) {
+			if len(m.Clauses()) == 0 {
+				t.Errorf("%s %s: names no clause it breaks", impl.Name(), m.Name)
+			}
+		}
 		if !slices.Contains(names, "trust-unknown-ca") {
 			t.Errorf("%s: trust-unknown-ca missing", impl.Name())
 		}

@@ -25,6 +25,11 @@ type Options struct {
 	// Mutants to run, in order; see runner.Mutations.
 	Mutants     []runner.Mutation
 	Concurrency int
+	// Focused runs each mutant against the scenarios of the clauses it
+	// breaks only (runner.Mutation.Clauses), a few times faster; the
+	// reference still runs the whole suite. A mutant caught so is caught
+	// by the whole suite too.
+	Focused bool
 	// Harness configures the one environment the reference and every
 	// mutant share.
 	Harness harness.Options
@@ -35,8 +40,9 @@ type Options struct {
 }
 
 // suiteFunc runs the suite once against the reference broken by mutations
-// (none: the conformant reference).
-type suiteFunc func(mutations []string) (contract.RunResult, error)
+// (none: the conformant reference), with the scenarios of tags (a godog
+// tag expression; empty: all).
+type suiteFunc func(mutations []string, tags string) (contract.RunResult, error)
 
 // Run runs the reference and each mutant in one shared environment and
 // scores them. An error means the self-test could not run (no Docker);
@@ -50,17 +56,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer env.Close(context.WithoutCancel(ctx))
-	return score(o, func(mutations []string) (contract.RunResult, error) {
+	return score(o, func(mutations []string, tags string) (contract.RunResult, error) {
 		return runner.Run(ctx, runner.RunOptions{
 			Target:      &runner.Reference{Shared: env, Mutations: mutations},
-			Concurrency: o.Concurrency, Output: io.Discard, Format: "progress",
+			Concurrency: o.Concurrency, Output: io.Discard, Format: "progress", Tags: tags,
 		})
 	})
 }
 
 // score runs the reference and then each mutant through suite.
 func score(o Options, suite suiteFunc) (*Report, error) {
-	base, err := suite(nil)
+	base, err := suite(nil, "")
 	if err != nil {
 		return nil, fmt.Errorf("run the suite against the reference: %w", err)
 	}
@@ -69,7 +75,11 @@ func score(o Options, suite suiteFunc) (*Report, error) {
 		o.OnReference(rep.BaselineFailed, base.Wall)
 	}
 	for _, m := range o.Mutants {
-		res, err := suite([]string{m.Name})
+		tags := ""
+		if o.Focused {
+			tags = clauseTags(m)
+		}
+		res, err := suite([]string{m.Name}, tags)
 		if err != nil {
 			return nil, fmt.Errorf("mutant %s: %w", m.Name, err)
 		}
@@ -80,6 +90,15 @@ func score(o Options, suite suiteFunc) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// clauseTags selects the scenarios of the clauses a mutant breaks.
+func clauseTags(m runner.Mutation) string {
+	var tags []string
+	for _, c := range m.Clauses() {
+		tags = append(tags, "@"+c)
+	}
+	return strings.Join(tags, ",")
 }
 
 // baselineFailures names the scenarios that failed on the reference, each

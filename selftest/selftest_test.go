@@ -24,11 +24,13 @@ func scenario(name string, status contract.Status, clauses ...string) contract.S
 type fakeSuite struct {
 	results map[string]contract.RunResult
 	asked   []string
+	tags    []string
 }
 
-func (f *fakeSuite) run(mutations []string) (contract.RunResult, error) {
+func (f *fakeSuite) run(mutations []string, tags string) (contract.RunResult, error) {
 	key := strings.Join(mutations, ",")
 	f.asked = append(f.asked, key)
+	f.tags = append(f.tags, tags)
 	res, ok := f.results[key]
 	if !ok {
 		return contract.RunResult{}, errors.New("no Docker")
@@ -96,6 +98,26 @@ func TestScore(t *testing.T) {
 	}
 	if got := rep.KillRate(); got != 25 {
 		t.Errorf("kill rate %.2f, want 25", got)
+	}
+}
+
+// TestScoreFocused: a focused self-test runs the reference whole and each
+// mutant with the scenarios of the clauses it breaks.
+func TestScoreFocused(t *testing.T) {
+	suite := &fakeSuite{results: map[string]contract.RunResult{
+		"":                 {Results: []contract.ScenarioResult{scenario("no certificate", contract.Passed, "C1")}},
+		"verify-nothing":   {Results: []contract.ScenarioResult{scenario("unknown CA", contract.Failed, "C2")}},
+		"trust-unknown-ca": {Results: []contract.ScenarioResult{scenario("unknown CA", contract.Failed, "C2")}},
+	}}
+	rep, err := score(Options{Focused: true, Mutants: []runner.Mutation{{Name: "verify-nothing"}, {Name: "trust-unknown-ca"}}}, suite.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"", "@C2,@C10", "@C2"}, suite.tags); diff != "" {
+		t.Errorf("tags of each run (-want +got):\n%s", diff)
+	}
+	if !rep.Passed() {
+		t.Errorf("report %+v", rep)
 	}
 }
 
