@@ -122,6 +122,7 @@ func exitStatus(err error) int {
 // TestNoLeaks checks what a run leaves behind after passing, failing,
 // SIGINT, and SIGKILL followed by a new run.
 func TestNoLeaks(t *testing.T) {
+	t.Parallel() // what it counts is its children's own (harness.Owned by pid)
 	harnesstest.RequireDocker(t)
 	out := t.TempDir()
 

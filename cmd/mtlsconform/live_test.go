@@ -177,6 +177,7 @@ func liveRun(t *testing.T, args []string) (int, string, map[string]contract.Scen
 // run that verified nothing must not pass (exit 3).
 func TestLiveTargets(t *testing.T) {
 	harnesstest.RequireDocker(t)
+	t.Parallel() // its own environment and balancers
 	lab := newLiveLab(t)
 	lbs := lab.startAll(t,
 		"nginx-mandatory.conf", "nginx-optional.conf", "nginx-virtual-hosts.conf",

@@ -20,11 +20,14 @@ import (
 // reference passes and every deliberately broken one is caught.
 func TestSelftestKillsEveryMutant(t *testing.T) {
 	harnesstest.RequireDocker(t)
+	t.Parallel() // its own environment; the long end-to-end tests overlap
 	if testing.Short() {
 		t.Skip("the mutation matrix takes about a minute and a half; run without -short")
 	}
 	out := t.TempDir()
-	code, stdout, stderr := cli(t, "selftest", "--out", out)
+	// Focused: each mutant against the scenarios of the clauses it breaks,
+	// which also proves the catalogue names the right clauses.
+	code, stdout, stderr := cli(t, "selftest", "--focused", "--out", out)
 	total := len(runner.Mutations())
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -57,6 +60,7 @@ func TestSelftestRejectsUnknownMutation(t *testing.T) {
 // budget; it asserts what was measured, never how fast.
 func TestBenchRuns(t *testing.T) {
 	harnesstest.RequireDocker(t)
+	t.Parallel() // it asserts what was measured, never how fast: others may run beside it
 	out := t.TempDir()
 	// The binary, not the test: the bench times whole processes of itself.
 	cmd := exec.Command(buildCLI(t), "bench", "--runs", "1", "--cold-runs", "0", "--requests", "3",
