@@ -48,6 +48,12 @@ type Reference struct {
 	// close: runs one after another (the mutation self-test) reuse its
 	// network and backend, and each run removes only its load balancers.
 	Shared *harness.Environment
+	// KeepLoadBalancers leaves a shared environment's load balancers
+	// running at Close, for the next run to add its slots to: short runs
+	// one after another (a focused self-test) then pay a reload per
+	// configuration instead of a container each. The environment's Close
+	// removes them.
+	KeepLoadBalancers bool
 
 	env *harness.Environment
 	cat *steps.Catalogue
@@ -75,6 +81,8 @@ func (r *Reference) Open(ctx context.Context, cat *steps.Catalogue) error {
 func (r *Reference) Close(ctx context.Context) error {
 	switch {
 	case r.env == nil:
+		return nil
+	case r.Shared != nil && r.KeepLoadBalancers:
 		return nil
 	case r.Shared != nil:
 		return r.env.ReleaseLoadBalancers(ctx)

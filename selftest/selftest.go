@@ -58,7 +58,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer env.Close(context.WithoutCancel(ctx))
 	return score(o, func(mutations []string, tags string) (contract.RunResult, error) {
 		return runner.Run(ctx, runner.RunOptions{
-			Target:      &runner.Reference{Shared: env, Mutations: mutations},
+			Target:      &runner.Reference{Shared: env, Mutations: mutations, KeepLoadBalancers: o.Focused},
 			Concurrency: o.Concurrency, Output: io.Discard, Format: "progress", Tags: tags,
 		})
 	})
