@@ -61,13 +61,17 @@ type slotHost struct {
 	// the engine (about 60 ms a copy).
 	dir       string
 	removeDir func()
-	size      int
-	first     int // the run-wide number of its first slot
-	handed    int // slots handed out (never reused: a port serves one configuration)
-	reload    sync.Mutex
-	pmu       sync.Mutex
-	pending   []*slotRequest
-	broken    error // a refused configuration stays on disk: no new slots here (guarded by Environment.mu)
+	// ownDir is this machine's folder mounted as the balancer's own/,
+	// where processes of their own (C23) keep their files: written
+	// directly, as slots are. Empty where they are copied in.
+	ownDir  string
+	size    int
+	first   int // the run-wide number of its first slot
+	handed  int // slots handed out (never reused: a port serves one configuration)
+	reload  sync.Mutex
+	pmu     sync.Mutex
+	pending []*slotRequest
+	broken  error // a refused configuration stays on disk: no new slots here (guarded by Environment.mu)
 }
 
 type slotRequest struct {
@@ -121,7 +125,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl lb.Multiplexed, h *s
 	}
 	h.c = nil
 	h.removeDir()
-	h.dir, h.removeDir = "", nil
+	h.dir, h.ownDir, h.removeDir = "", "", nil
 	return e.startSlotHostContainer(ctx, impl, h, false)
 }
 
@@ -144,8 +148,13 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl lb.Multip
 		if err != nil {
 			return err
 		}
-		h.dir, h.removeDir = dir, remove
-		if err := writeSlotFiles(dir, slotFiles); err != nil {
+		// One folder of ours: slots/ mounted read-only, own/ beside it
+		// read-write (a process of its own writes its pid file there).
+		h.dir, h.ownDir, h.removeDir = filepath.Join(dir, "slots"), filepath.Join(dir, "own"), remove
+		if err := os.Mkdir(h.ownDir, 0o755); err != nil {
+			return fmt.Errorf("make the shared balancer's folder own/: %w", err)
+		}
+		if err := writeSlotFiles(h.dir, slotFiles); err != nil {
 			return err
 		}
 	} else {
@@ -165,7 +174,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl lb.Multip
 	}
 	if mount {
 		opts = append(opts, testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.Binds = append(hc.Binds, h.dir+":"+lb.ConfDir+"/slots:ro")
+			hc.Binds = append(hc.Binds, h.dir+":"+lb.ConfDir+"/slots:ro", h.ownDir+":"+lb.ConfDir+"/own")
 		}))
 	}
 	if !e.direct {
@@ -220,6 +229,30 @@ func writeSlotFiles(dir string, files map[string][]byte) error {
 func (e *Environment) copyIn(ctx context.Context, h *slotHost, files map[string][]byte) error {
 	if err := e.copyInto(ctx, h.c, files); err != nil {
 		return fmt.Errorf("copy the configuration into the shared load balancer: %w", err)
+	}
+	return nil
+}
+
+// writeOwn writes the files of processes of their own (names under
+// own/) into the shared balancer: into the folder of ours it mounts, or
+// through the engine. Files are rewritten in place, as a team rewrites
+// its CRL: only the process's own reload reads them.
+func (e *Environment) writeOwn(ctx context.Context, h *slotHost, files map[string][]byte) error {
+	if h.ownDir == "" {
+		return e.copyInto(ctx, h.c, files)
+	}
+	for name, data := range files {
+		rel, ok := strings.CutPrefix(name, "own/")
+		if !ok {
+			return fmt.Errorf("%s is not a file of a process of its own (own/…)", name)
+		}
+		path := filepath.Join(h.ownDir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, data, fileMode(name)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -290,7 +323,7 @@ func (e *Environment) separateSlot(ctx context.Context, impl lb.Separate, cfg lb
 	if err != nil {
 		return nil, err
 	}
-	if err := e.copyInto(ctx, h.c, files); err != nil {
+	if err := e.writeOwn(ctx, h, files); err != nil {
 		return nil, fmt.Errorf("copy a configuration of its own into the shared load balancer: %w", err)
 	}
 	if out, ran := run(ctx, h, start); !ran || out != "" {
@@ -620,7 +653,7 @@ func (e *Environment) DeliverCRL(ctx context.Context, bal *LoadBalancer, crl []b
 		return "", errors.New("the configuration has no CRL bundle to replace")
 	}
 	name := lb.OwnDir(bal.slot) + "/crl.pem"
-	if err := e.copyInto(ctx, bal.container, map[string][]byte{name: crl}); err != nil {
+	if err := e.writeOwn(ctx, bal.host, map[string][]byte{name: crl}); err != nil {
 		return "", fmt.Errorf("rewrite %s: %w", name, err)
 	}
 	impl := e.opts.Implementation
