@@ -35,6 +35,10 @@ import (
 // Options configure a benchmark.
 type Options struct {
 	Runs        int // warm full-suite runs
+	// SuiteTags, when set, narrow "the full suite" (the warm and cold
+	// runs, the whole-process run) to the scenarios of a godog tag
+	// expression: a team's own subset, or a quick check of the bench.
+	SuiteTags string
 	ColdRuns    int // runs after removing the project's images
 	Requests    int // requests per client in the curl comparison
 	Concurrency int // scenarios run at once
@@ -87,9 +91,9 @@ func Run(ctx context.Context, o Options) (*Figures, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	fig := &Figures{Machine: Machine(), Docker: dockerVersion(ctx)}
+	fig := &Figures{Machine: Machine(), Docker: dockerVersion(ctx), SuiteTags: o.SuiteTags}
 	suite := func() (contract.RunResult, error) {
-		return runner.Run(ctx, runner.RunOptions{Concurrency: o.Concurrency, Output: io.Discard, Logf: logf})
+		return runner.Run(ctx, runner.RunOptions{Concurrency: o.Concurrency, Output: io.Discard, Logf: logf, Tags: o.SuiteTags})
 	}
 	for i := range o.ColdRuns {
 		if err := harness.RemoveImages(ctx, all.Implementations()); err != nil {
@@ -147,13 +151,17 @@ func processes(ctx context.Context, fig *Figures, o Options, logf func(string, .
 	if o.Self == "" {
 		return nil
 	}
+	full := []string{"run"}
+	if o.SuiteTags != "" {
+		full = append(full, "--tags", o.SuiteTags)
+	}
 	for _, p := range []struct {
 		what  string
 		runs  int
 		walls *[]float64
 		args  []string
 	}{
-		{"full suite, whole process", o.Runs, &fig.FullProcessWalls, []string{"run"}},
+		{"full suite, whole process", o.Runs, &fig.FullProcessWalls, full},
 		{"single scenario, whole process", o.Runs, &fig.SingleProcessWalls, []string{"run", "--tags", SingleTags}},
 		{"matrix, whole process", o.MatrixRuns, &fig.MatrixWalls, []string{"matrix"}},
 	} {

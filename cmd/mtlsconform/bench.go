@@ -37,6 +37,7 @@ and as a container of its own (--config-runs samples each; --config-impl picks i
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mtlsconform bench", stderr, benchUsage)
 	runs := fs.Int("runs", 5, "warm full-suite runs")
+	suiteTags := fs.String("suite-tags", "", "narrow the full-suite figures to a godog tag `expression` (a team's subset; default: the whole suite)")
 	coldRuns := fs.Int("cold-runs", 1, "cold runs (images removed first)")
 	requests := fs.Int("requests", 40, "requests per client in the curl comparison")
 	baselineRuns := fs.Int("baseline-runs", 0, "shell-script baseline runs (0: as many as --runs)")
@@ -65,7 +66,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &envError{errors.New("curl is needed for the baseline: apt-get install curl (scripts/prereqs.sh installs it)")}
 	}
 	fig, err := bench.Run(ctx, bench.Options{
-		Runs: *runs, ColdRuns: *coldRuns, BaselineRuns: *baselineRuns, Requests: *requests, Concurrency: *conc,
+		Runs: *runs, SuiteTags: *suiteTags, ColdRuns: *coldRuns, BaselineRuns: *baselineRuns, Requests: *requests, Concurrency: *conc,
 		Curl: curl, Self: self, MatrixRuns: *matrixRuns, ConfigRuns: *configRuns, ConfigImpls: impls, Logf: prefixLogger(stderr, "bench"),
 	})
 	var failed *bench.SuiteFailedError
