@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"io"
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
@@ -11,7 +12,9 @@ import (
 	"mtlsconform/lb/all"
 	"mtlsconform/partner"
 	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -93,4 +96,87 @@ func TestSlotsCopiedWhenTheMountIsNotOurs(t *testing.T) {
 	if st := env.Stats(); st.ContainersStarted != 3 {
 		t.Errorf("containers started = %d, want 3 (backend, the balancer with the mount, the one without)", st.ContainersStarted)
 	}
+	// A process of its own, and its new CRL, are copied in too.
+	deliverRevocation(t, env, root, leaf)
+	if h := env.slotHosts[0]; h.ownDir != "" {
+		t.Errorf("the shared balancer still has the mounted folder %s for own/", h.ownDir)
+	}
+}
+
+// TestOwnProcessFilesWrittenIntoTheMount: where the shared balancer
+// mounts a folder of ours, a process of its own (C23) has its files, and
+// its new CRL, written there directly.
+func TestOwnProcessFilesWrittenIntoTheMount(t *testing.T) {
+	if err := CheckDocker(context.Background()); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs Docker: %v", err)
+		}
+		t.Skipf("SKIPPED, no Docker: %v", err)
+	}
+	ctx := context.Background()
+	env, err := Start(ctx, Options{Implementation: all.Default(), Logf: t.Logf})
+	if env != nil {
+		defer func() {
+			if err := env.Close(ctx); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !env.direct {
+		t.Skip("SKIPPED: this engine's network is not reached directly, so nothing is mounted")
+	}
+	root, err := pki.NewRootCA("Partner Root CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := root.IssueClient("partner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bal := deliverRevocation(t, env, root, leaf)
+	data, err := os.ReadFile(filepath.Join(env.slotHosts[0].ownDir, bal.slot, "crl.pem"))
+	if err != nil || !bytes.Contains(data, []byte("BEGIN X509 CRL")) {
+		t.Errorf("the new CRL is not in the mounted own/%s: %v", bal.slot, err)
+	}
+}
+
+// deliverRevocation runs a configuration with a CRL as a process of its
+// own, checks the leaf gets through, delivers a CRL that revokes it and
+// waits until it is refused.
+func deliverRevocation(t *testing.T, env *Environment, root *pki.CA, leaf *pki.Identity) *LoadBalancer {
+	t.Helper()
+	ctx := context.Background()
+	crl, err := root.CRL(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert), CRL: pki.CRLPEM(crl), Instance: "own process"}
+	bal, err := env.LoadBalancer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: leaf}); err != nil || res.Status != 200 {
+		t.Fatalf("trusted partner through a process of its own: %v %v", err, res.Outcome())
+	}
+	revoking, err := root.UpdatedCRL(time.Hour, []*x509.Certificate{leaf.Cert}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	how, err := env.DeliverCRL(ctx, bal, pki.CRLPEM(revoking), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: leaf})
+		if err == nil && res.Status == 400 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the revoked leaf still gets %v %v", how, err, res.Outcome())
+		}
+	}
+	return bal
 }

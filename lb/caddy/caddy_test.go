@@ -27,6 +27,7 @@ import (
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
 	"mtlsconform/lb"
 	"mtlsconform/lb/lbtest"
 	"mtlsconform/partner"
@@ -337,9 +338,7 @@ func TestCaddySlotsLeaveEachOtherAlone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts containers")
 	}
-	if err := harness.CheckDocker(context.Background()); err != nil {
-		t.Skipf("SKIPPED — NO DOCKER: %v", err)
-	}
+	harnesstest.RequireDocker(t) // fails in CI, skips loudly elsewhere
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	env, err := harness.Start(ctx, harness.Options{Implementation: Balancer{}, Logf: t.Logf})
