@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"mtlsconform/contract"
+	"mtlsconform/features"
 	"mtlsconform/fixtures/pki"
 	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/fixtures/productapi"
@@ -491,7 +492,14 @@ func TestLiveTargets(t *testing.T) {
 	for _, tt := range broken {
 		t.Run("broken/"+tt.name, func(t *testing.T) {
 			t.Parallel() // each a CLI run against its own balancer; they overlap
-			code, output, res := liveRun(t, args(t.TempDir(), tt.conf, tt.mode, tt.plain, tt.extra))
+			// The scenarios of the clauses whose scenario catches it, as a
+			// focused self-test runs a mutant: the conformant runs above
+			// are the whole suite.
+			extra := tt.extra
+			if !slices.Contains(extra, "--tags") {
+				extra = append(slices.Clone(extra), "--tags", clauseTagsOf(t, tt.caughtBy))
+			}
+			code, output, res := liveRun(t, args(t.TempDir(), tt.conf, tt.mode, tt.plain, extra))
 			if code != exitFailed {
 				t.Errorf("exit %d, want 1\n%s", code, output)
 			}
@@ -604,4 +612,31 @@ func TestLiveTargetsApacheSpellings(t *testing.T) {
 			}
 		}
 	}
+}
+
+// clauseTagsOf is a tag expression for the clauses of the scenario named
+// (an outline's name matches up to its first placeholder).
+func clauseTagsOf(t *testing.T, name string) string {
+	t.Helper()
+	all, err := features.Scenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range all {
+		prefix, _, outline := strings.Cut(sc.Name, "<")
+		if sc.Name == name || outline && strings.HasPrefix(name, prefix) {
+			var tags []string
+			for _, tag := range sc.Tags {
+				if _, ok := contract.ClauseOfTag(tag); ok {
+					tags = append(tags, tag)
+				}
+			}
+			if len(tags) == 0 {
+				t.Fatalf("scenario %q has no clause tag", name)
+			}
+			return strings.Join(tags, ",")
+		}
+	}
+	t.Fatalf("no scenario of the suite is named %q", name)
+	return ""
 }
