@@ -51,37 +51,10 @@ func TestSlotArchive(t *testing.T) {
 // of its own, say): the marker is not seen, so the shared balancer starts
 // again without the mount, and its slots are copied in and serve.
 func TestSlotsCopiedWhenTheMountIsNotOurs(t *testing.T) {
-	if err := CheckDocker(context.Background()); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs Docker: %v", err)
-		}
-		t.Skipf("SKIPPED, no Docker: %v", err)
-	}
 	seenMarker = "slots/.not-there"
 	defer func() { seenMarker = slotMarker }()
+	env, root, leaf := mountLab(t)
 	ctx := context.Background()
-	env, err := Start(ctx, Options{Implementation: all.Default(), Logf: t.Logf})
-	if env != nil {
-		defer func() {
-			if err := env.Close(ctx); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !env.direct {
-		t.Skip("SKIPPED: this engine's network is not reached directly, so nothing is mounted")
-	}
-	root, err := pki.NewRootCA("Partner Root CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := root.IssueClient("partner")
-	if err != nil {
-		t.Fatal(err)
-	}
 	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +80,19 @@ func TestSlotsCopiedWhenTheMountIsNotOurs(t *testing.T) {
 // mounts a folder of ours, a process of its own (C23) has its files, and
 // its new CRL, written there directly.
 func TestOwnProcessFilesWrittenIntoTheMount(t *testing.T) {
+	env, root, leaf := mountLab(t)
+	bal := deliverRevocation(t, env, root, leaf)
+	data, err := os.ReadFile(filepath.Join(env.slotHosts[0].ownDir, bal.slot, "crl.pem"))
+	if err != nil || !bytes.Contains(data, []byte("BEGIN X509 CRL")) {
+		t.Errorf("the new CRL is not in the mounted own/%s: %v", bal.slot, err)
+	}
+}
+
+// mountLab starts an environment of the default reference whose engine
+// reaches its network directly (where slots are mounted), with a root CA
+// and a leaf of it; the environment is closed when the test ends.
+func mountLab(t *testing.T) (*Environment, *pki.CA, *pki.Identity) {
+	t.Helper()
 	if err := CheckDocker(context.Background()); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI needs Docker: %v", err)
@@ -116,11 +102,11 @@ func TestOwnProcessFilesWrittenIntoTheMount(t *testing.T) {
 	ctx := context.Background()
 	env, err := Start(ctx, Options{Implementation: all.Default(), Logf: t.Logf})
 	if env != nil {
-		defer func() {
+		t.Cleanup(func() {
 			if err := env.Close(ctx); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
-		}()
+		})
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -136,11 +122,7 @@ func TestOwnProcessFilesWrittenIntoTheMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bal := deliverRevocation(t, env, root, leaf)
-	data, err := os.ReadFile(filepath.Join(env.slotHosts[0].ownDir, bal.slot, "crl.pem"))
-	if err != nil || !bytes.Contains(data, []byte("BEGIN X509 CRL")) {
-		t.Errorf("the new CRL is not in the mounted own/%s: %v", bal.slot, err)
-	}
+	return env, root, leaf
 }
 
 // deliverRevocation runs a configuration with a CRL as a process of its
