@@ -474,9 +474,14 @@ func containerLogs(ctx context.Context, c *testcontainers.DockerContainer) strin
 		return ""
 	}
 	defer rc.Close()
-	b, _ := io.ReadAll(io.LimitReader(rc, 4096))
+	// Its last 4 KiB: a balancer that ran a while (the shared one, which
+	// logs every reload) says why it stopped at the end.
+	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
 	if len(b) == 0 {
 		return ""
+	}
+	if len(b) > 4096 {
+		b = append([]byte("…"), b[len(b)-4096:]...)
 	}
 	return "\ncontainer log:\n" + string(b)
 }

@@ -327,7 +327,8 @@ func (e *Environment) separateSlot(ctx context.Context, impl lb.Separate, cfg lb
 		return nil, fmt.Errorf("copy a configuration of its own into the shared load balancer: %w", err)
 	}
 	if out, ran := run(ctx, h, start); !ran || out != "" {
-		return nil, fmt.Errorf("start the %s process of a configuration of its own (%s): %s", impl.Name(), strings.Join(start, " "), out)
+		// The shared balancer's log says why, where its container stopped.
+		return nil, fmt.Errorf("start the %s process of a configuration of its own (%s): %s%s", impl.Name(), strings.Join(start, " "), out, containerLogs(ctx, h.c))
 	}
 	bal := &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c, host: h, slot: id, separate: reload}
 	if bal.URL, err = e.slotURL(ctx, h, port, "https"); err != nil {
