@@ -35,13 +35,13 @@ import (
 // Options configure a benchmark.
 type Options struct {
 	Runs        int // warm full-suite runs
+	ColdRuns    int // runs after removing the project's images
+	Requests    int // requests per client in the curl comparison
+	Concurrency int // scenarios run at once
 	// SuiteTags, when set, narrow "the full suite" (the warm and cold
 	// runs, the whole-process run) to the scenarios of a godog tag
 	// expression: a team's own subset, or a quick check of the bench.
 	SuiteTags string
-	ColdRuns    int // runs after removing the project's images
-	Requests    int // requests per client in the curl comparison
-	Concurrency int // scenarios run at once
 	// BaselineRuns is how often the shell-script baseline runs; as often
 	// as the core-tag harness run (Runs) when 0.
 	BaselineRuns int

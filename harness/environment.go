@@ -209,7 +209,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	}
 	if m, ok := opts.Implementation.(lb.Multiplexed); ok && !opts.ContainerPerConfig {
 		e.mu.Lock()
-		e.startSlotHost(ctx, m, e.slotsPerHost())
+		e.startSlotHost(ctx, m)
 		e.mu.Unlock()
 	}
 	if err := e.startBackend(ctx, backendRef); err != nil {

@@ -83,17 +83,13 @@ type slotRequest struct {
 	err   error
 }
 
-// startSlotHost starts a shared balancer in the background; its ready
-// channel closes when it runs or failed to.
-func (e *Environment) slotsPerHost() int {
+// startSlotHost starts a shared balancer in the background (e.mu held);
+// its ready channel closes when it runs or failed to.
+func (e *Environment) startSlotHost(ctx context.Context, impl lb.Multiplexed) *slotHost {
+	size := slotsPublished
 	if e.direct {
-		return slotsDirect
+		size = slotsDirect
 	}
-	return slotsPublished
-}
-
-// startSlotHost starts a shared balancer of size slots (e.mu held).
-func (e *Environment) startSlotHost(ctx context.Context, impl lb.Multiplexed, size int) *slotHost {
 	h := &slotHost{ready: make(chan struct{}), size: size, first: e.slotsSetAside}
 	e.slotsSetAside += size
 	e.slotHosts = append(e.slotHosts, h)
@@ -406,7 +402,7 @@ func (e *Environment) slotFor(ctx context.Context, impl lb.Multiplexed) (*slotHo
 		}
 	}
 	if h == nil {
-		h = e.startSlotHost(ctx, impl, e.slotsPerHost())
+		h = e.startSlotHost(ctx, impl)
 	}
 	n := h.handed
 	h.handed++

@@ -161,11 +161,7 @@ func (l *Live) OCSPResponder() string { return l.responder }
 
 // SetOCSP uploads what the responder says about a certificate.
 func (l *Live) SetOCSP(ctx context.Context, say steps.OCSPSay) error {
-	a, err := say.Answer(time.Now())
-	if err != nil {
-		return err
-	}
-	return l.admin.Set(ctx, []productapi.OCSPAnswer{a})
+	return say.Upload(ctx, l.admin)
 }
 
 // OCSPAsked asks the responder.

@@ -26,11 +26,8 @@ const crlNotReloaded = "crl-not-reloaded"
 // deliversCRL says whether the harness can give a running configuration of
 // impl a new CRL: one it runs as a process of its own, with a CRL option.
 func deliversCRL(impl lb.Implementation) bool {
-	if _, ok := impl.(lb.Separate); !ok {
-		return false
-	}
-	_, err := impl.Render(lb.Config{Mode: contract.Mandatory, Truststore: []byte("trust\n"), CRL: []byte("crl\n")}, lb.ServerFiles{})
-	return !errors.Is(err, contract.ErrNotSupported)
+	_, separate := impl.(lb.Separate)
+	return separate && renders(impl, lb.Config{CRL: []byte("crl\n")})
 }
 
 // ocspFailOpen breaks what a balancer makes of a failed OCSP check. No
@@ -42,7 +39,14 @@ const ocspFailOpen = "ocsp-fail-open"
 
 // checksOCSP says whether impl can check client certificates by OCSP.
 func checksOCSP(impl lb.Implementation) bool {
-	_, err := impl.Render(lb.Config{Mode: contract.Mandatory, Truststore: []byte("trust\n"), OCSPResponder: "http://responder/ocsp"}, lb.ServerFiles{})
+	return renders(impl, lb.Config{OCSPResponder: "http://responder/ocsp"})
+}
+
+// renders says whether impl has what a Mandatory configuration with the
+// options of cfg asks for: not "not supported".
+func renders(impl lb.Implementation, cfg lb.Config) bool {
+	cfg.Mode, cfg.Truststore = contract.Mandatory, []byte("trust\n")
+	_, err := impl.Render(cfg, lb.ServerFiles{})
 	return !errors.Is(err, contract.ErrNotSupported)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
@@ -156,11 +155,7 @@ func (r *Reference) SetOCSP(ctx context.Context, say steps.OCSPSay) error {
 	if slices.Contains(r.Mutations, ocspFailOpen) && (say.Behaviour != productapi.OCSPRespond || say.Status == pki.OCSPUnknown || say.Stale) {
 		say = steps.OCSPSay{CA: say.CA, Cert: say.Cert, Behaviour: productapi.OCSPRespond, Status: pki.OCSPGood}
 	}
-	a, err := say.Answer(time.Now())
-	if err != nil {
-		return err
-	}
-	return r.env.OCSPAdmin().Set(ctx, []productapi.OCSPAnswer{a})
+	return say.Upload(ctx, r.env.OCSPAdmin())
 }
 
 // OCSPAsked asks the backend's responder.

@@ -73,6 +73,15 @@ func (s OCSPSay) Answer(now time.Time) (productapi.OCSPAnswer, error) {
 	return a, nil
 }
 
+// Upload makes the responder behind admin say it.
+func (s OCSPSay) Upload(ctx context.Context, admin productapi.OCSPAdmin) error {
+	a, err := s.Answer(time.Now())
+	if err != nil {
+		return err
+	}
+	return admin.Set(ctx, []productapi.OCSPAnswer{a})
+}
+
 func (st *scenario) ocspTarget() (OCSPTarget, error) {
 	t, ok := st.suite.Target.(OCSPTarget)
 	if !ok || t.OCSPResponder() == "" {
