@@ -22,20 +22,20 @@ import (
 // certificates and both TLS versions.
 
 func (st *scenario) registerAttackSteps(sc *godog.ScenarioContext) {
-	sc.When(`^the partner calls (GET|HEAD|POST) (\S+) without a certificate over TLS (1\.2|1\.3)$`, st.callWithoutOverTLS)
-	sc.When(`^the partner calls (GET|HEAD|POST) (\S+) with the certificate "([^"]+)"( and its chain)? over TLS (1\.2|1\.3)$`, st.callWithOverTLS)
-	sc.When(`^the partner calls (GET|HEAD|POST) (\S+) over plain HTTP with the headers:$`, st.callPlain)
-	sc.When(`^the partner calls (GET) (\S+) for the protected host over a connection made for the public host, with the headers:$`, st.callProtectedViaPublic)
-	sc.When(`^the partner calls (GET) (\S+) for the protected host over a connection made for the public host with the certificate "([^"]+)"$`, st.callProtectedViaPublicWith)
-	sc.When(`^the partner calls (GET) (\S+) for the protected host over a connection without SNI, with the headers:$`, st.callProtectedWithoutSNI)
-	sc.When(`^the partner calls (GET) (\S+) for the public host and then for the protected host over one HTTP/2 connection$`, st.callPublicThenProtectedH2)
+	sc.When(re(`^the partner calls (GET|HEAD|POST) (\S+) without a certificate over TLS (1\.2|1\.3)$`), st.callWithoutOverTLS)
+	sc.When(re(`^the partner calls (GET|HEAD|POST) (\S+) with the certificate "([^"]+)"( and its chain)? over TLS (1\.2|1\.3)$`), st.callWithOverTLS)
+	sc.When(re(`^the partner calls (GET|HEAD|POST) (\S+) over plain HTTP with the headers:$`), st.callPlain)
+	sc.When(re(`^the partner calls (GET) (\S+) for the protected host over a connection made for the public host, with the headers:$`), st.callProtectedViaPublic)
+	sc.When(re(`^the partner calls (GET) (\S+) for the protected host over a connection made for the public host with the certificate "([^"]+)"$`), st.callProtectedViaPublicWith)
+	sc.When(re(`^the partner calls (GET) (\S+) for the protected host over a connection without SNI, with the headers:$`), st.callProtectedWithoutSNI)
+	sc.When(re(`^the partner calls (GET) (\S+) for the public host and then for the protected host over one HTTP/2 connection$`), st.callPublicThenProtectedH2)
 
-	sc.Then(`^the call used TLS (1\.2|1\.3)$`, st.usedTLS)
-	sc.Then(`^the backend received each client-certificate header once, in no other spelling$`, st.noOtherSpelling)
-	sc.Then(`^the plain-HTTP call was redirected to HTTPS, refused, or passed on with the balancer's own values$`, st.plainDoorClosed)
-	sc.Then(`^the request for the protected host was refused or verified$`, st.protectedRefusedOrVerified)
-	sc.Then(`^the certificate header of "([^"]+)" is larger than 8 KiB$`, st.certHeaderLarge)
-	sc.Then(`^the certificate of "([^"]+)" arrived whole in the header "([^"]+)", or the call was refused with a 4xx before the backend$`, st.bigCertWholeOrRefused)
+	sc.Then(re(`^the call used TLS (1\.2|1\.3)$`), st.usedTLS)
+	sc.Then(re(`^the backend received each client-certificate header once, in no other spelling$`), st.noOtherSpelling)
+	sc.Then(re(`^the plain-HTTP call was redirected to HTTPS, refused, or passed on with the balancer's own values$`), st.plainDoorClosed)
+	sc.Then(re(`^the request for the protected host was refused or verified$`), st.protectedRefusedOrVerified)
+	sc.Then(re(`^the certificate header of "([^"]+)" is larger than 8 KiB$`), st.certHeaderLarge)
+	sc.Then(re(`^the certificate of "([^"]+)" arrived whole in the header "([^"]+)", or the call was refused with a 4xx before the backend$`), st.bigCertWholeOrRefused)
 }
 
 var tlsVersions = map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
