@@ -8,7 +8,6 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -417,14 +416,6 @@ func (e *Environment) CustomLoadBalancer(ctx context.Context, c CustomLB) (*Load
 func (e *Environment) ServerCredential() (chain, key []byte) { return e.srvChain, e.srvKey }
 
 func (e *Environment) startLB(ctx context.Context, cfg lb.Config, r lb.Rendered, image string, start ...testcontainers.ContainerCustomizer) (*LoadBalancer, error) {
-	var files []testcontainers.ContainerFile
-	for name, data := range r.Files {
-		files = append(files, testcontainers.ContainerFile{
-			Reader:            bytes.NewReader(data),
-			ContainerFilePath: lb.ConfDir + "/" + name,
-			FileMode:          int64(fileMode(name)),
-		})
-	}
 	opts := []testcontainers.ContainerCustomizer{}
 	if !e.direct {
 		opts = append(opts, testcontainers.WithExposedPorts(lb.Port, lb.PlainPort), loopbackOnly(lb.Port), loopbackOnly(lb.PlainPort))
@@ -435,7 +426,7 @@ func (e *Environment) startLB(ctx context.Context, cfg lb.Config, r lb.Rendered,
 		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": r.Key}),
 		e.onNetwork(nil),
 		e.backendHost(),
-		testcontainers.WithFiles(files...),
+		e.withConfFiles(r.Files),
 	), start...)...)
 	if c != nil {
 		e.started.Add(1)

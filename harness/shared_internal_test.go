@@ -24,7 +24,7 @@ import (
 func TestSlotArchive(t *testing.T) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	if err := writeTar(tw, map[string][]byte{"slots/s01/server.key": []byte("k"), "slots/s01/http.conf": []byte("c")}); err != nil {
+	if err := writeTar(tw, "", map[string][]byte{"slots/s01/server.key": []byte("k"), "slots/s01/http.conf": []byte("c")}); err != nil {
 		t.Fatal(err)
 	}
 	tw.Close()
