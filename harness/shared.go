@@ -46,8 +46,13 @@ const (
 	// before the configuration test is asked why it does not.
 	slotReloadGrace = 2 * time.Second
 	// slotResignal is how long a reload signal may go unanswered before it
-	// is sent again.
-	slotResignal = 50 * time.Millisecond
+	// is sent again, doubled each time it is. Each signal costs the engine
+	// a runc process, and a graceful restart asked for again while it runs
+	// starts over (Apache): resent every 50 ms, a full Apache run sent
+	// about 70 signals and took 6–10 s; 4.8–5.9 s this way.
+	slotResignal = 200 * time.Millisecond
+	// slotResignalMax bounds the doubling of slotResignal.
+	slotResignalMax = 800 * time.Millisecond
 )
 
 // slotHost is one running shared balancer.
@@ -498,7 +503,8 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 	// for it (nginx): while nothing serves, signal again; a reload more
 	// is harmless.
 	if sig := impl.Reload().Signal; sig != "" {
-		tick := time.NewTicker(slotResignal)
+		every := slotResignal
+		tick := time.NewTimer(every)
 		defer tick.Stop()
 	wait:
 		for {
@@ -507,6 +513,8 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 				break wait
 			case <-tick.C:
 				e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: sig})
+				every = min(2*every, slotResignalMax)
+				tick.Reset(every)
 			}
 		}
 	}
