@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -374,7 +375,11 @@ func (e *Environment) Acquire(ctx context.Context, cfg lb.Config) (*LoadBalancer
 		files := maps.Clone(r.Files)
 		e.pointAtBackend(files)
 		r.Files = files
-		entry.lb, entry.err = e.startLB(ctx, cfg.WithDefaults(), r, e.opts.Image, start...)
+		var bals []*LoadBalancer
+		bals, entry.err = e.startLB(ctx, cfg.WithDefaults(), r, e.opts.Image, []listener{{tls: lb.Port, plain: lb.PlainPort}}, start...)
+		if entry.err == nil {
+			entry.lb = bals[0]
+		}
 	}
 	close(entry.ready)
 	return entry.lb, true, entry.err
@@ -392,6 +397,11 @@ type CustomLB struct {
 	Cmd []string
 	// Files maps names under /etc/mtlsconform to content.
 	Files map[string][]byte
+	// Ports, when set, are the TLS ports of several balancers that Cmd
+	// starts in the one container, each with its plain port at
+	// lb.PlainPortOffset above: a container costs the engine about a
+	// second of CPU, a process next to nothing. Unset: 8443 and 8088.
+	Ports []int
 }
 
 // CustomLoadBalancer starts a hand-configured balancer on the run's
@@ -399,8 +409,32 @@ type CustomLB struct {
 // listen on is 8443; it is ready when a TLS handshake with the run's
 // server certificate succeeds.
 func (e *Environment) CustomLoadBalancer(ctx context.Context, c CustomLB) (*LoadBalancer, error) {
+	if len(c.Ports) > 0 {
+		return nil, errors.New("a custom load balancer with ports of its own is started by CustomLoadBalancers")
+	}
+	bals, err := e.CustomLoadBalancers(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return bals[0], nil
+}
+
+// CustomLoadBalancers starts hand-configured balancers that share a
+// container, one on each of c.Ports (or one on 8443 when none are given),
+// and answers one LoadBalancer per port, in order, once each serves TLS.
+func (e *Environment) CustomLoadBalancers(ctx context.Context, c CustomLB) ([]*LoadBalancer, error) {
 	if c.Balancer == nil || len(c.Cmd) == 0 || len(c.Files) == 0 {
 		return nil, errors.New("a custom load balancer needs an implementation (for its image), a command and its files")
+	}
+	ports := []listener{{tls: lb.Port, plain: lb.PlainPort}}
+	if len(c.Ports) > 0 {
+		ports = nil
+		for _, p := range c.Ports {
+			if p < 1 || p+lb.PlainPortOffset > 65535 {
+				return nil, fmt.Errorf("custom load balancer port %d: want 1 to %d (its plain port is %d above)", p, 65535-lb.PlainPortOffset, lb.PlainPortOffset)
+			}
+			ports = append(ports, listener{tls: strconv.Itoa(p) + "/tcp", plain: strconv.Itoa(p+lb.PlainPortOffset) + "/tcp"})
+		}
 	}
 	if built, err := ensureImage(ctx, e.docker, c.Balancer.Image(), c.Balancer, e.opts.Logf); err != nil {
 		return nil, err
@@ -408,17 +442,22 @@ func (e *Environment) CustomLoadBalancer(ctx context.Context, c CustomLB) (*Load
 		e.opts.Logf("built %s", c.Balancer.Image())
 	}
 	r := lb.Rendered{Files: c.Files, Key: "custom-" + lb.HashFiles(c.Files)}
-	return e.startLB(ctx, lb.Config{Mode: "custom"}, r, c.Balancer.Image(), testcontainers.WithCmd(c.Cmd...))
+	return e.startLB(ctx, lb.Config{Mode: "custom"}, r, c.Balancer.Image(), ports, testcontainers.WithCmd(c.Cmd...))
 }
+
+// listener is a balancer's TLS port and its plain-HTTP port ("8443/tcp").
+type listener struct{ tls, plain string }
 
 // ServerCredential is the run's server certificate chain and key (PEM),
 // for custom load balancers.
 func (e *Environment) ServerCredential() (chain, key []byte) { return e.srvChain, e.srvKey }
 
-func (e *Environment) startLB(ctx context.Context, cfg lb.Config, r lb.Rendered, image string, start ...testcontainers.ContainerCustomizer) (*LoadBalancer, error) {
+func (e *Environment) startLB(ctx context.Context, cfg lb.Config, r lb.Rendered, image string, ports []listener, start ...testcontainers.ContainerCustomizer) ([]*LoadBalancer, error) {
 	opts := []testcontainers.ContainerCustomizer{}
 	if !e.direct {
-		opts = append(opts, testcontainers.WithExposedPorts(lb.Port, lb.PlainPort), loopbackOnly(lb.Port), loopbackOnly(lb.PlainPort))
+		for _, p := range ports {
+			opts = append(opts, testcontainers.WithExposedPorts(p.tls, p.plain), loopbackOnly(p.tls), loopbackOnly(p.plain))
+		}
 	}
 	done := e.creating()
 	c, err := testcontainers.Run(context.WithoutCancel(ctx), image, append(append(opts,
@@ -441,19 +480,34 @@ func (e *Environment) startLB(ctx context.Context, cfg lb.Config, r lb.Rendered,
 	if err != nil {
 		return nil, fmt.Errorf("start the load balancer (%s, %s mode): %w%s", image, cfg.Mode, err, containerLogs(ctx, c))
 	}
-	u, err := e.containerURL(ctx, c, lb.Port, "https")
-	if err != nil {
+	bals := make([]*LoadBalancer, len(ports))
+	for i, p := range ports {
+		u, err := e.containerURL(ctx, c, p.tls, "https")
+		if err != nil {
+			return nil, err
+		}
+		plain, err := e.containerURL(ctx, c, p.plain, "http")
+		if err != nil {
+			return nil, err
+		}
+		bals[i] = &LoadBalancer{URL: u, PlainURL: plain, Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: c}
+	}
+	errs := make([]error, len(bals))
+	var wg sync.WaitGroup
+	for i, bal := range bals {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.waitServing(ctx, bal, c); err != nil {
+				errs[i] = fmt.Errorf("load balancer %s never served TLS: %w%s", bal.URL, err, containerLogs(ctx, c))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	plain, err := e.containerURL(ctx, c, lb.PlainPort, "http")
-	if err != nil {
-		return nil, err
-	}
-	bal := &LoadBalancer{URL: u, PlainURL: plain, Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: c}
-	if err := e.waitServing(ctx, bal, c); err != nil {
-		return nil, fmt.Errorf("load balancer %s never served TLS: %w%s", u, err, containerLogs(ctx, c))
-	}
-	return bal, nil
+	return bals, nil
 }
 
 func containerLogs(ctx context.Context, c *testcontainers.DockerContainer) string {

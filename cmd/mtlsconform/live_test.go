@@ -21,6 +21,7 @@ import (
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 	"mtlsconform/harness/harnesstest"
+	"mtlsconform/lb"
 	"mtlsconform/lb/all"
 	"mtlsconform/lb/apache"
 	"mtlsconform/lb/haproxy"
@@ -100,23 +101,32 @@ func (l *liveLab) start(t *testing.T, conf string) *harness.LoadBalancer {
 	return l.startAll(t, conf)[conf]
 }
 
-// startAll starts several configurations at once: a start mostly waits
-// (for the engine, for the balancer's first handshake), so four overlap
-// well on two cores.
+// startAll starts several configurations at once. Those of one balancer
+// (nginx, HAProxy) share a container, a process each on a port of its own:
+// a container costs the engine about a second of CPU, and this lab runs 26
+// configurations. Apache's two keep a container each.
 func (l *liveLab) startAll(t *testing.T, confs ...string) map[string]*harness.LoadBalancer {
 	t.Helper()
-	started := make([]*harness.LoadBalancer, len(confs))
-	errs := make([]error, len(confs))
-	sem := make(chan struct{}, 4)
+	var groups [][]string
+	byKind := map[string]int{}
+	for _, conf := range confs {
+		kind := labKind(conf)
+		if i, ok := byKind[kind]; ok && kind != "apache" && kind != "" {
+			groups[i] = append(groups[i], conf)
+			continue
+		}
+		byKind[kind] = len(groups)
+		groups = append(groups, []string{conf})
+	}
+	started := make([][]*harness.LoadBalancer, len(groups))
+	errs := make([]error, len(groups))
 	var wg sync.WaitGroup
-	for i, conf := range confs {
+	for i, group := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if started[i], errs[i] = l.startConf(t.Context(), conf); errs[i] != nil {
-				errs[i] = fmt.Errorf("%s: %w", conf, errs[i])
+			if started[i], errs[i] = l.startGroup(t.Context(), group); errs[i] != nil {
+				errs[i] = fmt.Errorf("%s: %w", strings.Join(group, ", "), errs[i])
 			}
 		}()
 	}
@@ -125,35 +135,96 @@ func (l *liveLab) startAll(t *testing.T, confs ...string) map[string]*harness.Lo
 		t.Fatal(err)
 	}
 	lbs := map[string]*harness.LoadBalancer{}
-	for i, conf := range confs {
-		lbs[conf] = started[i]
+	for i, group := range groups {
+		for j, conf := range group {
+			lbs[conf] = started[i][j]
+		}
 	}
 	return lbs
 }
 
-func (l *liveLab) startConf(ctx context.Context, conf string) (*harness.LoadBalancer, error) {
-	data, err := os.ReadFile(filepath.Join("testdata/live", conf))
-	if err != nil {
-		return nil, err
-	}
-	c := harness.CustomLB{Files: map[string][]byte{}}
-	for k, v := range l.lbFiles {
-		c.Files[k] = v
-	}
+// labKind is the balancer a file of testdata/live configures.
+func labKind(conf string) string {
 	switch {
 	case strings.HasSuffix(conf, ".httpd.conf"):
-		c.Balancer, c.Cmd = apache.Balancer{}, apache.Balancer{}.Command()
-		c.Files["httpd.conf"] = data
+		return "apache"
 	case filepath.Ext(conf) == ".conf":
-		c.Balancer, c.Cmd = nginx.Balancer{}, []string{"nginx", "-c", "/etc/mtlsconform/nginx.conf", "-g", "daemon off;"}
-		c.Files["nginx.conf"] = data
+		return "nginx"
 	case filepath.Ext(conf) == ".cfg":
-		c.Balancer, c.Cmd = haproxy.Balancer{}, []string{"haproxy", "-db", "-f", "/etc/mtlsconform/haproxy.cfg"}
-		c.Files["haproxy.cfg"] = data
-	default:
-		return nil, errors.New(".conf (nginx), .cfg (HAProxy) or .httpd.conf (Apache)")
+		return "haproxy"
 	}
-	return l.env.CustomLoadBalancer(ctx, c)
+	return ""
+}
+
+// labPortBase is the first TLS port of a shared container's balancers.
+const labPortBase = 9443
+
+// startGroup starts configurations of one balancer. One alone listens on
+// 8443 and 8088 as written; several share a container, the k-th listening
+// on labPortBase+k and its plain port lb.PlainPortOffset above, its pid file
+// its own: nothing else of what was written by hand changes (a redirect to
+// https://$host:8443 still names the port a deployment would publish).
+func (l *liveLab) startGroup(ctx context.Context, confs []string) ([]*harness.LoadBalancer, error) {
+	c := harness.CustomLB{Files: maps.Clone(l.lbFiles)}
+	var procs []string
+	for k, conf := range confs {
+		data, err := os.ReadFile(filepath.Join("testdata/live", conf))
+		if err != nil {
+			return nil, err
+		}
+		text := string(data)
+		if len(confs) > 1 {
+			port := labPortBase + k
+			c.Ports = append(c.Ports, port)
+			repl := map[string]string{}
+			switch labKind(conf) {
+			case "nginx":
+				repl = map[string]string{"listen 8443": fmt.Sprintf("listen %d", port), "listen 8088": fmt.Sprintf("listen %d", port+lb.PlainPortOffset),
+					"pid /tmp/nginx.pid;": fmt.Sprintf("pid /tmp/nginx-%d.pid;", k)}
+			case "haproxy":
+				repl = map[string]string{"bind :8443 ": fmt.Sprintf("bind :%d ", port), "bind :8088": fmt.Sprintf("bind :%d", port+lb.PlainPortOffset)}
+			}
+			for old, new := range repl {
+				text = strings.ReplaceAll(text, old, new)
+			}
+			if strings.Contains(text, "8443 ssl") || strings.Contains(text, ":8443 ") {
+				return nil, fmt.Errorf("%s: a TLS listener on 8443 is left after moving it to %d", conf, port)
+			}
+		}
+		switch labKind(conf) {
+		case "apache":
+			c.Balancer, c.Cmd = apache.Balancer{}, apache.Balancer{}.Command()
+			c.Files["httpd.conf"] = []byte(text)
+		case "nginx":
+			name := fmt.Sprintf("nginx-%d.conf", k)
+			c.Balancer, c.Cmd = nginx.Balancer{}, []string{"nginx", "-c", "/etc/mtlsconform/" + name, "-g", "daemon off;"}
+			c.Files[name] = []byte(text)
+		case "haproxy":
+			name := fmt.Sprintf("haproxy-%d.cfg", k)
+			c.Balancer, c.Cmd = haproxy.Balancer{}, []string{"haproxy", "-db", "-f", "/etc/mtlsconform/" + name}
+			c.Files[name] = []byte(text)
+		default:
+			return nil, errors.New(".conf (nginx), .cfg (HAProxy) or .httpd.conf (Apache)")
+		}
+		procs = append(procs, shellQuote(c.Cmd)+" &")
+	}
+	if len(confs) == 1 {
+		bal, err := l.env.CustomLoadBalancer(ctx, c)
+		return []*harness.LoadBalancer{bal}, err
+	}
+	// Each in the background, their output the container's; the
+	// container lives while any of them does.
+	c.Cmd = []string{"sh", "-c", strings.Join(procs, "\n") + "\nwait\n"}
+	return l.env.CustomLoadBalancers(ctx, c)
+}
+
+// shellQuote joins a command for sh, each word single-quoted.
+func shellQuote(cmd []string) string {
+	words := make([]string, len(cmd))
+	for i, w := range cmd {
+		words[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(words, " ")
 }
 
 // args is a `run --target` command line against url in mode.
