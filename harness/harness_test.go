@@ -46,6 +46,7 @@ func TestMandatoryReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	requireLoopbackPorts(t, ctx, env)
 	caller := env.Caller()
 	path := "/dev-portal-xapi/products"
 

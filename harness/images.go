@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,7 +151,7 @@ func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient, b
 		return "", false, err
 	}
 	defer func() { unlock() }() // unlock is taken anew below
-	ref := backendImageRepo + ":src-" + productapi.SourceKey()
+	ref := backendImageRef()
 	ok, err := imageExists(ctx, cli, ref)
 	if err != nil || ok {
 		return ref, false, err
@@ -191,11 +193,21 @@ func ensureBackendImage(ctx context.Context, cli *testcontainers.DockerClient, b
 	return ref, true, nil
 }
 
+// backendImageRef names the backend image by the backend's source and the
+// image's settings: a changed setting makes a new image, never reuses one
+// made with the old settings.
+func backendImageRef() string {
+	h := sha256.Sum256([]byte(productapi.SourceKey() + "\x00" + strings.Join(backendImageSettings, "\n")))
+	return backendImageRepo + ":src-" + hex.EncodeToString(h[:8])
+}
+
 // backendImageSettings are the backend image's settings, as Dockerfile
-// instructions.
+// instructions. No EXPOSE: testcontainers publishes an image's exposed
+// ports on every interface of this machine when a run asks for none (the
+// run reaches the backend at its address where it can), which put the
+// backend on 0.0.0.0 and cost a docker-proxy and firewall rules per run.
 var backendImageSettings = []string{
 	"ENV " + productapi.ServeEnv + "=productapi",
-	"EXPOSE 8080",
 	"USER 65534",
 	`ENTRYPOINT ["/productapi"]`,
 	`LABEL org.mtlsconform.image=productapi`,

@@ -19,6 +19,9 @@ import (
 	"mtlsconform/lb/apache"
 	"mtlsconform/lb/haproxy"
 	"mtlsconform/partner"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
 )
 
 func startEnv(t *testing.T, opts harness.Options) (*harness.Environment, context.Context) {
@@ -240,6 +243,7 @@ func TestPublishedPorts(t *testing.T) {
 				if !strings.HasPrefix(bal.URL, "https://127.0.0.1:") {
 					t.Errorf("URL %s, want a port published on 127.0.0.1", bal.URL)
 				}
+				requireLoopbackPorts(t, ctx, env)
 				if got := verdict(t, ctx, env, bal, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
 					t.Errorf("%s, trusted partner: %q, want OK SUCCESS", mode, got)
 				}
@@ -249,5 +253,31 @@ func TestPublishedPorts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// requireLoopbackPorts fails unless every port the run's containers
+// publish is on 127.0.0.1: nothing of a run may be reachable from another
+// machine (the backend once was, on 0.0.0.0, through its image's EXPOSE).
+func requireLoopbackPorts(t *testing.T, ctx context.Context, env *harness.Environment) {
+	t.Helper()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", harness.LabelRun+"="+env.RunID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Items) < 2 {
+		t.Fatalf("%d containers of run %s listed, want the backend and a balancer at least", len(cs.Items), env.RunID)
+	}
+	for _, c := range cs.Items {
+		for _, p := range c.Ports {
+			if p.PublicPort != 0 && p.IP.String() != "127.0.0.1" {
+				t.Errorf("container %.12s (%s) publishes port %d on %s, want 127.0.0.1 or nothing", c.ID, c.Image, p.PrivatePort, p.IP)
+			}
+		}
 	}
 }
