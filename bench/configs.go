@@ -30,7 +30,9 @@ type ConfigCost struct {
 	SlotIdleMedianMS  float64   `json:"slot_idle_median_ms"`
 	ContainerMedianMS float64   `json:"container_median_ms"`
 	// Kept is the way the harness uses for the implementation: "slot"
-	// where it can share a balancer, else "container".
+	// where it can share a balancer, "process" where each configuration
+	// is a balancer process of its own in a shared container (its figures
+	// are then in the slot columns), else "container".
 	Kept string `json:"kept"`
 }
 
@@ -40,8 +42,13 @@ func configCosts(ctx context.Context, impls []lb.Implementation, n int, logf fun
 	var out []ConfigCost
 	for _, impl := range impls {
 		c := ConfigCost{Implementation: impl.Name(), Kept: "container"}
-		if _, ok := impl.(lb.Multiplexed); ok {
+		_, multiplexed := impl.(lb.Multiplexed)
+		_, processes := impl.(lb.Processes)
+		if multiplexed || processes {
 			c.Kept = "slot"
+			if processes {
+				c.Kept = "process"
+			}
 			slot, err := furtherConfigs(ctx, impl, false, n, 0)
 			if err != nil {
 				return nil, fmt.Errorf("%s, slots: %w", impl.Name(), err)
@@ -58,8 +65,12 @@ func configCosts(ctx context.Context, impls []lb.Implementation, n int, logf fun
 		}
 		c.ContainerMS = cont
 		c.SlotMedianMS, c.SlotIdleMedianMS, c.ContainerMedianMS = median(c.SlotMS), median(c.SlotIdleMS), median(c.ContainerMS)
-		logf("%s: a further configuration costs %.0f ms as a slot (%.0f ms on an idle balancer), %.0f ms as a container",
-			impl.Name(), c.SlotMedianMS, c.SlotIdleMedianMS, c.ContainerMedianMS)
+		way := c.Kept
+		if way == "container" {
+			way = "slot"
+		}
+		logf("%s: a further configuration costs %.0f ms as a %s (%.0f ms on an idle balancer), %.0f ms as a container",
+			impl.Name(), c.SlotMedianMS, way, c.SlotIdleMedianMS, c.ContainerMedianMS)
 		out = append(out, c)
 	}
 	return out, nil

@@ -224,7 +224,7 @@ func (f *Figures) configMarkdown() string {
 	var b strings.Builder
 	b.WriteString("A further configuration once the first runs, from asking for it to a TLS handshake with it " +
 		"(medians, ms); asked for as soon as the previous one served, or " + slotPause.String() + " after:\n\n" +
-		"| implementation | slot, back to back | slot, balancer idle | container of its own | the harness uses |\n|---|---|---|---|---|\n")
+		"| implementation | slot (or process), back to back | slot (or process), balancer idle | container of its own | the harness uses |\n|---|---|---|---|---|\n")
 	for _, c := range f.ConfigCosts {
 		slot, idle := "—", "—"
 		if len(c.SlotMS) > 0 {

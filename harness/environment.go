@@ -211,6 +211,10 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 		e.mu.Lock()
 		e.startSlotHost(ctx, m)
 		e.mu.Unlock()
+	} else if p, ok := opts.Implementation.(lb.Processes); ok && !opts.ContainerPerConfig {
+		e.mu.Lock()
+		e.startSlotHost(ctx, processHost{p})
+		e.mu.Unlock()
 	}
 	if err := e.startBackend(ctx, backendRef); err != nil {
 		return nil, err
@@ -365,6 +369,8 @@ func (e *Environment) Acquire(ctx context.Context, cfg lb.Config) (*LoadBalancer
 		entry.lb, entry.err = e.ownSlot(ctx, m, cfg.WithDefaults(), r)
 	} else if ok && !e.opts.ContainerPerConfig {
 		entry.lb, entry.err = e.slot(ctx, m, cfg.WithDefaults(), r)
+	} else if p, ok := impl.(lb.Processes); ok && !e.opts.ContainerPerConfig {
+		entry.lb, entry.err = e.processSlot(ctx, p, cfg.WithDefaults(), r)
 	} else {
 		start := []testcontainers.ContainerCustomizer{testcontainers.WithCmd(impl.Command()...)}
 		if line := impl.ReadyLog(); line != "" {

@@ -341,27 +341,71 @@ func (e *Environment) separateSlot(ctx context.Context, impl lb.Separate, cfg lb
 	if err != nil {
 		return nil, err
 	}
-	if err := e.writeOwn(ctx, h, files); err != nil {
-		return nil, fmt.Errorf("copy a configuration of its own into the shared load balancer: %w", err)
-	}
-	if out, ran := run(ctx, h, start); !ran || out != "" {
-		// The shared balancer's log says why, where its container stopped.
-		return nil, fmt.Errorf("start the %s process of a configuration of its own (%s): %s%s", impl.Name(), strings.Join(start, " "), out, containerLogs(ctx, h.c))
-	}
-	bal := &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c, host: h, slot: id, separate: reload}
-	if bal.URL, err = e.slotURL(ctx, h, port, "https"); err != nil {
+	return e.startOwn(ctx, impl.Name(), h, own{id: id, port: port, files: files, start: start, reload: reload}, cfg, r)
+}
+
+// processSlot serves a configuration of an implementation that runs each
+// as a process of its own (lb.Processes) in its shared container.
+func (e *Environment) processSlot(ctx context.Context, impl lb.Processes, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
+	h, n, err := e.slotFor(ctx, processHost{impl})
+	if err != nil {
 		return nil, err
 	}
-	if bal.PlainURL, err = e.slotURL(ctx, h, port+lb.PlainPortOffset, "http"); err != nil {
+	id, port := slotID(h.first+n), slotBasePort+h.first+n
+	r.Files = maps.Clone(r.Files)
+	e.pointAtBackend(r.Files)
+	files, start, err := impl.Process(r, id, port)
+	if err != nil {
+		return nil, err
+	}
+	return e.startOwn(ctx, impl.Name(), h, own{id: id, port: port, files: files, start: start}, cfg, r)
+}
+
+// own is a balancer process of its own: its slot, files and commands.
+type own struct {
+	id            string
+	port          int
+	files         map[string][]byte
+	start, reload []string
+}
+
+// startOwn writes a process's files into the shared container, starts it,
+// and waits for it to serve TLS on its port.
+func (e *Environment) startOwn(ctx context.Context, name string, h *slotHost, p own, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
+	if err := e.writeOwn(ctx, h, p.files); err != nil {
+		return nil, fmt.Errorf("copy a configuration of its own into the shared load balancer: %w", err)
+	}
+	if out, ran := run(ctx, h, p.start); !ran || out != "" {
+		// The shared balancer's log says why, where its container stopped.
+		return nil, fmt.Errorf("start the %s process of a configuration of its own (%s): %s%s", name, strings.Join(p.start, " "), out, containerLogs(ctx, h.c))
+	}
+	bal := &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c, host: h, slot: p.id, separate: p.reload}
+	var err error
+	if bal.URL, err = e.slotURL(ctx, h, p.port, "https"); err != nil {
+		return nil, err
+	}
+	if bal.PlainURL, err = e.slotURL(ctx, h, p.port+lb.PlainPortOffset, "http"); err != nil {
 		return nil, err
 	}
 	wait, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
 	defer cancel()
 	if err := e.waitTLS(wait, bal.URL); err != nil {
-		return nil, fmt.Errorf("the %s process of a configuration of its own never served it: %w%s", impl.Name(), err, containerLogs(ctx, h.c))
+		return nil, fmt.Errorf("the %s process of a configuration of its own never served it: %w%s", name, err, containerLogs(ctx, h.c))
 	}
 	return bal, nil
 }
+
+// processHost lends an lb.Processes implementation what starting a shared
+// container asks of a multiplexed one: its command and ready line, and no
+// files. Its slots are never reloaded: each is a process of its own.
+type processHost struct{ lb.Processes }
+
+func (processHost) HostFiles() map[string][]byte { return map[string][]byte{} }
+func (p processHost) Slot(lb.Rendered, string, int) (map[string][]byte, error) {
+	return nil, fmt.Errorf("%s serves each configuration as a process of its own, never in a slot of a shared process", p.Name())
+}
+func (processHost) Reload() lb.Reload    { return lb.Reload{} }
+func (processHost) ConfigTest() []string { return nil }
 
 // errSlotLost: the slot went with a balancer retired over another
 // configuration; the request is served again.

@@ -80,6 +80,25 @@ type Separate interface {
 	Separate(slot map[string][]byte, id string) (files map[string][]byte, start, reload []string, err error)
 }
 
+// Processes is an implementation that serves each configuration as a
+// balancer process of its own inside one shared container, on ports of its
+// own. It is for a balancer that cannot serve several configurations from
+// one process (Traffic Server: its ports, its client CA and its remap
+// script are the whole server's), where a container for each costs the
+// engine more than the balancer does.
+type Processes interface {
+	Implementation
+	// HostCommand keeps the shared container running and prints
+	// HostReadyLog once it does; it serves nothing itself.
+	HostCommand() []string
+	HostReadyLog() string
+	// Process turns a configuration rendered by Render into the files of
+	// a process of its own (names under OwnDir(id)/), listening on port
+	// and port+PlainPortOffset instead of 8443 and 8088, and the command
+	// that starts it in the background and returns at once.
+	Process(r Rendered, id string, port int) (files map[string][]byte, start []string, err error)
+}
+
 // OwnDir is the folder of a separate process's files, under ConfDir.
 func OwnDir(id string) string { return "own/" + id }
 

@@ -110,6 +110,9 @@ func Run(t *testing.T, impl lb.Implementation, k Kit) {
 	if m, ok := impl.(lb.Multiplexed); ok {
 		t.Run("slots", func(t *testing.T) { slots(t, m, k.Configs) })
 	}
+	if p, ok := impl.(lb.Processes); ok {
+		t.Run("processes", func(t *testing.T) { processes(t, p, k.Configs) })
+	}
 	t.Run("profile", func(t *testing.T) { profile(t, impl, k) })
 	t.Run("image", func(t *testing.T) { image(t, impl) })
 }
@@ -295,7 +298,7 @@ func slots(t *testing.T, m lb.Multiplexed, configs map[string]lb.Config) {
 				t.Errorf("%s %s %v: %v", m.Name(), name, muts, err)
 				continue
 			}
-			checkSlotFiles(t, m.Name()+" "+name+" "+strings.Join(muts, ","), files)
+			checkSlotFiles(t, m.Name()+" "+name+" "+strings.Join(muts, ","), "slots/s07", files)
 			if name == "optional" && muts == nil {
 				Compare(t, filepath.Join("testdata", "golden", "slot-optional.txt"), SlotText(files))
 				separate(t, m, files)
@@ -343,11 +346,48 @@ var (
 	ownPorts  = regexp.MustCompile(`\b(8443|8088)\b`)
 )
 
-func checkSlotFiles(t *testing.T, what string, files map[string][]byte) {
+// processes renders every pinned configuration, with every mutation, as
+// a process of its own (lb.Processes): as a slot, its files live under its
+// own folder, it listens on its own ports and nowhere on 8443, and it names
+// no file outside its folder; it says how it starts.
+func processes(t *testing.T, p lb.Processes, configs map[string]lb.Config) {
+	if len(p.HostCommand()) == 0 || p.HostReadyLog() == "" {
+		t.Errorf("%s: the shared container is not described completely", p.Name())
+	}
+	for name, cfg := range configs {
+		variants := [][]string{nil}
+		for mut := range p.Mutations() {
+			variants = append(variants, []string{mut})
+		}
+		for _, muts := range variants {
+			cfg := cfg
+			cfg.Mutations = muts
+			r, err := p.Render(cfg, Server)
+			if err != nil {
+				continue // a mutation this configuration has nothing for
+			}
+			what := p.Name() + " " + name + " " + strings.Join(muts, ",")
+			files, start, err := p.Process(r, "s07", 8450)
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+				continue
+			}
+			if len(start) == 0 {
+				t.Errorf("%s: a process of its own needs a start command", what)
+			}
+			checkSlotFiles(t, what, lb.OwnDir("s07"), files)
+		}
+	}
+}
+
+// checkSlotFiles: every file is under folder (relative to lb.ConfDir),
+// the text names the slot's ports and not 8443 or 8088, and every path
+// of lb.ConfDir it names is in folder.
+func checkSlotFiles(t *testing.T, what, folder string, files map[string][]byte) {
 	t.Helper()
 	var text strings.Builder
 	for name, data := range files {
-		if !strings.HasPrefix(name, "slots/s07") {
+		if !strings.HasPrefix(name, folder) {
 			t.Errorf("%s: file %s is outside the slot", what, name)
 		}
 		if strings.HasSuffix(name, ".key") || strings.HasSuffix(name, ".pem") {
@@ -365,7 +405,8 @@ func checkSlotFiles(t *testing.T, what string, files map[string][]byte) {
 		t.Errorf("%s: the slot still names port %s, which every slot would share:\n%s", what, m, conf)
 	}
 	for _, ref := range strings.Fields(strings.NewReplacer(`"`, " ", ";", " ", ",", " ").Replace(conf)) {
-		if strings.HasPrefix(ref, lb.ConfDir+"/") && !strings.HasPrefix(ref, lb.ConfDir+"/slots/s07/") {
+		inside := ref == lb.ConfDir+"/"+folder || strings.HasPrefix(ref, lb.ConfDir+"/"+folder+"/")
+		if (ref == lb.ConfDir || strings.HasPrefix(ref, lb.ConfDir+"/")) && !inside {
 			t.Errorf("%s: the slot names %s, outside its folder", what, ref)
 		}
 	}

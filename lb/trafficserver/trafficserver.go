@@ -32,9 +32,12 @@ func (Balancer) Image() string { return "mtlsconform/trafficserver:bookworm" }
 func (Balancer) Packages() string { return "trafficserver trafficserver-experimental-plugins" }
 
 // Command runs traffic_server alone in the foreground (no traffic_manager:
-// a configuration is a container, and a reload through the manager took
-// longer than a new container). The runroot file points its
-// configuration folder at lb.ConfDir.
+// a configuration is never reloaded, and a reload through the manager took
+// longer than a new process), in a container of its own: the harness's
+// way when asked for a container per configuration. Otherwise each
+// configuration is a process of its own in one shared container
+// (processes.go). The runroot file points its configuration folder at
+// lb.ConfDir.
 func (Balancer) Command() []string {
 	return []string{"/usr/bin/traffic_server", "--run-root=" + lb.ConfDir + "/runroot.yaml"}
 }

@@ -305,3 +305,38 @@ func luaDriver(t *testing.T, upTo, driver string) (dir, path string) {
 	}
 	return dir, path
 }
+
+// TestProcessStateOfItsOwn: processes of one container never share the
+// folders Traffic Server writes its lock and state files in, and each
+// starts from its own runroot.
+func TestProcessStateOfItsOwn(t *testing.T) {
+	r, err := Balancer{}.Render(lb.Config{Mode: contract.Mandatory, Truststore: []byte("trust\n")}, lbtest.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, id := range []string{"s03", "s04"} {
+		files, start, err := Balancer{}.Process(r, id, 10446)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runroot := string(files[lb.OwnDir(id)+"/runroot.yaml"])
+		if strings.Contains(runroot, "/var/cache/") || strings.Contains(runroot, "/var/log/") {
+			t.Errorf("%s: runroot.yaml keeps a folder every process would share:\n%s", id, runroot)
+		}
+		for _, line := range strings.Split(runroot, "\n") {
+			for _, key := range []string{"localstatedir:", "runtimedir:", "logdir:", "cachedir:"} {
+				if v, ok := strings.CutPrefix(line, key); ok {
+					if dir := strings.TrimSpace(v); seen[dir] && !strings.Contains(dir, id) {
+						t.Errorf("%s: %s %s is another process's too", id, key, dir)
+					} else {
+						seen[dir] = true
+					}
+				}
+			}
+		}
+		if cmd := strings.Join(start, " "); !strings.Contains(cmd, lb.ConfDir+"/"+lb.OwnDir(id)+"/runroot.yaml") || !strings.HasSuffix(strings.TrimSpace(cmd), "& }") {
+			t.Errorf("%s: start %q does not run its own runroot in the background", id, cmd)
+		}
+	}
+}
