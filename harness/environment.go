@@ -498,19 +498,16 @@ func (e *Environment) startLB(ctx context.Context, cfg lb.Config, r lb.Rendered,
 		}
 		bals[i] = &LoadBalancer{URL: u, PlainURL: plain, Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: c}
 	}
-	errs := make([]error, len(bals))
-	var wg sync.WaitGroup
+	waits := make([]func() error, len(bals))
 	for i, bal := range bals {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		waits[i] = func() error {
 			if err := e.waitServing(ctx, bal, c); err != nil {
-				errs[i] = fmt.Errorf("load balancer %s never served TLS: %w%s", bal.URL, err, containerLogs(ctx, c))
+				return fmt.Errorf("load balancer %s never served TLS: %w%s", bal.URL, err, containerLogs(ctx, c))
 			}
-		}()
+			return nil
+		}
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := parallel(waits...); err != nil {
 		return nil, err
 	}
 	return bals, nil

@@ -281,27 +281,34 @@ func slots(t *testing.T, m lb.Multiplexed, configs map[string]lb.Config) {
 	if len(m.HostFiles()) == 0 || len(m.HostCommand()) == 0 || (m.Reload().Signal == "") == (len(m.Reload().Exec) == 0) || len(m.ConfigTest()) == 0 {
 		t.Errorf("%s: the shared balancer is not described completely", m.Name())
 	}
+	eachRendered(m, configs, func(name string, muts []string, r lb.Rendered) {
+		files, err := m.Slot(r, "s07", 8450)
+		if err != nil {
+			t.Errorf("%s %s %v: %v", m.Name(), name, muts, err)
+			return
+		}
+		checkSlotFiles(t, m.Name()+" "+name+" "+strings.Join(muts, ","), "slots/s07", files)
+		if name == "optional" && muts == nil {
+			Compare(t, filepath.Join("testdata", "golden", "slot-optional.txt"), SlotText(files))
+			separate(t, m, files)
+		}
+	})
+}
+
+// eachRendered renders every pinned configuration as it is and with each
+// of the implementation's mutations alone, and hands over those that
+// render (a mutation may have nothing to change in a configuration).
+func eachRendered(impl lb.Implementation, configs map[string]lb.Config, check func(name string, muts []string, r lb.Rendered)) {
 	for name, cfg := range configs {
 		variants := [][]string{nil}
-		for mut := range m.Mutations() {
+		for mut := range impl.Mutations() {
 			variants = append(variants, []string{mut})
 		}
 		for _, muts := range variants {
 			cfg := cfg
 			cfg.Mutations = muts
-			r, err := m.Render(cfg, Server)
-			if err != nil {
-				continue // a mutation this configuration has nothing for
-			}
-			files, err := m.Slot(r, "s07", 8450)
-			if err != nil {
-				t.Errorf("%s %s %v: %v", m.Name(), name, muts, err)
-				continue
-			}
-			checkSlotFiles(t, m.Name()+" "+name+" "+strings.Join(muts, ","), "slots/s07", files)
-			if name == "optional" && muts == nil {
-				Compare(t, filepath.Join("testdata", "golden", "slot-optional.txt"), SlotText(files))
-				separate(t, m, files)
+			if r, err := impl.Render(cfg, Server); err == nil {
+				check(name, muts, r)
 			}
 		}
 	}
@@ -354,30 +361,18 @@ func processes(t *testing.T, p lb.Processes, configs map[string]lb.Config) {
 	if len(p.HostCommand()) == 0 || p.HostReadyLog() == "" {
 		t.Errorf("%s: the shared container is not described completely", p.Name())
 	}
-	for name, cfg := range configs {
-		variants := [][]string{nil}
-		for mut := range p.Mutations() {
-			variants = append(variants, []string{mut})
+	eachRendered(p, configs, func(name string, muts []string, r lb.Rendered) {
+		what := p.Name() + " " + name + " " + strings.Join(muts, ",")
+		files, start, err := p.Process(r, "s07", 8450)
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+			return
 		}
-		for _, muts := range variants {
-			cfg := cfg
-			cfg.Mutations = muts
-			r, err := p.Render(cfg, Server)
-			if err != nil {
-				continue // a mutation this configuration has nothing for
-			}
-			what := p.Name() + " " + name + " " + strings.Join(muts, ",")
-			files, start, err := p.Process(r, "s07", 8450)
-			if err != nil {
-				t.Errorf("%s: %v", what, err)
-				continue
-			}
-			if len(start) == 0 {
-				t.Errorf("%s: a process of its own needs a start command", what)
-			}
-			checkSlotFiles(t, what, lb.OwnDir("s07"), files)
+		if len(start) == 0 {
+			t.Errorf("%s: a process of its own needs a start command", what)
 		}
-	}
+		checkSlotFiles(t, what, lb.OwnDir("s07"), files)
+	})
 }
 
 // checkSlotFiles: every file is under folder (relative to lb.ConfDir),
