@@ -66,7 +66,8 @@ func verdict(t *testing.T, ctx context.Context, env *harness.Environment, bal *h
 }
 
 // TestSlotsAreIndependent asks every implementation that shares one
-// balancer between configurations for two at once, a Mandatory one
+// balancer (or one container of balancer processes, lb.Processes) between
+// configurations for two at once, a Mandatory one
 // trusting partner A and an Optional one trusting partner B, and checks
 // that each behaves as if it ran alone, in one container.
 func TestSlotsAreIndependent(t *testing.T) {
@@ -75,7 +76,9 @@ func TestSlotsAreIndependent(t *testing.T) {
 	b := pkitest.MustRootCA(t, "Partner B Root CA")
 	leafA, leafB := pkitest.MustClient(t, a, "partner-a"), pkitest.MustClient(t, b, "partner-b")
 	for _, impl := range all.Implementations() {
-		if _, ok := impl.(lb.Multiplexed); !ok {
+		_, multiplexed := impl.(lb.Multiplexed)
+		_, processes := impl.(lb.Processes)
+		if !multiplexed && !processes {
 			continue
 		}
 		t.Run(impl.Name(), func(t *testing.T) {
