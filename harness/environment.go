@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +76,43 @@ type Options struct {
 	// PublishPorts publishes the containers' ports on 127.0.0.1 even where
 	// this machine reaches the run's network directly.
 	PublishPorts bool
+	// Backend, when set, is a backend the run uses instead of starting
+	// its own: several runs of one process (the matrix) then cost one
+	// backend container. It is used where it can be reached as the run's
+	// balancers would reach their own (both on the engine's default
+	// bridge, reached directly) and serves the same products; otherwise
+	// the run starts its own, as without it.
+	Backend *SharedBackend
+	// backendOnly starts no balancer (StartSharedBackend).
+	backendOnly bool
+}
+
+// SharedBackend is a backend that runs of one process share: their
+// requests are told apart by their ids, their OCSP answers by their CAs'
+// keys, which are each run's own.
+type SharedBackend struct{ env *Environment }
+
+// StartSharedBackend starts a backend for the runs of this process that
+// are given it (Options.Backend); opts is as for Start (the implementation
+// decides the image a dynamically linked program runs on). Close removes
+// it.
+func StartSharedBackend(ctx context.Context, opts Options) (*SharedBackend, error) {
+	opts.backendOnly, opts.Backend = true, nil
+	env, err := Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &SharedBackend{env: env}, nil
+}
+
+// Close removes the shared backend.
+func (b *SharedBackend) Close(ctx context.Context) error { return b.env.Close(ctx) }
+
+// usable says whether a run with these options, on this network, can use
+// the shared backend.
+func (b *SharedBackend) usable(e *Environment) bool {
+	return b != nil && b.env.direct && b.env.network == nil && e.direct && e.network == nil &&
+		b.env.backendIP != "" && slices.Equal(b.env.opts.Products, e.opts.Products)
 }
 
 // Environment is one run's network, backend, server PKI and the load
@@ -189,6 +227,9 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 		},
 		e.makeServerPKI,
 		func() error {
+			if opts.backendOnly {
+				return nil
+			}
 			built, err := ensureImage(ctx, cli, opts.Image, opts.Implementation, opts.Logf)
 			if built {
 				opts.Logf("built %s", opts.Image)
@@ -207,14 +248,18 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	); err != nil {
 		return nil, err
 	}
-	if m, ok := opts.Implementation.(lb.Multiplexed); ok && !opts.ContainerPerConfig {
+	if m, ok := opts.Implementation.(lb.Multiplexed); ok && !opts.ContainerPerConfig && !opts.backendOnly {
 		e.mu.Lock()
 		e.startSlotHost(ctx, m)
 		e.mu.Unlock()
-	} else if p, ok := opts.Implementation.(lb.Processes); ok && !opts.ContainerPerConfig {
+	} else if p, ok := opts.Implementation.(lb.Processes); ok && !opts.ContainerPerConfig && !opts.backendOnly {
 		e.mu.Lock()
 		e.startSlotHost(ctx, processHost{p})
 		e.mu.Unlock()
+	}
+	if b := opts.Backend; b.usable(e) {
+		e.backURL, e.backendIP = b.env.backURL, b.env.backendIP
+		return e, nil
 	}
 	if err := e.startBackend(ctx, backendRef); err != nil {
 		return nil, err

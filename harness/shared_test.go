@@ -284,3 +284,51 @@ func requireLoopbackPorts(t *testing.T, ctx context.Context, env *harness.Enviro
 		}
 	}
 }
+
+// TestSharedBackend: runs given one backend use it (their containers are
+// their balancers alone), the backend outlives a run that closes, and a
+// run on a network of its own (ports published) starts its own backend.
+func TestSharedBackend(t *testing.T) {
+	t.Parallel() // waits on containers, not the CPU: overlaps the others
+	harnesstest.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	b, err := harness.StartSharedBackend(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := b.Close(context.Background()); err != nil {
+			t.Errorf("close the shared backend: %v", err)
+		}
+	}()
+	root := pkitest.MustRootCA(t, "Partner Root CA")
+	leaf := pkitest.MustClient(t, root, "partner")
+	cfg := lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)}
+	for i, opts := range []harness.Options{{Backend: b}, {Backend: b}, {Backend: b, PublishPorts: true}} {
+		env, err := harness.Start(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf, Backend: opts.Backend, PublishPorts: opts.PublishPorts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bal, err := env.LoadBalancer(ctx, cfg)
+		if err != nil {
+			env.Close(context.Background())
+			t.Fatal(err)
+		}
+		if got := verdict(t, ctx, env, bal, leaf); got != "OK SUCCESS" {
+			t.Errorf("run %d: trusted partner: %q, want OK SUCCESS", i, got)
+		}
+		want := 1 // the shared balancer; the backend is the shared one
+		if opts.PublishPorts {
+			want = 2 // a network of its own: its own backend too
+		}
+		if st := env.Stats(); st.ContainersStarted != want {
+			t.Errorf("run %d: %d containers started, want %d", i, st.ContainersStarted, want)
+		}
+		// Closed before the next run starts: the next one proves the
+		// backend outlived it.
+		if err := env.Close(context.Background()); err != nil {
+			t.Errorf("run %d: close: %v", i, err)
+		}
+	}
+}

@@ -63,8 +63,11 @@ type RunOptions struct {
 	// slots of one balancer; a network of its own with ports published on
 	// 127.0.0.1 instead of the engine's default bridge.
 	ContainerPerConfig, PublishPorts bool
-	Mutations                        []string
-	Logf                             func(format string, args ...any)
+	// Backend is a backend the reference shares with other runs of this
+	// process (harness.Options.Backend).
+	Backend   *harness.SharedBackend
+	Mutations []string
+	Logf      func(format string, args ...any)
 	// OnScenario is called as each scenario ends (progress output).
 	OnScenario func(contract.ScenarioResult)
 	// WhileClosing, when set, is given the run's result once the
@@ -119,7 +122,7 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	target := o.Target
 	if target == nil {
 		target = &Reference{Options: harness.Options{Implementation: o.Implementation, Image: o.Image, Logf: o.Logf,
-			ContainerPerConfig: o.ContainerPerConfig, PublishPorts: o.PublishPorts}, Mutations: o.Mutations}
+			ContainerPerConfig: o.ContainerPerConfig, PublishPorts: o.PublishPorts, Backend: o.Backend}, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
 	}

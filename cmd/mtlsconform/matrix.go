@@ -83,6 +83,14 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, j := range jobs {
 		width = max(width, len(j.name))
 	}
+	// One backend for every run: a container start each saved (about a
+	// second and 1-2 CPU-seconds of the engine here). A run that cannot
+	// reach it as its balancers would starts its own.
+	backend, err := harness.StartSharedBackend(ctx, harness.Options{Implementation: all.Default(), Logf: prefixLogger(stderr, "mtlsconform")})
+	if err != nil {
+		return err
+	}
+	defer backend.Close(context.WithoutCancel(ctx))
 	docs := make([]contract.Document, len(jobs))
 	errs := make([]error, len(jobs))
 	logs := make([]bytes.Buffer, len(jobs))
@@ -95,7 +103,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			opts := runner.RunOptions{Implementation: j.impl, Scheme: j.scheme, Tags: *tags, Concurrency: *conc,
-				Logf: prefixLogger(stderr, "mtlsconform "+j.name)}
+				Backend: backend, Logf: prefixLogger(stderr, "mtlsconform "+j.name)}
 			res, err := runWithReports(ctx, opts, j.dir, "none", &logs[i])
 			docs[i], errs[i] = contract.NewDocument(res), err
 			if err == nil {
