@@ -291,17 +291,16 @@ func requireLoopbackPorts(t *testing.T, ctx context.Context, env *harness.Enviro
 func TestSharedBackend(t *testing.T) {
 	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	harnesstest.RequireDocker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := t.Context()
 	b, err := harness.StartSharedBackend(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		if err := b.Close(context.Background()); err != nil {
 			t.Errorf("close the shared backend: %v", err)
 		}
-	}()
+	})
 	root := pkitest.MustRootCA(t, "Partner Root CA")
 	leaf := pkitest.MustClient(t, root, "partner")
 	cfg := lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)}
