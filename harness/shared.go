@@ -546,23 +546,8 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 	// reload can be lost (HAProxy's master re-executing itself) or wait
 	// for it (nginx): while nothing serves, signal again; a reload more
 	// is harmless.
-	if sig := impl.Reload().Signal; sig != "" {
-		every := slotResignal
-		tick := time.NewTimer(every)
-		defer tick.Stop()
-	wait:
-		for {
-			select {
-			case <-served:
-				break wait
-			case <-tick.C:
-				e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: sig})
-				every = min(2*every, slotResignalMax)
-				tick.Reset(every)
-			}
-		}
-	}
-	<-served
+	sig := impl.Reload().Signal
+	e.resignal(ctx, h, sig, served)
 	var failed []*slotRequest
 	for _, req := range batch {
 		if req.err != nil {
@@ -584,12 +569,42 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 		return
 	}
 	// The configuration is sound: give the slow ones the rest of the
-	// readiness timeout.
-	for _, req := range failed {
-		if err := e.waitTLS(ctx, req.lb.URL); err != nil {
-			req.err = fmt.Errorf("the shared %s never served the configuration (slot %s) after its reload: %w%s", impl.Name(), req.id, err, containerLogs(ctx, h.c))
-		} else {
-			req.err = nil
+	// readiness timeout, still signalling while none serves (a balancer
+	// slowed by a loaded machine may have lost every signal so far).
+	slow := make(chan struct{})
+	go func() {
+		defer close(slow)
+		for _, req := range failed {
+			if err := e.waitTLS(ctx, req.lb.URL); err != nil {
+				req.err = fmt.Errorf("the shared %s never served the configuration (slot %s) after its reload: %w%s", impl.Name(), req.id, err, containerLogs(ctx, h.c))
+			} else {
+				req.err = nil
+			}
+		}
+	}()
+	e.resignal(ctx, h, sig, slow)
+}
+
+// resignal sends a shared balancer its reload signal again while done is
+// open, after slotResignal and then at doubling intervals up to
+// slotResignalMax, and returns once done closes. Without a signal (a
+// reload by command) it only waits.
+func (e *Environment) resignal(ctx context.Context, h *slotHost, sig string, done <-chan struct{}) {
+	if sig == "" {
+		<-done
+		return
+	}
+	every := slotResignal
+	tick := time.NewTimer(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: sig})
+			every = min(2*every, slotResignalMax)
+			tick.Reset(every)
 		}
 	}
 }
