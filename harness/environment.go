@@ -248,13 +248,9 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	); err != nil {
 		return nil, err
 	}
-	if m, ok := opts.Implementation.(lb.Multiplexed); ok && !opts.ContainerPerConfig && !opts.backendOnly {
+	if host, ok := hostOf(opts.Implementation); ok && !opts.ContainerPerConfig && !opts.backendOnly {
 		e.mu.Lock()
-		e.startSlotHost(ctx, m)
-		e.mu.Unlock()
-	} else if p, ok := opts.Implementation.(lb.Processes); ok && !opts.ContainerPerConfig && !opts.backendOnly {
-		e.mu.Lock()
-		e.startSlotHost(ctx, processHost{p})
+		e.startSlotHost(ctx, host)
 		e.mu.Unlock()
 	}
 	if b := opts.Backend; b.usable(e) {

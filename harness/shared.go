@@ -90,7 +90,7 @@ type slotRequest struct {
 
 // startSlotHost starts a shared balancer in the background (e.mu held);
 // its ready channel closes when it runs or failed to.
-func (e *Environment) startSlotHost(ctx context.Context, impl lb.Multiplexed) *slotHost {
+func (e *Environment) startSlotHost(ctx context.Context, impl hostable) *slotHost {
 	size := slotsPublished
 	if e.direct {
 		size = slotsDirect
@@ -107,7 +107,7 @@ func (e *Environment) startSlotHost(ctx context.Context, impl lb.Multiplexed) *s
 	return h
 }
 
-func (e *Environment) runSlotHost(ctx context.Context, impl lb.Multiplexed, h *slotHost) error {
+func (e *Environment) runSlotHost(ctx context.Context, impl hostable, h *slotHost) error {
 	mount := e.direct // the engine is on this machine: slots/ can be a folder of ours
 	if err := e.startSlotHostContainer(ctx, impl, h, mount); err != nil || !mount {
 		return err
@@ -132,7 +132,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl lb.Multiplexed, h *s
 
 // startSlotHostContainer starts the shared balancer's container, with
 // slots/ a folder of this machine's when mount is set, else inside it.
-func (e *Environment) startSlotHostContainer(ctx context.Context, impl lb.Multiplexed, h *slotHost, mount bool) error {
+func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable, h *slotHost, mount bool) error {
 	files := map[string][]byte{}
 	slotFiles := map[string][]byte{slotMarker: []byte("slots of run " + e.RunID + "\n")}
 	for name, data := range impl.HostFiles() {
@@ -395,17 +395,31 @@ func (e *Environment) startOwn(ctx context.Context, name string, h *slotHost, p 
 	return bal, nil
 }
 
-// processHost lends an lb.Processes implementation what starting a shared
-// container asks of a multiplexed one: its command and ready line, and no
-// files. Its slots are never reloaded: each is a process of its own.
+// hostable is what starting a shared container asks of an
+// implementation: a multiplexed one's, or, through processHost, that of one
+// whose configurations are processes of their own.
+type hostable interface {
+	HostFiles() map[string][]byte
+	HostCommand() []string
+	HostReadyLog() string
+}
+
+// processHost is an lb.Processes implementation's shared container: its
+// command and ready line, and no files until a process brings its own.
 type processHost struct{ lb.Processes }
 
 func (processHost) HostFiles() map[string][]byte { return map[string][]byte{} }
-func (p processHost) Slot(lb.Rendered, string, int) (map[string][]byte, error) {
-	return nil, fmt.Errorf("%s serves each configuration as a process of its own, never in a slot of a shared process", p.Name())
+
+// hostOf is the shared container a run of impl starts, if it starts one.
+func hostOf(impl lb.Implementation) (hostable, bool) {
+	switch i := impl.(type) {
+	case lb.Multiplexed:
+		return i, true
+	case lb.Processes:
+		return processHost{i}, true
+	}
+	return nil, false
 }
-func (processHost) Reload() lb.Reload    { return lb.Reload{} }
-func (processHost) ConfigTest() []string { return nil }
 
 // errSlotLost: the slot went with a balancer retired over another
 // configuration; the request is served again.
@@ -458,7 +472,7 @@ func (e *Environment) slotOnce(ctx context.Context, impl lb.Multiplexed, cfg lb.
 
 // slotFor hands out the next free slot, starting a shared balancer when
 // none has one left.
-func (e *Environment) slotFor(ctx context.Context, impl lb.Multiplexed) (*slotHost, int, error) {
+func (e *Environment) slotFor(ctx context.Context, impl hostable) (*slotHost, int, error) {
 	e.mu.Lock()
 	var h *slotHost
 	for _, cand := range e.slotHosts {
