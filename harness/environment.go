@@ -94,25 +94,35 @@ type SharedBackend struct{ env *Environment }
 
 // StartSharedBackend starts a backend for the runs of this process that
 // are given it (Options.Backend); opts is as for Start (the implementation
-// decides the image a dynamically linked program runs on). Close removes
-// it.
+// decides the image a dynamically linked program runs on). Where runs
+// could not share it (this machine does not reach the engine's default
+// bridge, so each run has a network of its own) it starts nothing and
+// answers nil, which runs take as no shared backend. Close removes it.
 func StartSharedBackend(ctx context.Context, opts Options) (*SharedBackend, error) {
 	opts.backendOnly, opts.Backend = true, nil
 	env, err := Start(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
+	if !env.direct || env.network != nil || env.backendIP == "" {
+		return nil, env.Close(ctx)
+	}
 	return &SharedBackend{env: env}, nil
 }
 
-// Close removes the shared backend.
-func (b *SharedBackend) Close(ctx context.Context) error { return b.env.Close(ctx) }
+// Close removes the shared backend (nothing for a nil one).
+func (b *SharedBackend) Close(ctx context.Context) error {
+	if b == nil {
+		return nil
+	}
+	return b.env.Close(ctx)
+}
 
 // usable says whether a run with these options, on this network, can use
-// the shared backend.
+// the shared backend: on the default bridge, reached directly, as it is,
+// and serving the same products.
 func (b *SharedBackend) usable(e *Environment) bool {
-	return b != nil && b.env.direct && b.env.network == nil && e.direct && e.network == nil &&
-		b.env.backendIP != "" && slices.Equal(b.env.opts.Products, e.opts.Products)
+	return b != nil && e.direct && e.network == nil && slices.Equal(b.env.opts.Products, e.opts.Products)
 }
 
 // Environment is one run's network, backend, server PKI and the load

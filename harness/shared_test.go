@@ -287,7 +287,8 @@ func requireLoopbackPorts(t *testing.T, ctx context.Context, env *harness.Enviro
 
 // TestSharedBackend: runs given one backend use it (their containers are
 // their balancers alone), the backend outlives a run that closes, and a
-// run on a network of its own (ports published) starts its own backend.
+// run on a network of its own (ports published) starts its own backend;
+// where every run would have a network of its own, none is started.
 func TestSharedBackend(t *testing.T) {
 	t.Parallel() // waits on containers, not the CPU: overlaps the others
 	harnesstest.RequireDocker(t)
@@ -301,6 +302,12 @@ func TestSharedBackend(t *testing.T) {
 			t.Errorf("close the shared backend: %v", err)
 		}
 	})
+	// Where runs get networks of their own, none could share one: none
+	// is kept running.
+	if unshared, err := harness.StartSharedBackend(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf, PublishPorts: true}); err != nil || unshared != nil {
+		unshared.Close(context.Background())
+		t.Errorf("a shared backend no run could use: %v, %v; want none, no error", unshared, err)
+	}
 	root := pkitest.MustRootCA(t, "Partner Root CA")
 	leaf := pkitest.MustClient(t, root, "partner")
 	cfg := lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)}
