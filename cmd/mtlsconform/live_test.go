@@ -172,40 +172,37 @@ func (l *liveLab) startGroup(ctx context.Context, confs []string) ([]*harness.Lo
 		if err != nil {
 			return nil, err
 		}
+		// Its file, its command, and how it moves to port when it shares
+		// the container.
+		port, name := labPortBase+k, ""
+		var moves map[string]string
+		switch labKind(conf) {
+		case "apache":
+			name = "httpd.conf"
+			c.Balancer, c.Cmd = apache.Balancer{}, apache.Balancer{}.Command()
+		case "nginx":
+			name = fmt.Sprintf("nginx-%d.conf", k)
+			c.Balancer, c.Cmd = nginx.Balancer{}, []string{"nginx", "-c", "/etc/mtlsconform/" + name, "-g", "daemon off;"}
+			moves = map[string]string{"listen 8443": fmt.Sprintf("listen %d", port), "listen 8088": fmt.Sprintf("listen %d", port+lb.PlainPortOffset),
+				"pid /tmp/nginx.pid;": fmt.Sprintf("pid /tmp/nginx-%d.pid;", k)}
+		case "haproxy":
+			name = fmt.Sprintf("haproxy-%d.cfg", k)
+			c.Balancer, c.Cmd = haproxy.Balancer{}, []string{"haproxy", "-db", "-f", "/etc/mtlsconform/" + name}
+			moves = map[string]string{"bind :8443 ": fmt.Sprintf("bind :%d ", port), "bind :8088": fmt.Sprintf("bind :%d", port+lb.PlainPortOffset)}
+		default:
+			return nil, errors.New(".conf (nginx), .cfg (HAProxy) or .httpd.conf (Apache)")
+		}
 		text := string(data)
 		if len(confs) > 1 {
-			port := labPortBase + k
 			c.Ports = append(c.Ports, port)
-			repl := map[string]string{}
-			switch labKind(conf) {
-			case "nginx":
-				repl = map[string]string{"listen 8443": fmt.Sprintf("listen %d", port), "listen 8088": fmt.Sprintf("listen %d", port+lb.PlainPortOffset),
-					"pid /tmp/nginx.pid;": fmt.Sprintf("pid /tmp/nginx-%d.pid;", k)}
-			case "haproxy":
-				repl = map[string]string{"bind :8443 ": fmt.Sprintf("bind :%d ", port), "bind :8088": fmt.Sprintf("bind :%d", port+lb.PlainPortOffset)}
-			}
-			for old, new := range repl {
+			for old, new := range moves {
 				text = strings.ReplaceAll(text, old, new)
 			}
 			if strings.Contains(text, "8443 ssl") || strings.Contains(text, ":8443 ") {
 				return nil, fmt.Errorf("%s: a TLS listener on 8443 is left after moving it to %d", conf, port)
 			}
 		}
-		switch labKind(conf) {
-		case "apache":
-			c.Balancer, c.Cmd = apache.Balancer{}, apache.Balancer{}.Command()
-			c.Files["httpd.conf"] = []byte(text)
-		case "nginx":
-			name := fmt.Sprintf("nginx-%d.conf", k)
-			c.Balancer, c.Cmd = nginx.Balancer{}, []string{"nginx", "-c", "/etc/mtlsconform/" + name, "-g", "daemon off;"}
-			c.Files[name] = []byte(text)
-		case "haproxy":
-			name := fmt.Sprintf("haproxy-%d.cfg", k)
-			c.Balancer, c.Cmd = haproxy.Balancer{}, []string{"haproxy", "-db", "-f", "/etc/mtlsconform/" + name}
-			c.Files[name] = []byte(text)
-		default:
-			return nil, errors.New(".conf (nginx), .cfg (HAProxy) or .httpd.conf (Apache)")
-		}
+		c.Files[name] = []byte(text)
 		procs = append(procs, shellQuote(c.Cmd)+" &")
 	}
 	if len(confs) == 1 {
