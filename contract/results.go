@@ -127,7 +127,10 @@ func CountLine(results []ScenarioResult) string {
 // Stats say what a run cost.
 type Stats struct {
 	ContainersStarted int
-	LoadBalancers     int
+	// ContainersKept counts the containers an earlier run kept that this
+	// one used instead of starting its own (--warm).
+	ContainersKept int
+	LoadBalancers  int
 }
 
 // RunResult is what a run produced.

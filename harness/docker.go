@@ -153,33 +153,44 @@ type SweepReport struct {
 }
 
 // Sweep removes containers and networks of the harness whose owning process
-// is gone (a run that was killed, or timed out in go test), or, when run is
-// not empty, everything of that run.
+// is gone (a run that was killed, or timed out in go test), and kept
+// containers (Options.Warm) that no run uses now; or, when run is not
+// empty, everything of that run.
 func Sweep(ctx context.Context, run string) (SweepReport, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return SweepReport{}, err
 	}
 	defer cli.Close()
-	return sweep(ctx, cli, run)
+	return sweep(ctx, cli, run, 0)
 }
 
-func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string) (SweepReport, error) {
+// sweep removes what Sweep does, kept containers only when idle for longer
+// than warmIdle (0: whatever their age).
+func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string, warmIdle time.Duration) (SweepReport, error) {
 	var rep SweepReport
 	var errs []error
 	filter := client.Filters{}.Add("label", LabelManaged+"=true")
 	if run != "" {
 		filter = filter.Add("label", LabelRun+"="+run)
 	}
-	doomed := func(labels map[string]string) bool {
-		return run != "" || !ownerAlive(labels[LabelOwner])
+	warm := newWarmSweeper(warmIdle)
+	defer warm.done()
+	doomed := func(labels map[string]string, created int64) bool {
+		if run != "" {
+			return true
+		}
+		if key, ok := labels[LabelWarm]; ok {
+			return warm.doomed(key, time.Unix(created, 0))
+		}
+		return !ownerAlive(labels[LabelOwner])
 	}
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
 	if err != nil {
 		return rep, fmt.Errorf("list containers for cleanup: %w", err)
 	}
 	for _, c := range cs.Items {
-		if !doomed(c.Labels) {
+		if !doomed(c.Labels, c.Created) {
 			continue
 		}
 		if err := removeContainer(ctx, cli, c.ID); err != nil {
@@ -193,7 +204,7 @@ func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string) (S
 		return rep, errors.Join(append(errs, fmt.Errorf("list networks for cleanup: %w", err))...)
 	}
 	for _, n := range ns.Items {
-		if !doomed(n.Labels) {
+		if !doomed(n.Labels, n.Created.Unix()) {
 			continue
 		}
 		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {

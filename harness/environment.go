@@ -83,6 +83,12 @@ type Options struct {
 	// bridge, reached directly) and serves the same products; otherwise
 	// the run starts its own, as without it.
 	Backend *SharedBackend
+	// Warm keeps the backend and the shared balancers running when the run
+	// ends, and first looks for those an earlier run kept: for a
+	// developer's repeated local runs, never for CI (see warm.go). Where
+	// the run cannot keep them (its own network, published ports) or
+	// another run uses them, it starts its own, as without Warm.
+	Warm bool
 	// backendOnly starts no balancer (StartSharedBackend).
 	backendOnly bool
 }
@@ -157,6 +163,7 @@ type Environment struct {
 	// removed ones included: slot numbers and ports are never reused.
 	slotsSetAside int
 	started       atomic.Int64
+	reused        atomic.Int64 // kept containers found (Options.Warm)
 	// alive ends when Close begins: work that runs for every caller (a
 	// shared reload) stops with the run, not with one caller.
 	alive     context.Context
@@ -164,6 +171,13 @@ type Environment struct {
 	closeOnce sync.Once
 	inflight  sync.WaitGroup // containers and networks being created
 	closeErr  error
+
+	// warmBackend and warmHosts hold the kept backend's and balancers'
+	// units while the run uses them (Options.Warm); nil otherwise.
+	warmBackend, warmHosts *warmUnit
+	warmParts              int // kept balancers named so far ("lb0", "lb1" …)
+	// backendKept: the backend is the kept one, left running by Close.
+	backendKept bool
 }
 
 // served is a configuration's balancer, once started (ready closed), by
@@ -228,7 +242,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	var backendRef string
 	if err := parallel(
 		func() error {
-			if rep, err := sweep(ctx, cli, ""); err != nil {
+			if rep, err := sweep(ctx, cli, "", WarmIdle); err != nil {
 				opts.Logf("cleanup of earlier runs: %v", err)
 			} else if n := len(rep.Containers) + len(rep.Networks); n > 0 {
 				opts.Logf("removed %d container(s) and %d network(s) left by earlier runs", len(rep.Containers), len(rep.Networks))
@@ -258,9 +272,14 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	); err != nil {
 		return nil, err
 	}
+	if opts.Warm {
+		if err := e.takeWarm(ctx, backendRef); err != nil {
+			return nil, err
+		}
+	}
 	if host, ok := hostOf(opts.Implementation); ok && !opts.ContainerPerConfig && !opts.backendOnly {
 		e.mu.Lock()
-		e.startSlotHost(ctx, host)
+		e.startSlotHost(ctx, host, false)
 		e.mu.Unlock()
 	}
 	if b := opts.Backend; b.usable(e) {
@@ -356,11 +375,25 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 	if !e.direct {
 		opts = append(opts, testcontainers.WithExposedPorts(lb.BackendPort), loopbackOnly(lb.BackendPort))
 	}
+	kept := false
+	if u := e.warmBackend; u != nil {
+		id, err := warmContainer(ctx, e.docker, u.name("backend"))
+		if err != nil {
+			return err
+		}
+		kept = id != ""
+		opts[0] = testcontainers.WithLabels(warmLabels(u.key))
+		opts = append(opts, testcontainers.WithReuseByName(u.name("backend")))
+	}
 	done := e.creating()
 	c, err := testcontainers.Run(context.WithoutCancel(ctx), ref, opts...)
 	if c != nil {
 		e.backend = c
-		e.started.Add(1)
+		if kept {
+			e.reused.Add(1)
+		} else {
+			e.started.Add(1)
+		}
 	}
 	done()
 	if err == nil {
@@ -378,6 +411,7 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("start the product API backend (%s): %w%s", ref, err, containerLogs(ctx, c))
 	}
+	e.backendKept = e.warmBackend != nil // only a backend that answered is kept
 	return nil
 }
 
@@ -722,7 +756,7 @@ func (e *Environment) Implementation() lb.Implementation { return e.opts.Impleme
 func (e *Environment) Stats() contract.Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return contract.Stats{ContainersStarted: int(e.started.Load()), LoadBalancers: len(e.lbs)}
+	return contract.Stats{ContainersStarted: int(e.started.Load()), ContainersKept: int(e.reused.Load()), LoadBalancers: len(e.lbs)}
 }
 
 // ReleaseLoadBalancers removes every load balancer started so far, shared
@@ -789,11 +823,21 @@ func (e *Environment) Close(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Cleanup)
 		defer cancel()
 		var errs []error
+		// Kept balancers that served well stay for the next run, with
+		// their folders; the others go.
+		var gone []*slotHost
 		e.mu.Lock()
 		cs := append([]*testcontainers.DockerContainer{}, e.lbContainers...)
+		for _, h := range e.slotHosts {
+			if h.keep() {
+				parkKept(h)
+			} else {
+				gone = append(gone, h)
+			}
+		}
 		e.mu.Unlock()
-		cs = append(cs, hostContainers(e.slotHosts)...)
-		if e.backend != nil {
+		cs = append(cs, hostContainers(gone)...)
+		if e.backend != nil && !e.backendKept {
 			cs = append(cs, e.backend)
 		}
 		if err := terminateAll(ctx, cs); err != nil {
@@ -802,12 +846,14 @@ func (e *Environment) Close(ctx context.Context) error {
 		// The network, and any container still being created when Close
 		// came (an interrupt mid-start), are found by the run's label.
 		if e.docker != nil {
-			if _, err := sweep(ctx, e.docker, e.RunID); err != nil {
+			if _, err := sweep(ctx, e.docker, e.RunID, 0); err != nil {
 				errs = append(errs, err)
 			}
 			e.docker.Close()
 		}
-		removeSlotDirs(e.slotHosts)
+		removeSlotDirs(gone)
+		e.warmHosts.release()
+		e.warmBackend.release()
 		e.closeErr = errors.Join(errs...)
 	})
 	return e.closeErr

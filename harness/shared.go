@@ -77,6 +77,17 @@ type slotHost struct {
 	pmu     sync.Mutex
 	pending []*slotRequest
 	broken  error // a refused configuration stays on disk: no new slots here (guarded by Environment.mu)
+	// part names a kept balancer (Options.Warm) in its unit ("lb0"); empty
+	// for one of the run's own. kept: this run found it running.
+	part string
+	kept bool
+}
+
+// keep says whether Close leaves the balancer running for the next run: a
+// kept one that started and took every configuration it was given
+// (Environment.mu held).
+func (h *slotHost) keep() bool {
+	return h.part != "" && h.c != nil && h.err == nil && h.broken == nil
 }
 
 type slotRequest struct {
@@ -89,13 +100,18 @@ type slotRequest struct {
 }
 
 // startSlotHost starts a shared balancer in the background (e.mu held);
-// its ready channel closes when it runs or failed to.
-func (e *Environment) startSlotHost(ctx context.Context, impl hostable) *slotHost {
+// its ready channel closes when it runs or failed to. A balancer for
+// processes of their own (own) is never a kept one.
+func (e *Environment) startSlotHost(ctx context.Context, impl hostable, own bool) *slotHost {
 	size := slotsPublished
 	if e.direct {
 		size = slotsDirect
 	}
 	h := &slotHost{ready: make(chan struct{}), size: size, first: e.slotsSetAside}
+	if e.warmHosts != nil && !own {
+		h.part = "lb" + strconv.Itoa(e.warmParts)
+		e.warmParts++
+	}
 	e.slotsSetAside += size
 	e.slotHosts = append(e.slotHosts, h)
 	done := e.creating()
@@ -115,8 +131,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl hostable, h *slotHos
 	// An engine that sees another file system (this program in a container
 	// of its own, say) mounts an empty folder of its own: start the
 	// balancer again without the mount, and copy slots in.
-	_, err := e.docker.ContainerStatPath(ctx, h.c.GetContainerID(), client.ContainerStatPathOptions{Path: lb.ConfDir + "/" + seenMarker})
-	if err == nil {
+	if e.seesSlots(ctx, h) {
 		return nil
 	}
 	e.opts.Logf("the shared balancer does not see this machine's folder %s as its slots (the engine mounted another): "+
@@ -126,8 +141,15 @@ func (e *Environment) runSlotHost(ctx context.Context, impl hostable, h *slotHos
 	}
 	h.c = nil
 	h.removeDir()
-	h.dir, h.ownDir, h.removeDir = "", "", nil
+	h.dir, h.ownDir, h.removeDir, h.part = "", "", nil, "" // copied into: not kept
 	return e.startSlotHostContainer(ctx, impl, h, false)
+}
+
+// seesSlots says whether the balancer sees the folder of ours it mounts,
+// by the marker this run wrote there.
+func (e *Environment) seesSlots(ctx context.Context, h *slotHost) bool {
+	_, err := e.docker.ContainerStatPath(ctx, h.c.GetContainerID(), client.ContainerStatPathOptions{Path: lb.ConfDir + "/" + seenMarker})
+	return err == nil
 }
 
 // startSlotHostContainer starts the shared balancer's container, with
@@ -144,13 +166,17 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 	}
 	if mount {
 		dir, remove, err := TempDir()
+		if h.part != "" {
+			dir, err = e.warmHosts.hostDir(h.part)
+			remove = func() { os.RemoveAll(dir) }
+		}
 		if err != nil {
 			return err
 		}
 		// One folder of ours: slots/ mounted read-only, own/ beside it
 		// read-write (a process of its own writes its pid file there).
 		h.dir, h.ownDir, h.removeDir = filepath.Join(dir, "slots"), filepath.Join(dir, "own"), remove
-		if err := os.Mkdir(h.ownDir, 0o755); err != nil {
+		if err := os.MkdirAll(h.ownDir, 0o755); err != nil {
 			return fmt.Errorf("make the shared balancer's folder own/: %w", err)
 		}
 		if err := writeSlotFiles(h.dir, slotFiles); err != nil {
@@ -159,9 +185,13 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 	} else {
 		maps.Copy(files, slotFiles)
 	}
+	labels := e.labels()
+	if h.part != "" {
+		labels = warmLabels(e.warmHosts.key)
+	}
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithCmd(impl.HostCommand()...),
-		testcontainers.WithLabels(e.labels()),
+		testcontainers.WithLabels(labels),
 		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": "shared"}),
 		e.onNetwork(nil),
 		e.withConfFiles(files),
@@ -179,9 +209,20 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 			opts = append(opts, testcontainers.WithExposedPorts(port, plain), loopbackOnly(port), loopbackOnly(plain))
 		}
 	}
+	if h.part != "" && mount {
+		name := e.warmHosts.name(h.part)
+		if err := e.findKept(ctx, h, name); err != nil {
+			return err
+		}
+		opts = append(opts, testcontainers.WithReuseByName(name))
+	}
 	c, err := testcontainers.Run(context.WithoutCancel(ctx), e.opts.Image, opts...)
 	if c != nil {
-		e.started.Add(1)
+		if h.kept {
+			e.reused.Add(1)
+		} else {
+			e.started.Add(1)
+		}
 		h.c = c // Close removes it, after waiting for this start
 	}
 	if err == nil {
@@ -190,12 +231,42 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 	if err != nil {
 		return fmt.Errorf("start the shared load balancer (%s): %w%s", e.opts.Image, err, containerLogs(ctx, c))
 	}
+	if h.part != "" && mount {
+		replace, err := e.warmMounts(h)
+		if err != nil {
+			return err
+		}
+		if replace {
+			// The kept balancer mounts a folder that is no longer this one
+			// (removed and made anew meanwhile): a new one mounts it as it is.
+			if err := terminateAll(ctx, []*testcontainers.DockerContainer{h.c}); err != nil {
+				return err
+			}
+			h.c, h.kept = nil, false
+			return e.startSlotHostContainer(ctx, impl, h, mount)
+		}
+	}
 	if e.direct {
 		if h.ip, err = e.networkIP(ctx, c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// warmMounts checks that a kept balancer mounts the folder this run
+// writes (replace is true when it does not), and marks a new one's folder
+// with its container: the engine's own view of a mounted path follows the
+// path, not the folder the container was given, so only a mark kept in
+// the folder itself tells a folder removed and made anew.
+func (e *Environment) warmMounts(h *slotHost) (replace bool, err error) {
+	mark := filepath.Join(filepath.Dir(h.dir), "container")
+	id := h.c.GetContainerID()
+	if !h.kept {
+		return false, os.WriteFile(mark, []byte(id), 0o600)
+	}
+	got, err := os.ReadFile(mark)
+	return err != nil || string(got) != id, nil
 }
 
 // slotMarker is a file every shared balancer's slots/ holds, by which a
@@ -327,7 +398,7 @@ func (e *Environment) ownSlot(ctx context.Context, impl lb.Multiplexed, cfg lb.C
 // process of its own inside a shared balancer's container, on a slot's
 // port: the shared process's reloads never read its files.
 func (e *Environment) separateSlot(ctx context.Context, impl lb.Separate, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
-	h, n, err := e.slotFor(ctx, impl)
+	h, n, err := e.slotFor(ctx, impl, true)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +418,7 @@ func (e *Environment) separateSlot(ctx context.Context, impl lb.Separate, cfg lb
 // processSlot serves a configuration of an implementation that runs each
 // as a process of its own (lb.Processes) in its shared container.
 func (e *Environment) processSlot(ctx context.Context, impl lb.Processes, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
-	h, n, err := e.slotFor(ctx, processHost{impl})
+	h, n, err := e.slotFor(ctx, processHost{impl}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -426,7 +497,7 @@ func hostOf(impl lb.Implementation) (hostable, bool) {
 var errSlotLost = errors.New("the slot went with a shared balancer retired over another configuration")
 
 func (e *Environment) slotOnce(ctx context.Context, impl lb.Multiplexed, cfg lb.Config, r lb.Rendered, alone bool) (*LoadBalancer, error) {
-	h, n, err := e.slotFor(ctx, impl)
+	h, n, err := e.slotFor(ctx, impl, false)
 	if err != nil {
 		return nil, err
 	}
@@ -472,17 +543,18 @@ func (e *Environment) slotOnce(ctx context.Context, impl lb.Multiplexed, cfg lb.
 
 // slotFor hands out the next free slot, starting a shared balancer when
 // none has one left.
-func (e *Environment) slotFor(ctx context.Context, impl hostable) (*slotHost, int, error) {
+func (e *Environment) slotFor(ctx context.Context, impl hostable, own bool) (*slotHost, int, error) {
 	e.mu.Lock()
 	var h *slotHost
+	kept := e.warmHosts != nil && !own // processes of their own are not left in a kept balancer
 	for _, cand := range e.slotHosts {
-		if cand.handed < cand.size && cand.broken == nil {
+		if cand.handed < cand.size && cand.broken == nil && (cand.part != "") == kept {
 			h = cand
 			break
 		}
 	}
 	if h == nil {
-		h = e.startSlotHost(ctx, impl)
+		h = e.startSlotHost(ctx, impl, own)
 	}
 	n := h.handed
 	h.handed++

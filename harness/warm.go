@@ -1,0 +1,394 @@
+package harness
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/lb"
+)
+
+// Warm containers (Options.Warm): a developer's repeated local runs keep
+// the backend and the shared balancers running between runs, and the next
+// run with the same implementation, images and harness finds them by name
+// and gives the balancer new slots instead of starting containers. They
+// carry LabelWarm instead of a run and an owner, so neither the end of a
+// run nor the sweep of dead runs removes them; a sweep removes those idle
+// for longer than WarmIdle, and `mtlsconform sweep` all that no run uses.
+//
+// A unit (the backend, or one implementation's balancers) is locked while
+// a run uses it: a balancer exclusively (one run gives it slots at a
+// time), the backend shared (runs tell their requests apart by their ids).
+// A run that finds a balancer's unit taken starts containers of its own,
+// as without Warm.
+const (
+	LabelWarm = "org.mtlsconform.warm"
+	// WarmIdle is how long kept containers wait for the next run.
+	WarmIdle = 30 * time.Minute
+)
+
+// warmUnit is a held lock on kept containers, and their folder.
+type warmUnit struct {
+	key  string
+	dir  string // warmRoot()/key: the lock, the last-used mark, the balancers' slots/ and own/
+	lock *os.File
+}
+
+func warmRoot() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "mtlsconform", "warm")
+}
+
+// warmKey names a unit by everything that makes its containers what they
+// are: a change of image, harness or products makes another unit.
+func warmKey(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s\n", len(p), p)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// backendWarmKey is the kept backend's unit: its image and products.
+func backendWarmKey(ref string, products []productapi.Product) string {
+	return warmKey("backend", ref, string(productapi.ProductsJSON(products)))
+}
+
+// hostWarmKey is an implementation's kept balancers' unit: its image (by
+// id: a rebuilt image is another), its shared configuration and command.
+func hostWarmKey(impl hostable, name, imageID string) string {
+	parts := []string{"balancer", name, imageID, impl.HostReadyLog()}
+	parts = append(parts, impl.HostCommand()...)
+	files := impl.HostFiles()
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		parts = append(parts, n, string(files[n]))
+	}
+	return warmKey(parts...)
+}
+
+// takeWarm locks the unit named key, without waiting: ok is false when
+// another run holds it (exclusive) or a sweep is removing it.
+func takeWarm(key string, exclusive bool) (u *warmUnit, ok bool, err error) {
+	dir := filepath.Join(warmRoot(), key)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("keep containers warm: %w (is the cache folder %s writable?)", err, warmRoot())
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, false, fmt.Errorf("keep containers warm: %w", err)
+	}
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("keep containers warm: %w", err)
+	}
+	// A sweep removes the folder while it holds the lock: a lock on a
+	// file it removed locks nothing.
+	if st, err := os.Stat(f.Name()); err != nil || !sameFile(st, f) {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+		return nil, false, nil
+	}
+	return &warmUnit{key: key, dir: dir, lock: f}, true, nil
+}
+
+func sameFile(st os.FileInfo, f *os.File) bool {
+	fst, err := f.Stat()
+	return err == nil && os.SameFile(st, fst)
+}
+
+// name is the container name of one of the unit's parts.
+func (u *warmUnit) name(part string) string { return "mtlsconform-warm-" + u.key + "-" + part }
+
+// release marks the unit used now and unlocks it.
+func (u *warmUnit) release() {
+	if u == nil {
+		return
+	}
+	now := time.Now()
+	mark := filepath.Join(u.dir, "last-used")
+	if f, err := os.OpenFile(mark, os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+		os.Chtimes(mark, now, now)
+	}
+	syscall.Flock(int(u.lock.Fd()), syscall.LOCK_UN)
+	u.lock.Close()
+}
+
+func warmLabels(key string) map[string]string {
+	return map[string]string{LabelManaged: "true", LabelWarm: key}
+}
+
+// warmContainer answers the id of the kept container of this name if it
+// runs; one that exists but stopped (the engine restarted) is removed, so
+// that it is made anew rather than started with what it held.
+func warmContainer(ctx context.Context, cli *testcontainers.DockerClient, name string) (string, error) {
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("name", "^/?"+name+"$")})
+	if err != nil {
+		return "", fmt.Errorf("look for the kept container %s: %w", name, err)
+	}
+	for _, c := range list.Items {
+		if c.State == "running" {
+			return c.ID, nil
+		}
+		if err := removeContainer(ctx, cli, c.ID); err != nil {
+			return "", fmt.Errorf("remove the stopped kept container %s: %w", name, err)
+		}
+	}
+	return "", nil
+}
+
+// warmSlotLimit bounds a kept balancer's slot numbers: its TLS ports stay
+// below the plain ports of its first slots (lb.PlainPortOffset above).
+const warmSlotLimit = lb.PlainPortOffset
+
+// findKept looks for the kept balancer of this name and sets where its
+// slots go on: a port that served an earlier run's configuration is never
+// given another (the old workers of a reload may still accept on it), so
+// a kept balancer's slots are numbered on from where the last run left
+// them, and one whose ports are used up is replaced by a new one.
+func (e *Environment) findKept(ctx context.Context, h *slotHost, name string) error {
+	id, err := warmContainer(ctx, e.docker, name)
+	if err != nil {
+		return err
+	}
+	h.kept, h.first = id != "", 0
+	if !h.kept {
+		return nil
+	}
+	next, err := os.ReadFile(filepath.Join(filepath.Dir(h.dir), "next-slot"))
+	if err == nil {
+		h.first, err = strconv.Atoi(strings.TrimSpace(string(next)))
+	}
+	if err != nil || h.first < 0 || h.first+h.size > warmSlotLimit {
+		if err := removeContainer(ctx, e.docker, id); err != nil {
+			return fmt.Errorf("replace the kept balancer %s: %w", name, err)
+		}
+		h.kept, h.first = false, 0
+	}
+	return nil
+}
+
+// parkKept notes where a kept balancer's next run numbers its slots on
+// (Environment.mu held).
+func parkKept(h *slotHost) {
+	next := strconv.Itoa(h.first + h.handed)
+	os.WriteFile(filepath.Join(filepath.Dir(h.dir), "next-slot"), []byte(next+"\n"), 0o600)
+}
+
+// warmSweeper decides, once per unit and sweep, whether a unit's kept
+// containers go: when no run holds it and it was idle longer than idle
+// (0: whatever its age). It holds the locks of the units it condemns
+// until done, so that no run takes them meanwhile.
+type warmSweeper struct {
+	idle    time.Duration
+	decided map[string]warmVerdict
+}
+
+type warmVerdict struct {
+	doomed bool
+	lock   *os.File // held while a condemned unit's containers go
+}
+
+func newWarmSweeper(idle time.Duration) *warmSweeper {
+	return &warmSweeper{idle: idle, decided: map[string]warmVerdict{}}
+}
+
+func (s *warmSweeper) doomed(key string, created time.Time) bool {
+	v, ok := s.decided[key]
+	if !ok {
+		v = s.judge(key, created)
+		s.decided[key] = v
+	}
+	return v.doomed
+}
+
+func (s *warmSweeper) judge(key string, created time.Time) warmVerdict {
+	if key == "" || filepath.Base(key) != key {
+		return warmVerdict{}
+	}
+	dir := filepath.Join(warmRoot(), key)
+	if _, err := os.Stat(dir); err != nil {
+		// No folder (removed, or the unit belongs to another cache folder,
+		// whose runs this one cannot see): judged by the container's age.
+		return warmVerdict{doomed: s.idle == 0 || time.Since(created) >= s.idle}
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return warmVerdict{}
+	}
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		f.Close() // a run uses it
+		return warmVerdict{}
+	}
+	if s.idle > 0 {
+		used := created
+		if st, err := os.Stat(filepath.Join(dir, "last-used")); err == nil {
+			used = st.ModTime()
+		}
+		if time.Since(used) < s.idle {
+			syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			f.Close()
+			return warmVerdict{}
+		}
+	}
+	return warmVerdict{doomed: true, lock: f}
+}
+
+// done removes the condemned units' folders and lets their locks go.
+func (s *warmSweeper) done() {
+	for key, v := range s.decided {
+		if !v.doomed {
+			continue
+		}
+		os.RemoveAll(filepath.Join(warmRoot(), key))
+		if v.lock != nil {
+			syscall.Flock(int(v.lock.Fd()), syscall.LOCK_UN)
+			v.lock.Close()
+		}
+	}
+}
+
+// warmHostDir is the folder of a kept balancer's slots/ and own/, emptied
+// of what an earlier run left: its slots go with the run's first reload.
+func (u *warmUnit) hostDir(part string) (string, error) {
+	// Emptied, never removed: a kept balancer mounts the folders
+	// themselves, and would not see new ones of the same name.
+	dir := filepath.Join(u.dir, part)
+	for _, sub := range []string{"slots", "own"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return "", fmt.Errorf("make the kept balancer's folder: %w", err)
+		}
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			return "", fmt.Errorf("empty the kept balancer's folder: %w", err)
+		}
+		for _, en := range entries {
+			if err := os.RemoveAll(filepath.Join(dir, sub, en.Name())); err != nil {
+				return "", fmt.Errorf("empty the kept balancer's folder: %w", err)
+			}
+		}
+	}
+	return dir, nil
+}
+
+// warmable says whether this run can keep and find containers: on the
+// engine's default bridge, reached directly (nothing published, so a kept
+// container needs nothing of the run that started it).
+func (e *Environment) warmable() bool { return e.direct && e.network == nil }
+
+// isMultiplexed: configurations of the implementation are slots of a
+// shared balancer, which a later run can be given anew; processes of their
+// own are not kept.
+func isMultiplexed(impl lb.Implementation) bool {
+	_, ok := impl.(lb.Multiplexed)
+	return ok
+}
+
+// takeWarm takes the units of kept containers this run can use: its
+// implementation's balancers (exclusively) and the backend (shared).
+// Where it cannot keep containers, or another run holds the balancers,
+// the run starts its own, and says why.
+func (e *Environment) takeWarm(ctx context.Context, backendRef string) error {
+	if !e.warmable() {
+		e.opts.Logf("containers are not kept (--warm): this machine reaches them only through published ports; this run starts its own")
+		return nil
+	}
+	impl := e.opts.Implementation
+	if !e.opts.backendOnly && !e.opts.ContainerPerConfig {
+		if host, ok := hostOf(impl); ok && isMultiplexed(impl) {
+			img, err := e.docker.ImageInspect(ctx, e.opts.Image)
+			if err != nil {
+				return fmt.Errorf("inspect the image %s: %w", e.opts.Image, err)
+			}
+			u, ok, err := takeWarm(hostWarmKey(host, impl.Name(), img.ID), true)
+			switch {
+			case err != nil:
+				e.opts.Logf("%v; this run starts its own balancers", err)
+			case !ok:
+				e.opts.Logf("the kept %s balancers are in use by another run: this run starts its own", impl.Name())
+			}
+			e.warmHosts = u
+		} else {
+			e.opts.Logf("%s runs each configuration as a process of its own: its balancers are not kept (--warm), the backend is", impl.Name())
+		}
+	}
+	if e.opts.Backend.usable(e) {
+		return nil // the process's shared backend serves this run
+	}
+	u, ok, err := takeWarm(backendWarmKey(backendRef, e.opts.Products), false)
+	switch {
+	case err != nil:
+		e.opts.Logf("%v; this run starts its own backend", err)
+	case !ok:
+		e.opts.Logf("the kept backend is being removed: this run starts its own")
+	}
+	e.warmBackend = u
+	return nil
+}
+
+// RemoveKept removes the kept containers (Options.Warm) of the units
+// under the cache folder cache (what XDG_CACHE_HOME named for the runs
+// that kept them), and their folders: for a tool that kept containers
+// under a folder of its own (the benchmark) and is done with them.
+func RemoveKept(ctx context.Context, cache string) error {
+	root := filepath.Join(cache, "mtlsconform", "warm")
+	units, err := os.ReadDir(root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	var errs []error
+	for _, u := range units {
+		list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+			Filters: client.Filters{}.Add("label", LabelWarm+"="+u.Name())})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list kept containers: %w", err))
+			continue
+		}
+		for _, c := range list.Items {
+			if err := removeContainer(ctx, cli, c.ID); err != nil {
+				errs = append(errs, fmt.Errorf("remove kept container %.12s: %w", c.ID, err))
+			}
+		}
+	}
+	if err := os.RemoveAll(root); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

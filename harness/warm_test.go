@@ -1,0 +1,138 @@
+package harness_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+
+	"mtlsconform/contract"
+	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/pki/pkitest"
+	"mtlsconform/harness"
+	"mtlsconform/harness/harnesstest"
+	"mtlsconform/lb"
+	"mtlsconform/lb/all"
+)
+
+// TestWarmContainersServeTheNextRun: a run with Warm leaves its backend
+// and shared balancer running; the next one uses them (no container
+// started) and proves its configuration on a port no earlier run used; a
+// run beside it, while they are taken, starts a balancer of its own; and
+// a sweep removes what no run holds.
+func TestWarmContainersServeTheNextRun(t *testing.T) {
+	harnesstest.RequireDocker(t)
+	// Kept units are found through the cache folder: this test's own.
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	ctx := t.Context()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	// The units' keys, as their folders name them; remembered, since a
+	// sweep removes the folders too.
+	keys := map[string]bool{}
+	kept := func() []string {
+		t.Helper()
+		dirs, _ := os.ReadDir(filepath.Join(cache, "mtlsconform", "warm"))
+		for _, d := range dirs {
+			keys[d.Name()] = true
+		}
+		var ids []string
+		for k := range keys {
+			list, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true,
+				Filters: client.Filters{}.Add("label", harness.LabelWarm+"="+k)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range list.Items {
+				ids = append(ids, c.ID)
+			}
+		}
+		return ids
+	}
+	t.Cleanup(func() {
+		for _, id := range kept() {
+			cli.ContainerRemove(context.Background(), id, client.ContainerRemoveOptions{Force: true})
+		}
+	})
+	root := pkitest.MustRootCA(t, "Partner Root CA")
+	leaf := pkitest.MustClient(t, root, "partner")
+	cfg := lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)}
+	start := func() *harness.Environment {
+		t.Helper()
+		env, err := harness.Start(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf, Warm: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { env.Close(context.Background()) })
+		return env
+	}
+	serve := func(env *harness.Environment, run string) *harness.LoadBalancer {
+		t.Helper()
+		bal, err := env.LoadBalancer(ctx, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", run, err)
+		}
+		// The run's own caller trusts only its own server CA: a slot still
+		// serving an earlier run's configuration fails this.
+		if got := verdict(t, ctx, env, bal, leaf); got != "OK SUCCESS" {
+			t.Errorf("%s: trusted partner: %q, want OK SUCCESS", run, got)
+		}
+		return bal
+	}
+	stats := func(env *harness.Environment, run string, started, reused int) {
+		t.Helper()
+		if st := env.Stats(); st.ContainersStarted != started || st.ContainersKept != reused {
+			t.Errorf("%s: %d containers started, %d kept ones used; want %d and %d", run, st.ContainersStarted, st.ContainersKept, started, reused)
+		}
+	}
+
+	first := start()
+	bal1 := serve(first, "first run")
+	stats(first, "first run", 2, 0)
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(kept()); n != 2 {
+		t.Fatalf("after the first run: %d kept containers, want 2 (backend and balancer)", n)
+	}
+
+	second := start()
+	bal2 := serve(second, "second run")
+	stats(second, "second run", 0, 2)
+	if bal2.URL == bal1.URL {
+		t.Errorf("the second run's configuration is served on %s, the port of the first run's: a port serves one configuration", bal2.URL)
+	}
+
+	// The balancer is the second run's while it lasts: a third at the same
+	// time starts its own, and shares the backend.
+	third := start()
+	serve(third, "run beside it")
+	stats(third, "run beside it", 1, 1)
+	if err := third.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(kept()); n != 2 {
+		t.Errorf("after three runs: %d kept containers, want the same 2 (the third run's own balancer removed)", n)
+	}
+
+	// A sweep (mtlsconform sweep) removes kept containers no run holds.
+	if _, err := harness.Sweep(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ids := kept(); len(keys) != 2 || len(ids) != 0 {
+		t.Errorf("after a sweep: %d kept containers left of %d units, want none of 2", len(ids), len(keys))
+	}
+	if dirs, _ := os.ReadDir(filepath.Join(cache, "mtlsconform", "warm")); len(dirs) != 0 {
+		t.Errorf("after a sweep: %d kept units' folders left, want none", len(dirs))
+	}
+}
