@@ -65,7 +65,10 @@ type RunOptions struct {
 	ContainerPerConfig, PublishPorts bool
 	// Backend is a backend the reference shares with other runs of this
 	// process (harness.Options.Backend).
-	Backend   *harness.SharedBackend
+	Backend *harness.SharedBackend
+	// Warm keeps the reference's backend and balancers for the next run
+	// and uses those an earlier run kept (harness.Options.Warm).
+	Warm      bool
 	Mutations []string
 	Logf      func(format string, args ...any)
 	// OnScenario is called as each scenario ends (progress output).
@@ -122,7 +125,7 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	target := o.Target
 	if target == nil {
 		target = &Reference{Options: harness.Options{Implementation: o.Implementation, Image: o.Image, Logf: o.Logf,
-			ContainerPerConfig: o.ContainerPerConfig, PublishPorts: o.PublishPorts, Backend: o.Backend}, Mutations: o.Mutations}
+			ContainerPerConfig: o.ContainerPerConfig, PublishPorts: o.PublishPorts, Backend: o.Backend, Warm: o.Warm}, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
 	}

@@ -98,6 +98,19 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %q", tt.args, code, stderr, tt.want)
 		}
 	}
+	// Kept containers are for a developer's repeated runs: never in CI,
+	// never against a live target.
+	t.Setenv("CI", "true")
+	for _, args := range [][]string{{"run", "--warm"}, {"matrix", "--warm"}} {
+		if code, _, stderr := cli(t, args...); code != exitUsage || !strings.Contains(stderr, "a CI job must not (CI=true)") {
+			t.Errorf("%v with CI=true: exit %d, stderr %q; want exit 2 refusing --warm", args, code, stderr)
+		}
+	}
+	t.Setenv("CI", "")
+	if code, _, stderr := cli(t, "run", "--warm", "--target", "https://127.0.0.1:9", "--mode", "mandatory", "--server-ca", "x.pem",
+		"--client-cert", "c.pem", "--client-key", "k.pem"); code != exitUsage || !strings.Contains(stderr, "a --target has none") {
+		t.Errorf("--warm with --target: exit %d, stderr %q; want exit 2", code, stderr)
+	}
 }
 
 // TestRunReference is the README's main job on a slice of the suite.

@@ -43,6 +43,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tags := fs.String("tags", "", "godog tag `expression` selecting scenarios")
 	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once within each implementation")
 	parallel := fs.Int("parallel", 2, "implementations run at once")
+	warm := warmFlag(fs)
 	var schemeArgs stringList
 	fs.Var(&schemeArgs, "scheme", "header `scheme`s (repeatable or comma-separated; all: every built-in; default dlb): "+strings.Join(contract.SchemeNames(), ", ")+", or a scheme file")
 	if err := parseFlags(fs, args); err != nil {
@@ -50,6 +51,9 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *conc < 1 || *parallel < 1 {
 		return usagef("--concurrency and --parallel must be 1 or more")
+	}
+	if err := checkWarm(*warm); err != nil {
+		return err
 	}
 	if len(impls) == 0 {
 		impls = implNames()
@@ -86,7 +90,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// One backend for every run: a container start each saved (about a
 	// second and 1-2 CPU-seconds of the engine here). A run that cannot
 	// reach it as its balancers would starts its own.
-	backend, err := harness.StartSharedBackend(ctx, harness.Options{Implementation: all.Default(), Logf: prefixLogger(stderr, "mtlsconform")})
+	backend, err := harness.StartSharedBackend(ctx, harness.Options{Implementation: all.Default(), Warm: *warm, Logf: prefixLogger(stderr, "mtlsconform")})
 	if err != nil {
 		return err
 	}
@@ -103,7 +107,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			opts := runner.RunOptions{Implementation: j.impl, Scheme: j.scheme, Tags: *tags, Concurrency: *conc,
-				Backend: backend, Logf: prefixLogger(stderr, "mtlsconform "+j.name)}
+				Backend: backend, Warm: *warm, Logf: prefixLogger(stderr, "mtlsconform "+j.name)}
 			res, err := runWithReports(ctx, opts, j.dir, "none", &logs[i])
 			docs[i], errs[i] = contract.NewDocument(res), err
 			if err == nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -236,6 +237,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	featuresDir := fs.String("features", "", "`folder` of feature files to run instead of the built-in ones")
 	var mutations stringList
 	fs.Var(&mutations, "mutation", "break the reference on purpose (repeatable; see mtlsconform selftest -h for each implementation's)")
+	warm := warmFlag(fs)
 	var lf liveFlags
 	lf.register(fs, true)
 	if err := parseFlags(fs, args); err != nil {
@@ -248,6 +250,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case "none", "progress", "pretty":
 	default:
 		return usagef("--format %q: use none, progress or pretty", *format)
+	}
+	if *warm && lf.target != "" {
+		return usagef("--warm keeps the reference's containers for the next run; a --target has none")
+	}
+	if err := checkWarm(*warm); err != nil {
+		return err
 	}
 	impl, err := ref.implementation()
 	if err != nil {
@@ -276,7 +284,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opts := runner.RunOptions{
 		Tags: *tags, Concurrency: *conc, Profile: profile, Scheme: scheme,
 		Implementation: impl, Image: ref.image, Mutations: mutations,
-		ContainerPerConfig: ref.containerPerConfig, PublishPorts: ref.publishPorts,
+		ContainerPerConfig: ref.containerPerConfig, PublishPorts: ref.publishPorts, Warm: *warm,
 		Logf: prefixLogger(stderr, "mtlsconform"),
 	}
 	if live != nil {
@@ -394,8 +402,11 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 	fmt.Fprintf(stdout, "\nreports: %s, %s, %s, %s, %s\n", files.HTML, files.Markdown, files.JSON,
 		filepath.Join(out, "cucumber.json"), files.JUnit)
 	extra := ""
-	if res.Stats.ContainersStarted > 0 {
+	if res.Stats.ContainersStarted > 0 || res.Stats.ContainersKept > 0 {
 		extra = fmt.Sprintf(", %d containers", res.Stats.ContainersStarted)
+	}
+	if res.Stats.ContainersKept > 0 {
+		extra += fmt.Sprintf(" started and %d kept by an earlier run", res.Stats.ContainersKept)
 	}
 	fmt.Fprintf(stdout, "%s (%s, header scheme %s%s, %v)\n", contract.CountLine(res.Results), res.Target, res.Scheme, extra, res.Wall.Round(time.Millisecond))
 	if runErr != nil {
@@ -447,6 +458,21 @@ func cmdSweep(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	dirs := harness.SweepTempDirs()
 	fmt.Fprintf(stdout, "removed %d container(s), %d network(s), %d temporary folder(s)\n", len(rep.Containers), len(rep.Networks), len(dirs))
+	return nil
+}
+
+// warmFlag registers --warm (run, matrix).
+func warmFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("warm", false, "keep the backend and the balancers running for the next run, and use those an earlier run kept: "+
+		"repeated local runs skip their containers' start (removed after "+harness.WarmIdle.String()+" idle, or by mtlsconform sweep; never in CI)")
+}
+
+// checkWarm refuses --warm in CI (CI set): a CI job must leave nothing
+// running, and its runs prove what a fresh start does.
+func checkWarm(warm bool) error {
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); warm && ci {
+		return usagef("--warm keeps containers running after the run, which a CI job must not (CI=%s): run without --warm", os.Getenv("CI"))
+	}
 	return nil
 }
 
