@@ -10,6 +10,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	neturl "net/url"
@@ -54,6 +55,11 @@ type Options struct {
 	// MatrixRuns is how often the matrix of every implementation runs
 	// (needs Self).
 	MatrixRuns int
+	// WarmRuns is how often the full suite and the single scenario run
+	// again with --warm, on the containers a first such run kept (needs
+	// Self; never in CI, which refuses --warm). The bench's kept
+	// containers are its own and go when it ends.
+	WarmRuns int
 	// ConfigRuns is how many further configurations are timed per
 	// implementation, as slots and as containers.
 	ConfigRuns int
@@ -166,7 +172,46 @@ func processes(ctx context.Context, fig *Figures, o Options, logf func(string, .
 		{"matrix, whole process", o.MatrixRuns, &fig.MatrixWalls, []string{"matrix"}},
 	} {
 		for i := range p.runs {
-			took, err := process(ctx, o.Self, p.args...)
+			took, err := process(ctx, o.Self, nil, p.args...)
+			if err != nil {
+				return fmt.Errorf("%s, run %d: %w", p.what, i+1, err)
+			}
+			*p.walls = append(*p.walls, took)
+			logf("%s %d: %.2f s", p.what, i+1, took)
+		}
+	}
+	return warmProcesses(ctx, fig, o, append(full, "--warm"), logf)
+}
+
+// warmProcesses times the single scenario and the full suite with
+// --warm: a first run (not timed) keeps its containers, the timed ones
+// find them. The bench's kept containers live under a cache folder of its
+// own, so they are neither a developer's nor left behind.
+func warmProcesses(ctx context.Context, fig *Figures, o Options, full []string, logf func(string, ...any)) (err error) {
+	if o.WarmRuns == 0 {
+		return nil
+	}
+	cache, remove, err := harness.TempDir()
+	if err != nil {
+		return err
+	}
+	defer remove()
+	defer func() { err = errors.Join(err, harness.RemoveKept(context.WithoutCancel(ctx), cache)) }()
+	env := []string{"XDG_CACHE_HOME=" + cache}
+	single := []string{"run", "--warm", "--tags", SingleTags}
+	if _, err := process(ctx, o.Self, env, single...); err != nil {
+		return fmt.Errorf("the first run with --warm: %w", err)
+	}
+	for _, p := range []struct {
+		what  string
+		walls *[]float64
+		args  []string
+	}{
+		{"single scenario, --warm", &fig.WarmSingleProcessWalls, single},
+		{"full suite, --warm", &fig.WarmFullProcessWalls, full},
+	} {
+		for i := range o.WarmRuns {
+			took, err := process(ctx, o.Self, env, p.args...)
 			if err != nil {
 				return fmt.Errorf("%s, run %d: %w", p.what, i+1, err)
 			}

@@ -264,10 +264,14 @@ func TestTargetsAreRatiosToTheScript(t *testing.T) {
 	f := Figures{
 		BaselineWalls: []float64{2}, CoreWalls: []float64{1.5}, SingleProcessWalls: []float64{0.6},
 		FullProcessWalls: []float64{1.8}, MatrixWalls: []float64{5},
+		WarmSingleProcessWalls: []float64{0.3, 0.2, 0.4}, WarmFullProcessWalls: []float64{1.6},
 	}
 	f.medians()
 	if f.SingleOverBaseline != 0.3 || f.FullOverBaseline != 0.9 || f.MatrixOverBaseline != 2.5 {
 		t.Errorf("ratios %v %v %v, want 0.3 0.9 2.5", f.SingleOverBaseline, f.FullOverBaseline, f.MatrixOverBaseline)
+	}
+	if f.WarmSingleOverBaseline != 0.15 || f.WarmFullOverBaseline != 0.8 {
+		t.Errorf("--warm ratios %v %v, want 0.15 0.8", f.WarmSingleOverBaseline, f.WarmFullOverBaseline)
 	}
 	md := f.targetsMarkdown()
 	for _, want := range []string{
@@ -276,6 +280,8 @@ func TestTargetsAreRatiosToTheScript(t *testing.T) {
 		"| core tags, in process (s) | 1.50 | 0.75× | ≤ 1.0× | 1 |",
 		"| full nginx suite, whole process (s) | 1.80 | 0.90× | ≤ 1.0× | 1 |",
 		"| matrix of every implementation, whole process (s) | 5.00 | 2.50× | ≤ 3× | 1 |",
+		"| run --warm --tags @C1, containers kept by an earlier run (s) | 0.30 | 0.15× | ≤ 0.4× | 3 |",
+		"| run --warm, full nginx suite, containers kept by an earlier run (s) | 1.60 | 0.80× | ≤ 1.0× | 1 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("targets table lacks %q:\n%s", want, md)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -111,13 +112,16 @@ func furtherConfigs(ctx context.Context, impl lb.Implementation, containers bool
 }
 
 // process times one whole mtlsconform process, which must pass (exit 0).
-func process(ctx context.Context, self string, args ...string) (float64, error) {
+func process(ctx context.Context, self string, env []string, args ...string) (float64, error) {
 	out, remove, err := harness.TempDir() // swept by a later run if this one is killed
 	if err != nil {
 		return 0, err
 	}
 	defer remove()
 	cmd := exec.CommandContext(ctx, self, append(args, "--out", out)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()

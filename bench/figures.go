@@ -46,6 +46,13 @@ type Figures struct {
 	FullProcessMedianS   float64   `json:"full_process_median_s,omitempty"`
 	SingleProcessMedianS float64   `json:"single_process_median_s,omitempty"`
 	MatrixMedianS        float64   `json:"matrix_median_s,omitempty"`
+	// The same with --warm, on containers an earlier run kept.
+	WarmSingleProcessWalls   []float64 `json:"warm_single_process_walls_s,omitempty"`
+	WarmFullProcessWalls     []float64 `json:"warm_full_process_walls_s,omitempty"`
+	WarmSingleProcessMedianS float64   `json:"warm_single_process_median_s,omitempty"`
+	WarmFullProcessMedianS   float64   `json:"warm_full_process_median_s,omitempty"`
+	WarmSingleOverBaseline   float64   `json:"warm_single_over_baseline,omitempty"`
+	WarmFullOverBaseline     float64   `json:"warm_full_over_baseline,omitempty"`
 	// The same medians over the shell script's of the same bench run:
 	// absolute figures do not carry from one machine to another, these do.
 	FullOverBaseline   float64 `json:"full_over_baseline,omitempty"`
@@ -85,6 +92,9 @@ func (f *Figures) medians() {
 	f.FullOverBaseline = ratio(f.FullProcessMedianS, f.BaselineMedianS)
 	f.SingleOverBaseline = ratio(f.SingleProcessMedianS, f.BaselineMedianS)
 	f.MatrixOverBaseline = ratio(f.MatrixMedianS, f.BaselineMedianS)
+	f.WarmSingleProcessMedianS, f.WarmFullProcessMedianS = median(f.WarmSingleProcessWalls), median(f.WarmFullProcessWalls)
+	f.WarmSingleOverBaseline = ratio(f.WarmSingleProcessMedianS, f.BaselineMedianS)
+	f.WarmFullOverBaseline = ratio(f.WarmFullProcessMedianS, f.BaselineMedianS)
 }
 
 // ratio is a/b, or 0 when there is no b to compare with.
@@ -191,11 +201,17 @@ func (f *Figures) targetsMarkdown() string {
 	if len(f.SingleProcessWalls) > 0 {
 		rows = append(rows, row{"run --tags " + SingleTags + ", whole process (s)", fmt.Sprintf("%.2f", f.SingleProcessMedianS), over(f.SingleOverBaseline), "≤ 0.4×", len(f.SingleProcessWalls)})
 	}
+	if len(f.WarmSingleProcessWalls) > 0 {
+		rows = append(rows, row{"run --warm --tags " + SingleTags + ", containers kept by an earlier run (s)", fmt.Sprintf("%.2f", f.WarmSingleProcessMedianS), over(f.WarmSingleOverBaseline), "≤ 0.4×", len(f.WarmSingleProcessWalls)})
+	}
 	if f.CoreOverBaseline > 0 {
 		rows = append(rows, row{"core tags, in process (s)", fmt.Sprintf("%.2f", f.CoreMedianS), over(f.CoreOverBaseline), "≤ 1.0×", len(f.CoreWalls)})
 	}
 	if len(f.FullProcessWalls) > 0 {
 		rows = append(rows, row{strings.Replace(f.suiteName(), "suite", "nginx suite", 1) + ", whole process (s)", fmt.Sprintf("%.2f", f.FullProcessMedianS), over(f.FullOverBaseline), "≤ 1.0×", len(f.FullProcessWalls)})
+	}
+	if len(f.WarmFullProcessWalls) > 0 {
+		rows = append(rows, row{"run --warm, " + strings.Replace(f.suiteName(), "suite", "nginx suite", 1) + ", containers kept by an earlier run (s)", fmt.Sprintf("%.2f", f.WarmFullProcessMedianS), over(f.WarmFullOverBaseline), "≤ 1.0×", len(f.WarmFullProcessWalls)})
 	}
 	if len(f.MatrixWalls) > 0 {
 		rows = append(rows, row{"matrix of every implementation, whole process (s)", fmt.Sprintf("%.2f", f.MatrixMedianS), over(f.MatrixOverBaseline), "≤ 3×", len(f.MatrixWalls)})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 
 	"mtlsconform/bench"
@@ -44,6 +45,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once (as in mtlsconform run)")
 	matrixRuns := fs.Int("matrix-runs", 3, "runs of the matrix of every implementation, each a whole process")
 	configRuns := fs.Int("config-runs", 5, "further configurations timed per implementation, as slots and as containers")
+	warmRuns := fs.Int("warm-runs", -1, "runs of the full suite and of @C1 with --warm, on containers a first such run kept (default: as many as --runs; none in CI, which refuses --warm)")
 	var configImpls stringList
 	fs.Var(&configImpls, "config-impl", "implementations whose configuration cost is timed (repeatable or comma-separated; default all): "+strings.Join(implNames(), ", "))
 	out := fs.String("out", "out/bench", "`folder` for bench.md and bench.json")
@@ -52,6 +54,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *runs < 1 || *requests < 1 || *coldRuns < 0 || *baselineRuns < 0 || *matrixRuns < 0 || *configRuns < 0 {
 		return usagef("--runs and --requests must be 1 or more, --cold-runs, --baseline-runs, --matrix-runs and --config-runs 0 or more")
+	}
+	if *warmRuns < 0 {
+		*warmRuns = *runs
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			*warmRuns = 0
+		}
+	} else if err := checkWarm(*warmRuns > 0); err != nil {
+		return err
 	}
 	impls, err := lookupImplementations("--config-impl", configImpls)
 	if err != nil {
@@ -67,7 +77,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fig, err := bench.Run(ctx, bench.Options{
 		Runs: *runs, SuiteTags: *suiteTags, ColdRuns: *coldRuns, BaselineRuns: *baselineRuns, Requests: *requests, Concurrency: *conc,
-		Curl: curl, Self: self, MatrixRuns: *matrixRuns, ConfigRuns: *configRuns, ConfigImpls: impls, Logf: prefixLogger(stderr, "bench"),
+		Curl: curl, Self: self, MatrixRuns: *matrixRuns, ConfigRuns: *configRuns, ConfigImpls: impls, WarmRuns: *warmRuns, Logf: prefixLogger(stderr, "bench"),
 	})
 	var failed *bench.SuiteFailedError
 	if errors.As(err, &failed) {

@@ -66,7 +66,7 @@ func TestBenchRuns(t *testing.T) {
 	// The full-suite figures on @C1 alone: the command end to end, at a
 	// fraction of the whole suite's cost.
 	cmd := exec.Command(buildCLI(t), "bench", "--runs", "1", "--suite-tags", "@C1", "--cold-runs", "0", "--requests", "3",
-		"--matrix-runs", "0", "--config-runs", "1", "--config-impl", "nginx", "--out", out)
+		"--matrix-runs", "0", "--config-runs", "1", "--config-impl", "nginx", "--warm-runs", "0", "--out", out)
 	var stdoutBuf, stderrBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdoutBuf, &stderrBuf
 	if err := cmd.Run(); err != nil {
