@@ -279,7 +279,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	}
 	if host, ok := hostOf(opts.Implementation); ok && !opts.ContainerPerConfig && !opts.backendOnly {
 		e.mu.Lock()
-		e.startSlotHost(ctx, host, false)
+		e.startSlotHost(ctx, host)
 		e.mu.Unlock()
 	}
 	if b := opts.Backend; b.usable(e) {
@@ -825,17 +825,18 @@ func (e *Environment) Close(ctx context.Context) error {
 		var errs []error
 		// Kept balancers that served well stay for the next run, with
 		// their folders; the others go.
-		var gone []*slotHost
+		var gone, kept []*slotHost
 		e.mu.Lock()
 		cs := append([]*testcontainers.DockerContainer{}, e.lbContainers...)
 		for _, h := range e.slotHosts {
 			if h.keep() {
-				parkKept(h)
+				kept = append(kept, h)
 			} else {
 				gone = append(gone, h)
 			}
 		}
 		e.mu.Unlock()
+		gone = append(gone, e.park(ctx, kept)...)
 		cs = append(cs, hostContainers(gone)...)
 		if e.backend != nil && !e.backendKept {
 			cs = append(cs, e.backend)

@@ -78,9 +78,11 @@ type slotHost struct {
 	pending []*slotRequest
 	broken  error // a refused configuration stays on disk: no new slots here (guarded by Environment.mu)
 	// part names a kept balancer (Options.Warm) in its unit ("lb0"); empty
-	// for one of the run's own. kept: this run found it running.
+	// for one of the run's own. kept: this run found it running. owns
+	// counts the processes of their own started in it (Environment.mu).
 	part string
 	kept bool
+	owns int
 }
 
 // keep says whether Close leaves the balancer running for the next run: a
@@ -100,15 +102,14 @@ type slotRequest struct {
 }
 
 // startSlotHost starts a shared balancer in the background (e.mu held);
-// its ready channel closes when it runs or failed to. A balancer for
-// processes of their own (own) is never a kept one.
-func (e *Environment) startSlotHost(ctx context.Context, impl hostable, own bool) *slotHost {
+// its ready channel closes when it runs or failed to.
+func (e *Environment) startSlotHost(ctx context.Context, impl hostable) *slotHost {
 	size := slotsPublished
 	if e.direct {
 		size = slotsDirect
 	}
 	h := &slotHost{ready: make(chan struct{}), size: size, first: e.slotsSetAside}
-	if e.warmHosts != nil && !own {
+	if e.warmHosts != nil {
 		h.part = "lb" + strconv.Itoa(e.warmParts)
 		e.warmParts++
 	}
@@ -398,7 +399,7 @@ func (e *Environment) ownSlot(ctx context.Context, impl lb.Multiplexed, cfg lb.C
 // process of its own inside a shared balancer's container, on a slot's
 // port: the shared process's reloads never read its files.
 func (e *Environment) separateSlot(ctx context.Context, impl lb.Separate, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
-	h, n, err := e.slotFor(ctx, impl, true)
+	h, n, err := e.slotFor(ctx, impl)
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +419,7 @@ func (e *Environment) separateSlot(ctx context.Context, impl lb.Separate, cfg lb
 // processSlot serves a configuration of an implementation that runs each
 // as a process of its own (lb.Processes) in its shared container.
 func (e *Environment) processSlot(ctx context.Context, impl lb.Processes, cfg lb.Config, r lb.Rendered) (*LoadBalancer, error) {
-	h, n, err := e.slotFor(ctx, processHost{impl}, true)
+	h, n, err := e.slotFor(ctx, processHost{impl})
 	if err != nil {
 		return nil, err
 	}
@@ -446,6 +447,9 @@ func (e *Environment) startOwn(ctx context.Context, name string, h *slotHost, p 
 	if err := e.writeOwn(ctx, h, p.files); err != nil {
 		return nil, fmt.Errorf("copy a configuration of its own into the shared load balancer: %w", err)
 	}
+	e.mu.Lock()
+	h.owns++ // counted before it starts: one that half started is stopped too
+	e.mu.Unlock()
 	if out, ran := run(ctx, h, p.start); !ran || out != "" {
 		// The shared balancer's log says why, where its container stopped.
 		return nil, fmt.Errorf("start the %s process of a configuration of its own (%s): %s%s", name, strings.Join(p.start, " "), out, containerLogs(ctx, h.c))
@@ -497,7 +501,7 @@ func hostOf(impl lb.Implementation) (hostable, bool) {
 var errSlotLost = errors.New("the slot went with a shared balancer retired over another configuration")
 
 func (e *Environment) slotOnce(ctx context.Context, impl lb.Multiplexed, cfg lb.Config, r lb.Rendered, alone bool) (*LoadBalancer, error) {
-	h, n, err := e.slotFor(ctx, impl, false)
+	h, n, err := e.slotFor(ctx, impl)
 	if err != nil {
 		return nil, err
 	}
@@ -543,18 +547,17 @@ func (e *Environment) slotOnce(ctx context.Context, impl lb.Multiplexed, cfg lb.
 
 // slotFor hands out the next free slot, starting a shared balancer when
 // none has one left.
-func (e *Environment) slotFor(ctx context.Context, impl hostable, own bool) (*slotHost, int, error) {
+func (e *Environment) slotFor(ctx context.Context, impl hostable) (*slotHost, int, error) {
 	e.mu.Lock()
 	var h *slotHost
-	kept := e.warmHosts != nil && !own // processes of their own are not left in a kept balancer
 	for _, cand := range e.slotHosts {
-		if cand.handed < cand.size && cand.broken == nil && (cand.part != "") == kept {
+		if cand.handed < cand.size && cand.broken == nil {
 			h = cand
 			break
 		}
 	}
 	if h == nil {
-		h = e.startSlotHost(ctx, impl, own)
+		h = e.startSlotHost(ctx, impl)
 	}
 	n := h.handed
 	h.handed++

@@ -56,10 +56,12 @@ func warmRoot() string {
 }
 
 // warmKey names a unit by everything that makes its containers what they
-// are: a change of image, harness or products makes another unit.
+// are: a change of image, harness or products makes another unit; so
+// does another cache folder (another user of the engine), whose runs
+// take other locks and must not find these containers.
 func warmKey(parts ...string) string {
 	h := sha256.New()
-	for _, p := range parts {
+	for _, p := range append([]string{warmRoot()}, parts...) {
 		fmt.Fprintf(h, "%d:%s\n", len(p), p)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
@@ -197,12 +199,64 @@ func (e *Environment) findKept(ctx context.Context, h *slotHost, name string) er
 	return nil
 }
 
-// parkKept notes where a kept balancer's next run numbers its slots on
-// (Environment.mu held).
-func parkKept(h *slotHost) {
-	next := strconv.Itoa(h.first + h.handed)
-	os.WriteFile(filepath.Join(filepath.Dir(h.dir), "next-slot"), []byte(next+"\n"), 0o600)
+// park readies kept balancers for the next run: their processes of their
+// own (C23) stopped, and where their slots go on noted. It answers those
+// it could not ready, which go as a run's own do.
+func (e *Environment) park(ctx context.Context, hosts []*slotHost) (gone []*slotHost) {
+	ready := make([]bool, len(hosts))
+	steps := make([]func() error, len(hosts))
+	for i, h := range hosts {
+		steps[i] = func() error {
+			if h.owns > 0 {
+				if out, ran := run(ctx, h, stopOwnCommand); !ran || out != "" {
+					e.opts.Logf("a kept %s balancer is removed: its processes of their own did not stop (%s)", e.opts.Implementation.Name(), out)
+					return nil
+				}
+			}
+			next := strconv.Itoa(h.first + h.handed)
+			ready[i] = os.WriteFile(filepath.Join(filepath.Dir(h.dir), "next-slot"), []byte(next+"\n"), 0o600) == nil
+			return nil
+		}
+	}
+	parallel(steps...)
+	for i, h := range hosts {
+		if !ready[i] {
+			gone = append(gone, h)
+		}
+	}
+	return gone
 }
+
+// stopOwnCommand stops, inside a shared balancer, every process whose
+// command line names a file under own/ (what lb.Separate starts: nginx -c,
+// haproxy -f, apache2 -f), and waits up to 2 s for them to go; it exits 1
+// when one is left. A zombie counts as gone. Only dash and coreutils, which
+// every image has.
+var stopOwnCommand = []string{"sh", "-c", `
+pids=
+for d in /proc/[0-9]*; do
+  [ "${d#/proc/}" = $$ ] && continue # this script names own/ too
+  case "$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)" in
+  *"` + lb.ConfDir + `/own/"*) pids="$pids ${d#/proc/}" ;;
+  esac
+done
+[ -z "$pids" ] && exit 0
+kill -TERM $pids 2>/dev/null
+i=0
+while [ $i -lt 40 ]; do
+  alive=
+  for p in $pids; do
+    if read -r st < "/proc/$p/stat" 2>/dev/null; then
+      case "$st" in *") Z "*) ;; *) alive=$p ;; esac
+    fi
+  done
+  [ -z "$alive" ] && exit 0
+  sleep 0.05
+  i=$((i + 1))
+done
+echo "process $alive still runs"
+exit 1
+`}
 
 // warmSweeper decides, once per unit and sweep, whether a unit's kept
 // containers go: when no run holds it and it was idle longer than idle

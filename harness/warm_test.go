@@ -2,9 +2,12 @@ package harness_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -95,12 +98,25 @@ func TestWarmContainersServeTheNextRun(t *testing.T) {
 
 	first := start()
 	bal1 := serve(first, "first run")
+	// A configuration changed in place (C23) runs as a process of its own
+	// in the kept balancer: it is stopped when the run ends.
+	inPlace := cfg
+	inPlace.Instance = "changed in place"
+	own, err := first.LoadBalancer(ctx, inPlace)
+	if err != nil {
+		t.Fatal(err)
+	}
 	stats(first, "first run", 2, 0)
 	if err := first.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(kept()); n != 2 {
 		t.Fatalf("after the first run: %d kept containers, want 2 (backend and balancer)", n)
+	}
+	ownAddr := strings.TrimPrefix(own.URL, "https://")
+	if conn, err := net.DialTimeout("tcp", ownAddr, 2*time.Second); err == nil {
+		conn.Close()
+		t.Errorf("the first run's process of its own still listens on %s in the kept balancer", ownAddr)
 	}
 
 	second := start()
