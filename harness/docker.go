@@ -176,6 +176,9 @@ func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string, wa
 	}
 	warm := newWarmSweeper(warmIdle)
 	defer warm.done()
+	if run == "" {
+		defer warm.folders() // after the containers: their units are judged by them
+	}
 	doomed := func(labels map[string]string, created int64) bool {
 		if run != "" {
 			return true

@@ -317,6 +317,18 @@ func (s *warmSweeper) judge(key string, created time.Time) warmVerdict {
 	return warmVerdict{doomed: true, lock: f}
 }
 
+// folders judges the units that have a folder and no container (their
+// containers removed by hand, or a run killed while it started them): the
+// folder goes like a unit's would.
+func (s *warmSweeper) folders() {
+	dirs, _ := os.ReadDir(warmRoot())
+	for _, d := range dirs {
+		if _, seen := s.decided[d.Name()]; !seen && d.IsDir() {
+			s.decided[d.Name()] = s.judge(d.Name(), time.Time{})
+		}
+	}
+}
+
 // done removes the condemned units' folders and lets their locks go.
 func (s *warmSweeper) done() {
 	for key, v := range s.decided {
