@@ -233,7 +233,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 		return fmt.Errorf("start the shared load balancer (%s): %w%s", e.opts.Image, err, containerLogs(ctx, c))
 	}
 	if h.part != "" && mount {
-		replace, err := e.warmMounts(h)
+		replace, err := e.warmMounts(ctx, h)
 		if err != nil {
 			return err
 		}
@@ -260,14 +260,30 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 // with its container: the engine's own view of a mounted path follows the
 // path, not the folder the container was given, so only a mark kept in
 // the folder itself tells a folder removed and made anew.
-func (e *Environment) warmMounts(h *slotHost) (replace bool, err error) {
+//
+// A kept balancer whose last run never ended (killed) may still run that
+// run's processes of their own: they are stopped, or the balancer is
+// replaced.
+func (e *Environment) warmMounts(ctx context.Context, h *slotHost) (replace bool, err error) {
 	mark := filepath.Join(filepath.Dir(h.dir), "container")
 	id := h.c.GetContainerID()
+	dirty, err := reserveSlots(h)
+	if err != nil {
+		return false, err
+	}
 	if !h.kept {
 		return false, os.WriteFile(mark, []byte(id), 0o600)
 	}
-	got, err := os.ReadFile(mark)
-	return err != nil || string(got) != id, nil
+	if got, err := os.ReadFile(mark); err != nil || string(got) != id {
+		return true, nil
+	}
+	if dirty {
+		if out, ran := run(ctx, h, stopOwnCommand); !ran || out != "" {
+			e.opts.Logf("the kept %s balancer of a run that never ended is replaced: what it left running did not stop (%s)", e.opts.Implementation.Name(), out)
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // slotMarker is a file every shared balancer's slots/ holds, by which a

@@ -199,6 +199,22 @@ func (e *Environment) findKept(ctx context.Context, h *slotHost, name string) er
 	return nil
 }
 
+// reserveSlots notes, before any slot is handed out, that the run may use
+// all of its balancer's: a run killed before it ends leaves its ports
+// behind the next run's, and its mark in use, by which the next run knows
+// to stop what it left running (dirty).
+func reserveSlots(h *slotHost) (dirty bool, err error) {
+	dir := filepath.Dir(h.dir)
+	_, inUse := os.Stat(filepath.Join(dir, "in-use"))
+	if err := os.WriteFile(filepath.Join(dir, "next-slot"), []byte(strconv.Itoa(h.first+h.size)+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("note the kept balancer's slots: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in-use"), nil, 0o600); err != nil {
+		return false, fmt.Errorf("note the kept balancer's slots: %w", err)
+	}
+	return inUse == nil, nil
+}
+
 // park readies kept balancers for the next run: their processes of their
 // own (C23) stopped, and where their slots go on noted. It answers those
 // it could not ready, which go as a run's own do.
@@ -213,8 +229,10 @@ func (e *Environment) park(ctx context.Context, hosts []*slotHost) (gone []*slot
 					return nil
 				}
 			}
+			dir := filepath.Dir(h.dir)
 			next := strconv.Itoa(h.first + h.handed)
-			ready[i] = os.WriteFile(filepath.Join(filepath.Dir(h.dir), "next-slot"), []byte(next+"\n"), 0o600) == nil
+			ready[i] = os.WriteFile(filepath.Join(dir, "next-slot"), []byte(next+"\n"), 0o600) == nil &&
+				os.Remove(filepath.Join(dir, "in-use")) == nil
 			return nil
 		}
 	}
