@@ -464,7 +464,7 @@ func cmdSweep(ctx context.Context, args []string, stdout io.Writer) error {
 // warmFlag registers --warm (run, matrix).
 func warmFlag(fs *flag.FlagSet) *bool {
 	return fs.Bool("warm", false, "keep the backend and the balancers running for the next run, and use those an earlier run kept: "+
-		"repeated local runs skip their containers' start (removed after "+harness.WarmIdle.String()+" idle, or by mtlsconform sweep; never in CI)")
+		"repeated local runs skip their containers' start (a later run removes them once idle for "+harness.WarmIdle.String()+", mtlsconform sweep at once; never in CI)")
 }
 
 // checkWarm refuses --warm in CI (CI set): a CI job must leave nothing
