@@ -3,7 +3,9 @@ package harness_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +105,12 @@ func TestMandatoryReference(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) { harnesstest.Main(m) }
+func TestMain(m *testing.M) {
+	harnesstest.Prepare()
+	code := m.Run()
+	if err := backend.Close(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "remove the tests' shared backend: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
+}

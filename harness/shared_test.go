@@ -24,6 +24,28 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 )
 
+// The backend the environments of startEnv share, as the matrix's runs
+// do (their requests are told apart by their ids): a container start
+// each saved. Started when first asked for; TestMain removes it.
+var (
+	backendOnce sync.Once
+	backend     *harness.SharedBackend
+	backendErr  error
+)
+
+func sharedBackend(t *testing.T) *harness.SharedBackend {
+	t.Helper()
+	backendOnce.Do(func() {
+		backend, backendErr = harness.StartSharedBackend(context.Background(), harness.Options{Implementation: all.Default()})
+	})
+	if backendErr != nil {
+		t.Fatalf("start the tests' shared backend: %v", backendErr)
+	}
+	return backend
+}
+
+// startEnv starts an environment for a test, on the shared backend where
+// it can use it (harness.Options.Backend: not with a network of its own).
 func startEnv(t *testing.T, opts harness.Options) (*harness.Environment, context.Context) {
 	t.Helper()
 	harnesstest.RequireDocker(t)
@@ -32,6 +54,9 @@ func startEnv(t *testing.T, opts harness.Options) (*harness.Environment, context
 	opts.Logf = t.Logf
 	if opts.Implementation == nil {
 		opts.Implementation = all.Default()
+	}
+	if opts.Backend == nil && !opts.Warm {
+		opts.Backend = sharedBackend(t)
 	}
 	env, err := harness.Start(ctx, opts)
 	if env != nil {
@@ -139,8 +164,8 @@ func TestSlotsAreIndependent(t *testing.T) {
 			if bad := verdict(t, ctx, env, lbs[0], leafB); bad != "refused in the handshake" && bad != "Bad Request" {
 				t.Errorf("mandatory, partner B (trusted by the other slot only): got %q, want a refusal", bad)
 			}
-			if st := env.Stats(); st.ContainersStarted != 2 || st.LoadBalancers != 2 {
-				t.Errorf("stats = %+v, want 2 containers (backend + one shared balancer) for 2 configurations", st)
+			if st := env.Stats(); st.ContainersStarted != 1 || st.LoadBalancers != 2 {
+				t.Errorf("stats = %+v, want 1 container (one shared balancer; the backend is the tests' shared one) for 2 configurations", st)
 			}
 		})
 	}
