@@ -171,6 +171,11 @@ func processes(ctx context.Context, fig *Figures, o Options, logf func(string, .
 		{"single scenario, whole process", o.Runs, &fig.SingleProcessWalls, []string{"run", "--tags", SingleTags}},
 		{"matrix, whole process", o.MatrixRuns, &fig.MatrixWalls, []string{"matrix"}},
 	} {
+		if p.walls == &fig.SingleProcessWalls && o.SuiteTags == SingleTags {
+			// The same command as the full-suite row's: timed there.
+			fig.SingleProcessWalls = slices.Clone(fig.FullProcessWalls)
+			continue
+		}
 		for i := range p.runs {
 			took, err := process(ctx, o.Self, nil, p.args...)
 			if err != nil {
