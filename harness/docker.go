@@ -184,7 +184,7 @@ func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string, wa
 			return true
 		}
 		if key, ok := labels[LabelWarm]; ok {
-			return warm.doomed(key, time.Unix(created, 0))
+			return warm.doomed(key, labels[LabelWarmDir], time.Unix(created, 0))
 		}
 		return !ownerAlive(labels[LabelOwner])
 	}

@@ -176,8 +176,6 @@ type Environment struct {
 	// units while the run uses them (Options.Warm); nil otherwise.
 	warmBackend, warmHosts *warmUnit
 	warmParts              int // kept balancers named so far ("lb0", "lb1" …)
-	// backendKept: the backend is the kept one, left running by Close.
-	backendKept bool
 }
 
 // served is a configuration's balancer, once started (ready closed), by
@@ -382,7 +380,7 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 			return err
 		}
 		kept = id != ""
-		opts[0] = testcontainers.WithLabels(warmLabels(u.key))
+		opts[0] = testcontainers.WithLabels(u.labels())
 		opts = append(opts, testcontainers.WithReuseByName(u.name("backend")))
 	}
 	done := e.creating()
@@ -409,9 +407,11 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 		err = e.waitHealthy(ctx, e.backURL+productapi.HealthPath)
 	}
 	if err != nil {
+		if e.warmBackend != nil {
+			err = fmt.Errorf("%w (a backend kept by --warm: mtlsconform sweep removes it once no run uses it)", err)
+		}
 		return fmt.Errorf("start the product API backend (%s): %w%s", ref, err, containerLogs(ctx, c))
 	}
-	e.backendKept = e.warmBackend != nil // only a backend that answered is kept
 	return nil
 }
 
@@ -838,7 +838,9 @@ func (e *Environment) Close(ctx context.Context) error {
 		e.mu.Unlock()
 		gone = append(gone, e.park(ctx, kept)...)
 		cs = append(cs, hostContainers(gone)...)
-		if e.backend != nil && !e.backendKept {
+		// A kept backend is never removed by a run: others may use it (its
+		// lock is shared); one that does not answer is the sweep's.
+		if e.backend != nil && e.warmBackend == nil {
 			cs = append(cs, e.backend)
 		}
 		if err := terminateAll(ctx, cs); err != nil {

@@ -80,9 +80,10 @@ type slotHost struct {
 	// part names a kept balancer (Options.Warm) in its unit ("lb0"); empty
 	// for one of the run's own. kept: this run found it running. owns
 	// counts the processes of their own started in it (Environment.mu).
-	part string
-	kept bool
-	owns int
+	part     string
+	kept     bool
+	owns     int
+	runFirst int // the run-wide number startSlotHost gave it
 }
 
 // keep says whether Close leaves the balancer running for the next run: a
@@ -108,7 +109,7 @@ func (e *Environment) startSlotHost(ctx context.Context, impl hostable) *slotHos
 	if e.direct {
 		size = slotsDirect
 	}
-	h := &slotHost{ready: make(chan struct{}), size: size, first: e.slotsSetAside}
+	h := &slotHost{ready: make(chan struct{}), size: size, first: e.slotsSetAside, runFirst: e.slotsSetAside}
 	if e.warmHosts != nil {
 		h.part = "lb" + strconv.Itoa(e.warmParts)
 		e.warmParts++
@@ -166,10 +167,14 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 		files[name] = data
 	}
 	if mount {
-		dir, remove, err := TempDir()
+		var dir string
+		var remove func()
+		var err error
 		if h.part != "" {
 			dir, err = e.warmHosts.hostDir(h.part)
 			remove = func() { os.RemoveAll(dir) }
+		} else {
+			dir, remove, err = TempDir()
 		}
 		if err != nil {
 			return err
@@ -188,7 +193,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 	}
 	labels := e.labels()
 	if h.part != "" {
-		labels = warmLabels(e.warmHosts.key)
+		labels = e.warmHosts.labels()
 	}
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithCmd(impl.HostCommand()...),

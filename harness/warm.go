@@ -36,6 +36,9 @@ import (
 // as without Warm.
 const (
 	LabelWarm = "org.mtlsconform.warm"
+	// LabelWarmDir names the unit's folder, whose lock and last-used mark
+	// a sweep judges it by, whichever cache folder the sweeping run uses.
+	LabelWarmDir = "org.mtlsconform.warm-dir"
 	// WarmIdle is how long kept containers wait for the next run.
 	WarmIdle = 30 * time.Minute
 )
@@ -144,8 +147,8 @@ func (u *warmUnit) release() {
 	u.lock.Close()
 }
 
-func warmLabels(key string) map[string]string {
-	return map[string]string{LabelManaged: "true", LabelWarm: key}
+func (u *warmUnit) labels() map[string]string {
+	return map[string]string{LabelManaged: "true", LabelWarm: u.key, LabelWarmDir: u.dir}
 }
 
 // warmContainer answers the id of the kept container of this name if it
@@ -158,12 +161,16 @@ func warmContainer(ctx context.Context, cli *testcontainers.DockerClient, name s
 		return "", fmt.Errorf("look for the kept container %s: %w", name, err)
 	}
 	for _, c := range list.Items {
-		if c.State == "running" {
+		switch c.State {
+		case "running":
 			return c.ID, nil
+		case "exited", "dead":
+			if err := removeContainer(ctx, cli, c.ID); err != nil {
+				return "", fmt.Errorf("remove the stopped kept container %s: %w", name, err)
+			}
 		}
-		if err := removeContainer(ctx, cli, c.ID); err != nil {
-			return "", fmt.Errorf("remove the stopped kept container %s: %w", name, err)
-		}
+		// Another run is making it (created, not yet started): the reuse
+		// by name waits for it.
 	}
 	return "", nil
 }
@@ -182,19 +189,24 @@ func (e *Environment) findKept(ctx context.Context, h *slotHost, name string) er
 	if err != nil {
 		return err
 	}
-	h.kept, h.first = id != "", 0
+	// A new one numbers as any balancer of the run does (across the run:
+	// one that exits may hand its address to the next); a kept one goes on
+	// from its mark, and never below the run's numbers.
+	h.kept, h.first = id != "", h.runFirst
 	if !h.kept {
 		return nil
 	}
 	next, err := os.ReadFile(filepath.Join(filepath.Dir(h.dir), "next-slot"))
+	n := 0
 	if err == nil {
-		h.first, err = strconv.Atoi(strings.TrimSpace(string(next)))
+		n, err = strconv.Atoi(strings.TrimSpace(string(next)))
 	}
-	if err != nil || h.first < 0 || h.first+h.size > warmSlotLimit {
+	h.first = max(n, h.runFirst)
+	if err != nil || n < 0 || h.first+h.size > warmSlotLimit {
 		if err := removeContainer(ctx, e.docker, id); err != nil {
 			return fmt.Errorf("replace the kept balancer %s: %w", name, err)
 		}
-		h.kept, h.first = false, 0
+		h.kept, h.first = false, h.runFirst
 	}
 	return nil
 }
@@ -222,15 +234,18 @@ func (e *Environment) park(ctx context.Context, hosts []*slotHost) (gone []*slot
 	ready := make([]bool, len(hosts))
 	steps := make([]func() error, len(hosts))
 	for i, h := range hosts {
+		e.mu.Lock()
+		owns, handed := h.owns, h.handed
+		e.mu.Unlock()
 		steps[i] = func() error {
-			if h.owns > 0 {
+			if owns > 0 {
 				if out, ran := run(ctx, h, stopOwnCommand); !ran || out != "" {
 					e.opts.Logf("a kept %s balancer is removed: its processes of their own did not stop (%s)", e.opts.Implementation.Name(), out)
 					return nil
 				}
 			}
 			dir := filepath.Dir(h.dir)
-			next := strconv.Itoa(h.first + h.handed)
+			next := strconv.Itoa(h.first + handed)
 			ready[i] = os.WriteFile(filepath.Join(dir, "next-slot"), []byte(next+"\n"), 0o600) == nil &&
 				os.Remove(filepath.Join(dir, "in-use")) == nil
 			return nil
@@ -288,32 +303,43 @@ type warmSweeper struct {
 type warmVerdict struct {
 	doomed bool
 	lock   *os.File // held while a condemned unit's containers go
+	dir    string   // the folder that goes with them
 }
 
 func newWarmSweeper(idle time.Duration) *warmSweeper {
 	return &warmSweeper{idle: idle, decided: map[string]warmVerdict{}}
 }
 
-func (s *warmSweeper) doomed(key string, created time.Time) bool {
-	v, ok := s.decided[key]
+func (s *warmSweeper) doomed(key, dir string, created time.Time) bool {
+	v, ok := s.decided[dir]
 	if !ok {
-		v = s.judge(key, created)
-		s.decided[key] = v
+		v = s.judge(key, dir, created)
+		s.decided[dir] = v
 	}
 	return v.doomed
 }
 
-func (s *warmSweeper) judge(key string, created time.Time) warmVerdict {
-	if key == "" || filepath.Base(key) != key {
+// judge decides a unit by its folder's lock and last-used mark. A unit
+// without a folder (removed by hand, or of another machine's file system)
+// is judged by its container's age, and never at once: a run on another
+// file system may be using it.
+func (s *warmSweeper) judge(key, dir string, created time.Time) warmVerdict {
+	if !validWarmKey(key) || dir == "" || !filepath.IsAbs(dir) || filepath.Base(dir) != key {
+		return warmVerdict{doomed: time.Since(created) >= max(s.idle, WarmIdle)}
+	}
+	lock := filepath.Join(dir, "lock")
+	if _, err := os.Stat(dir); err != nil {
+		return warmVerdict{doomed: time.Since(created) >= max(s.idle, WarmIdle)}
+	}
+	// Recently used: kept, without taking the lock a starting run wants.
+	used := created
+	if st, err := os.Stat(filepath.Join(dir, "last-used")); err == nil {
+		used = st.ModTime()
+	}
+	if s.idle > 0 && time.Since(used) < s.idle {
 		return warmVerdict{}
 	}
-	dir := filepath.Join(warmRoot(), key)
-	if _, err := os.Stat(dir); err != nil {
-		// No folder (removed, or the unit belongs to another cache folder,
-		// whose runs this one cannot see): judged by the container's age.
-		return warmVerdict{doomed: s.idle == 0 || time.Since(created) >= s.idle}
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(lock, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return warmVerdict{}
 	}
@@ -321,43 +347,51 @@ func (s *warmSweeper) judge(key string, created time.Time) warmVerdict {
 		f.Close() // a run uses it
 		return warmVerdict{}
 	}
-	if s.idle > 0 {
-		used := created
-		if st, err := os.Stat(filepath.Join(dir, "last-used")); err == nil {
-			used = st.ModTime()
-		}
-		if time.Since(used) < s.idle {
-			syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-			f.Close()
-			return warmVerdict{}
-		}
+	// Another sweep may have removed the folder meanwhile: a lock on a
+	// file no longer there says nothing.
+	if st, err := os.Stat(lock); err != nil || !sameFile(st, f) {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+		return warmVerdict{}
 	}
-	return warmVerdict{doomed: true, lock: f}
+	return warmVerdict{doomed: true, lock: f, dir: dir}
 }
 
-// folders judges the units that have a folder and no container (their
-// containers removed by hand, or a run killed while it started them): the
-// folder goes like a unit's would.
+// validWarmKey: what warmKey makes, 16 hexadecimal digits.
+func validWarmKey(key string) bool {
+	if len(key) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(key)
+	return err == nil
+}
+
+// folders judges the units of this run's cache folder that have no
+// container (removed by hand, or a run killed while it started them).
 func (s *warmSweeper) folders() {
 	dirs, _ := os.ReadDir(warmRoot())
 	for _, d := range dirs {
-		if _, seen := s.decided[d.Name()]; !seen && d.IsDir() {
-			s.decided[d.Name()] = s.judge(d.Name(), time.Time{})
+		dir := filepath.Join(warmRoot(), d.Name())
+		if _, seen := s.decided[dir]; !seen && d.IsDir() && validWarmKey(d.Name()) {
+			s.decided[dir] = s.judge(d.Name(), dir, time.Time{})
 		}
 	}
 }
 
-// done removes the condemned units' folders and lets their locks go.
+// done removes the condemned units' folders and lets their locks go. A
+// folder is first renamed aside while its lock is held, so that a run
+// that makes the folder anew meanwhile locks a file nobody removes.
 func (s *warmSweeper) done() {
-	for key, v := range s.decided {
-		if !v.doomed {
+	for _, v := range s.decided {
+		if !v.doomed || v.lock == nil {
 			continue
 		}
-		os.RemoveAll(filepath.Join(warmRoot(), key))
-		if v.lock != nil {
-			syscall.Flock(int(v.lock.Fd()), syscall.LOCK_UN)
-			v.lock.Close()
+		gone := v.dir + ".removed-" + strconv.Itoa(os.Getpid())
+		if os.Rename(v.dir, gone) == nil {
+			os.RemoveAll(gone)
 		}
+		syscall.Flock(int(v.lock.Fd()), syscall.LOCK_UN)
+		v.lock.Close()
 	}
 }
 
@@ -389,12 +423,14 @@ func (u *warmUnit) hostDir(part string) (string, error) {
 // container needs nothing of the run that started it).
 func (e *Environment) warmable() bool { return e.direct && e.network == nil }
 
-// isMultiplexed: configurations of the implementation are slots of a
-// shared balancer, which a later run can be given anew; processes of their
-// own are not kept.
-func isMultiplexed(impl lb.Implementation) bool {
-	_, ok := impl.(lb.Multiplexed)
-	return ok
+// keepable: configurations of the implementation are slots of one shared
+// balancer process, reloaded by a signal, which a later run's first reload
+// rids of the earlier run's slots. Where slots are processes of their own
+// (Caddy's caddy start per slot, Traffic Server's per configuration) the
+// balancer is not kept: its slots would outlive the run.
+func keepable(impl lb.Implementation) bool {
+	m, ok := impl.(lb.Multiplexed)
+	return ok && m.Reload().Signal != ""
 }
 
 // takeWarm takes the units of kept containers this run can use: its
@@ -408,7 +444,7 @@ func (e *Environment) takeWarm(ctx context.Context, backendRef string) error {
 	}
 	impl := e.opts.Implementation
 	if !e.opts.backendOnly && !e.opts.ContainerPerConfig {
-		if host, ok := hostOf(impl); ok && isMultiplexed(impl) {
+		if host, ok := hostOf(impl); ok && keepable(impl) {
 			img, err := e.docker.ImageInspect(ctx, e.opts.Image)
 			if err != nil {
 				return fmt.Errorf("inspect the image %s: %w", e.opts.Image, err)
@@ -422,7 +458,7 @@ func (e *Environment) takeWarm(ctx context.Context, backendRef string) error {
 			}
 			e.warmHosts = u
 		} else {
-			e.opts.Logf("%s runs each configuration as a process of its own: its balancers are not kept (--warm), the backend is", impl.Name())
+			e.opts.Logf("%s runs its configurations as processes of their own: its balancers are not kept (--warm), the backend is", impl.Name())
 		}
 	}
 	if e.opts.Backend.usable(e) {
