@@ -34,6 +34,16 @@ const backendImageRepo = "mtlsconform/productapi"
 //go:embed build-image.sh
 var buildImageScript []byte
 
+// cacheDir is the folder of state that outlives runs: the image lock and
+// kept containers' units (warm.go).
+func cacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "mtlsconform")
+}
+
 // lockImages serialises image checks and builds within the process and
 // across processes (go test runs packages in parallel), so two runs never
 // build the same image at once. Each call opens the lock file anew, so
@@ -41,11 +51,7 @@ var buildImageScript []byte
 func lockImages() (unlock func(), err error) {
 	// The lock file is state that outlives runs, so it lives in the user's
 	// cache folder rather than among temporary files.
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	dir = filepath.Join(dir, "mtlsconform")
+	dir := cacheDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock for image builds: %w", err)
 	}

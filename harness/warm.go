@@ -50,13 +50,7 @@ type warmUnit struct {
 	lock *os.File
 }
 
-func warmRoot() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	return filepath.Join(dir, "mtlsconform", "warm")
-}
+func warmRoot() string { return filepath.Join(cacheDir(), "warm") }
 
 // warmKey names a unit by everything that makes its containers what they
 // are: a change of image, harness or products makes another unit; so
@@ -99,34 +93,49 @@ func takeWarm(key string, exclusive bool) (u *warmUnit, ok bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("keep containers warm: %w (is the cache folder %s writable?)", err, warmRoot())
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, false, fmt.Errorf("keep containers warm: %w", err)
-	}
 	how := syscall.LOCK_SH
 	if exclusive {
 		how = syscall.LOCK_EX
 	}
-	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, false, nil
-		}
+	f, err := tryLock(filepath.Join(dir, "lock"), how)
+	if err != nil {
 		return nil, false, fmt.Errorf("keep containers warm: %w", err)
 	}
-	// A sweep removes the folder while it holds the lock: a lock on a
-	// file it removed locks nothing.
-	if st, err := os.Stat(f.Name()); err != nil || !sameFile(st, f) {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
+	if f == nil {
 		return nil, false, nil
 	}
 	return &warmUnit{key: key, dir: dir, lock: f}, true, nil
 }
 
-func sameFile(st os.FileInfo, f *os.File) bool {
-	fst, err := f.Stat()
-	return err == nil && os.SameFile(st, fst)
+// tryLock takes a lock on the file at path (made when missing) without
+// waiting: nil, no error, when another holds it, or when the file was
+// removed meanwhile (a sweep removes a unit's folder while it holds its
+// lock, and a lock on a removed file locks nothing).
+func tryLock(path string, how int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	st, err := os.Stat(path)
+	fst, ferr := f.Stat()
+	if err != nil || ferr != nil || !os.SameFile(st, fst) {
+		unlock(f)
+		return nil, nil
+	}
+	return f, nil
+}
+
+// unlock lets go of a lock tryLock took.
+func unlock(f *os.File) {
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	f.Close()
 }
 
 // name is the container name of one of the unit's parts.
@@ -143,8 +152,7 @@ func (u *warmUnit) release() {
 		f.Close()
 		os.Chtimes(mark, now, now)
 	}
-	syscall.Flock(int(u.lock.Fd()), syscall.LOCK_UN)
-	u.lock.Close()
+	unlock(u.lock)
 }
 
 func (u *warmUnit) labels() map[string]string {
@@ -324,11 +332,8 @@ func (s *warmSweeper) doomed(key, dir string, created time.Time) bool {
 // is judged by its container's age, and never at once: a run on another
 // file system may be using it.
 func (s *warmSweeper) judge(key, dir string, created time.Time) warmVerdict {
-	if !validWarmKey(key) || dir == "" || !filepath.IsAbs(dir) || filepath.Base(dir) != key {
-		return warmVerdict{doomed: time.Since(created) >= max(s.idle, WarmIdle)}
-	}
-	lock := filepath.Join(dir, "lock")
-	if _, err := os.Stat(dir); err != nil {
+	folderless := !validWarmKey(key) || !filepath.IsAbs(dir) || filepath.Base(dir) != key
+	if _, err := os.Stat(dir); folderless || err != nil {
 		return warmVerdict{doomed: time.Since(created) >= max(s.idle, WarmIdle)}
 	}
 	// Recently used: kept, without taking the lock a starting run wants.
@@ -339,20 +344,9 @@ func (s *warmSweeper) judge(key, dir string, created time.Time) warmVerdict {
 	if s.idle > 0 && time.Since(used) < s.idle {
 		return warmVerdict{}
 	}
-	f, err := os.OpenFile(lock, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return warmVerdict{}
-	}
-	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-		f.Close() // a run uses it
-		return warmVerdict{}
-	}
-	// Another sweep may have removed the folder meanwhile: a lock on a
-	// file no longer there says nothing.
-	if st, err := os.Stat(lock); err != nil || !sameFile(st, f) {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-		return warmVerdict{}
+	f, err := tryLock(filepath.Join(dir, "lock"), syscall.LOCK_EX)
+	if err != nil || f == nil {
+		return warmVerdict{} // a run uses it, or another sweep removed it
 	}
 	return warmVerdict{doomed: true, lock: f, dir: dir}
 }
@@ -390,8 +384,7 @@ func (s *warmSweeper) done() {
 		if os.Rename(v.dir, gone) == nil {
 			os.RemoveAll(gone)
 		}
-		syscall.Flock(int(v.lock.Fd()), syscall.LOCK_UN)
-		v.lock.Close()
+		unlock(v.lock)
 	}
 }
 

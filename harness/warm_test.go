@@ -60,8 +60,8 @@ func TestWarmContainersServeTheNextRun(t *testing.T) {
 		return ids
 	}
 	t.Cleanup(func() {
-		for _, id := range kept() {
-			cli.ContainerRemove(context.Background(), id, client.ContainerRemoveOptions{Force: true})
+		if err := harness.RemoveKept(context.Background(), cache); err != nil {
+			t.Errorf("remove the kept containers: %v", err)
 		}
 	})
 	root := pkitest.MustRootCA(t, "Partner Root CA")
