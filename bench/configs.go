@@ -122,13 +122,15 @@ func process(ctx context.Context, self string, env []string, args ...string) (fl
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	// Both streams in one buffer, in the order written: a failed
+	// scenario is reported on stdout, a harness error on stderr.
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
 	start := time.Now()
 	err = cmd.Run()
 	took := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("mtlsconform %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 20))
+		return 0, fmt.Errorf("mtlsconform %s: %v\n%s", strings.Join(args, " "), err, tail(output.String(), 40))
 	}
 	return took.Seconds(), nil
 }

@@ -111,7 +111,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			res, err := runWithReports(ctx, opts, j.dir, "none", &logs[i])
 			docs[i], errs[i] = contract.NewDocument(res), err
 			if err == nil {
-				fmt.Fprintf(stdout, "%-*s %s\n", width, j.name, contract.CountLine(res.Results))
+				io.WriteString(stdout, matrixLines(j.name, width, res.Results)) // one write: jobs end at once
 			}
 		}()
 	}
@@ -122,6 +122,21 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	return writeMatrix(*out, docs, stdout)
+}
+
+// matrixLines is one job's count line and, under it, each failed
+// scenario with the first line of its error: what to open first, without
+// looking through every implementation's reports.
+func matrixLines(name string, width int, results []contract.ScenarioResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-*s %s\n", width, name, contract.CountLine(results))
+	for _, r := range results {
+		if r.Status == contract.Failed {
+			first, _, _ := strings.Cut(r.Error, "\n")
+			fmt.Fprintf(&b, "  FAILED %s: %s\n    %s\n", r.Feature, r.Name, first)
+		}
+	}
+	return b.String()
 }
 
 // matrixSchemes reads --scheme: names, files, or all (every built-in).
