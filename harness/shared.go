@@ -22,7 +22,6 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
-	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 // Slot hosts: how many slots one shared balancer takes. Every slot a
@@ -201,7 +200,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": "shared"}),
 		e.onNetwork(nil),
 		e.withConfFiles(files),
-		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, wait.ForLog(impl.HostReadyLog())),
+		testcontainers.WithWaitStrategyAndDeadline(e.opts.Timeouts.ContainerReady, readyLog(impl.HostReadyLog())),
 	}
 	if mount {
 		opts = append(opts, testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
