@@ -181,6 +181,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 		// One folder of ours: slots/ mounted read-only, own/ beside it
 		// read-write (a process of its own writes its pid file there).
 		h.dir, h.ownDir, h.removeDir = filepath.Join(dir, "slots"), filepath.Join(dir, "own"), remove
+		os.RemoveAll(filepath.Join(dir, stageDir)) // what a killed run was writing
 		if err := os.MkdirAll(h.ownDir, 0o755); err != nil {
 			return fmt.Errorf("make the shared balancer's folder own/: %w", err)
 		}
@@ -298,21 +299,124 @@ const slotMarker = "slots/.mtlsconform-run"
 
 var seenMarker = slotMarker
 
+// writeSlotFiles writes files (names under slots/) into dir, the folder a
+// shared balancer mounts as its slots/, so that the balancer, whenever it
+// reads it, sees each slot whole or not at all: a new slot's folder is
+// written beside dir and renamed into it, then each file outside a
+// folder (HAProxy's slots/<id>.cfg, which names its folder) is written
+// beside its place and renamed onto it.
+//
+// A reload asked for earlier can still be pending while a batch is
+// written (a signal sent again while the balancer was slow is taken after
+// the reload it was meant for): Apache httpd, reading a slot whose CRL was
+// not written yet, refused the configuration and exited, and took every
+// slot of the run with it.
 func writeSlotFiles(dir string, files map[string][]byte) error {
-	for name := range files {
-		path := filepath.Join(dir, strings.TrimPrefix(name, "slots/"))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return fmt.Errorf("write the shared balancer's configuration: %w", err)
+	fail := func(err error) error { return fmt.Errorf("write the shared balancer's configuration: %w", err) }
+	stage := filepath.Join(filepath.Dir(dir), stageDir)
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	slots := map[string]map[string][]byte{} // slot folder -> its files, by name within it
+	var loose []string
+	for name, data := range files {
+		folder, inner, ok := strings.Cut(strings.TrimPrefix(name, "slots/"), "/")
+		if !ok {
+			loose = append(loose, name)
+			continue
 		}
-		if err := os.WriteFile(path, files[name], fileMode(name)); err != nil {
-			return fmt.Errorf("write the shared balancer's configuration: %w", err)
+		if slots[folder] == nil {
+			slots[folder] = map[string][]byte{}
+		}
+		slots[folder][inner] = data
+	}
+	for folder, inner := range slots {
+		target := filepath.Join(dir, folder)
+		if _, err := os.Lstat(target); err == nil {
+			// Files added to a folder already there (no slot is written
+			// twice today): each file whole, in place.
+			for name, data := range inner {
+				path := filepath.Join(target, name)
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					return fail(err)
+				}
+				if err := writeRenamed(stage, path, data, fileMode("slots/"+folder+"/"+name)); err != nil {
+					return fail(err)
+				}
+			}
+			continue
+		}
+		tmp, err := os.MkdirTemp(stage, folder+"-")
+		if err != nil {
+			return fail(err)
+		}
+		err = fillFolder(tmp, folder, inner)
+		if err == nil {
+			err = os.Rename(tmp, target)
+		}
+		if err != nil {
+			os.RemoveAll(tmp)
+			return fail(err)
+		}
+	}
+	for _, name := range loose {
+		if err := writeRenamed(stage, filepath.Join(dir, strings.TrimPrefix(name, "slots/")), files[name], fileMode(name)); err != nil {
+			return fail(err)
 		}
 	}
 	return nil
 }
 
+// stageDir is where writeSlotFiles makes files and folders before they
+// are renamed into slots/: beside it, on the same file system.
+const stageDir = ".stage"
+
+// fillFolder writes a slot's files (names within its folder) into dir,
+// readable by the balancer whatever user it runs as.
+func fillFolder(dir, folder string, files map[string][]byte) error {
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	for inner, data := range files {
+		path := filepath.Join(dir, inner)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, data, fileMode("slots/"+folder+"/"+inner)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeRenamed writes data to path through a file in stage renamed onto
+// it: a reader sees the old file or the new one, never half of one.
+func writeRenamed(stage, path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(stage, filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(f.Name(), mode)); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
 // copyIn copies files (names under /etc/mtlsconform) into the shared
-// balancer through the engine, in one archive.
+// balancer through the engine, in one archive. Unlike writeSlotFiles it
+// cannot make a slot appear whole: the engine unpacks file after file, and
+// a reload still pending then may read a slot half-written (this path is
+// only taken where the engine does not see this machine's folders).
 func (e *Environment) copyIn(ctx context.Context, h *slotHost, files map[string][]byte) error {
 	if err := e.copyInto(ctx, h.c.GetContainerID(), files); err != nil {
 		return fmt.Errorf("copy the configuration into the shared load balancer: %w", err)

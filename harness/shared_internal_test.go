@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
@@ -13,6 +14,7 @@ import (
 	"mtlsconform/partner"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,4 +163,72 @@ func deliverRevocation(t *testing.T, env *Environment, root *pki.CA, leaf *pki.I
 		}
 	}
 	return bal
+}
+
+// TestSlotFilesAppearWhole writes slots while another goroutine reads the
+// folder as a balancer reloading at any moment would: a slot's folder is
+// never seen without all its files, whole, and a file that names a folder
+// (HAProxy's slots/<id>.cfg) never before that folder.
+func TestSlotFilesAppearWhole(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "slots")
+	crl := bytes.Repeat([]byte("c"), 64<<10) // long enough to be caught half-written
+	stop := make(chan struct{})
+	seen := make(chan int)
+	var violations []string
+	go func() {
+		looks := 0
+		defer func() { seen <- looks }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			entries, _ := os.ReadDir(dir)
+			looks++
+			for _, e := range entries {
+				name := e.Name()
+				if id, ok := strings.CutSuffix(name, ".cfg"); ok {
+					if _, err := os.Stat(filepath.Join(dir, id, "crl.pem")); err != nil {
+						violations = append(violations, name+" before its folder")
+					}
+					continue
+				}
+				if !e.IsDir() {
+					continue
+				}
+				conf, cerr := os.ReadFile(filepath.Join(dir, name, "httpd.conf"))
+				data, derr := os.ReadFile(filepath.Join(dir, name, "crl.pem"))
+				if cerr != nil || derr != nil || len(data) != len(crl) || string(conf) != "conf "+name {
+					violations = append(violations, name+" seen half-written")
+				}
+			}
+		}
+	}()
+	for i := range 150 {
+		id := fmt.Sprintf("s%03d", i)
+		err := writeSlotFiles(dir, map[string][]byte{
+			"slots/" + id + "/httpd.conf": []byte("conf " + id),
+			"slots/" + id + "/crl.pem":    crl,
+			"slots/" + id + ".cfg":        []byte("frontend " + id),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	looks := <-seen
+	if len(violations) > 0 {
+		t.Errorf("a reader saw %d slot(s) not whole in %d looks, first: %s", len(violations), looks, violations[0])
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 300 {
+		t.Errorf("slots/ holds %d entries, want 150 folders and 150 files (nothing staged left in it)", len(entries))
+	}
+	if info, err := os.Stat(filepath.Join(dir, "s007")); err != nil || info.Mode().Perm() != 0o755 {
+		t.Errorf("a slot's folder must be readable by the balancer's user: %v %v", info.Mode(), err)
+	}
 }
