@@ -68,7 +68,10 @@ type slotHost struct {
 	// ownDir is this machine's folder mounted as the balancer's own/,
 	// where processes of their own (C23) keep their files: written
 	// directly, as slots are. Empty where they are copied in.
-	ownDir  string
+	ownDir string
+	// conf is this machine's folder mounted as lb.ConfDir itself, with
+	// the main configuration; empty where it is copied in.
+	conf    string
 	size    int
 	first   int // the run-wide number of its first slot
 	handed  int // slots handed out (never reused: a port serves one configuration)
@@ -126,24 +129,42 @@ func (e *Environment) startSlotHost(ctx context.Context, impl hostable) *slotHos
 
 func (e *Environment) runSlotHost(ctx context.Context, impl hostable, h *slotHost) error {
 	mount := e.direct // the engine is on this machine: slots/ can be a folder of ours
-	if err := e.startSlotHostContainer(ctx, impl, h, mount); err != nil || !mount {
+	err := e.startSlotHostContainer(ctx, impl, h, mount)
+	if !mount || ctx.Err() != nil {
 		return err
 	}
 	// An engine that sees another file system (this program in a container
-	// of its own, say) mounts an empty folder of its own: start the
-	// balancer again without the mount, and copy slots in.
-	if e.seesSlots(ctx, h) {
+	// of its own, say) mounts an empty folder of its own: the balancer finds
+	// no configuration and exits, or (a folder of the same name there)
+	// runs without this run's slots. Start it again without the mounts,
+	// its configuration copied in.
+	switch {
+	case err == nil && e.seesSlots(ctx, h):
 		return nil
-	}
-	e.opts.Logf("the shared balancer does not see this machine's folder %s as its slots (the engine mounted another): "+
-		"it starts again, and its configurations are copied in instead", h.dir)
-	if err := terminateAll(ctx, []*testcontainers.DockerContainer{h.c}); err != nil {
+	case err == nil:
+		e.opts.Logf("the shared balancer does not see this machine's folder %s as its slots (the engine mounted another): "+
+			"it starts again, and its configurations are copied in instead", h.dir)
+	case h.c != nil && exited(ctx, h.c):
+		e.opts.Logf("the shared balancer exited at once with its configuration in this machine's folder %s "+
+			"(an engine that mounts another folder does that): it starts again with its configuration copied in", filepath.Dir(h.dir))
+	default:
 		return err
+	}
+	if h.c != nil {
+		if err := terminateAll(ctx, []*testcontainers.DockerContainer{h.c}); err != nil {
+			return err
+		}
 	}
 	h.c = nil
 	h.removeDir()
-	h.dir, h.ownDir, h.removeDir, h.part = "", "", nil, "" // copied into: not kept
+	h.dir, h.ownDir, h.conf, h.removeDir, h.part = "", "", "", nil, "" // copied into: not kept
 	return e.startSlotHostContainer(ctx, impl, h, false)
+}
+
+// exited says whether a container has stopped running.
+func exited(ctx context.Context, c *testcontainers.DockerContainer) bool {
+	st, err := c.State(ctx)
+	return err == nil && !st.Running
 }
 
 // seesSlots says whether the balancer sees the folder of ours it mounts,
@@ -188,6 +209,15 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 		if err := writeSlotFiles(h.dir, slotFiles); err != nil {
 			return err
 		}
+		// The main configuration too, in conf/, mounted as the folder
+		// itself (read-only; slots/ and own/ are mounted over it): copying
+		// it in cost an unpacking process of the engine's, about 50 ms
+		// before the balancer could start and as much CPU.
+		h.conf = filepath.Join(dir, "conf")
+		if err := writeConf(h.conf, files); err != nil {
+			return err
+		}
+		files = nil
 	} else {
 		maps.Copy(files, slotFiles)
 	}
@@ -195,8 +225,9 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 	if h.part != "" {
 		labels = e.warmHosts.labels()
 	}
+	cmd := impl.HostCommand()
 	opts := []testcontainers.ContainerCustomizer{
-		testcontainers.WithCmd(impl.HostCommand()...),
+		testcontainers.WithCmd(cmd...),
 		testcontainers.WithLabels(labels),
 		testcontainers.WithLabels(map[string]string{"org.mtlsconform.lbconfig": "shared"}),
 		e.onNetwork(nil),
@@ -205,7 +236,7 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 	}
 	if mount {
 		opts = append(opts, testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.Binds = append(hc.Binds, h.dir+":"+lb.ConfDir+"/slots:ro", h.ownDir+":"+lb.ConfDir+"/own")
+			hc.Binds = append(hc.Binds, h.conf+":"+lb.ConfDir+":ro", h.dir+":"+lb.ConfDir+"/slots:ro", h.ownDir+":"+lb.ConfDir+"/own")
 		}))
 	}
 	if !e.direct {
@@ -369,6 +400,31 @@ func writeSlotFiles(dir string, files map[string][]byte) error {
 	}
 	return nil
 }
+
+// writeConfFolder writes a shared balancer's main files (names under
+// lb.ConfDir) into conf, with the folders slots/ and own/ are mounted on;
+// a kept balancer reading them meanwhile sees each file whole.
+func writeConfFolder(conf string, files map[string][]byte) error {
+	fail := func(err error) error { return fmt.Errorf("write the shared balancer's main configuration: %w", err) }
+	stage := filepath.Join(filepath.Dir(conf), stageDir)
+	for _, d := range []string{stage, filepath.Join(conf, "slots"), filepath.Join(conf, "own")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fail(err)
+		}
+	}
+	for name, data := range files {
+		path := filepath.Join(conf, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fail(err)
+		}
+		if err := writeRenamed(stage, path, data, fileMode(name)); err != nil {
+			return fail(err)
+		}
+	}
+	return nil
+}
+
+var writeConf = writeConfFolder // a test plays an engine that mounts an empty folder
 
 // stageDir is where writeSlotFiles makes files and folders before they
 // are renamed into slots/: beside it, on the same file system.

@@ -165,6 +165,31 @@ func deliverRevocation(t *testing.T, env *Environment, root *pki.CA, leaf *pki.I
 	return bal
 }
 
+// TestConfigurationCopiedWhenTheMountIsEmpty plays an engine that mounts
+// an empty folder of its own where ours, with the main configuration, was
+// asked for: the balancer exits at once, starts again with everything
+// copied in, and serves.
+func TestConfigurationCopiedWhenTheMountIsEmpty(t *testing.T) {
+	writeConf = func(conf string, _ map[string][]byte) error { return writeConfFolder(conf, nil) }
+	defer func() { writeConf = writeConfFolder }()
+	env, root, leaf := mountLab(t)
+	ctx := context.Background()
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: leaf})
+	if err != nil || res.Status != 200 {
+		t.Fatalf("trusted partner through a copied-in configuration: %v %v", err, res.Outcome())
+	}
+	if h := env.slotHosts[0]; h.conf != "" || h.dir != "" {
+		t.Errorf("the shared balancer still mounts folders of this machine: conf %q, slots %q", h.conf, h.dir)
+	}
+	if st := env.Stats(); st.ContainersStarted != 3 {
+		t.Errorf("containers started = %d, want 3 (backend, the balancer that exited, the one with its files copied in)", st.ContainersStarted)
+	}
+}
+
 // TestSlotFilesAppearWhole writes slots while another goroutine reads the
 // folder as a balancer reloading at any moment would: a slot's folder is
 // never seen without all its files, whole, and a file that names a folder
