@@ -71,7 +71,11 @@ type slotHost struct {
 	ownDir string
 	// conf is this machine's folder mounted as lb.ConfDir itself, with
 	// the main configuration; empty where it is copied in.
-	conf    string
+	conf string
+	// ctl is this machine's folder of the balancer's control pipe, through
+	// which it runs commands (ctl.go); empty where they go through the
+	// engine.
+	ctl     string
 	size    int
 	first   int // the run-wide number of its first slot
 	handed  int // slots handed out (never reused: a port serves one configuration)
@@ -157,7 +161,7 @@ func (e *Environment) runSlotHost(ctx context.Context, impl hostable, h *slotHos
 	}
 	h.c = nil
 	h.removeDir()
-	h.dir, h.ownDir, h.conf, h.removeDir, h.part = "", "", "", nil, "" // copied into: not kept
+	h.dir, h.ownDir, h.conf, h.ctl, h.removeDir, h.part = "", "", "", "", nil, "" // copied into: not kept
 	return e.startSlotHostContainer(ctx, impl, h, false)
 }
 
@@ -214,6 +218,10 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 		// it in cost an unpacking process of the engine's, about 50 ms
 		// before the balancer could start and as much CPU.
 		h.conf = filepath.Join(dir, "conf")
+		if h.ctl, err = makeCtl(h.ownDir); err != nil {
+			return err
+		}
+		files[ctlScript] = []byte(ctlScriptText)
 		if err := writeConf(h.conf, files); err != nil {
 			return err
 		}
@@ -226,6 +234,9 @@ func (e *Environment) startSlotHostContainer(ctx context.Context, impl hostable,
 		labels = e.warmHosts.labels()
 	}
 	cmd := impl.HostCommand()
+	if h.ctl != "" {
+		cmd = ctlCommand(cmd)
+	}
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithCmd(cmd...),
 		testcontainers.WithLabels(labels),
@@ -938,7 +949,21 @@ func (e *Environment) configTest(ctx context.Context, impl lb.Multiplexed, h *sl
 // run runs a command in the shared balancer. A command that failed gives
 // its exit status and what it printed; one that could not run gives why,
 // and ran false; one that exited 0 gives "".
+//
+// Through the balancer's control pipe where it has one (ctl.go), else
+// through the engine.
 func run(ctx context.Context, h *slotHost, cmd []string) (out string, ran bool) {
+	if h.ctl != "" {
+		code, printed, err := ctlRun(ctx, h.ctl, cmd)
+		switch {
+		case err == nil && code == 0:
+			return "", true
+		case err == nil:
+			return fmt.Sprintf("exit status %d: %s", code, strings.TrimSpace(printed)), true
+		case !errors.Is(err, errNoCtl):
+			return err.Error(), false
+		}
+	}
 	code, rd, err := h.c.Exec(ctx, cmd, tcexec.Multiplexed())
 	if err != nil {
 		return err.Error(), false
