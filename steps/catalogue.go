@@ -1,6 +1,9 @@
 package steps
 
 import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
 	"strings"
@@ -9,6 +12,29 @@ import (
 
 	"mtlsconform/fixtures/pki"
 )
+
+// rsaKeys are the RSA keys of this process, by certificate name: one takes
+// about 75 ms of CPU to make, and each run of a matrix (five) or of a test
+// binary (dozens) made its own. Runs share them; within a run a name is one
+// certificate, so no two certificates of a run share a key.
+var rsaKeys = struct {
+	sync.Mutex
+	m map[string]crypto.Signer
+}{m: map[string]crypto.Signer{}}
+
+func processKey(name string) (crypto.Signer, error) {
+	rsaKeys.Lock()
+	defer rsaKeys.Unlock()
+	if k, ok := rsaKeys.m[name]; ok {
+		return k, nil
+	}
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("make an RSA key for %q: %w", name, err)
+	}
+	rsaKeys.m[name] = k
+	return k, nil
+}
 
 // Catalogue holds the run's named CAs and client certificates. Scenarios
 // that name the same certificate the same way share it, so keys are made
@@ -126,6 +152,13 @@ func (c *Catalogue) Client(name string, spec ClientSpec) (*pki.Identity, error) 
 		return nil, fmt.Errorf("%q already names a CA", name)
 	}
 	opts := []pki.Option{pki.WithKeyType(spec.KeyType)}
+	if spec.KeyType == pki.RSA2048 {
+		key, err := processKey(name)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, pki.WithKey(key))
+	}
 	if n := spec.DNSNames; n > 0 {
 		opts = append(opts, pki.Modify(func(t *x509.Certificate) {
 			for i := 0; i < n; i++ {

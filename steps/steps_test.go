@@ -1,8 +1,11 @@
 package steps
 
 import (
+	"crypto/x509"
 	"strings"
 	"testing"
+
+	"mtlsconform/fixtures/pki"
 )
 
 func TestNormalSerial(t *testing.T) {
@@ -48,5 +51,31 @@ func TestCatalogueNamesMeanOneCertificate(t *testing.T) {
 	}
 	if again, _ := c.CRL("Issuing"); again != crl {
 		t.Error("CRL regenerated though nothing new was revoked: the load balancer could not be shared")
+	}
+}
+
+// Runs of one process share an RSA key per certificate name (one takes
+// tens of milliseconds to make); within a run, two names never share one.
+func TestRSAKeysSharedAcrossRunsNotWithinOne(t *testing.T) {
+	pub := func(c *Catalogue, name string) string {
+		t.Helper()
+		if _, err := c.CA("Partner Root CA", ""); err != nil {
+			t.Fatal(err)
+		}
+		id, err := c.Client(name, ClientSpec{Issuer: "Partner Root CA", KeyType: pki.RSA2048})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.Cert.PublicKeyAlgorithm != x509.RSA {
+			t.Fatalf("%s: a %v key, want RSA", name, id.Cert.PublicKeyAlgorithm)
+		}
+		return string(id.Cert.RawSubjectPublicKeyInfo)
+	}
+	one, two := NewCatalogue(), NewCatalogue()
+	if pub(one, "partner-rsa") != pub(two, "partner-rsa") {
+		t.Error("two runs made two RSA keys for one certificate name")
+	}
+	if pub(one, "partner-rsa") == pub(one, "other-rsa") {
+		t.Error("two certificates of one run share a key")
 	}
 }
