@@ -27,8 +27,10 @@ import (
 // The control script reads one request a line, "ID COMMAND", COMMAND being
 // the argument list quoted for the shell, and runs each in the background;
 // it writes what the command printed to ID.out and then its exit status to
-// ID.rc, renamed into place so that a reader never sees half of it. Only
-// this machine's user (and root) can write to the pipe (0600).
+// ID.rc, a line: an answer is read once it ends with its newline (no mv:
+// every program started in the container costs its reads through the
+// engine's storage driver). Only this machine's user (and root) can write
+// to the pipe (0600).
 const (
 	ctlScript = "ctl.sh"   // under lb.ConfDir, from the conf/ folder
 	ctlDir    = ".ctl"     // under own/: the pipe and the answers
@@ -41,7 +43,8 @@ const (
 var ctlScriptText = `#!/bin/sh
 # Rendered by mtlsconform: runs the harness's commands in this container,
 # one a line ("ID COMMAND") from the pipe ` + lb.ConfDir + `/own/` + ctlDir + `/` + ctlPipe + `,
-# each in the background; its output goes to ID.out, then its status to ID.rc.
+# each in the background; its output goes to ID.out, then its status to ID.rc
+# (a line: the answer is whole once it ends with a newline).
 dir=` + lb.ConfDir + `/own/` + ctlDir + `
 exec 3<>"$dir/` + ctlPipe + `" || exit 1
 while IFS= read -r line <&3; do
@@ -49,7 +52,7 @@ while IFS= read -r line <&3; do
 	cmd=${line#* }
 	( (
 		eval "$cmd" >"$dir/$id.out" 2>&1 </dev/null
-		echo $? >"$dir/$id.tmp" && mv "$dir/$id.tmp" "$dir/$id.rc"
+		echo $? >"$dir/$id.rc"
 	) & )
 done
 `
@@ -119,7 +122,7 @@ func ctlRun(ctx context.Context, dir string, cmd []string) (int, string, error) 
 	defer tick.Stop()
 	checked := time.Now()
 	for {
-		if data, err := os.ReadFile(rc); err == nil {
+		if data, err := os.ReadFile(rc); err == nil && strings.HasSuffix(string(data), "\n") {
 			code, err := strconv.Atoi(strings.TrimSpace(string(data)))
 			if err != nil {
 				return 0, "", fmt.Errorf("the control script answered %q for %s", data, strings.Join(cmd, " "))
