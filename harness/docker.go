@@ -276,6 +276,10 @@ func Owned(ctx context.Context, pid int) (containers, networks []string, err err
 
 // TempDirsOf lists the temporary folders a process made with TempDir.
 func TempDirsOf(pid int) []string {
-	m, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+strconv.Itoa(pid)+"-*"))
-	return m
+	var out []string
+	for _, base := range tempBases() {
+		m, _ := filepath.Glob(filepath.Join(base, tempPrefix+strconv.Itoa(pid)+"-*"))
+		out = append(out, m...)
+	}
+	return out
 }
