@@ -27,6 +27,7 @@ import (
 	"mtlsconform/harness"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -88,6 +89,13 @@ const exitInterrupted = 130
 // signal ends the process at once; the next run sweeps what that left.
 func main() {
 	productapi.ServeIfAsked() // this executable, started as the backend, serves it and never returns
+	if os.Getenv("GOGC") == "" {
+		// A run is short and allocates fast (godog's bookkeeping, TLS,
+		// reports): collecting at 4x the live heap rather than 2x cost a
+		// matrix 3% less wall time (10 interleaved runs each) for 56 -> 82
+		// MB at most.
+		debug.SetGCPercent(400)
+	}
 	for k, v := range harness.TestcontainersEnv() {
 		os.Setenv(k, v)
 	}
