@@ -96,7 +96,11 @@ type Options struct {
 // SharedBackend is a backend that runs of one process share: their
 // requests are told apart by their ids, their OCSP answers by their CAs'
 // keys, which are each run's own.
-type SharedBackend struct{ env *Environment }
+type SharedBackend struct {
+	ready chan struct{} // closed once started, or not
+	env   *Environment  // nil where runs could not share one
+	err   error
+}
 
 // StartSharedBackend starts a backend for the runs of this process that
 // are given it (Options.Backend); opts is as for Start (the implementation
@@ -105,20 +109,50 @@ type SharedBackend struct{ env *Environment }
 // bridge, so each run has a network of its own) it starts nothing and
 // answers nil, which runs take as no shared backend. Close removes it.
 func StartSharedBackend(ctx context.Context, opts Options) (*SharedBackend, error) {
-	opts.backendOnly, opts.Backend = true, nil
-	env, err := Start(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	if !env.direct || env.network != nil || env.backendIP == "" {
-		return nil, env.Close(ctx)
-	}
-	return &SharedBackend{env: env}, nil
+	return BeginSharedBackend(ctx, opts).Wait()
 }
 
-// Close removes the shared backend (nothing for a nil one).
+// BeginSharedBackend is StartSharedBackend in the background: a run given
+// it waits for it only once its own balancer is starting, so the first
+// runs of a matrix no longer wait for a container before they start
+// theirs. A backend that did not start is no backend to share: each run
+// then starts its own (Wait says why).
+func BeginSharedBackend(ctx context.Context, opts Options) *SharedBackend {
+	b := &SharedBackend{ready: make(chan struct{})}
+	opts.backendOnly, opts.Backend = true, nil
+	go func() {
+		defer close(b.ready)
+		env, err := Start(ctx, opts)
+		switch {
+		case err != nil:
+			b.err = err
+		case !env.direct || env.network != nil || env.backendIP == "":
+			b.err = env.Close(ctx)
+		default:
+			b.env = env
+		}
+	}()
+	return b
+}
+
+// Wait waits for the backend's start: nil, and no error, where runs could
+// not share one.
+func (b *SharedBackend) Wait() (*SharedBackend, error) {
+	<-b.ready
+	if b.err != nil || b.env == nil {
+		return nil, b.err
+	}
+	return b, nil
+}
+
+// Close removes the shared backend (nothing for a nil one), once its
+// start has ended.
 func (b *SharedBackend) Close(ctx context.Context) error {
 	if b == nil {
+		return nil
+	}
+	<-b.ready
+	if b.env == nil {
 		return nil
 	}
 	return b.env.Close(ctx)
@@ -126,9 +160,13 @@ func (b *SharedBackend) Close(ctx context.Context) error {
 
 // usable says whether a run with these options, on this network, can use
 // the shared backend: on the default bridge, reached directly, as it is,
-// and serving the same products.
+// and serving the same products. It waits for the backend's start.
 func (b *SharedBackend) usable(e *Environment) bool {
-	return b != nil && e.direct && e.network == nil && slices.Equal(b.env.opts.Products, e.opts.Products)
+	if b == nil {
+		return false
+	}
+	<-b.ready
+	return b.env != nil && e.direct && e.network == nil && slices.Equal(b.env.opts.Products, e.opts.Products)
 }
 
 // Environment is one run's network, backend, server PKI and the load

@@ -363,3 +363,36 @@ func TestSharedBackend(t *testing.T) {
 		}
 	}
 }
+
+// A shared backend that did not start is none to share: a run given it
+// starts its own and serves, and Wait says why the shared one is missing.
+func TestSharedBackendThatFailedIsNotUsed(t *testing.T) {
+	t.Parallel()
+	harnesstest.RequireDocker(t)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel() // the shared backend's start is cut short
+	b := harness.BeginSharedBackend(gone, harness.Options{Implementation: all.Default(), Logf: t.Logf})
+	ctx := t.Context()
+	env, err := harness.Start(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf, Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close(context.Background())
+	root := pkitest.MustRootCA(t, "Partner Root CA")
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := verdict(t, ctx, env, bal, pkitest.MustClient(t, root, "partner")); got != "OK SUCCESS" {
+		t.Errorf("trusted partner: %q, want OK SUCCESS", got)
+	}
+	if st := env.Stats(); st.ContainersStarted != 2 {
+		t.Errorf("%d containers started, want 2 (its own backend and balancer)", st.ContainersStarted)
+	}
+	if shared, err := b.Wait(); shared != nil || err == nil {
+		t.Errorf("Wait: %v, %v; want none and the reason", shared, err)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Errorf("closing a backend that never started: %v", err)
+	}
+}

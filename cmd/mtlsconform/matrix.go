@@ -88,12 +88,10 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		width = max(width, len(j.name))
 	}
 	// One backend for every run: a container start each saved (about a
-	// second and 1-2 CPU-seconds of the engine here). A run that cannot
-	// reach it as its balancers would starts its own.
-	backend, err := harness.StartSharedBackend(ctx, harness.Options{Implementation: all.Default(), Warm: *warm, Logf: prefixLogger(stderr, "mtlsconform")})
-	if err != nil {
-		return err
-	}
+	// second and 1-2 CPU-seconds of the engine here). It starts beside the
+	// first runs' balancers; a run that cannot reach it as its balancers
+	// would, or finds it did not start, starts its own.
+	backend := harness.BeginSharedBackend(ctx, harness.Options{Implementation: all.Default(), Warm: *warm, Logf: prefixLogger(stderr, "mtlsconform")})
 	defer backend.Close(context.WithoutCancel(ctx))
 	docs := make([]contract.Document, len(jobs))
 	errs := make([]error, len(jobs))
@@ -116,6 +114,9 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}()
 	}
 	wg.Wait()
+	if _, err := backend.Wait(); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "mtlsconform: the shared backend did not start, so each run started its own: %v\n", err)
+	}
 	for i, err := range errs {
 		if err != nil {
 			return fmt.Errorf("%s: %w", jobs[i].name, err)
