@@ -56,15 +56,7 @@ func TestSlotsCopiedWhenTheMountIsNotOurs(t *testing.T) {
 	seenMarker = "slots/.not-there"
 	defer func() { seenMarker = slotMarker }()
 	env, root, leaf := mountLab(t)
-	ctx := context.Background()
-	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: leaf})
-	if err != nil || res.Status != 200 {
-		t.Fatalf("trusted partner through a copied-in slot: %v %v", err, res.Outcome())
-	}
+	servesTrusted(t, env, root, leaf, "a copied-in slot")
 	if h := env.slotHosts[0]; h.dir != "" {
 		t.Errorf("the shared balancer still has the mounted folder %s", h.dir)
 	}
@@ -165,6 +157,21 @@ func deliverRevocation(t *testing.T, env *Environment, root *pki.CA, leaf *pki.I
 	return bal
 }
 
+// servesTrusted brings up a Mandatory configuration trusting root and
+// checks that leaf gets the product list through it.
+func servesTrusted(t *testing.T, env *Environment, root *pki.CA, leaf *pki.Identity, through string) {
+	t.Helper()
+	ctx := context.Background()
+	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: leaf})
+	if err != nil || res.Status != 200 {
+		t.Fatalf("trusted partner through %s: %v %v", through, err, res.Outcome())
+	}
+}
+
 // TestConfigurationCopiedWhenTheMountIsEmpty plays an engine that mounts
 // an empty folder of its own where ours, with the main configuration, was
 // asked for: the balancer exits at once, starts again with everything
@@ -173,15 +180,7 @@ func TestConfigurationCopiedWhenTheMountIsEmpty(t *testing.T) {
 	writeConf = func(conf string, _ map[string][]byte) error { return writeConfFolder(conf, nil) }
 	defer func() { writeConf = writeConfFolder }()
 	env, root, leaf := mountLab(t)
-	ctx := context.Background()
-	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: leaf})
-	if err != nil || res.Status != 200 {
-		t.Fatalf("trusted partner through a copied-in configuration: %v %v", err, res.Outcome())
-	}
+	servesTrusted(t, env, root, leaf, "a copied-in configuration")
 	if h := env.slotHosts[0]; h.conf != "" || h.dir != "" {
 		t.Errorf("the shared balancer still mounts folders of this machine: conf %q, slots %q", h.conf, h.dir)
 	}
