@@ -47,7 +47,9 @@ func checkBaselineTools() error {
 // once against image and returns its wall time: certificates, two
 // containers, nine curl calls and the removal of the containers.
 func runBaseline(ctx context.Context, image string, n int) (time.Duration, error) {
-	dir, remove, err := harness.TempDir()
+	// On disk, where a team's script puts its files: the harness's own
+	// folder is in memory, which made this yardstick 10-15% faster.
+	dir, remove, err := harness.SystemTempDir()
 	if err != nil {
 		return 0, err
 	}

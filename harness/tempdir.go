@@ -15,11 +15,19 @@ const tempPrefix = "mtlsconform-run-"
 // TempDir makes a private (0700) temporary folder for one run's files and
 // returns a function that removes it; a later TempDir removes folders whose
 // process is gone (a run killed outright).
-func TempDir() (string, func(), error) {
+func TempDir() (string, func(), error) { return tempDirIn(tempBase()) }
+
+// SystemTempDir is TempDir in the system's temporary folder (TMPDIR, or
+// /tmp), never in memory: for what must cost what it costs anyone else,
+// such as the bench's shell-script baseline, whose mktemp would put its
+// files there.
+func SystemTempDir() (string, func(), error) { return tempDirIn(os.TempDir()) }
+
+func tempDirIn(base string) (string, func(), error) {
 	SweepTempDirs()
-	dir, err := os.MkdirTemp(tempBase(), tempPrefix+strconv.Itoa(os.Getpid())+"-")
+	dir, err := os.MkdirTemp(base, tempPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
-		return "", nil, fmt.Errorf("make a temporary folder in %s: %w (set TMPDIR to a folder you can write to)", tempBase(), err)
+		return "", nil, fmt.Errorf("make a temporary folder in %s: %w (set TMPDIR to a folder you can write to)", base, err)
 	}
 	var once sync.Once
 	return dir, func() { once.Do(func() { os.RemoveAll(dir) }) }, nil

@@ -57,6 +57,15 @@ func TestTempDirPlace(t *testing.T) {
 		t.Errorf("without TMPDIR a run's folder went to %q, want %q", got, want)
 	}
 
+	sys, removeSys, err := SystemTempDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeSys()
+	if filepath.Dir(sys) != filepath.Clean(os.TempDir()) {
+		t.Errorf("SystemTempDir made %s, want it in %s", sys, os.TempDir())
+	}
+
 	dir, remove, err := TempDir()
 	if err != nil {
 		t.Fatal(err)
