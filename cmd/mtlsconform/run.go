@@ -229,7 +229,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "out", "`folder` for the reports")
 	tags := fs.String("tags", "", "godog tag `expression` selecting scenarios, e.g. '@C1,@C2' or '@mandatory && ~@pitfall'")
 	format := fs.String("format", "none", "console `formatter` of godog: none, progress or pretty (reports are written whatever this says)")
-	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once")
+	conc := fs.Int("concurrency", 0, "scenarios run at once (default "+strconv.Itoa(runner.DefaultConcurrency)+
+		" against the reference, "+strconv.Itoa(runner.LiveConcurrency)+" against a --target)")
 	var ref referenceFlags
 	ref.register(fs)
 	profileName := fs.String("profile", "", "`profile` to judge by: "+strings.Join(profileNames(), ", ")+
@@ -243,7 +244,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *conc < 1 {
+	concSet := false
+	fs.Visit(func(f *flag.Flag) { concSet = concSet || f.Name == "concurrency" })
+	if concSet && *conc < 1 {
 		return usagef("--concurrency must be 1 or more")
 	}
 	switch *format {
@@ -289,6 +292,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if live != nil {
 		opts.Target = live
+	}
+	if opts.Concurrency == 0 {
+		opts.Concurrency = runner.DefaultConcurrency
+		if live != nil {
+			opts.Concurrency = runner.LiveConcurrency
+		}
 	}
 	if *featuresDir != "" {
 		if st, err := os.Stat(*featuresDir); err != nil || !st.IsDir() {
