@@ -40,7 +40,7 @@ const (
 	ctlMaxReq = 4000                   // below PIPE_BUF: a write of a line is never split
 )
 
-var ctlScriptText = `#!/bin/sh
+const ctlScriptText = `#!/bin/sh
 # Rendered by mtlsconform: runs the harness's commands in this container,
 # one a line ("ID COMMAND") from the pipe ` + lb.ConfDir + `/own/` + ctlDir + `/` + ctlPipe + `,
 # each in the background; its output goes to ID.out, then its status to ID.rc
@@ -51,6 +51,7 @@ while IFS= read -r line <&3; do
 	id=${line%% *}
 	cmd=${line#* }
 	( (
+		exec 3<&- # a daemon it starts keeps no hold on the pipe
 		eval "$cmd" >"$dir/$id.out" 2>&1 </dev/null
 		echo $? >"$dir/$id.rc"
 	) & )
