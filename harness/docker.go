@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -276,10 +275,5 @@ func Owned(ctx context.Context, pid int) (containers, networks []string, err err
 
 // TempDirsOf lists the temporary folders a process made with TempDir.
 func TempDirsOf(pid int) []string {
-	var out []string
-	for _, base := range tempBases() {
-		m, _ := filepath.Glob(filepath.Join(base, tempPrefix+strconv.Itoa(pid)+"-*"))
-		out = append(out, m...)
-	}
-	return out
+	return tempGlob(tempPrefix + strconv.Itoa(pid) + "-*")
 }

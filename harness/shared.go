@@ -460,7 +460,11 @@ func fillFolder(dir, folder string, files map[string][]byte) error {
 }
 
 // writeRenamed writes data to path through a file in stage renamed onto
-// it: a reader sees the old file or the new one, never half of one.
+// it: a reader sees the old file or the new one, never half of one. Not
+// pki.WriteFileAtomic: that one syncs each file to disk (a kept
+// balancer's folder is on disk, and slots are written on a run's hot
+// path, for a balancer that needs no durability) and stages beside path,
+// inside the folder the balancer reads.
 func writeRenamed(stage, path string, data []byte, mode os.FileMode) error {
 	f, err := os.CreateTemp(stage, filepath.Base(path)+"-")
 	if err != nil {
@@ -806,8 +810,7 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 		return
 	}
 	if err := e.reload(ctx, impl.Reload(), h); err != nil {
-		st, serr := h.c.State(ctx)
-		e.refused(h, batch, err, serr == nil && !st.Running)
+		e.refused(h, batch, err, exited(ctx, h.c))
 		return
 	}
 	grace, cancelGrace := context.WithTimeout(ctx, slotReloadGrace)

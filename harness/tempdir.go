@@ -67,13 +67,8 @@ func tempBases() []string {
 
 // SweepTempDirs removes temporary folders of runs whose process is gone.
 func SweepTempDirs() []string {
-	var matches []string
-	for _, base := range tempBases() {
-		m, _ := filepath.Glob(filepath.Join(base, tempPrefix+"*"))
-		matches = append(matches, m...)
-	}
 	var removed []string
-	for _, m := range matches {
+	for _, m := range tempGlob(tempPrefix + "*") {
 		rest := strings.TrimPrefix(filepath.Base(m), tempPrefix)
 		pid, _, _ := strings.Cut(rest, "-")
 		if n, err := strconv.Atoi(pid); err == nil && !processAlive(n) {
@@ -83,4 +78,15 @@ func SweepTempDirs() []string {
 		}
 	}
 	return removed
+}
+
+// tempGlob matches pattern (a folder name) in every folder runs' folders
+// may be in.
+func tempGlob(pattern string) []string {
+	var out []string
+	for _, base := range tempBases() {
+		m, _ := filepath.Glob(filepath.Join(base, pattern))
+		out = append(out, m...)
+	}
+	return out
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 
 	"mtlsconform/bench"
@@ -57,7 +56,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *warmRuns < 0 {
 		*warmRuns = *runs
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+		if inCI() {
 			*warmRuns = 0
 		}
 	} else if err := checkWarm(*warmRuns > 0); err != nil {

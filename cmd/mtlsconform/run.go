@@ -246,8 +246,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	concSet := false
 	fs.Visit(func(f *flag.Flag) { concSet = concSet || f.Name == "concurrency" })
-	if concSet && *conc < 1 {
+	switch {
+	case concSet && *conc < 1:
 		return usagef("--concurrency must be 1 or more")
+	case !concSet && lf.target != "":
+		*conc = runner.LiveConcurrency
+	case !concSet:
+		*conc = runner.DefaultConcurrency
 	}
 	switch *format {
 	case "none", "progress", "pretty":
@@ -292,12 +297,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if live != nil {
 		opts.Target = live
-	}
-	if opts.Concurrency == 0 {
-		opts.Concurrency = runner.DefaultConcurrency
-		if live != nil {
-			opts.Concurrency = runner.LiveConcurrency
-		}
 	}
 	if *featuresDir != "" {
 		if st, err := os.Stat(*featuresDir); err != nil || !st.IsDir() {
@@ -479,10 +478,16 @@ func warmFlag(fs *flag.FlagSet) *bool {
 // checkWarm refuses --warm in CI (CI set): a CI job must leave nothing
 // running, and its runs prove what a fresh start does.
 func checkWarm(warm bool) error {
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); warm && ci {
+	if warm && inCI() {
 		return usagef("--warm keeps containers running after the run, which a CI job must not (CI=%s): run without --warm", os.Getenv("CI"))
 	}
 	return nil
+}
+
+// inCI says whether this runs as a CI job (CI set to a true value).
+func inCI() bool {
+	ci, _ := strconv.ParseBool(os.Getenv("CI"))
+	return ci
 }
 
 // referenceFlags pick the reference implementation and, optionally, an
