@@ -15,7 +15,8 @@
 # nobody or www-data). The balancers read only what the harness renders
 # under /etc/mtlsconform, never Debian's own configuration, and dash and
 # coreutils are there for the commands the harness runs inside (Caddy's
-# slot starter). Before the image is imported, BINARY must be found in it
+# slot starter), bash for its /dev/tcp: the harness asks it whether the
+# containers reach the backend it serves on this machine. Before the image is imported, BINARY must be found in it
 # with every library it links to, or the build fails saying which is missing.
 set -euo pipefail
 usage='usage: build-image.sh TAG PACKAGES NAME BINARY'
@@ -58,13 +59,19 @@ if chroot "$root" /lib64/ld-linux-x86-64.so.2 --verify "$path" >/dev/null 2>&1; 
 fi
 CHECK
 
+# The recipe label names this script and the packages: the harness and
+# build-images.sh rebuild an image whose recipe is not the current one
+# (harness/images.go: imageRecipe computes the same).
+recipe=$({ cat "$0"; printf '%s\n' "$packages"; } | sha256sum | cut -c1-16)
+
 mmdebstrap --quiet --variant=extract \
-  --include="base-passwd,dash,coreutils,libc6,$packages" \
+  --include="base-passwd,dash,bash,coreutils,libc6,$packages" \
   --extract-hook="$accounts" \
   --extract-hook="sh $work/check.sh \"\$1\" $binary \"$packages\"" \
   --format=tar "$suite" "$work/rootfs.tar"
 
 docker import \
   --change "LABEL org.mtlsconform.image=$name" \
+  --change "LABEL org.mtlsconform.recipe=$recipe" \
   "$work/rootfs.tar" "$tag" >/dev/null
 echo "built $tag"

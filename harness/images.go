@@ -101,15 +101,21 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 		return false, err
 	}
 	defer unlock()
-	ok, err := imageExists(ctx, cli, ref)
-	if err != nil || ok {
-		return false, err
-	}
-	if own == nil || own.Image() != ref {
+	ours := own != nil && own.Image() == ref
+	img, err := cli.ImageInspect(ctx, ref)
+	switch {
+	case err != nil && !isNotFound(err):
+		return false, fmt.Errorf("inspect image %s: %w", ref, err)
+	case err == nil && (!ours || img.Config != nil && img.Config.Labels[recipeLabel] == imageRecipe(own.Packages())):
+		return false, nil
+	case err == nil:
+		logf("rebuilding %s: it was built from an older recipe (harness/build-image.sh or the packages changed)", ref)
+	case !ours:
 		return false, fmt.Errorf("load balancer image %s is not on this machine and is not one the project builds: "+
 			"load or pull it first (docker pull %s), or leave the image setting at its default", ref, ref)
+	default:
+		logf("building %s from Debian packages (mmdebstrap; about 10 s, once)", ref)
 	}
-	logf("building %s from Debian packages (mmdebstrap; about 10 s, once)", ref)
 	script, err := os.CreateTemp("", "mtlsconform-build-image-*.sh")
 	if err != nil {
 		return false, fmt.Errorf("build image %s: %w", ref, err)
@@ -125,7 +131,25 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 		return false, fmt.Errorf("build image %s: %v\n%s\n(run scripts/prereqs.sh to install mmdebstrap and Docker, then try again)",
 			ref, err, strings.TrimSpace(string(out)))
 	}
+	if img.ID != "" {
+		// The older build, now untagged; kept where a container still runs it.
+		cli.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{})
+	}
 	return true, nil
+}
+
+// recipeLabel names what an image of the project's was built from: its
+// build script and packages (build-image.sh sets it).
+const recipeLabel = "org.mtlsconform.recipe"
+
+// imageRecipe is the recipe label build-image.sh gives an image of these
+// packages: an image whose label differs was built by another script or
+// package list, and is built again.
+func imageRecipe(packages string) string {
+	h := sha256.New()
+	h.Write(buildImageScript)
+	io.WriteString(h, packages+"\n")
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // EnsureBackendImage makes sure an image that runs this very executable

@@ -20,10 +20,21 @@ while IFS=$'\t' read -r name image packages binary; do
   if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then
     continue
   fi
-  docker image inspect "$image" >/dev/null 2>&1 && continue
-  # The harness's lock (harness/images.go: lockImages) taken by flock(1).
-  step "building $image from Debian packages (mmdebstrap; about 10 s, once)" \
-    flock "$lockdir/images.lock" sh -c 'docker image inspect "$1" >/dev/null 2>&1 || bash harness/build-image.sh "$1" "$2" "$3" "$4"' _ "$image" "$packages" "$name" "$binary" ||
+  # What build-image.sh labels its image with (harness/images.go:
+  # imageRecipe): an image of another recipe is built again.
+  recipe=$({ cat harness/build-image.sh; printf '%s\n' "$packages"; } | sha256sum | cut -c1-16)
+  old=$(docker image inspect -f '{{.Id}} {{index .Config.Labels "org.mtlsconform.recipe"}}' "$image" 2>/dev/null || true)
+  [ "${old#* }" = "$recipe" ] && continue
+  what="building $image from Debian packages (mmdebstrap; about 10 s, once)"
+  [ -n "$old" ] && what="rebuilding $image: it was built from an older recipe (about 10 s)"
+  # The harness's lock (harness/images.go: lockImages) taken by flock(1);
+  # under it, the image is looked at again: a run may have built it.
+  step "$what" \
+    flock "$lockdir/images.lock" sh -c '
+      [ "$(docker image inspect -f "{{index .Config.Labels \"org.mtlsconform.recipe\"}}" "$1" 2>/dev/null)" = "$5" ] ||
+        bash harness/build-image.sh "$1" "$2" "$3" "$4"' _ "$image" "$packages" "$name" "$binary" "$recipe" ||
     status=$?
+  # The older build, untagged now (kept where a container still runs it).
+  [ -n "$old" ] && docker image rm "${old%% *}" >/dev/null 2>&1 || true
 done < <(cat lb/*/image.tsv)
 exit "$status"
