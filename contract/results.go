@@ -131,7 +131,16 @@ type Stats struct {
 	// one used instead of starting its own (--warm).
 	ContainersKept int
 	LoadBalancers  int
+	// Backend says where the backend behind the balancers ran
+	// (BackendHere, BackendContainer); empty for a live target's run.
+	Backend string
 }
+
+// Where a run's backend ran (Stats.Backend).
+const (
+	BackendHere      = "served by this program"
+	BackendContainer = "in a container"
+)
 
 // RunResult is what a run produced.
 type RunResult struct {

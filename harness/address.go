@@ -27,6 +27,7 @@ func (e *Environment) chooseNetwork(ctx context.Context) error {
 		res, err := e.docker.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
 		if err == nil && res.Network.Driver == "bridge" && res.Network.Options["com.docker.network.bridge.enable_icc"] != "false" && reaches(res.Network.IPAM.Config) {
 			e.netName, e.direct = res.Network.Name, true
+			e.gateway, e.subnet, _ = bridgeGateway(res.Network.IPAM.Config)
 			return nil
 		}
 	}
@@ -94,18 +95,24 @@ func (e *Environment) backendHost() testcontainers.CustomizeRequestOption {
 
 // pointAtBackend makes a configuration name the backend by its address on
 // the default bridge, which has no names: a shared balancer started before
-// the backend had one, and a balancer's own container may read its
-// /etc/hosts line late (Traffic Server: a second after it serves).
-func (e *Environment) pointAtBackend(files map[string][]byte) {
-	if e.network != nil || e.backendIP == "" {
-		return
+// the backend had one, a balancer's own container may read its /etc/hosts
+// line late (Traffic Server: a second after it serves), and a backend this
+// program serves has a port of its own. It waits for the run's backend to
+// be settled.
+func (e *Environment) pointAtBackend(ctx context.Context, files map[string][]byte) error {
+	if err := e.settled(ctx); err != nil {
+		return err
 	}
-	from, to := []byte(lb.BackendAlias+":"+strings.TrimSuffix(lb.BackendPort, "/tcp")), []byte(net.JoinHostPort(e.backendIP, strings.TrimSuffix(lb.BackendPort, "/tcp")))
+	if e.network != nil || e.backendIP == "" {
+		return nil
+	}
+	from, to := []byte(lb.Backend), []byte(net.JoinHostPort(e.backendIP, e.backendPort))
 	for name, data := range files {
 		if !strings.HasSuffix(name, ".pem") && !strings.HasSuffix(name, ".key") {
 			files[name] = bytes.ReplaceAll(data, from, to)
 		}
 	}
+	return nil
 }
 
 // networkIP is a container's address on the run's network.

@@ -89,6 +89,10 @@ type Options struct {
 	// the run cannot keep them (its own network, published ports) or
 	// another run uses them, it starts its own, as without Warm.
 	Warm bool
+	// BackendContainer runs the backend in a container even where this
+	// program could serve it itself on the engine's default bridge
+	// (localbackend.go).
+	BackendContainer bool
 	// backendOnly starts no balancer (StartSharedBackend).
 	backendOnly bool
 }
@@ -166,7 +170,8 @@ func (b *SharedBackend) usable(e *Environment) bool {
 		return false
 	}
 	<-b.ready
-	return b.env != nil && e.direct && e.network == nil && slices.Equal(b.env.opts.Products, e.opts.Products)
+	return b.env != nil && e.direct && e.network == nil && slices.Equal(b.env.opts.Products, e.opts.Products) &&
+		(b.env.local == nil || e.localBackendFits()) // one this program serves: where the run can ask a balancer of its own
 }
 
 // Environment is one run's network, backend, server PKI and the load
@@ -192,6 +197,22 @@ type Environment struct {
 	// publishing; there the balancers reach the backend at backendIP.
 	netName   string
 	backendIP string
+	// backendPort is the backend's port as the balancers reach it: its
+	// container's, or the one this program serves it on.
+	backendPort string
+	// gateway and subnet are the default bridge's, where the run is on it
+	// and the gateway is an address of this machine's: this program can
+	// serve the backend there (localbackend.go).
+	gateway netip.Addr
+	subnet  netip.Prefix
+	// local is the backend this run serves itself; nil when it runs in a
+	// container or is the process's shared one.
+	local *localBackend
+	// backendSettled closes once the backend the balancers are pointed at
+	// is the one the run keeps; backendErr says why there is none.
+	backendSettled chan struct{}
+	backendErr     error
+	backendWhere   string // contract.BackendHere or BackendContainer
 
 	mu           sync.Mutex
 	lbs          map[string]*served
@@ -268,7 +289,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Environment{RunID: newRunID(), opts: opts, docker: cli, lbs: map[string]*served{}}
+	e := &Environment{RunID: newRunID(), opts: opts, docker: cli, lbs: map[string]*served{}, backendSettled: make(chan struct{})}
 	e.alive, e.endAlive = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
@@ -297,6 +318,12 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 			return err
 		},
 		func() (err error) {
+			if err := e.chooseNetwork(ctx); err != nil {
+				return err
+			}
+			if e.localBackendFits() {
+				return nil // its image only if the balancers cannot reach this program
+			}
 			var built bool
 			backendRef, built, err = ensureBackendImage(ctx, cli, opts.Implementation)
 			if built {
@@ -304,7 +331,6 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 			}
 			return err
 		},
-		func() error { return e.chooseNetwork(ctx) },
 	); err != nil {
 		return nil, err
 	}
@@ -313,16 +339,34 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 			return nil, err
 		}
 	}
+	var first *slotHost // asked whether it reaches a backend this program serves
 	if host, ok := hostOf(opts.Implementation); ok && !opts.ContainerPerConfig && !opts.backendOnly {
 		e.mu.Lock()
-		e.startSlotHost(ctx, host)
+		first = e.startSlotHost(ctx, host)
 		e.mu.Unlock()
 	}
 	if b := opts.Backend; b.usable(e) {
-		e.backURL, e.backendIP = b.env.backURL, b.env.backendIP
+		e.backURL, e.backendIP, e.backendPort, e.backendWhere = b.env.backURL, b.env.backendIP, b.env.backendPort, b.env.backendWhere
+		if l := b.env.local; l != nil {
+			e.checkLocalBackend(first, l.addr, backendRef)
+		} else {
+			e.settleBackend(nil)
+		}
 		return e, nil
 	}
-	if err := e.startBackend(ctx, backendRef); err != nil {
+	if e.localBackendFits() {
+		l, err := serveLocalBackend(e.gateway, e.subnet, opts.Products)
+		if err == nil {
+			e.local = l
+			e.useLocalBackend(l)
+			e.checkLocalBackend(first, l.addr, backendRef)
+			return e, nil
+		}
+		opts.Logf("%v: the backend runs in a container", err)
+	}
+	err = e.backendContainer(ctx, backendRef)
+	e.settleBackend(err)
+	if err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -449,6 +493,7 @@ func (e *Environment) startBackend(ctx context.Context, ref string) error {
 		e.backendIP, err = e.networkIP(ctx, c)
 	}
 	if err == nil {
+		e.backendPort, e.backendWhere = backendContainerPort, contract.BackendContainer
 		err = e.waitHealthy(ctx, e.backURL+productapi.HealthPath)
 	}
 	if err != nil {
@@ -509,12 +554,13 @@ func (e *Environment) Acquire(ctx context.Context, cfg lb.Config) (*LoadBalancer
 		// The backend by its address, as in a slot: a balancer that reads
 		// /etc/hosts late or not at all (Traffic Server) has it at once.
 		files := maps.Clone(r.Files)
-		e.pointAtBackend(files)
-		r.Files = files
-		var bals []*LoadBalancer
-		bals, entry.err = e.startLB(ctx, cfg.WithDefaults(), r, e.opts.Image, []listener{{tls: lb.Port, plain: lb.PlainPort}}, start...)
-		if entry.err == nil {
-			entry.lb = bals[0]
+		if entry.err = e.pointAtBackend(ctx, files); entry.err == nil {
+			r.Files = files
+			var bals []*LoadBalancer
+			bals, entry.err = e.startLB(ctx, cfg.WithDefaults(), r, e.opts.Image, []listener{{tls: lb.Port, plain: lb.PlainPort}}, start...)
+			if entry.err == nil {
+				entry.lb = bals[0]
+			}
 		}
 	}
 	close(entry.ready)
@@ -578,6 +624,12 @@ func (e *Environment) CustomLoadBalancers(ctx context.Context, c CustomLB) ([]*L
 		e.opts.Logf("built %s", c.Balancer.Image())
 	}
 	r := lb.Rendered{Files: c.Files, Key: "custom-" + lb.HashFiles(c.Files)}
+	// Files named productapi:8080; the backend may be elsewhere.
+	files := maps.Clone(c.Files)
+	if err := e.pointAtBackend(ctx, files); err != nil {
+		return nil, err
+	}
+	r.Files = files
 	return e.startLB(ctx, lb.Config{Mode: "custom"}, r, c.Balancer.Image(), ports, testcontainers.WithCmd(c.Cmd...))
 }
 
@@ -767,6 +819,9 @@ func (e *Environment) Caller() *partner.Caller {
 func (e *Environment) BackendRequests(ctx context.Context, id string) ([]productapi.Echo, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeouts.Request)
 	defer cancel()
+	if err := e.settled(ctx); err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.backURL+productapi.RequestsPath+"?id="+url.QueryEscape(id), nil)
 	if err != nil {
 		return nil, err
@@ -788,6 +843,7 @@ func (e *Environment) BackendRequests(ctx context.Context, id string) ([]product
 
 // OCSPAdmin tells the backend's OCSP responder what to answer (C24).
 func (e *Environment) OCSPAdmin() productapi.OCSPAdmin {
+	<-e.backendSettled // bounded: a check and a container start
 	return productapi.OCSPAdmin{Base: e.backURL, Client: &http.Client{Timeout: e.opts.Timeouts.Request}}
 }
 
@@ -801,7 +857,15 @@ func (e *Environment) Implementation() lb.Implementation { return e.opts.Impleme
 func (e *Environment) Stats() contract.Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return contract.Stats{ContainersStarted: int(e.started.Load()), ContainersKept: int(e.reused.Load()), LoadBalancers: len(e.lbs)}
+	st := contract.Stats{ContainersStarted: int(e.started.Load()), ContainersKept: int(e.reused.Load()), LoadBalancers: len(e.lbs)}
+	select {
+	case <-e.backendSettled:
+		if e.backendErr == nil {
+			st.Backend = e.backendWhere
+		}
+	default:
+	}
+	return st
 }
 
 // ReleaseLoadBalancers removes every load balancer started so far, shared
@@ -898,6 +962,9 @@ func (e *Environment) Close(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 			e.docker.Close()
+		}
+		if e.local != nil {
+			e.local.stop()
 		}
 		removeSlotDirs(gone)
 		e.warmHosts.release()

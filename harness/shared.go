@@ -603,7 +603,9 @@ func (e *Environment) separateSlot(ctx context.Context, impl lb.Separate, cfg lb
 	if err != nil {
 		return nil, err
 	}
-	e.pointAtBackend(slot)
+	if err := e.pointAtBackend(ctx, slot); err != nil {
+		return nil, err
+	}
 	files, start, reload, err := impl.Separate(slot, id)
 	if err != nil {
 		return nil, err
@@ -620,7 +622,9 @@ func (e *Environment) processSlot(ctx context.Context, impl lb.Processes, cfg lb
 	}
 	id, port := slotID(h.first+n), slotBasePort+h.first+n
 	r.Files = maps.Clone(r.Files)
-	e.pointAtBackend(r.Files)
+	if err := e.pointAtBackend(ctx, r.Files); err != nil {
+		return nil, err
+	}
 	files, start, err := impl.Process(r, id, port)
 	if err != nil {
 		return nil, err
@@ -706,7 +710,9 @@ func (e *Environment) slotOnce(ctx context.Context, impl lb.Multiplexed, cfg lb.
 	if err != nil {
 		return nil, err
 	}
-	e.pointAtBackend(files)
+	if err := e.pointAtBackend(ctx, files); err != nil {
+		return nil, err
+	}
 	req := &slotRequest{id: id, port: port, files: files, done: make(chan struct{}),
 		lb: &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c, host: h, slot: id}}
 	if req.lb.URL, err = e.slotURL(ctx, h, port, "https"); err != nil {

@@ -454,8 +454,8 @@ func (e *Environment) takeWarm(ctx context.Context, backendRef string) error {
 			e.opts.Logf("%s runs its configurations as processes of their own: its balancers are not kept (--warm), the backend is", impl.Name())
 		}
 	}
-	if e.opts.Backend.usable(e) {
-		return nil // the process's shared backend serves this run
+	if e.opts.Backend.usable(e) || e.localBackendFits() {
+		return nil // the process's shared backend, or this program, serves this run
 	}
 	u, ok, err := takeWarm(backendWarmKey(backendRef, e.opts.Products), false)
 	switch {

@@ -21,13 +21,18 @@ import (
 	"mtlsconform/lb/all"
 )
 
-// TestWarmContainersServeTheNextRun: a run with Warm leaves its backend
-// and shared balancer running; the next one uses them (no container
-// started) and proves its configuration on a port no earlier run used; a
-// run beside it, while they are taken, starts a balancer of its own; and
-// a sweep removes what no run holds.
+// TestWarmContainersServeTheNextRun: a run with Warm leaves its shared
+// balancer, and its backend where that is a container, running; the next
+// one uses them (no container started) and proves its configuration on a
+// port no earlier run used; a run beside it, while they are taken, starts
+// a balancer of its own; and a sweep removes what no run holds.
 func TestWarmContainersServeTheNextRun(t *testing.T) {
 	harnesstest.RequireDocker(t)
+	t.Run("backend served by the harness", func(t *testing.T) { warmRuns(t, false) })
+	t.Run("backend in a container", func(t *testing.T) { warmRuns(t, true) })
+}
+
+func warmRuns(t *testing.T, backendContainer bool) {
 	// Kept units are found through the cache folder: this test's own.
 	cache := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", cache)
@@ -69,7 +74,7 @@ func TestWarmContainersServeTheNextRun(t *testing.T) {
 	cfg := lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)}
 	start := func() *harness.Environment {
 		t.Helper()
-		env, err := harness.Start(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf, Warm: true})
+		env, err := harness.Start(ctx, harness.Options{Implementation: all.Default(), Logf: t.Logf, Warm: true, BackendContainer: backendContainer})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,12 +111,20 @@ func TestWarmContainersServeTheNextRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stats(first, "first run", 2, 0)
+	// kb: a backend container is kept (asked for); b: the harness could
+	// not serve the backend (a firewall), so each run starts one.
+	kb, b := 0, 0
+	if backendContainer {
+		kb = 1
+	} else {
+		b = harnesstest.OwnBackendContainers(first.Stats())
+	}
+	stats(first, "first run", 1+kb+b, 0)
 	if err := first.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(kept()); n != 2 {
-		t.Fatalf("after the first run: %d kept containers, want 2 (backend and balancer)", n)
+	if n := len(kept()); n != 1+kb {
+		t.Fatalf("after the first run: %d kept containers, want %d (the balancer, and a backend container if asked for)", n, 1+kb)
 	}
 	ownAddr := strings.TrimPrefix(own.URL, "https://")
 	if conn, err := net.DialTimeout("tcp", ownAddr, 2*time.Second); err == nil {
@@ -121,7 +134,7 @@ func TestWarmContainersServeTheNextRun(t *testing.T) {
 
 	second := start()
 	bal2 := serve(second, "second run")
-	stats(second, "second run", 0, 2)
+	stats(second, "second run", b, 1+kb)
 	if bal2.URL == bal1.URL {
 		t.Errorf("the second run's configuration is served on %s, the port of the first run's: a port serves one configuration", bal2.URL)
 	}
@@ -130,23 +143,23 @@ func TestWarmContainersServeTheNextRun(t *testing.T) {
 	// time starts its own, and shares the backend.
 	third := start()
 	serve(third, "run beside it")
-	stats(third, "run beside it", 1, 1)
+	stats(third, "run beside it", 1+b, kb)
 	if err := third.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := second.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(kept()); n != 2 {
-		t.Errorf("after three runs: %d kept containers, want the same 2 (the third run's own balancer removed)", n)
+	if n := len(kept()); n != 1+kb {
+		t.Errorf("after three runs: %d kept containers, want the same %d (the third run's own balancer removed)", n, 1+kb)
 	}
 
 	// A sweep (mtlsconform sweep) removes kept containers no run holds.
 	if _, err := harness.Sweep(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if ids := kept(); len(keys) != 2 || len(ids) != 0 {
-		t.Errorf("after a sweep: %d kept containers left of %d units, want none of 2", len(ids), len(keys))
+	if ids := kept(); len(keys) != 1+kb || len(ids) != 0 {
+		t.Errorf("after a sweep: %d kept containers left of %d units, want none of %d", len(ids), len(keys), 1+kb)
 	}
 	if dirs, _ := os.ReadDir(filepath.Join(cache, "mtlsconform", "warm")); len(dirs) != 0 {
 		t.Errorf("after a sweep: %d kept units' folders left, want none", len(dirs))

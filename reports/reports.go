@@ -42,6 +42,7 @@ type page struct {
 	Generated  string
 	Wall       time.Duration
 	Containers int
+	Backend    string // where the backend ran: contract.Stats.Backend
 	CountLine  string
 	Modes      []contract.Mode
 	Matrix     []Row
@@ -59,6 +60,7 @@ func newPage(r contract.RunResult) page {
 		Generated:  time.Now().UTC().Format(time.RFC3339),
 		Wall:       r.Wall.Round(time.Millisecond),
 		Containers: r.Stats.ContainersStarted,
+		Backend:    r.Stats.Backend,
 		CountLine:  contract.CountLine(r.Results),
 		Modes:      contract.Modes,
 		Matrix:     Matrix(r.Results),

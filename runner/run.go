@@ -63,6 +63,9 @@ type RunOptions struct {
 	// slots of one balancer; a network of its own with ports published on
 	// 127.0.0.1 instead of the engine's default bridge.
 	ContainerPerConfig, PublishPorts bool
+	// BackendContainer runs the backend in a container even where the
+	// harness could serve it itself (harness.Options.BackendContainer).
+	BackendContainer bool
 	// Backend is a backend the reference shares with other runs of this
 	// process (harness.Options.Backend).
 	Backend *harness.SharedBackend
@@ -132,7 +135,8 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	target := o.Target
 	if target == nil {
 		target = &Reference{Options: harness.Options{Implementation: o.Implementation, Image: o.Image, Logf: o.Logf,
-			ContainerPerConfig: o.ContainerPerConfig, PublishPorts: o.PublishPorts, Backend: o.Backend, Warm: o.Warm}, Mutations: o.Mutations}
+			ContainerPerConfig: o.ContainerPerConfig, PublishPorts: o.PublishPorts, BackendContainer: o.BackendContainer,
+			Backend: o.Backend, Warm: o.Warm}, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
 	}

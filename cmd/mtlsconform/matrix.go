@@ -44,6 +44,8 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once within each implementation")
 	parallel := fs.Int("parallel", 2, "implementations run at once")
 	warm := warmFlag(fs)
+	backendContainer := fs.Bool("backend-container", false,
+		"run the backend in a container even where mtlsconform can serve it itself on the engine's default bridge")
 	var schemeArgs stringList
 	fs.Var(&schemeArgs, "scheme", "header `scheme`s (repeatable or comma-separated; all: every built-in; default dlb): "+strings.Join(contract.SchemeNames(), ", ")+", or a scheme file")
 	if err := parseFlags(fs, args); err != nil {
@@ -87,11 +89,13 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, j := range jobs {
 		width = max(width, len(j.name))
 	}
-	// One backend for every run: a container start each saved (about a
-	// second and 1-2 CPU-seconds of the engine here). It starts beside the
-	// first runs' balancers; a run that cannot reach it as its balancers
-	// would, or finds it did not start, starts its own.
-	backend := harness.BeginSharedBackend(ctx, harness.Options{Implementation: all.Default(), Warm: *warm, Logf: prefixLogger(stderr, "mtlsconform")})
+	// One backend for every run, served by this program where its
+	// balancers reach it (else a container: a start each saved, about a
+	// second and 1-2 CPU-seconds of the engine here). A container starts
+	// beside the first runs' balancers; a run that cannot reach it as its
+	// balancers would, or finds it did not start, starts its own.
+	backend := harness.BeginSharedBackend(ctx, harness.Options{Implementation: all.Default(), Warm: *warm,
+		BackendContainer: *backendContainer, Logf: prefixLogger(stderr, "mtlsconform")})
 	defer backend.Close(context.WithoutCancel(ctx))
 	docs := make([]contract.Document, len(jobs))
 	errs := make([]error, len(jobs))
@@ -105,7 +109,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			opts := runner.RunOptions{Implementation: j.impl, Scheme: j.scheme, Tags: *tags, Concurrency: *conc,
-				Backend: backend, Warm: *warm, Logf: prefixLogger(stderr, "mtlsconform "+j.name)}
+				Backend: backend, BackendContainer: *backendContainer, Warm: *warm, Logf: prefixLogger(stderr, "mtlsconform "+j.name)}
 			res, err := runWithReports(ctx, opts, j.dir, "none", &logs[i])
 			docs[i], errs[i] = contract.NewDocument(res), err
 			if err == nil {

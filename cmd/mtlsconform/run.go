@@ -276,8 +276,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if live != nil && (ref.impl != all.Default().Name() || ref.image != "" || len(mutations) > 0 || ref.containerPerConfig || ref.publishPorts) {
-		return usagef("--impl, --image, --mutation, --container-per-config and --publish-ports choose how the reference runs; a --target is what it is (judge it by --profile)")
+	if live != nil && (ref.impl != all.Default().Name() || ref.image != "" || len(mutations) > 0 || ref.containerPerConfig || ref.publishPorts || ref.backendContainer) {
+		return usagef("--impl, --image, --mutation, --container-per-config, --publish-ports and --backend-container choose how the reference runs; a --target is what it is (judge it by --profile)")
 	}
 	scheme, err := lf.headerScheme()
 	if err != nil {
@@ -292,7 +292,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opts := runner.RunOptions{
 		Tags: *tags, Concurrency: *conc, Profile: profile, Scheme: scheme,
 		Implementation: impl, Image: ref.image, Mutations: mutations,
-		ContainerPerConfig: ref.containerPerConfig, PublishPorts: ref.publishPorts, Warm: *warm,
+		ContainerPerConfig: ref.containerPerConfig, PublishPorts: ref.publishPorts, BackendContainer: ref.backendContainer, Warm: *warm,
 		Logf: prefixLogger(stderr, "mtlsconform"),
 	}
 	if live != nil {
@@ -416,6 +416,9 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 	if res.Stats.ContainersKept > 0 {
 		extra += fmt.Sprintf(" started and %d kept by an earlier run", res.Stats.ContainersKept)
 	}
+	if res.Stats.Backend != "" {
+		extra += ", backend " + res.Stats.Backend
+	}
 	fmt.Fprintf(stdout, "%s (%s, header scheme %s%s, %v)\n", contract.CountLine(res.Results), res.Target, res.Scheme, extra, res.Wall.Round(time.Millisecond))
 	if runErr != nil {
 		return res, &envError{fmt.Errorf("%w (the run itself finished: its reports are written)", runErr)}
@@ -493,8 +496,8 @@ func inCI() bool {
 // referenceFlags pick the reference implementation and, optionally, an
 // image to run it from instead of the one built offline.
 type referenceFlags struct {
-	impl, image                      string
-	containerPerConfig, publishPorts bool
+	impl, image                                        string
+	containerPerConfig, publishPorts, backendContainer bool
 }
 
 func (r *referenceFlags) register(fs *flag.FlagSet) {
@@ -505,6 +508,8 @@ func (r *referenceFlags) register(fs *flag.FlagSet) {
 		"start a balancer container for every configuration instead of serving them all from one balancer by reloads (slower; to compare)")
 	fs.BoolVar(&r.publishPorts, "publish-ports", false,
 		"give the run a network of its own and publish ports on 127.0.0.1, even where the engine's default bridge is reachable")
+	fs.BoolVar(&r.backendContainer, "backend-container", false,
+		"run the backend in a container even where mtlsconform can serve it itself on the engine's default bridge")
 }
 
 func (r *referenceFlags) implementation() (lb.Implementation, error) {

@@ -50,7 +50,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	rep, err := selftest.Run(ctx, selftest.Options{
 		Mutants: mutants, Concurrency: *conc, Focused: *focused,
 		Harness: harness.Options{Implementation: impl, Image: ref.image, Logf: prefixLogger(stderr, "mtlsconform"),
-			ContainerPerConfig: ref.containerPerConfig, PublishPorts: ref.publishPorts},
+			ContainerPerConfig: ref.containerPerConfig, PublishPorts: ref.publishPorts, BackendContainer: ref.backendContainer},
 		OnReference: func(failed []string, wall time.Duration) {
 			fmt.Fprintf(stdout, "reference: %s (%v)\n", selftest.Baseline(failed), wall.Round(time.Millisecond))
 		},

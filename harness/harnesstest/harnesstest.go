@@ -12,6 +12,7 @@ import (
 
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/productapi"
 	"mtlsconform/harness"
 )
@@ -55,4 +56,14 @@ func RequireDocker(tb testing.TB) {
 		}
 		tb.Skipf("SKIPPED — NO DOCKER: end-to-end test not run: %v", err)
 	}
+}
+
+// OwnBackendContainers is the number of containers a run started for its
+// own backend: 1 where it ran in a container, 0 where the harness served
+// it itself. (A run given a shared backend started none for it.)
+func OwnBackendContainers(st contract.Stats) int {
+	if st.Backend == contract.BackendContainer {
+		return 1
+	}
+	return 0
 }

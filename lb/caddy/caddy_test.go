@@ -409,8 +409,8 @@ func TestCaddySlotsLeaveEachOtherAlone(t *testing.T) {
 	if calls < 2*added {
 		t.Errorf("only %d calls to the first slot while %d slots were added: too few to have met every reload", calls, added)
 	}
-	if st := env.Stats(); st.ContainersStarted != 2 {
-		t.Errorf("stats = %+v, want 2 containers (backend + one shared balancer)", st)
+	if st := env.Stats(); st.ContainersStarted != 1+harnesstest.OwnBackendContainers(st) {
+		t.Errorf("stats = %+v, want one shared balancer and a backend container if any", st)
 	}
 	t.Logf("%d calls to the first slot while %d slots were added", calls, added)
 }

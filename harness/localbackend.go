@@ -1,0 +1,243 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	mobynet "github.com/moby/moby/api/types/network"
+
+	"mtlsconform/contract"
+	"mtlsconform/fixtures/productapi"
+	"mtlsconform/lb"
+)
+
+// The backend behind the balancers is, where it can be, served by this
+// program itself on the engine's default bridge, at the bridge's gateway
+// address (a local engine on Linux: one of this machine's addresses): a
+// backend container cost a start and a removal per run, about 0.2 s of
+// wall and 0.25 s of CPU on two cores when alone and more beside the
+// balancer's own start. Where the balancers' containers cannot reach this
+// program (a firewall on this machine that drops what comes from the
+// bridge, say), the backend runs in a container as before: the run's first
+// shared balancer is asked, through its control pipe, to open a connection
+// to it before any configuration names it.
+
+// localBackend is the product API this program serves for a run.
+type localBackend struct {
+	addr netip.AddrPort
+	stop func()
+}
+
+// serveLocalBackend serves the product API on the gateway's address, on a
+// port of the system's choosing, to the bridge's subnet and this machine
+// alone (a packet from elsewhere addressed to the gateway would reach it
+// too).
+func serveLocalBackend(gateway netip.Addr, subnet netip.Prefix, products []productapi.Product) (*localBackend, error) {
+	l, err := net.Listen("tcp", netip.AddrPortFrom(gateway, 0).String())
+	if err != nil {
+		return nil, fmt.Errorf("serve the backend on %s: %w", gateway, err)
+	}
+	if products == nil {
+		products = productapi.Products()
+	}
+	addr := l.Addr().(*net.TCPAddr).AddrPort()
+	stop := productapi.Background(subnetOnly{l, subnet}, productapi.NewWithProducts(100000, products))
+	return &localBackend{addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()), stop: stop}, nil
+}
+
+// subnetOnly accepts connections from one subnet and from this machine
+// (whose connections to the gateway may come from any of its addresses),
+// and closes the others.
+type subnetOnly struct {
+	net.Listener
+	subnet netip.Prefix
+}
+
+func (l subnetOnly) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			from := a.AddrPort().Addr().Unmap()
+			if l.subnet.Contains(from) || from.IsLoopback() || isLocal(from) {
+				return c, nil
+			}
+		}
+		c.Close()
+	}
+}
+
+// isLocal says whether a is one of this machine's addresses.
+func isLocal(a netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ia := range addrs {
+		if p, err := netip.ParsePrefix(ia.String()); err == nil && p.Addr().Unmap() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// bridgeGateway is the default bridge's gateway and subnet where the
+// gateway is an address of this machine's: the address of this machine's
+// in an IPv4 subnet of the bridge (the engine's default bridge names no
+// gateway in its address plan; its interface holds it).
+func bridgeGateway(cfgs []mobynet.IPAMConfig) (netip.Addr, netip.Prefix, bool) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, netip.Prefix{}, false
+	}
+	for _, c := range cfgs {
+		if !c.Subnet.Addr().Is4() {
+			continue
+		}
+		for _, ia := range addrs {
+			p, err := netip.ParsePrefix(ia.String())
+			if err != nil {
+				continue
+			}
+			a := p.Addr().Unmap()
+			if c.Subnet.Contains(a) && (!c.Gateway.IsValid() || c.Gateway.Unmap() == a) {
+				return a, c.Subnet, true
+			}
+		}
+	}
+	return netip.Addr{}, netip.Prefix{}, false
+}
+
+// localBackendFits says whether this run serves its backend itself: on
+// the default bridge with a local gateway, with a shared balancer to ask
+// whether it reaches it (or starting none: a backend the process shares,
+// which each run asks of its own balancer), and not told otherwise.
+func (e *Environment) localBackendFits() bool {
+	if !e.gateway.IsValid() || e.opts.BackendContainer || e.opts.ContainerPerConfig {
+		return false
+	}
+	_, hosted := hostOf(e.opts.Implementation)
+	return e.opts.backendOnly || hosted
+}
+
+// backendSettled is closed once the run's backend is what the run will use
+// (for a backend of this program's: once a balancer reached it, or a
+// container replaced it); backendErr says why there is none.
+func (e *Environment) settleBackend(err error) {
+	e.backendErr = err
+	close(e.backendSettled)
+}
+
+// settled waits for the run's backend to be settled.
+func (e *Environment) settled(ctx context.Context) error {
+	select {
+	case <-e.backendSettled:
+		return e.backendErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// useLocalBackend points the run at a backend this program serves.
+func (e *Environment) useLocalBackend(b *localBackend) {
+	e.backURL = "http://" + b.addr.String()
+	e.backendIP, e.backendPort = b.addr.Addr().String(), strconv.Itoa(int(b.addr.Port()))
+	e.backendWhere = contract.BackendHere
+}
+
+// reached records the backends of this program that a balancer's container
+// reached, by address: one answer holds for every container on the bridge.
+var reached sync.Map
+
+// checkLocalBackend settles, in the background, a run whose backend this
+// program serves: the run's shared balancer, once it runs, opens a
+// connection to it. Where it cannot, the backend starts in a container
+// instead (ref: its image, when already made sure of), and the run uses
+// that one. Close waits for it.
+func (e *Environment) checkLocalBackend(h *slotHost, addr netip.AddrPort, ref string) {
+	done := e.creating()
+	go func() {
+		defer done()
+		e.reachOrReplace(e.alive, h, addr, ref)
+	}()
+}
+
+func (e *Environment) reachOrReplace(ctx context.Context, h *slotHost, addr netip.AddrPort, ref string) {
+	if _, ok := reached.Load(addr); ok || h == nil {
+		e.settleBackend(nil)
+		return
+	}
+	<-h.ready
+	if h.err != nil {
+		// Its configurations fail with its own error; nothing to ask.
+		e.settleBackend(nil)
+		return
+	}
+	why := reachBackend(ctx, h, addr)
+	if why == "" {
+		reached.Store(addr, true)
+		e.settleBackend(nil)
+		return
+	}
+	if ctx.Err() != nil {
+		e.settleBackend(ctx.Err())
+		return
+	}
+	e.opts.Logf("the balancers' containers do not reach this program at %s (%s; a firewall on this machine?): "+
+		"the backend runs in a container instead, about a second more per run", addr, why)
+	e.settleBackend(e.backendContainer(ctx, ref))
+}
+
+// reachBackend is reachBackendOnce; tests play a firewall with it.
+var reachBackend = reachBackendOnce
+
+// reachBackendOnce asks the balancer to open a connection to addr; it
+// answers why it could not, or "".
+func reachBackendOnce(ctx context.Context, h *slotHost, addr netip.AddrPort) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	// bash's /dev/tcp; timeout: a firewall that drops rather than refuses.
+	out, ran := run(ctx, h, []string{"timeout", "2", "bash", "-c",
+		"exec 3<>/dev/tcp/" + addr.Addr().String() + "/" + strconv.Itoa(int(addr.Port()))})
+	switch {
+	case !ran:
+		return "could not ask: " + out
+	case strings.HasPrefix(out, "exit status 124:"):
+		return "no connection within 2 s"
+	case out != "":
+		first, _, _ := strings.Cut(out, "\n") // bash says it twice
+		return strings.TrimSuffix(first, ":")
+	}
+	return ""
+}
+
+// backendContainer starts the run's backend in a container, in place of
+// the one this program served.
+func (e *Environment) backendContainer(ctx context.Context, ref string) error {
+	if ref == "" {
+		var built bool
+		var err error
+		if ref, built, err = ensureBackendImage(ctx, e.docker, e.opts.Implementation); err != nil {
+			return err
+		}
+		if built {
+			e.opts.Logf("built %s", ref)
+		}
+	}
+	if e.local != nil {
+		e.local.stop()
+		e.local = nil
+	}
+	return e.startBackend(ctx, ref)
+}
+
+// backendContainerPort is the port of the backend in its container.
+var backendContainerPort = strings.TrimSuffix(lb.BackendPort, "/tcp")
