@@ -630,8 +630,11 @@ func (e *Environment) CustomLoadBalancers(ctx context.Context, c CustomLB) ([]*L
 		return nil, err
 	}
 	r.Files = files
-	return e.startLB(ctx, lb.Config{Mode: "custom"}, r, c.Balancer.Image(), ports, testcontainers.WithCmd(c.Cmd...))
+	return e.startLB(ctx, lb.Config{Mode: customMode}, r, c.Balancer.Image(), ports, testcontainers.WithCmd(c.Cmd...))
 }
+
+// customMode is the mode of a hand-configured balancer (CustomLB).
+const customMode = "custom"
 
 // listener is a balancer's TLS port and its plain-HTTP port ("8443/tcp").
 type listener struct{ tls, plain string }
@@ -685,6 +688,15 @@ func (e *Environment) startLB(ctx context.Context, cfg lb.Config, r lb.Rendered,
 		waits[i] = func() error {
 			if err := e.waitServing(ctx, bal, c); err != nil {
 				return fmt.Errorf("load balancer %s never served TLS: %w%s", bal.URL, err, containerLogs(ctx, c))
+			}
+			if cfg.Mode == customMode {
+				return nil // a hand-written configuration may have no plain listener
+			}
+			// Its plain-HTTP listener may open after the TLS one (startOwn).
+			wait, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
+			defer cancel()
+			if err := e.waitListening(wait, bal.PlainURL); err != nil {
+				return fmt.Errorf("load balancer %s served TLS but never opened its plain-HTTP port %s: %w%s", bal.URL, bal.PlainURL, err, containerLogs(ctx, c))
 			}
 			return nil
 		}
@@ -740,6 +752,20 @@ func (e *Environment) waitServing(ctx context.Context, bal *LoadBalancer, c *tes
 func (e *Environment) waitTLS(ctx context.Context, url string) error {
 	return poll(ctx, func() (bool, error) {
 		err := e.handshake(ctx, url)
+		return err == nil, err
+	})
+}
+
+// waitListening polls until a TCP connection to url's host and port
+// succeeds (a listener without TLS, whose answer the scenarios judge).
+func (e *Environment) waitListening(ctx context.Context, url string) error {
+	host := url[strings.Index(url, "://")+3:]
+	d := net.Dialer{Timeout: time.Second}
+	return poll(ctx, func() (bool, error) {
+		conn, err := d.DialContext(ctx, "tcp", host)
+		if err == nil {
+			conn.Close()
+		}
 		return err == nil, err
 	})
 }

@@ -666,6 +666,12 @@ func (e *Environment) startOwn(ctx context.Context, name string, h *slotHost, p 
 	if err := e.waitTLS(wait, bal.URL); err != nil {
 		return nil, fmt.Errorf("the %s process of a configuration of its own never served it: %w%s", name, err, containerLogs(ctx, h.c))
 	}
+	// A process opens its listeners one after the other: Traffic Server's
+	// plain-HTTP port was seen refusing a C19 call 10 ms after its TLS
+	// port served.
+	if err := e.waitListening(wait, bal.PlainURL); err != nil {
+		return nil, fmt.Errorf("the %s process of a configuration of its own served TLS but never opened its plain-HTTP port: %w%s", name, err, containerLogs(ctx, h.c))
+	}
 	return bal, nil
 }
 
