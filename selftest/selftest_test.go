@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,17 +21,42 @@ func scenario(name string, status contract.Status, clauses ...string) contract.S
 }
 
 // fakeSuite answers each run from results keyed by the mutation ("" for
-// the reference) and records the runs asked for.
+// the reference) and records the runs asked for; a run whose key is in
+// after waits until the run it names has answered.
 type fakeSuite struct {
 	results map[string]contract.RunResult
+	after   map[string]string
+	mu      sync.Mutex
 	asked   []string
-	tags    []string
+	tags    map[string]string
+	ended   map[string]chan struct{}
+}
+
+func (f *fakeSuite) ends(key string) chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended == nil {
+		f.ended = map[string]chan struct{}{}
+	}
+	if f.ended[key] == nil {
+		f.ended[key] = make(chan struct{})
+	}
+	return f.ended[key]
 }
 
 func (f *fakeSuite) run(mutations []string, tags string) (contract.RunResult, error) {
 	key := strings.Join(mutations, ",")
+	if first, ok := f.after[key]; ok {
+		<-f.ends(first)
+	}
+	defer close(f.ends(key))
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.asked = append(f.asked, key)
-	f.tags = append(f.tags, tags)
+	if f.tags == nil {
+		f.tags = map[string]string{}
+	}
+	f.tags[key] = tags
 	res, ok := f.results[key]
 	if !ok {
 		return contract.RunResult{}, errors.New("no Docker")
@@ -113,7 +139,7 @@ func TestScoreFocused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"", "@C2,@C10", "@C2"}, suite.tags); diff != "" {
+	if diff := cmp.Diff(map[string]string{"": "", "verify-nothing": "@C2,@C10", "trust-unknown-ca": "@C2"}, suite.tags); diff != "" {
 		t.Errorf("tags of each run (-want +got):\n%s", diff)
 	}
 	if !rep.Passed() {
@@ -210,5 +236,36 @@ func TestFiles(t *testing.T) {
 	}
 	if !strings.Contains(string(files["selftest.json"]), `"baseline_failed": null`) {
 		t.Errorf("selftest.json lacks baseline_failed:\n%s", files["selftest.json"])
+	}
+}
+
+// A focused self-test runs its mutants at once, and reports them in their
+// order whatever order they end in; the reference runs first, alone.
+func TestScoreFocusedAtOnce(t *testing.T) {
+	caught := contract.RunResult{Results: []contract.ScenarioResult{scenario("unknown CA", contract.Failed, "C2")}}
+	suite := &fakeSuite{
+		results: map[string]contract.RunResult{"": {}, "first": caught, "second": caught, "third": caught},
+		// "first" ends only once "second" has: they run at once, or this
+		// never ends.
+		after: map[string]string{"first": "second", "second": "third"},
+	}
+	var heard []string
+	rep, err := score(Options{Focused: true, Mutants: []runner.Mutation{{Name: "first"}, {Name: "second"}, {Name: "third"}},
+		OnMutant: func(m MutantResult) { heard = append(heard, m.Name) }}, suite.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"", "third", "second", "first"}, suite.asked); diff != "" {
+		t.Errorf("runs in the order they answered (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"first", "second", "third"}, heard); diff != "" {
+		t.Errorf("mutants heard (-want +got):\n%s", diff)
+	}
+	var names []string
+	for _, m := range rep.Mutants {
+		names = append(names, m.Name)
+	}
+	if diff := cmp.Diff([]string{"first", "second", "third"}, names); diff != "" || rep.Caught != 3 {
+		t.Errorf("report's mutants (-want +got):\n%s\ncaught %d", diff, rep.Caught)
 	}
 }
