@@ -411,7 +411,10 @@ func runWithReports(ctx context.Context, opts runner.RunOptions, out, consoleFor
 		filepath.Join(out, "cucumber.json"), files.JUnit)
 	extra := ""
 	if res.Stats.ContainersStarted > 0 || res.Stats.ContainersKept > 0 {
-		extra = fmt.Sprintf(", %d containers", res.Stats.ContainersStarted)
+		extra = fmt.Sprintf(", %d container", res.Stats.ContainersStarted)
+		if res.Stats.ContainersStarted != 1 {
+			extra += "s"
+		}
 	}
 	if res.Stats.ContainersKept > 0 {
 		extra += fmt.Sprintf(" started and %d kept by an earlier run", res.Stats.ContainersKept)
