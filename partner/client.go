@@ -157,7 +157,7 @@ func (c *Caller) DoOnOneConnection(ctx context.Context, baseURL string, reqs []R
 	}
 	for attempt := 1; ; attempt++ {
 		res, err := c.oneConnection(ctx, baseURL, reqs, ids)
-		reload := c.Reloads && errors.Is(err, errClosedBeforeAnswer)
+		reload := c.Reloads && (errors.Is(err, errClosedBeforeAnswer) || errors.Is(err, errResetInHandshake))
 		again := errors.Is(err, errConnectionNotKept) || reload
 		if !again || attempt == maxAttempts {
 			for _, r := range res {
@@ -190,6 +190,12 @@ var errConnectionNotKept = errors.New("the load balancer did not keep the connec
 // errClosedBeforeAnswer: the balancer closed the connection after the TLS
 // handshake, before any answer.
 var errClosedBeforeAnswer = errors.New("closed after the handshake, before answering")
+
+// errResetInHandshake: the balancer closed the connection during the TLS
+// handshake without an alert. Apache httpd's children that a graceful
+// restart ends do this to a connection they had accepted (seen once in a
+// matrix); a balancer that refuses a certificate sends an alert.
+var errResetInHandshake = errors.New("closed during the handshake, without a TLS alert")
 
 func (c *Caller) oneConnection(ctx context.Context, baseURL string, reqs []Request, ids []string) ([]*Result, error) {
 	first := reqs[0]
@@ -386,10 +392,14 @@ func (c *Caller) roundTrip(ctx context.Context, client *http.Client, baseURL str
 			res.TLSAlert = alert
 			return res, nil
 		}
-		early := conn.state.Version != 0 && closedEarly(err)
+		handshaken := conn.state.Version != 0
+		early := closedEarly(err)
 		err = explainCallError(res.URL, err)
-		if early {
+		switch {
+		case early && handshaken:
 			err = fmt.Errorf("%w (%w)", err, errClosedBeforeAnswer)
+		case early:
+			err = fmt.Errorf("%w (%w)", err, errResetInHandshake)
 		}
 		return nil, err
 	}

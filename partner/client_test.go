@@ -250,10 +250,13 @@ func TestCallerSaysWhenTheConnectionWasNotKept(t *testing.T) {
 // closingListener completes the TLS handshake of its first n connections
 // and closes them without reading a request, as nginx's old workers do at
 // the end of a reload to connections still waiting for theirs.
+// With midHandshake, it reads the ClientHello and resets the connection
+// instead, as Apache httpd's children that a graceful restart ends do.
 type closingListener struct {
 	net.Listener
-	cfg *tls.Config
-	n   int
+	cfg          *tls.Config
+	n            int
+	midHandshake bool
 }
 
 func (l *closingListener) Accept() (net.Conn, error) {
@@ -263,6 +266,12 @@ func (l *closingListener) Accept() (net.Conn, error) {
 			return c, err
 		}
 		l.n--
+		if l.midHandshake {
+			c.Read(make([]byte, 512))
+			c.(*net.TCPConn).SetLinger(0) // a reset, not a close
+			c.Close()
+			continue
+		}
 		tc := tls.Server(c, l.cfg)
 		tc.Handshake()
 		tc.Close()
@@ -270,8 +279,9 @@ func (l *closingListener) Accept() (net.Conn, error) {
 }
 
 // TestCallerCallsAgainAfterAReload: a connection closed after the
-// handshake without an answer is made again where the target reloads, and
-// is the answer where it does not.
+// handshake without an answer, or reset during it without an alert, is
+// made again where the target reloads, and is the answer where it does
+// not.
 func TestCallerCallsAgainAfterAReload(t *testing.T) {
 	serverCA := pkitest.MustRootCA(t, "reload test server CA")
 	srv, err := serverCA.IssueServer("reload test", []string{lb.ServerName})
@@ -281,20 +291,26 @@ func TestCallerCallsAgainAfterAReload(t *testing.T) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{srv.Cert.Raw}, PrivateKey: srv.Key}}}
 	roots := x509.NewCertPool()
 	roots.AddCert(serverCA.Cert)
-	for _, reloads := range []bool{true, false} {
+	for _, c := range []struct {
+		reloads, midHandshake bool
+		want                  error
+	}{
+		{true, false, nil}, {false, false, errClosedBeforeAnswer},
+		{true, true, nil}, {false, true, errResetInHandshake},
+	} {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), TLSConfig: cfg}
-		go hs.ServeTLS(&closingListener{Listener: l, cfg: cfg, n: 2}, "", "")
-		c := &Caller{ServerRoots: roots, ServerName: lb.ServerName, Timeout: 5 * time.Second, Reloads: reloads}
-		res, err := c.Do(context.Background(), "https://"+l.Addr().String(), Request{Path: "/", TLSVersion: tls.VersionTLS12})
+		go hs.ServeTLS(&closingListener{Listener: l, cfg: cfg, n: 2, midHandshake: c.midHandshake}, "", "")
+		caller := &Caller{ServerRoots: roots, ServerName: lb.ServerName, Timeout: 5 * time.Second, Reloads: c.reloads}
+		res, err := caller.Do(context.Background(), "https://"+l.Addr().String(), Request{Path: "/", TLSVersion: tls.VersionTLS12})
 		switch {
-		case reloads && (err != nil || res.Status != 200 || res.Attempts != 3 || !strings.Contains(res.Sent(), "made 3 times")):
-			t.Errorf("reloading target: %v %+v, want 200 on the third connection, said so", err, res)
-		case !reloads && !errors.Is(err, errClosedBeforeAnswer):
-			t.Errorf("target nobody reloads: %v, want the close reported", err)
+		case c.reloads && (err != nil || res.Status != 200 || res.Attempts != 3 || !strings.Contains(res.Sent(), "made 3 times")):
+			t.Errorf("reloading target, reset in the handshake %v: %v %+v, want 200 on the third connection, said so", c.midHandshake, err, res)
+		case !c.reloads && !errors.Is(err, c.want):
+			t.Errorf("target nobody reloads, reset in the handshake %v: %v, want %v reported", c.midHandshake, err, c.want)
 		}
 		hs.Close()
 	}
