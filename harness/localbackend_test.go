@@ -10,10 +10,7 @@ import (
 
 	mobynet "github.com/moby/moby/api/types/network"
 
-	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
-	"mtlsconform/lb"
-	"mtlsconform/partner"
 )
 
 // fakeConn is a connection from an address, for subnetOnly.
@@ -95,16 +92,8 @@ func TestBridgeGateway(t *testing.T) {
 // is in its record.
 func reachedThrough(t *testing.T, env *Environment, root *pki.CA, leaf *pki.Identity) {
 	t.Helper()
-	ctx := context.Background()
-	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: leaf})
-	if err != nil || res.Status != 200 {
-		t.Fatalf("trusted partner: %v %v", err, res.Outcome())
-	}
-	seen, err := env.BackendRequests(ctx, res.RequestID)
+	res := servesTrusted(t, env, root, leaf, "a slot")
+	seen, err := env.BackendRequests(context.Background(), res.RequestID)
 	if err != nil || len(seen) != 1 {
 		t.Fatalf("the backend's record of the request: %v, %d requests", err, len(seen))
 	}

@@ -167,8 +167,8 @@ func backendContainers(env *Environment) int {
 }
 
 // servesTrusted brings up a Mandatory configuration trusting root and
-// checks that leaf gets the product list through it.
-func servesTrusted(t *testing.T, env *Environment, root *pki.CA, leaf *pki.Identity, through string) {
+// checks that leaf gets the product list through it; it answers the call.
+func servesTrusted(t *testing.T, env *Environment, root *pki.CA, leaf *pki.Identity, through string) *partner.Result {
 	t.Helper()
 	ctx := context.Background()
 	bal, err := env.LoadBalancer(ctx, lb.Config{Mode: contract.Mandatory, Truststore: pki.Bundle(root.Cert)})
@@ -179,6 +179,7 @@ func servesTrusted(t *testing.T, env *Environment, root *pki.CA, leaf *pki.Ident
 	if err != nil || res.Status != 200 {
 		t.Fatalf("trusted partner through %s: %v %v", through, err, res.Outcome())
 	}
+	return res
 }
 
 // TestConfigurationCopiedWhenTheMountIsEmpty plays an engine that mounts
