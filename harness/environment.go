@@ -587,9 +587,11 @@ type CustomLB struct {
 }
 
 // CustomLoadBalancer starts a hand-configured balancer on the run's
-// network. The backend is reachable as productapi:8080 and the port to
-// listen on is 8443; it is ready when a TLS handshake with the run's
-// server certificate succeeds.
+// network. The backend is named productapi:8080 in its Files (that text
+// is rewritten to where the backend is: mtlsconform may serve it itself,
+// on another address and port; a host and port written apart, or in Cmd,
+// are not) and the port to listen on is 8443; it is ready when a TLS
+// handshake with the run's server certificate succeeds.
 func (e *Environment) CustomLoadBalancer(ctx context.Context, c CustomLB) (*LoadBalancer, error) {
 	if len(c.Ports) > 0 {
 		return nil, errors.New("a custom load balancer with ports of its own is started by CustomLoadBalancers")

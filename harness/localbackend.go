@@ -124,6 +124,9 @@ func (e *Environment) localBackendFits() bool {
 	if !e.gateway.IsValid() || e.opts.BackendContainer || e.opts.ContainerPerConfig {
 		return false
 	}
+	if _, no := unreached.Load(e.gateway); no {
+		return false // an earlier run of this process was told no
+	}
 	_, hosted := hostOf(e.opts.Implementation)
 	return e.opts.backendOnly || hosted
 }
@@ -155,7 +158,10 @@ func (e *Environment) useLocalBackend(b *localBackend) {
 
 // reached records the backends of this program that a balancer's container
 // reached, by address: one answer holds for every container on the bridge.
-var reached sync.Map
+// unreached records the gateways where one could not: the later runs of
+// the process (the matrix's) start a backend container at once rather than
+// each asking and waiting again.
+var reached, unreached sync.Map
 
 // checkLocalBackend settles, in the background, a run whose backend this
 // program serves: the run's shared balancer, once it runs, opens a
@@ -176,12 +182,12 @@ func (e *Environment) reachOrReplace(ctx context.Context, h *slotHost, addr neti
 		return
 	}
 	<-h.ready
-	if h.err != nil {
-		// Its configurations fail with its own error; nothing to ask.
-		e.settleBackend(nil)
-		return
+	why := "its balancer did not start"
+	if h.err == nil {
+		// A balancer that did not start cannot be asked; the next one
+		// would be set up against a backend nobody tried: a container.
+		why = reachBackend(ctx, h, addr)
 	}
-	why := reachBackend(ctx, h, addr)
 	if why == "" {
 		reached.Store(addr, true)
 		e.settleBackend(nil)
@@ -191,9 +197,18 @@ func (e *Environment) reachOrReplace(ctx context.Context, h *slotHost, addr neti
 		e.settleBackend(ctx.Err())
 		return
 	}
-	e.opts.Logf("the balancers' containers do not reach this program at %s (%s; a firewall on this machine?): "+
-		"the backend runs in a container instead, about a second more per run", addr, why)
-	e.settleBackend(e.backendContainer(ctx, ref))
+	if h.err == nil {
+		unreached.Store(addr.Addr(), true)
+		e.opts.Logf("the balancers' containers do not reach mtlsconform at %s (%s): the backend runs in a container instead, "+
+			"for this run and the others of this process (about 2 s and a container start more per run). "+
+			"Where a firewall on this machine drops what comes from the engine's bridge, allowing TCP from %s to %s makes runs faster; "+
+			"--backend-container skips the question", addr, why, e.subnet, addr.Addr())
+	}
+	if err := e.backendContainer(ctx, ref); err != nil {
+		e.settleBackend(fmt.Errorf("the balancers cannot reach the backend mtlsconform serves at %s (%s), and the backend's container did not start either: %w", addr, why, err))
+		return
+	}
+	e.settleBackend(nil)
 }
 
 // reachBackend is reachBackendOnce; tests play a firewall with it.
@@ -212,6 +227,8 @@ func reachBackendOnce(ctx context.Context, h *slotHost, addr netip.AddrPort) str
 		return "could not ask: " + out
 	case strings.HasPrefix(out, "exit status 124:"):
 		return "no connection within 2 s"
+	case strings.HasPrefix(out, "exit status 126:"), strings.HasPrefix(out, "exit status 127:"):
+		return "its image has no bash or timeout to try with (an image of your own?)"
 	case out != "":
 		first, _, _ := strings.Cut(out, "\n") // bash says it twice
 		return strings.TrimSuffix(first, ":")

@@ -10,6 +10,7 @@ import (
 
 	mobynet "github.com/moby/moby/api/types/network"
 
+	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
 )
 
@@ -120,7 +121,10 @@ func TestBackendServedByThisProgram(t *testing.T) {
 func TestBackendInAContainerWhereTheBalancersCannotReachThisProgram(t *testing.T) {
 	asked := 0
 	reachBackend = func(context.Context, *slotHost, netip.AddrPort) string { asked++; return "no connection within 2 s" }
-	defer func() { reachBackend = reachBackendOnce }()
+	defer func() {
+		reachBackend = reachBackendOnce
+		unreached.Clear() // the other tests' runs are asked again
+	}()
 	reached.Clear()
 	env, root, leaf := mountLab(t)
 	if !env.gateway.IsValid() {
@@ -135,6 +139,13 @@ func TestBackendInAContainerWhereTheBalancersCannotReachThisProgram(t *testing.T
 	}
 	if st := env.Stats(); st.ContainersStarted != 2 {
 		t.Errorf("containers started = %d, want 2 (the balancer, the backend)", st.ContainersStarted)
+	}
+	// The next run of this process is not asked again: it starts its
+	// backend container at once.
+	next, root, leaf := mountLab(t)
+	reachedThrough(t, next, root, leaf)
+	if asked != 1 || next.local != nil || next.Stats().Backend != contract.BackendContainer {
+		t.Errorf("the next run: asked %d times in all (want 1), served here %v, backend %q", asked, next.local != nil, next.Stats().Backend)
 	}
 }
 

@@ -835,12 +835,16 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 		// CPU in a matrix), the others are looked at once it serves, or
 		// once the grace is over, and polled on their own only if not yet.
 		batch[0].err = e.waitTLS(grace, batch[0].lb.URL)
+		// The first's wait may have used the grace up: the others get one
+		// of their own.
+		rest, cancelRest := context.WithTimeout(ctx, slotReloadGrace)
+		defer cancelRest()
 		var wg sync.WaitGroup
 		for _, req := range batch[1:] {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				req.err = e.waitTLS(grace, req.lb.URL)
+				req.err = e.waitTLS(rest, req.lb.URL)
 			}()
 		}
 		wg.Wait()
