@@ -870,9 +870,13 @@ func (e *Environment) BackendRequests(ctx context.Context, id string) ([]product
 }
 
 // OCSPAdmin tells the backend's OCSP responder what to answer (C24).
-func (e *Environment) OCSPAdmin() productapi.OCSPAdmin {
-	<-e.backendSettled // bounded: a check and a container start
-	return productapi.OCSPAdmin{Base: e.backURL, Client: &http.Client{Timeout: e.opts.Timeouts.Request}}
+// It waits for the run's backend to be settled, and says why there is
+// none.
+func (e *Environment) OCSPAdmin(ctx context.Context) (productapi.OCSPAdmin, error) {
+	if err := e.settled(ctx); err != nil {
+		return productapi.OCSPAdmin{}, err
+	}
+	return productapi.OCSPAdmin{Base: e.backURL, Client: &http.Client{Timeout: e.opts.Timeouts.Request}}, nil
 }
 
 // OCSPResponder is the backend's OCSP responder as a balancer names it.

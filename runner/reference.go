@@ -155,12 +155,20 @@ func (r *Reference) SetOCSP(ctx context.Context, say steps.OCSPSay) error {
 	if slices.Contains(r.Mutations, ocspFailOpen) && (say.Behaviour != productapi.OCSPRespond || say.Status == pki.OCSPUnknown || say.Stale) {
 		say = steps.OCSPSay{CA: say.CA, Cert: say.Cert, Behaviour: productapi.OCSPRespond, Status: pki.OCSPGood}
 	}
-	return say.Upload(ctx, r.env.OCSPAdmin())
+	admin, err := r.env.OCSPAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	return say.Upload(ctx, admin)
 }
 
 // OCSPAsked asks the backend's responder.
 func (r *Reference) OCSPAsked(ctx context.Context, serial string) (int, error) {
-	return r.env.OCSPAdmin().Asked(ctx, serial)
+	admin, err := r.env.OCSPAdmin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return admin.Asked(ctx, serial)
 }
 
 // Hosts: every rendered configuration serves the run's server name with

@@ -261,7 +261,11 @@ func TestLiveTargets(t *testing.T) {
 	)
 	// The echo backend is the harness's OCSP responder too; nginx-ocsp.conf
 	// asks it, and the run reaches its admin path from here.
-	ocspURL := lab.env.OCSPAdmin().Base + productapi.OCSPPath
+	admin, err := lab.env.OCSPAdmin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ocspURL := admin.Base + productapi.OCSPPath
 	// args adds --http-target, the balancer's plain listener, when plain.
 	args := func(out, conf, mode string, plain bool, extra []string) []string {
 		if plain {
