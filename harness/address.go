@@ -54,16 +54,7 @@ func (e *Environment) chooseNetwork(ctx context.Context) error {
 // namespace). A remote engine, Docker Desktop's virtual machine or a
 // rootless engine answers no.
 func reaches(cfgs []mobynet.IPAMConfig) bool {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil {
-			continue
-		}
-		local := p.Addr().Unmap()
+	for _, local := range localAddrs() {
 		for _, c := range cfgs {
 			if c.Gateway.IsValid() && c.Gateway.Unmap() == local || c.Subnet.IsValid() && c.Subnet.Contains(local) {
 				return true
@@ -71,6 +62,21 @@ func reaches(cfgs []mobynet.IPAMConfig) bool {
 		}
 	}
 	return false
+}
+
+// localAddrs are this machine's addresses (none where they cannot be read).
+func localAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
 }
 
 // onNetwork puts a container on the run's network, under aliases; on the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,19 +48,22 @@ func serveLocalBackend(gateway netip.Addr, subnet netip.Prefix, products []produ
 		products = productapi.Products()
 	}
 	addr := l.Addr().(*net.TCPAddr).AddrPort()
-	stop := productapi.Background(subnetOnly{l, subnet}, productapi.NewWithProducts(100000, products))
+	stop := productapi.Background(&subnetOnly{Listener: l, subnet: subnet, local: localAddrs()}, productapi.NewWithProducts(100000, products))
 	return &localBackend{addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()), stop: stop}, nil
 }
 
 // subnetOnly accepts connections from one subnet and from this machine
 // (whose connections to the gateway may come from any of its addresses),
-// and closes the others.
+// and closes the others. local is this machine's addresses as they were
+// when it began (the harness's every read of the backend comes from one of
+// them); they are read again only for an address not among them.
 type subnetOnly struct {
 	net.Listener
 	subnet netip.Prefix
+	local  []netip.Addr
 }
 
-func (l subnetOnly) Accept() (net.Conn, error) {
+func (l *subnetOnly) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
@@ -67,7 +71,11 @@ func (l subnetOnly) Accept() (net.Conn, error) {
 		}
 		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 			from := a.AddrPort().Addr().Unmap()
-			if l.subnet.Contains(from) || from.IsLoopback() || isLocal(from) {
+			if l.subnet.Contains(from) || from.IsLoopback() || slices.Contains(l.local, from) {
+				return c, nil
+			}
+			if now := localAddrs(); slices.Contains(now, from) {
+				l.local = now // Accept is called by one goroutine at a time
 				return c, nil
 			}
 		}
@@ -75,39 +83,17 @@ func (l subnetOnly) Accept() (net.Conn, error) {
 	}
 }
 
-// isLocal says whether a is one of this machine's addresses.
-func isLocal(a netip.Addr) bool {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, ia := range addrs {
-		if p, err := netip.ParsePrefix(ia.String()); err == nil && p.Addr().Unmap() == a {
-			return true
-		}
-	}
-	return false
-}
-
 // bridgeGateway is the default bridge's gateway and subnet where the
 // gateway is an address of this machine's: the address of this machine's
 // in an IPv4 subnet of the bridge (the engine's default bridge names no
 // gateway in its address plan; its interface holds it).
 func bridgeGateway(cfgs []mobynet.IPAMConfig) (netip.Addr, netip.Prefix, bool) {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return netip.Addr{}, netip.Prefix{}, false
-	}
+	addrs := localAddrs()
 	for _, c := range cfgs {
 		if !c.Subnet.Addr().Is4() {
 			continue
 		}
-		for _, ia := range addrs {
-			p, err := netip.ParsePrefix(ia.String())
-			if err != nil {
-				continue
-			}
-			a := p.Addr().Unmap()
+		for _, a := range addrs {
 			if c.Subnet.Contains(a) && (!c.Gateway.IsValid() || c.Gateway.Unmap() == a) {
 				return a, c.Subnet, true
 			}
@@ -257,4 +243,4 @@ func (e *Environment) backendContainer(ctx context.Context, ref string) error {
 }
 
 // backendContainerPort is the port of the backend in its container.
-var backendContainerPort = strings.TrimSuffix(lb.BackendPort, "/tcp")
+var backendContainerPort = lb.PortNumber(lb.BackendPort)

@@ -45,7 +45,7 @@ func (l *fakeListener) Accept() (net.Conn, error) {
 func TestLocalBackendServesTheBridgeAndThisMachineOnly(t *testing.T) {
 	from := func(s string) *fakeConn { return &fakeConn{from: netip.MustParseAddrPort(s)} }
 	outside, container, loopback, mapped := from("203.0.113.9:4000"), from("172.17.0.5:4000"), from("127.0.0.1:4000"), from("[::ffff:172.17.0.6]:4000")
-	l := subnetOnly{&fakeListener{conns: []*fakeConn{outside, container, loopback, mapped}}, netip.MustParsePrefix("172.17.0.0/16")}
+	l := &subnetOnly{Listener: &fakeListener{conns: []*fakeConn{outside, container, loopback, mapped}}, subnet: netip.MustParsePrefix("172.17.0.0/16")}
 	var got []string
 	for {
 		c, err := l.Accept()
