@@ -44,8 +44,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	conc := fs.Int("concurrency", runner.DefaultConcurrency, "scenarios run at once within each implementation")
 	parallel := fs.Int("parallel", 2, "implementations run at once")
 	warm := warmFlag(fs)
-	backendContainer := fs.Bool("backend-container", false,
-		"run the backend in a container even where mtlsconform can serve it itself on the engine's default bridge")
+	backendContainer := fs.Bool("backend-container", false, backendContainerUsage)
 	var schemeArgs stringList
 	fs.Var(&schemeArgs, "scheme", "header `scheme`s (repeatable or comma-separated; all: every built-in; default dlb): "+strings.Join(contract.SchemeNames(), ", ")+", or a scheme file")
 	if err := parseFlags(fs, args); err != nil {

@@ -511,9 +511,12 @@ func (r *referenceFlags) register(fs *flag.FlagSet) {
 		"start a balancer container for every configuration instead of serving them all from one balancer by reloads (slower; to compare)")
 	fs.BoolVar(&r.publishPorts, "publish-ports", false,
 		"give the run a network of its own and publish ports on 127.0.0.1, even where the engine's default bridge is reachable")
-	fs.BoolVar(&r.backendContainer, "backend-container", false,
-		"run the backend in a container even where mtlsconform can serve it itself on the engine's default bridge")
+	fs.BoolVar(&r.backendContainer, "backend-container", false, backendContainerUsage)
 }
+
+// backendContainerUsage is --backend-container's help, for run, selftest
+// and matrix.
+const backendContainerUsage = "run the backend in a container even where mtlsconform can serve it itself on the engine's default bridge"
 
 func (r *referenceFlags) implementation() (lb.Implementation, error) {
 	impl, err := all.Lookup(r.impl)
