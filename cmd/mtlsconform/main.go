@@ -103,8 +103,9 @@ func main() {
 		tclog.SetDefault(tclog.NewNoopLogger())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	finished := make(chan struct{})
+	finished, watched := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(watched)
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(os.Stderr, "\nmtlsconform: interrupted: removing this run's containers, network and temporary files…")
@@ -117,6 +118,9 @@ func main() {
 		code = exitInterrupted
 	}
 	close(finished)
+	// stop cancels ctx: the watcher must have left first, or it may take
+	// the end of a finished command for an interruption.
+	<-watched
 	stop()
 	os.Exit(code)
 }
