@@ -134,6 +134,10 @@ type Stats struct {
 	// Backend says where the backend behind the balancers ran
 	// (BackendHere, BackendContainer); empty for a live target's run.
 	Backend string
+	// Shared says the run's balancer ran as a process in a container
+	// several runs of one process shared (the matrix's), not in one of
+	// its own.
+	Shared bool
 }
 
 // Where a run's backend ran (Stats.Backend).

@@ -40,14 +40,26 @@ const (
 	ctlMaxReq = 4000                   // below PIPE_BUF: a write of a line is never split
 )
 
-const ctlScriptText = `#!/bin/sh
+var ctlScriptText = ctlScriptFor(lb.ConfDir+"/own/"+ctlDir, "")
+
+// ctlScriptFor is the control script reading the pipe in dir; it prints
+// ready, if given, once it reads.
+func ctlScriptFor(dir, ready string) string {
+	text := `#!/bin/sh
 # Rendered by mtlsconform: runs the harness's commands in this container,
-# one a line ("ID COMMAND") from the pipe ` + lb.ConfDir + `/own/` + ctlDir + `/` + ctlPipe + `,
+# one a line ("ID COMMAND") from the pipe ` + dir + `/` + ctlPipe + `,
 # each in the background; its output goes to ID.out, then its status to ID.rc
 # (a line: the answer is whole once it ends with a newline).
-dir=` + lb.ConfDir + `/own/` + ctlDir + `
+dir=` + dir + `
 exec 3<>"$dir/` + ctlPipe + `" || exit 1
-while IFS= read -r line <&3; do
+`
+	if ready != "" {
+		text += "echo '" + ready + "'\n"
+	}
+	return text + ctlLoop
+}
+
+const ctlLoop = `while IFS= read -r line <&3; do
 	id=${line%% *}
 	cmd=${line#* }
 	( (

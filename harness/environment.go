@@ -93,6 +93,12 @@ type Options struct {
 	// program could serve it itself on the engine's default bridge
 	// (localbackend.go).
 	BackendContainer bool
+	// CoHost, when set, is a container the runs of this process share:
+	// the run's shared balancer starts in it as a process, not in a
+	// container of its own (cohost.go), where the run is on the engine's
+	// default bridge, reached directly, uses the implementation's own
+	// image and keeps nothing (not Warm).
+	CoHost *CoHost
 	// backendOnly starts no balancer (StartSharedBackend).
 	backendOnly bool
 }
@@ -890,6 +896,9 @@ func (e *Environment) Stats() contract.Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := contract.Stats{ContainersStarted: int(e.started.Load()), ContainersKept: int(e.reused.Load()), LoadBalancers: len(e.lbs)}
+	for _, h := range e.slotHosts {
+		st.Shared = st.Shared || h.root != ""
+	}
 	select {
 	case <-e.backendSettled:
 		if e.backendErr == nil {
@@ -914,6 +923,7 @@ func (e *Environment) ReleaseLoadBalancers(ctx context.Context) error {
 	e.lbContainers, e.slotHosts, e.lbs = nil, nil, map[string]*served{}
 	e.mu.Unlock()
 	err := terminateAll(ctx, append(cs, hostContainers(hosts)...))
+	stopCoHostedAll(ctx, hosts)
 	removeSlotDirs(hosts)
 	return err
 }
@@ -921,7 +931,7 @@ func (e *Environment) ReleaseLoadBalancers(ctx context.Context) error {
 func hostContainers(hosts []*slotHost) []*testcontainers.DockerContainer {
 	var cs []*testcontainers.DockerContainer
 	for _, h := range hosts {
-		if h.c != nil {
+		if h.c != nil && h.root == "" { // a co-host's is the process's, not the run's
 			cs = append(cs, h.c)
 		}
 	}
@@ -984,7 +994,7 @@ func (e *Environment) Close(ctx context.Context) error {
 		if e.backend != nil && e.warmBackend == nil {
 			cs = append(cs, e.backend)
 		}
-		if err := terminateAll(ctx, cs); err != nil {
+		if err := parallel(func() error { return terminateAll(ctx, cs) }, func() error { stopCoHostedAll(ctx, gone); return nil }); err != nil {
 			errs = append(errs, err)
 		}
 		// The network, and any container still being created when Close

@@ -96,17 +96,34 @@ func EnsureImage(ctx context.Context, impl lb.Implementation, logf func(string, 
 // built from own's packages if it is own's image; any other image must
 // have been loaded or pulled.
 func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref string, own lb.Implementation, logf func(string, ...any)) (bool, error) {
+	var spec *imageSpec
+	if own != nil && own.Image() == ref {
+		spec = &imageSpec{ref: ref, packages: own.Packages(), name: own.Name(), binary: own.Command()[0]}
+	}
+	return ensureImageSpec(ctx, cli, ref, spec, logf)
+}
+
+// imageSpec is an image the project builds: its tag, its Debian
+// packages, and the binary that proves it whole (build-image.sh's
+// arguments).
+type imageSpec struct {
+	ref, packages, name, binary string
+}
+
+// ensureImageSpec is ensureImage for an image of the project's (spec),
+// or, spec nil, one it only uses.
+func ensureImageSpec(ctx context.Context, cli *testcontainers.DockerClient, ref string, spec *imageSpec, logf func(string, ...any)) (bool, error) {
 	unlock, err := lockImages()
 	if err != nil {
 		return false, err
 	}
 	defer unlock()
-	ours := own != nil && own.Image() == ref
+	ours := spec != nil
 	img, err := cli.ImageInspect(ctx, ref)
 	switch {
 	case err != nil && !isNotFound(err):
 		return false, fmt.Errorf("inspect image %s: %w", ref, err)
-	case err == nil && (!ours || img.Config != nil && img.Config.Labels[recipeLabel] == imageRecipe(own.Packages())):
+	case err == nil && (!ours || img.Config != nil && img.Config.Labels[recipeLabel] == imageRecipe(spec.packages)):
 		return false, nil
 	case err == nil:
 		logf("rebuilding %s: it was built from an older recipe (harness/build-image.sh or the packages changed)", ref)
@@ -126,7 +143,7 @@ func ensureImage(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 		return false, fmt.Errorf("build image %s: %w", ref, err)
 	}
 	script.Close()
-	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref, own.Packages(), own.Name(), own.Command()[0]).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "bash", script.Name(), ref, spec.packages, spec.name, spec.binary).CombinedOutput()
 	if err != nil {
 		return false, fmt.Errorf("build image %s: %v\n%s\n(run scripts/prereqs.sh to install mmdebstrap and Docker, then try again)",
 			ref, err, strings.TrimSpace(string(out)))

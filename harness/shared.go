@@ -90,6 +90,11 @@ type slotHost struct {
 	kept     bool
 	owns     int
 	runFirst int // the run-wide number startSlotHost gave it
+	// co is the container of the process's runs where this balancer runs
+	// in it (cohost.go), and root its folder there, which stands in for
+	// lb.ConfDir; nil and "" for a balancer in a container of its own.
+	co   *CoHost
+	root string
 }
 
 // keep says whether Close leaves the balancer running for the next run: a
@@ -121,6 +126,9 @@ func (e *Environment) startSlotHost(ctx context.Context, impl hostable) *slotHos
 		e.warmParts++
 	}
 	e.slotsSetAside += size
+	if co := e.opts.CoHost; co != nil && e.coHostFits() && co.claim(e.opts.Implementation.Name()) {
+		h.co, h.first = co, co.setAside(size)
+	}
 	e.slotHosts = append(e.slotHosts, h)
 	done := e.creating()
 	go func() {
@@ -132,6 +140,14 @@ func (e *Environment) startSlotHost(ctx context.Context, impl hostable) *slotHos
 }
 
 func (e *Environment) runSlotHost(ctx context.Context, impl hostable, h *slotHost) error {
+	if h.co != nil {
+		err := h.co.Err()
+		if err == nil {
+			return e.coHosted(ctx, impl, h)
+		}
+		e.opts.Logf("the container the runs share did not start (%v): this run starts its own", err)
+		h.co = nil
+	}
 	mount := e.direct // the engine is on this machine: slots/ can be a folder of ours
 	err := e.startSlotHostContainer(ctx, impl, h, mount)
 	if !mount || ctx.Err() != nil {
@@ -503,7 +519,7 @@ func (e *Environment) writeOwn(ctx context.Context, h *slotHost, files map[strin
 	if h.ownDir == "" {
 		return e.copyInto(ctx, h.c.GetContainerID(), files)
 	}
-	for name, data := range files {
+	for name, data := range h.moved(files) {
 		rel, ok := strings.CutPrefix(name, "own/")
 		if !ok {
 			return fmt.Errorf("%s is not a file of a process of its own (own/…)", name)
@@ -651,7 +667,7 @@ func (e *Environment) startOwn(ctx context.Context, name string, h *slotHost, p 
 	e.mu.Unlock()
 	if out, ran := run(ctx, h, p.start); !ran || out != "" {
 		// The shared balancer's log says why, where its container stopped.
-		return nil, fmt.Errorf("start the %s process of a configuration of its own (%s): %s%s", name, strings.Join(p.start, " "), out, containerLogs(ctx, h.c))
+		return nil, fmt.Errorf("start the %s process of a configuration of its own (%s): %s%s", name, strings.Join(p.start, " "), out, e.hostLogs(ctx, h))
 	}
 	bal := &LoadBalancer{Config: cfg, ConfigKey: r.Key, Rendered: r.Config, container: h.c, host: h, slot: p.id, separate: p.reload}
 	var err error
@@ -664,13 +680,13 @@ func (e *Environment) startOwn(ctx context.Context, name string, h *slotHost, p 
 	wait, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
 	defer cancel()
 	if err := e.waitTLS(wait, bal.URL); err != nil {
-		return nil, fmt.Errorf("the %s process of a configuration of its own never served it: %w%s", name, err, containerLogs(ctx, h.c))
+		return nil, fmt.Errorf("the %s process of a configuration of its own never served it: %w%s", name, err, e.hostLogs(ctx, h))
 	}
 	// A process opens its listeners one after the other: Traffic Server's
 	// plain-HTTP port was seen refusing a C19 call 10 ms after its TLS
 	// port served.
 	if err := e.waitListening(wait, bal.PlainURL); err != nil {
-		return nil, fmt.Errorf("the %s process of a configuration of its own served TLS but never opened its plain-HTTP port: %w%s", name, err, containerLogs(ctx, h.c))
+		return nil, fmt.Errorf("the %s process of a configuration of its own served TLS but never opened its plain-HTTP port: %w%s", name, err, e.hostLogs(ctx, h))
 	}
 	return bal, nil
 }
@@ -814,7 +830,7 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 	write := e.copyIn
 	if h.dir != "" {
 		write = func(_ context.Context, h *slotHost, files map[string][]byte) error {
-			return writeSlotFiles(h.dir, files)
+			return writeSlotFiles(h.dir, h.moved(files))
 		}
 	}
 	if err := write(ctx, h, files); err != nil {
@@ -822,7 +838,8 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 		return
 	}
 	if err := e.reload(ctx, impl.Reload(), h); err != nil {
-		e.refused(h, batch, err, exited(ctx, h.c))
+		gone, _ := e.hostExited(ctx, h)
+		e.refused(h, batch, err, gone)
 		return
 	}
 	grace, cancelGrace := context.WithTimeout(ctx, slotReloadGrace)
@@ -865,9 +882,9 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 		return
 	}
 	// A balancer that exited took every slot it served with it.
-	if st, err := h.c.State(ctx); err == nil && !st.Running {
-		e.refused(h, batch, fmt.Errorf("the shared %s exited (status %d) when it reloaded with this configuration: "+
-			"it cannot load it; a balancer started for it alone would not either%s", impl.Name(), st.ExitCode, containerLogs(ctx, h.c)), true)
+	if gone, how := e.hostExited(ctx, h); gone {
+		e.refused(h, batch, fmt.Errorf("the shared %s exited (%s) when it reloaded with this configuration: "+
+			"it cannot load it; a balancer started for it alone would not either%s", impl.Name(), how, e.hostLogs(ctx, h)), true)
 		return
 	}
 	// The balancer kept its old configuration, or is slow: ask it why.
@@ -883,7 +900,7 @@ func (e *Environment) reloadWith(impl lb.Multiplexed, h *slotHost, batch []*slot
 		defer close(slow)
 		for _, req := range failed {
 			if err := e.waitTLS(ctx, req.lb.URL); err != nil {
-				req.err = fmt.Errorf("the shared %s never served the configuration (slot %s) after its reload: %w%s", impl.Name(), req.id, err, containerLogs(ctx, h.c))
+				req.err = fmt.Errorf("the shared %s never served the configuration (slot %s) after its reload: %w%s", impl.Name(), req.id, err, e.hostLogs(ctx, h))
 			} else {
 				req.err = nil
 			}
@@ -909,7 +926,7 @@ func (e *Environment) resignal(ctx context.Context, h *slotHost, sig string, don
 		case <-done:
 			return
 		case <-tick.C:
-			e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: sig})
+			e.signal(ctx, h, sig)
 			every = min(2*every, slotResignalMax)
 			tick.Reset(every)
 		}
@@ -929,7 +946,7 @@ func (e *Environment) refused(h *slotHost, batch []*slotRequest, err error, exit
 		for key, s := range e.lbs {
 			select {
 			case <-s.ready:
-				if s.err == nil && s.lb != nil && s.lb.container == h.c {
+				if s.err == nil && s.lb != nil && s.lb.host == h {
 					delete(e.lbs, key)
 				}
 			default:
@@ -947,7 +964,7 @@ func (e *Environment) refused(h *slotHost, batch []*slotRequest, err error, exit
 
 func (e *Environment) reload(ctx context.Context, r lb.Reload, h *slotHost) error {
 	if r.Signal != "" {
-		if _, err := e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: r.Signal}); err != nil {
+		if err := e.signal(ctx, h, r.Signal); err != nil {
 			return fmt.Errorf("reload the shared load balancer: %w", err)
 		}
 		return nil
@@ -980,6 +997,7 @@ func (e *Environment) configTest(ctx context.Context, impl lb.Multiplexed, h *sl
 // Through the balancer's control pipe where it has one (ctl.go), else
 // through the engine.
 func run(ctx context.Context, h *slotHost, cmd []string) (out string, ran bool) {
+	cmd = h.movedArgs(cmd)
 	if h.ctl != "" {
 		code, printed, err := ctlRun(ctx, h.ctl, cmd)
 		switch {
@@ -1062,10 +1080,10 @@ func (e *Environment) DeliverCRL(ctx context.Context, bal *LoadBalancer, crl []b
 	}
 	impl := e.opts.Implementation
 	if !reload {
-		return fmt.Sprintf("%s/%s rewritten in place; %s not reloaded", lb.ConfDir, name, impl.Name()), nil
+		return fmt.Sprintf("%s/%s rewritten in place; %s not reloaded", bal.host.confDir(), name, impl.Name()), nil
 	}
 	if out, ran := run(ctx, bal.host, bal.separate); !ran || out != "" {
 		return "", fmt.Errorf("reload the load balancer (%s): %s", strings.Join(bal.separate, " "), out)
 	}
-	return fmt.Sprintf("%s/%s rewritten in place, then %s reloaded (%s)", lb.ConfDir, name, impl.Name(), strings.Join(bal.separate, " ")), nil
+	return fmt.Sprintf("%s/%s rewritten in place, then %s reloaded (%s)", bal.host.confDir(), name, impl.Name(), strings.Join(bal.host.movedArgs(bal.separate), " ")), nil
 }

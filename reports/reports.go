@@ -43,6 +43,7 @@ type page struct {
 	Wall       time.Duration
 	Containers int
 	Backend    string // where the backend ran: contract.Stats.Backend
+	Shared     bool   // contract.Stats.Shared
 	CountLine  string
 	Modes      []contract.Mode
 	Matrix     []Row
@@ -61,6 +62,7 @@ func newPage(r contract.RunResult) page {
 		Wall:       r.Wall.Round(time.Millisecond),
 		Containers: r.Stats.ContainersStarted,
 		Backend:    r.Stats.Backend,
+		Shared:     r.Stats.Shared,
 		CountLine:  contract.CountLine(r.Results),
 		Modes:      contract.Modes,
 		Matrix:     Matrix(r.Results),

@@ -69,6 +69,10 @@ type RunOptions struct {
 	// Backend is a backend the reference shares with other runs of this
 	// process (harness.Options.Backend).
 	Backend *harness.SharedBackend
+	// CoHost is a container the reference's balancer starts in as a
+	// process, shared with other runs of this process
+	// (harness.Options.CoHost).
+	CoHost *harness.CoHost
 	// Warm keeps the reference's backend and balancers for the next run
 	// and uses those an earlier run kept (harness.Options.Warm).
 	Warm      bool
@@ -136,7 +140,7 @@ func Run(ctx context.Context, o RunOptions) (res contract.RunResult, err error) 
 	if target == nil {
 		target = &Reference{Options: harness.Options{Implementation: o.Implementation, Image: o.Image, Logf: o.Logf,
 			ContainerPerConfig: o.ContainerPerConfig, PublishPorts: o.PublishPorts, BackendContainer: o.BackendContainer,
-			Backend: o.Backend, Warm: o.Warm}, Mutations: o.Mutations}
+			Backend: o.Backend, CoHost: o.CoHost, Warm: o.Warm}, Mutations: o.Mutations}
 	} else if len(o.Mutations) > 0 {
 		return res, errors.New("mutations apply to the reference load balancer only, not to a given target")
 	}

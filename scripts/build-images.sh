@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the named reference images that are missing (nginx, haproxy,
-# apache, caddy …; all when none is named), from each implementation's
+# apache, caddy …, and "all", the matrix's image with every one of them;
+# every image when none is named), from each implementation's
 # lb/<name>/image.tsv, with harness/build-image.sh. It holds the same lock
 # as the harness while it builds, so a run that starts meanwhile waits for
 # the image instead of building it again: scripts/run builds the nginx
@@ -15,16 +16,15 @@ lockdir=${XDG_CACHE_HOME:-$HOME/.cache}/mtlsconform
 mkdir -p "$lockdir"
 chmod 700 "$lockdir"
 status=0
-while IFS=$'\t' read -r name image packages binary; do
-  case $name in '' | '#'*) continue ;; esac
-  if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then
-    continue
-  fi
+# build NAME IMAGE PACKAGES BINARY: builds IMAGE unless it is there, of
+# the same recipe.
+build() {
+  local name=$1 image=$2 packages=$3 binary=$4
   # What build-image.sh labels its image with (harness/images.go:
   # imageRecipe): an image of another recipe is built again.
   recipe=$({ cat harness/build-image.sh; printf '%s\n' "$packages"; } | sha256sum | cut -c1-16)
   old=$(docker image inspect -f '{{.Id}} {{index .Config.Labels "org.mtlsconform.recipe"}}' "$image" 2>/dev/null || true)
-  [ "${old#* }" = "$recipe" ] && continue
+  [ "${old#* }" = "$recipe" ] && return 0
   what="building $image from Debian packages (mmdebstrap; about 10 s, once)"
   [ -n "$old" ] && what="rebuilding $image: it was built from an older recipe (about 10 s)"
   # The harness's lock (harness/images.go: lockImages) taken by flock(1);
@@ -36,5 +36,21 @@ while IFS=$'\t' read -r name image packages binary; do
     status=$?
   # The older build, untagged now (kept where a container still runs it).
   [ -n "$old" ] && docker image rm "${old%% *}" >/dev/null 2>&1 || true
+}
+union=()
+while IFS=$'\t' read -r name image packages binary; do
+  case $name in '' | '#'*) continue ;; esac
+  read -ra pkgs <<<"$packages"
+  union+=("${pkgs[@]}")
+  if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then
+    continue
+  fi
+  build "$name" "$image" "$packages" "$binary"
 done < <(cat lb/*/image.tsv)
+# The matrix's one container for every implementation's balancer
+# (harness/cohost.go: coImageSpec): every package, sorted, and the
+# default implementation's binary to prove it whole.
+if [ $# -eq 0 ] || [[ " $* " == *" all "* ]]; then
+  build all mtlsconform/all:bookworm "$(printf '%s\n' "${union[@]}" | LC_ALL=C sort -u | paste -sd ' ')" nginx
+fi
 exit "$status"

@@ -157,6 +157,20 @@ func TestNoLeaks(t *testing.T) {
 		}
 		assertNothingLeft(t, c.cmd.Process.Pid, "after SIGINT")
 	})
+	t.Run("SIGINT mid-matrix", func(t *testing.T) {
+		// The matrix's runs share one container (harness.CoHost): it goes
+		// with them.
+		c := startRun(t, "matrix", "--out", t.TempDir())
+		waitForContainers(t, c.cmd.Process.Pid)
+		time.Sleep(500 * time.Millisecond) // into the runs, past the shared container's start
+		if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		if code := exitStatus(c.cmd.Wait()); code != 130 {
+			t.Errorf("exit %d after SIGINT, want 130\n%s", code, c.stderr.String())
+		}
+		assertNothingLeft(t, c.cmd.Process.Pid, "after SIGINT mid-matrix")
+	})
 	t.Run("SIGKILL then a new run", func(t *testing.T) {
 		c := startRun(t, "run", "--out", t.TempDir())
 		pid := c.cmd.Process.Pid

@@ -21,7 +21,7 @@ import (
 const matrixUsage = `mtlsconform matrix: run the suite against every reference implementation and put them side by side.
 
   mtlsconform matrix --out out/matrix [--impl nginx,haproxy,apache,caddy,trafficserver] [--scheme dlb|all|NAME,...]
-      [--tags EXPR] [--parallel 2]
+      [--tags EXPR] [--parallel 2] [--container-each]
 
 Each implementation's own reports go to --out/IMPL/ (--out/IMPL/SCHEME/ with more than one scheme:
 --scheme all is implementation × every built-in scheme); the side-by-side matrix (clause × mode per
@@ -45,6 +45,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	parallel := fs.Int("parallel", 2, "implementations run at once")
 	warm := warmFlag(fs)
 	backendContainer := fs.Bool("backend-container", false, backendContainerUsage)
+	containerEach := fs.Bool("container-each", false, "start a container for each run's balancer, as a single run does, instead of one container for every implementation's (each a process of its own in it; never with --warm)")
 	var schemeArgs stringList
 	fs.Var(&schemeArgs, "scheme", "header `scheme`s (repeatable or comma-separated; all: every built-in; default dlb): "+strings.Join(contract.SchemeNames(), ", ")+", or a scheme file")
 	if err := parseFlags(fs, args); err != nil {
@@ -96,6 +97,15 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	backend := harness.BeginSharedBackend(ctx, harness.Options{Implementation: all.Default(), Warm: *warm,
 		BackendContainer: *backendContainer, Logf: prefixLogger(stderr, "mtlsconform")})
 	defer backend.Close(context.WithoutCancel(ctx))
+	// One container for every implementation's balancer, each a process
+	// of its own in it (harness.CoHost): a container start and removal
+	// cost this machine's engine about as much CPU as a balancer's whole
+	// run. --container-each starts one per run, as a single run does.
+	var co *harness.CoHost
+	if !*warm && !*containerEach {
+		co = harness.BeginCoHost(ctx, all.Implementations(), prefixLogger(stderr, "mtlsconform"))
+		defer co.Close()
+	}
 	docs := make([]contract.Document, len(jobs))
 	errs := make([]error, len(jobs))
 	logs := make([]bytes.Buffer, len(jobs))
@@ -108,7 +118,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			opts := runner.RunOptions{Implementation: j.impl, Scheme: j.scheme, Tags: *tags, Concurrency: *conc,
-				Backend: backend, BackendContainer: *backendContainer, Warm: *warm, Logf: prefixLogger(stderr, "mtlsconform "+j.name)}
+				Backend: backend, CoHost: co, BackendContainer: *backendContainer, Warm: *warm, Logf: prefixLogger(stderr, "mtlsconform "+j.name)}
 			res, err := runWithReports(ctx, opts, j.dir, "none", &logs[i])
 			docs[i], errs[i] = contract.NewDocument(res), err
 			if err == nil {
