@@ -92,6 +92,20 @@ func coImageSpec(impls []lb.Implementation) imageSpec {
 	return imageSpec{ref: coImage, packages: strings.Join(pkgs, " "), name: "all", binary: impls[0].Command()[0]}
 }
 
+// EnsureCoHostImage makes sure the image of the matrix's shared container
+// (every implementation's packages: pass them all) is there, building it
+// when missing; it answers its tag and whether it built it.
+func EnsureCoHostImage(ctx context.Context, every []lb.Implementation, logf func(string, ...any)) (string, bool, error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	defer cli.Close()
+	spec := coImageSpec(every)
+	built, err := ensureImageSpec(ctx, cli, spec.ref, &spec, logf)
+	return spec.ref, built, err
+}
+
 func (co *CoHost) start(ctx context.Context, impls []lb.Implementation, logf func(string, ...any)) error {
 	if len(impls) == 0 {
 		return fmt.Errorf("no implementation to host")

@@ -246,7 +246,7 @@ func implNames() []string {
 // cmdImages builds every reference implementation's image that is missing
 // (offline, from Debian packages), so that the first run does not pay for it.
 func cmdImages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("mtlsconform images", stderr, "mtlsconform images: build the reference implementations' images that are missing (about 10-20 s each, once).")
+	fs := newFlagSet("mtlsconform images", stderr, "mtlsconform images: build the reference implementations' images that are missing, and the matrix's image with all of them (about 10-20 s each, once).")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -255,13 +255,24 @@ func cmdImages(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return &envError{err}
 		}
-		state := "present"
-		if built {
-			state = "built"
-		}
-		fmt.Fprintf(stdout, "%-*s %s (%s)\n", nameWidth(all.Implementations()), impl.Name(), impl.Image(), state)
+		imageLine(stdout, impl.Name(), impl.Image(), built)
 	}
+	// The matrix's one container for every implementation's balancer.
+	ref, built, err := harness.EnsureCoHostImage(ctx, all.Implementations(), prefixLogger(stderr, "mtlsconform"))
+	if err != nil {
+		return &envError{err}
+	}
+	imageLine(stdout, "matrix", ref, built)
 	return nil
+}
+
+// imageLine says what became of an image: built, or present already.
+func imageLine(w io.Writer, name, ref string, built bool) {
+	state := "present"
+	if built {
+		state = "built"
+	}
+	fmt.Fprintf(w, "%-*s %s (%s)\n", nameWidth(all.Implementations()), name, ref, state)
 }
 
 // nameWidth is the longest implementation name, for lines that line up.
