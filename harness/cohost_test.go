@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -76,46 +77,26 @@ func TestCoHostServesEveryImplementation(t *testing.T) {
 				t.Logf("%s: SKIPPED: the engine's network is not reached directly, so nothing is co-hosted", impl.Name())
 				return
 			}
-			got := map[string]string{}
-			for _, mode := range []contract.Mode{contract.Mandatory, contract.Optional} {
-				bal, err := env.LoadBalancer(ctx, lb.Config{Mode: mode, Truststore: pki.Bundle(a.Cert)})
-				if err != nil {
-					t.Errorf("%s %s: %v", impl.Name(), mode, err)
-					return
-				}
-				mu.Lock()
-				ips = append(ips, strings.Split(strings.TrimPrefix(bal.URL, "https://"), ":")[0])
-				mu.Unlock()
-				for who, cred := range map[string]*pki.Identity{"none": nil, "trusted": leaf} {
-					res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: cred})
-					if err != nil {
-						got[string(mode)+", "+who] = err.Error()
-						continue
-					}
-					got[string(mode)+", "+who] = res.Outcome()
-				}
+			got, urls, err := outcomes(ctx, env, a, leaf)
+			if err != nil {
+				t.Errorf("%s: %v", impl.Name(), err)
+				return
 			}
-			want := map[string]string{}
+			mu.Lock()
+			for _, u := range urls {
+				ips = append(ips, strings.Split(strings.TrimPrefix(u, "https://"), ":")[0])
+			}
+			mu.Unlock()
 			alone, err := Start(ctx, Options{Implementation: impl, Logf: t.Logf})
 			if err != nil {
 				t.Errorf("%s: the run in a container of its own: %v", impl.Name(), err)
 				return
 			}
 			defer alone.Close(ctx)
-			for _, mode := range []contract.Mode{contract.Mandatory, contract.Optional} {
-				bal, err := alone.LoadBalancer(ctx, lb.Config{Mode: mode, Truststore: pki.Bundle(a.Cert)})
-				if err != nil {
-					t.Errorf("%s %s in a container of its own: %v", impl.Name(), mode, err)
-					return
-				}
-				for who, cred := range map[string]*pki.Identity{"none": nil, "trusted": leaf} {
-					res, err := alone.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: cred})
-					if err != nil {
-						want[string(mode)+", "+who] = err.Error()
-						continue
-					}
-					want[string(mode)+", "+who] = res.Outcome()
-				}
+			want, _, err := outcomes(ctx, alone, a, leaf)
+			if err != nil {
+				t.Errorf("%s in a container of its own: %v", impl.Name(), err)
+				return
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s: co-hosted outcomes differ from a container of its own (-alone +co-hosted):\n%s", impl.Name(), diff)
@@ -147,6 +128,30 @@ func TestCoHostServesEveryImplementation(t *testing.T) {
 			t.Errorf("a co-hosted configuration is served at %s, not at the co-host's %s", ip, co.ip)
 		}
 	}
+}
+
+// outcomes asks env for a Mandatory and an Optional configuration
+// trusting ca, and calls each without a certificate and with leaf: what
+// each call got, by mode and caller, and the configurations' URLs.
+func outcomes(ctx context.Context, env *Environment, ca *pki.CA, leaf *pki.Identity) (map[string]string, []string, error) {
+	got := map[string]string{}
+	var urls []string
+	for _, mode := range []contract.Mode{contract.Mandatory, contract.Optional} {
+		bal, err := env.LoadBalancer(ctx, lb.Config{Mode: mode, Truststore: pki.Bundle(ca.Cert)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", mode, err)
+		}
+		urls = append(urls, bal.URL)
+		for who, cred := range map[string]*pki.Identity{"none": nil, "trusted": leaf} {
+			res, err := env.Caller().Do(ctx, bal.URL, partner.Request{Path: "/dev-portal-xapi/products", Credential: cred})
+			if err != nil {
+				got[string(mode)+", "+who] = err.Error()
+				continue
+			}
+			got[string(mode)+", "+who] = res.Outcome()
+		}
+	}
+	return got, urls, nil
 }
 
 // coHostedProcesses lists the processes in the co-host whose command line
