@@ -315,10 +315,29 @@ func (e *Environment) signal(ctx context.Context, h *slotHost, sig string) error
 		_, err := e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: sig})
 		return err
 	}
-	if out, ran := run(ctx, h, []string{"sh", "-c", `kill -` + sig + ` "$(cat "$0")"`, h.root + "/own/" + coPid}); !ran || out != "" {
+	pid, err := h.hostPid()
+	if err != nil {
+		return err
+	}
+	// The control script's own kill: no process started for it.
+	if out, ran := run(ctx, h, []string{"kill", "-" + sig, pid}); !ran || out != "" {
 		return fmt.Errorf("signal %s: %s", sig, out)
 	}
 	return nil
+}
+
+// hostPid is a co-hosted balancer's process id in the co-host, as its
+// start wrote it.
+func (h *slotHost) hostPid() (string, error) {
+	data, err := os.ReadFile(filepath.Join(h.ownDir, coPid))
+	if err != nil {
+		return "", fmt.Errorf("the co-hosted balancer's process id: %w", err)
+	}
+	pid := strings.TrimSpace(string(data))
+	if _, err := strconv.Atoi(pid); err != nil {
+		return "", fmt.Errorf("the co-hosted balancer's process id %q is no number", pid)
+	}
+	return pid, nil
 }
 
 // hostExited says whether a shared balancer has stopped, and with what
@@ -331,10 +350,11 @@ func (e *Environment) hostExited(ctx context.Context, h *slotHost) (bool, string
 		}
 		return true, "status " + strconv.Itoa(st.ExitCode)
 	}
-	if _, err := os.Stat(filepath.Join(h.ownDir, coPid)); err != nil {
+	pid, err := h.hostPid()
+	if err != nil {
 		return false, "" // no process of its own: an lb.Processes implementation's
 	}
-	out, ran := run(ctx, h, []string{"sh", "-c", `kill -0 "$(cat "$0")"`, h.root + "/own/" + coPid})
+	out, ran := run(ctx, h, []string{"kill", "-0", pid})
 	if ran && out != "" {
 		return true, "no longer running"
 	}
@@ -372,11 +392,15 @@ func readLimitedTail(path string, n int64) (string, error) {
 // process of a run that ended holds nothing another run needs: its ports
 // and folder are its own.
 func stopCoHosted(ctx context.Context, h *slotHost) {
-	run(ctx, h, []string{"sh", "-c", `ours() {
+	// bash's mapfile reads each command line without a process of its
+	// own: tr for each of a run's dozens of processes was 2% of a
+	// matrix's CPU.
+	run(ctx, h, []string{"bash", "-c", `ours() {
   for p in /proc/[0-9]*; do
     pid=${p#/proc/}
     [ "$pid" = "$$" ] && continue
-    case "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" in *"$0/"*) echo "$pid";; esac
+    mapfile -d '' -t a <"$p/cmdline" 2>/dev/null || continue
+    case " ${a[*]} " in *"$0/"*) echo "$pid";; esac
   done
 }
 pids=$(ours); [ -n "$pids" ] || exit 0
