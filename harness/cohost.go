@@ -114,6 +114,7 @@ func (co *CoHost) start(ctx context.Context, impls []lb.Implementation, logf fun
 	if err != nil {
 		return err
 	}
+	defer cli.Close()
 	res, err := cli.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
 	if err != nil || res.Network.Driver != "bridge" || !reaches(res.Network.IPAM.Config) {
 		return fmt.Errorf("this machine does not reach the engine's default bridge directly")
@@ -237,8 +238,7 @@ func (e *Environment) coHosted(ctx context.Context, impl hostable, h *slotHost) 
 	if _, ok := impl.(processHost); ok {
 		return nil // its processes are started one by one
 	}
-	start := append([]string{"sh", "-c", `"$@" >"$0/` + coLog + `" 2>&1 </dev/null & echo $! >"$0/` + coPid + `"`, h.root + "/own"}, impl.HostCommand()...)
-	if out, ran := run(ctx, h, start); !ran || out != "" {
+	if out, ran := run(ctx, h, coStartCommand(h.root, impl.HostCommand())); !ran || out != "" {
 		return fmt.Errorf("start the shared %s in the container the runs share: %s", name, out)
 	}
 	wait, cancel := context.WithTimeout(ctx, e.opts.Timeouts.ContainerReady)
@@ -263,6 +263,12 @@ func (e *Environment) coHosted(ctx context.Context, impl hostable, h *slotHost) 
 		case <-tick.C:
 		}
 	}
+}
+
+// coStartCommand starts cmd in the background, its output in
+// root/own/host.log and its process id in root/own/host.pid.
+func coStartCommand(root string, cmd []string) []string {
+	return append([]string{"sh", "-c", `"$@" >"$0/` + coLog + `" 2>&1 </dev/null & echo $! >"$0/` + coPid + `"`, root + "/own"}, cmd...)
 }
 
 const (
@@ -319,8 +325,9 @@ func (e *Environment) signal(ctx context.Context, h *slotHost, sig string) error
 	if err != nil {
 		return err
 	}
-	// The control script's own kill: no process started for it.
-	if out, ran := run(ctx, h, []string{"kill", "-" + sig, pid}); !ran || out != "" {
+	// The shell's kill: the image need not have /bin/kill, should the
+	// command go through the engine.
+	if out, ran := run(ctx, h, []string{"sh", "-c", "kill -" + sig + " " + pid}); !ran || out != "" {
 		return fmt.Errorf("signal %s: %s", sig, out)
 	}
 	return nil
@@ -334,8 +341,10 @@ func (h *slotHost) hostPid() (string, error) {
 		return "", fmt.Errorf("the co-hosted balancer's process id: %w", err)
 	}
 	pid := strings.TrimSpace(string(data))
-	if _, err := strconv.Atoi(pid); err != nil {
-		return "", fmt.Errorf("the co-hosted balancer's process id %q is no number", pid)
+	// Never 1 (the container's init) nor 0 or below (a process group):
+	// a signal meant for one balancer must not reach the others.
+	if n, err := strconv.Atoi(pid); err != nil || n <= 1 {
+		return "", fmt.Errorf("the co-hosted balancer's process id %q is not one", pid)
 	}
 	return pid, nil
 }
@@ -354,7 +363,7 @@ func (e *Environment) hostExited(ctx context.Context, h *slotHost) (bool, string
 	if err != nil {
 		return false, "" // no process of its own: an lb.Processes implementation's
 	}
-	out, ran := run(ctx, h, []string{"kill", "-0", pid})
+	out, ran := run(ctx, h, []string{"sh", "-c", "kill -0 " + pid})
 	if ran && out != "" {
 		return true, "no longer running"
 	}
@@ -366,9 +375,14 @@ func (e *Environment) hostLogs(ctx context.Context, h *slotHost) string {
 	if h.root == "" {
 		return containerLogs(ctx, h.c)
 	}
+	if _, err := h.hostPid(); err != nil {
+		// Processes of their own (Traffic Server's) log to the
+		// container's own output.
+		return containerLogs(ctx, h.c)
+	}
 	text, err := readLimitedTail(filepath.Join(h.ownDir, coLog), 4096)
 	if err != nil || text == "" {
-		return containerLogs(ctx, h.c)
+		return ""
 	}
 	return "\n--- the balancer's log (last 4 KiB) ---\n" + text
 }
@@ -392,21 +406,19 @@ func readLimitedTail(path string, n int64) (string, error) {
 // process of a run that ended holds nothing another run needs: its ports
 // and folder are its own.
 func stopCoHosted(ctx context.Context, h *slotHost) {
-	// bash's mapfile reads each command line without a process of its
-	// own: tr for each of a run's dozens of processes was 2% of a
-	// matrix's CPU.
-	run(ctx, h, []string{"bash", "-c", `ours() {
-  for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
-    [ "$pid" = "$$" ] && continue
-    mapfile -d '' -t a <"$p/cmdline" 2>/dev/null || continue
-    case " ${a[*]} " in *"$0/"*) echo "$pid";; esac
-  done
+	// One line, as the control pipe takes commands (a newline sends it
+	// through the engine: a runc process and about 50 ms of CPU). bash's
+	// mapfile reads each command line without a process of its own: tr
+	// for each of a run's dozens of processes was 2% of a matrix's CPU.
+	run(ctx, h, coStopCommand(h.root))
 }
-pids=$(ours); [ -n "$pids" ] || exit 0
-kill -TERM $pids 2>/dev/null
-( sleep 1; pids=$(ours); [ -z "$pids" ] || kill -KILL $pids 2>/dev/null ) >/dev/null 2>&1 &
-exit 0`, h.root})
+
+// coStopCommand stops the processes whose command line names root/.
+func coStopCommand(root string) []string {
+	return []string{"bash", "-c", `ours() { for p in /proc/[0-9]*; do pid=${p#/proc/}; [ "$pid" = "$$" ] && continue; ` +
+		`mapfile -d '' -t a <"$p/cmdline" 2>/dev/null || continue; case " ${a[*]} " in *"$0/"*) echo "$pid";; esac; done; }; ` +
+		`pids=$(ours); [ -n "$pids" ] || exit 0; kill -TERM $pids 2>/dev/null; ` +
+		`( sleep 1; pids=$(ours); [ -z "$pids" ] || kill -KILL $pids 2>/dev/null ) >/dev/null 2>&1 & exit 0`, root}
 }
 
 // stopCoHostedAll stops the co-hosted balancers among hosts.

@@ -103,19 +103,11 @@ var errNoCtl = errors.New("no control script reads the pipe")
 // what it printed (at most 4 KiB). errNoCtl when nothing reads the pipe
 // or the command cannot be sent as one line.
 func ctlRun(ctx context.Context, dir string, cmd []string) (int, string, error) {
-	var line strings.Builder
 	var id [8]byte
 	rand.Read(id[:])
 	name := hex.EncodeToString(id[:])
-	line.WriteString(name)
-	for _, a := range cmd {
-		if strings.ContainsAny(a, "\n\x00") {
-			return 0, "", errNoCtl
-		}
-		line.WriteString(" '" + strings.ReplaceAll(a, "'", `'\''`) + "'")
-	}
-	line.WriteString("\n")
-	if line.Len() > ctlMaxReq {
+	line, ok := ctlLine(name, cmd)
+	if !ok {
 		return 0, "", errNoCtl
 	}
 	pipe := filepath.Join(dir, ctlPipe)
@@ -123,7 +115,7 @@ func ctlRun(ctx context.Context, dir string, cmd []string) (int, string, error) 
 	if err != nil {
 		return 0, "", errNoCtl // ENXIO: no reader
 	}
-	_, err = io.WriteString(f, line.String())
+	_, err = io.WriteString(f, line)
 	f.Close()
 	if err != nil {
 		return 0, "", errNoCtl // a full pipe (EAGAIN): the engine is the safer way
@@ -157,6 +149,21 @@ func ctlRun(ctx context.Context, dir string, cmd []string) (int, string, error) 
 		case <-tick.C:
 		}
 	}
+}
+
+// ctlLine is the request line for cmd, and whether the pipe takes it:
+// one line, short enough to be written at once.
+func ctlLine(id string, cmd []string) (string, bool) {
+	var line strings.Builder
+	line.WriteString(id)
+	for _, a := range cmd {
+		if strings.ContainsAny(a, "\n\x00") {
+			return "", false
+		}
+		line.WriteString(" '" + strings.ReplaceAll(a, "'", `'\''`) + "'")
+	}
+	line.WriteString("\n")
+	return line.String(), line.Len() <= ctlMaxReq
 }
 
 func readLimited(path string, n int64) (string, error) {

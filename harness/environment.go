@@ -897,7 +897,11 @@ func (e *Environment) Stats() contract.Stats {
 	defer e.mu.Unlock()
 	st := contract.Stats{ContainersStarted: int(e.started.Load()), ContainersKept: int(e.reused.Load()), LoadBalancers: len(e.lbs)}
 	for _, h := range e.slotHosts {
-		st.Shared = st.Shared || h.root != ""
+		select {
+		case <-h.ready: // its start wrote h.root
+			st.Shared = st.Shared || h.err == nil && h.root != ""
+		default:
+		}
 	}
 	select {
 	case <-e.backendSettled:

@@ -146,7 +146,9 @@ func (e *Environment) runSlotHost(ctx context.Context, impl hostable, h *slotHos
 			return e.coHosted(ctx, impl, h)
 		}
 		e.opts.Logf("the container the runs share did not start (%v): this run starts its own", err)
-		h.co = nil
+		// Numbered as the run's own again: a later balancer of the run
+		// takes its numbers after runFirst's, never the same.
+		h.co, h.first = nil, h.runFirst
 	}
 	mount := e.direct // the engine is on this machine: slots/ can be a folder of ours
 	err := e.startSlotHostContainer(ctx, impl, h, mount)

@@ -94,6 +94,23 @@ func waitForContainers(t *testing.T, pid int) {
 	t.Fatal("the run never started a container")
 }
 
+// waitForCoHosted waits until a balancer of the child runs in the
+// container its matrix's runs share: its process id file appears in the
+// folder that container mounts.
+func waitForCoHosted(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		for _, dir := range harness.TempDirsOf(pid) {
+			if found, _ := filepath.Glob(filepath.Join(dir, "*", "own", "host.pid")); len(found) > 0 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no balancer of the matrix ever ran in its shared container")
+}
+
 func assertNothingLeft(t *testing.T, pid int, when string) {
 	t.Helper()
 	cs, ns, err := harness.Owned(context.Background(), pid)
@@ -157,17 +174,26 @@ func TestNoLeaks(t *testing.T) {
 		}
 		assertNothingLeft(t, c.cmd.Process.Pid, "after SIGINT")
 	})
+	t.Run("passing matrix", func(t *testing.T) {
+		c := startRun(t, "matrix", "--out", t.TempDir())
+		if code := exitStatus(c.cmd.Wait()); code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, c.stdout.String(), c.stderr.String())
+		}
+		assertNothingLeft(t, c.cmd.Process.Pid, "after a passing matrix")
+	})
 	t.Run("SIGINT mid-matrix", func(t *testing.T) {
 		// The matrix's runs share one container (harness.CoHost): it goes
-		// with them.
+		// with them. The signal comes once a balancer runs in it.
 		c := startRun(t, "matrix", "--out", t.TempDir())
-		waitForContainers(t, c.cmd.Process.Pid)
-		time.Sleep(500 * time.Millisecond) // into the runs, past the shared container's start
+		waitForCoHosted(t, c.cmd.Process.Pid)
 		if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)
 		}
 		if code := exitStatus(c.cmd.Wait()); code != 130 {
 			t.Errorf("exit %d after SIGINT, want 130\n%s", code, c.stderr.String())
+		}
+		if !strings.Contains(c.stderr.String(), "removing this run's containers") {
+			t.Errorf("no word of the cleanup on stderr: %s", c.stderr.String())
 		}
 		assertNothingLeft(t, c.cmd.Process.Pid, "after SIGINT mid-matrix")
 	})
