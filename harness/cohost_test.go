@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -28,12 +27,7 @@ import (
 // co-host, which the others still use.
 func TestCoHostServesEveryImplementation(t *testing.T) {
 	ctx := context.Background()
-	if err := CheckDocker(ctx); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs Docker: %v", err)
-		}
-		t.Skipf("SKIPPED, no Docker: %v", err)
-	}
+	needDocker(t)
 	co := BeginCoHost(ctx, all.Implementations(), t.Logf)
 	t.Cleanup(co.Close)
 	a, err := pki.NewRootCA("Partner A Root CA")

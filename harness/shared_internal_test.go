@@ -87,12 +87,7 @@ func TestOwnProcessFilesWrittenIntoTheMount(t *testing.T) {
 // and a leaf of it; the environment is closed when the test ends.
 func mountLab(t *testing.T) (*Environment, *pki.CA, *pki.Identity) {
 	t.Helper()
-	if err := CheckDocker(context.Background()); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs Docker: %v", err)
-		}
-		t.Skipf("SKIPPED, no Docker: %v", err)
-	}
+	needDocker(t)
 	ctx := context.Background()
 	env, err := Start(ctx, Options{Implementation: all.Default(), Logf: t.Logf})
 	if env != nil {
@@ -164,6 +159,18 @@ func backendContainers(env *Environment) int {
 		return 1
 	}
 	return 0
+}
+
+// needDocker fails the test in CI where no engine answers, and skips it,
+// loudly, elsewhere.
+func needDocker(t *testing.T) {
+	t.Helper()
+	if err := CheckDocker(context.Background()); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs Docker: %v", err)
+		}
+		t.Skipf("SKIPPED, no Docker: %v", err)
+	}
 }
 
 // servesTrusted brings up a Mandatory configuration trusting root and

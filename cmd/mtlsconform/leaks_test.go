@@ -94,6 +94,25 @@ func waitForContainers(t *testing.T, pid int) {
 	t.Fatal("the run never started a container")
 }
 
+// interruptOnce starts the CLI with args, sends it SIGINT once under way
+// says it is, and checks that it exits 130, says it cleans up, and leaves
+// nothing behind.
+func interruptOnce(t *testing.T, underWay func(*testing.T, int), args ...string) {
+	t.Helper()
+	c := startRun(t, args...)
+	underWay(t, c.cmd.Process.Pid)
+	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(c.cmd.Wait()); code != 130 {
+		t.Errorf("exit %d after SIGINT, want 130\n%s", code, c.stderr.String())
+	}
+	if !strings.Contains(c.stderr.String(), "removing this run's containers") {
+		t.Errorf("no word of the cleanup on stderr: %s", c.stderr.String())
+	}
+	assertNothingLeft(t, c.cmd.Process.Pid, "after SIGINT mid-"+args[0])
+}
+
 // waitForCoHosted waits until a balancer of the child runs in the
 // container its matrix's runs share: its process id file appears in the
 // folder that container mounts.
@@ -161,18 +180,7 @@ func TestNoLeaks(t *testing.T) {
 		assertNothingLeft(t, c.cmd.Process.Pid, "after a failing run")
 	})
 	t.Run("SIGINT mid-run", func(t *testing.T) {
-		c := startRun(t, "run", "--out", t.TempDir())
-		waitForContainers(t, c.cmd.Process.Pid)
-		if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
-			t.Fatal(err)
-		}
-		if code := exitStatus(c.cmd.Wait()); code != 130 {
-			t.Errorf("exit %d after SIGINT, want 130\n%s", code, c.stderr.String())
-		}
-		if !strings.Contains(c.stderr.String(), "removing this run's containers") {
-			t.Errorf("no word of the cleanup on stderr: %s", c.stderr.String())
-		}
-		assertNothingLeft(t, c.cmd.Process.Pid, "after SIGINT")
+		interruptOnce(t, waitForContainers, "run", "--out", t.TempDir())
 	})
 	t.Run("passing matrix", func(t *testing.T) {
 		c := startRun(t, "matrix", "--out", t.TempDir())
@@ -184,18 +192,7 @@ func TestNoLeaks(t *testing.T) {
 	t.Run("SIGINT mid-matrix", func(t *testing.T) {
 		// The matrix's runs share one container (harness.CoHost): it goes
 		// with them. The signal comes once a balancer runs in it.
-		c := startRun(t, "matrix", "--out", t.TempDir())
-		waitForCoHosted(t, c.cmd.Process.Pid)
-		if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
-			t.Fatal(err)
-		}
-		if code := exitStatus(c.cmd.Wait()); code != 130 {
-			t.Errorf("exit %d after SIGINT, want 130\n%s", code, c.stderr.String())
-		}
-		if !strings.Contains(c.stderr.String(), "removing this run's containers") {
-			t.Errorf("no word of the cleanup on stderr: %s", c.stderr.String())
-		}
-		assertNothingLeft(t, c.cmd.Process.Pid, "after SIGINT mid-matrix")
+		interruptOnce(t, waitForCoHosted, "matrix", "--out", t.TempDir())
 	})
 	t.Run("SIGKILL then a new run", func(t *testing.T) {
 		c := startRun(t, "run", "--out", t.TempDir())
