@@ -24,6 +24,10 @@ const (
 	LabelOwner   = "org.mtlsconform.owner" // host:pid of the process that made it
 )
 
+// socketOverride is testcontainers' setting for the engine's socket as a
+// container mounts it (TestcontainersEnv).
+const socketOverride = "TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE"
+
 // ErrNoDocker means no Docker engine answered; the message says how to get one.
 var ErrNoDocker = errors.New("no Docker engine answered")
 
@@ -35,13 +39,21 @@ var ErrNoDocker = errors.New("no Docker engine answered")
 //     and the harness cleans up by label itself;
 //   - a host override for a local unix socket when /.dockerenv exists,
 //     because testcontainers then believes it runs inside a container and
-//     dials the default gateway instead of the host's loopback.
+//     dials the default gateway instead of the host's loopback;
+//   - with Ryuk off, the path of the engine's socket as a container would
+//     mount it: only Ryuk mounts it, and testcontainers
+//     otherwise works it out with a client and an info call of its own,
+//     about 20 ms before every run's first container.
 //
 // Anything the user set explicitly is left alone.
 func TestcontainersEnv() map[string]string {
 	need := map[string]string{}
 	if _, set := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !set {
 		need["TESTCONTAINERS_RYUK_DISABLED"] = "true"
+	}
+	_, socketSet := os.LookupEnv(socketOverride)
+	if ryukOff := need["TESTCONTAINERS_RYUK_DISABLED"] == "true" || os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "true"; ryukOff && !socketSet {
+		need[socketOverride] = "/var/run/docker.sock"
 	}
 	_, overridden := os.LookupEnv("TESTCONTAINERS_HOST_OVERRIDE")
 	dockerHost := os.Getenv("DOCKER_HOST")
@@ -54,7 +66,9 @@ func TestcontainersEnv() map[string]string {
 
 // dockerClient connects to the engine and checks that it answers.
 func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
-	if missing := TestcontainersEnv(); len(missing) > 0 {
+	missing := TestcontainersEnv()
+	delete(missing, socketOverride) // a speed-up, not needed
+	if len(missing) > 0 {
 		var kv []string
 		for k, v := range missing {
 			kv = append(kv, k+"="+v)

@@ -114,3 +114,33 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// TestTestcontainersEnvSocket: the socket path is only filled in where
+// Ryuk, its only user, is off, and never over the user's own.
+func TestTestcontainersEnvSocket(t *testing.T) {
+	for _, c := range []struct {
+		ryuk, socket string // "-" for unset
+		want         bool
+	}{
+		{"-", "-", true},
+		{"true", "-", true},
+		{"false", "-", false},
+		{"-", "/run/user/1000/docker.sock", false},
+	} {
+		for k, v := range map[string]string{"TESTCONTAINERS_RYUK_DISABLED": c.ryuk, "TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE": c.socket} {
+			if v == "-" {
+				old, had := os.LookupEnv(k)
+				os.Unsetenv(k)
+				if had {
+					t.Cleanup(func() { os.Setenv(k, old) })
+				}
+			} else {
+				t.Setenv(k, v)
+			}
+		}
+		_, got := harness.TestcontainersEnv()["TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE"]
+		if got != c.want {
+			t.Errorf("Ryuk %s, socket %s: socket filled in = %v, want %v", c.ryuk, c.socket, got, c.want)
+		}
+	}
+}
