@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -39,6 +40,7 @@ func TestWhileClosingOverlapsTheTeardown(t *testing.T) {
 	_, err = Run(context.Background(), RunOptions{
 		Target:   target,
 		Features: fstest.MapFS{"empty.feature": {Data: []byte("Feature: nothing to run\n")}},
+		Output:   io.Discard, // godog says "No scenarios" otherwise, into go test's output
 		WhileClosing: func(res contract.RunResult) error {
 			<-target.started // the close is under way while the hook runs
 			hooked = res.Target != ""
