@@ -144,7 +144,8 @@ func (l *Live) openOCSP(ctx context.Context, c *steps.Catalogue) error {
 	}
 	if l.o.Credential.Cert.CheckSignatureFrom(l.o.CA.Cert) == nil {
 		if err := good(ctx, l.o.Credential.Cert); err != nil {
-			return fmt.Errorf("preflight: %w", err)
+			return fmt.Errorf("preflight: the OCSP responder %s (--ocsp) did not take the trusted credential's status, so no scenario ran: %w; "+
+				"start it with `mtlsconform ocsp-responder` and give --ocsp the URL it printed, token included", l.responder, err)
 		}
 	}
 	c.OnIssue = func(id *pki.Identity, issuer *pki.CA) error {

@@ -56,3 +56,28 @@ func TestLiveTargetApplicability(t *testing.T) {
 		t.Errorf("no server CA and no insecure flag: %v", err)
 	}
 }
+
+// TestLiveOCSPResponderUnreachable: a responder that does not answer stops
+// the run before any scenario, naming the responder (never its token) and
+// what to do.
+func TestLiveOCSPResponderUnreachable(t *testing.T) {
+	ca := pkitest.MustRootCA(t, "Live OCSP Root")
+	cred := pkitest.MustClient(t, ca, "partner")
+	live, err := NewLive(LiveOptions{URL: "https://127.0.0.1:1", Mode: contract.Mandatory, Credential: cred, CA: ca,
+		InsecureSkipVerify: true, OCSP: "http://mtlsconform:s3cret-token@127.0.0.1:1/ocsp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = live.Open(context.Background(), steps.NewCatalogue())
+	if err == nil {
+		t.Fatal("a responder nobody serves was taken")
+	}
+	for _, want := range []string{"OCSP responder http://127.0.0.1:1/ocsp (--ocsp)", "mtlsconform ocsp-responder"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "s3cret-token") {
+		t.Errorf("error shows the responder's token: %v", err)
+	}
+}
