@@ -313,11 +313,18 @@ func (h *slotHost) confDir() string {
 	return lb.ConfDir
 }
 
-// signal sends a shared balancer a signal: through the engine to its
-// container's first process, or, in a co-host, through the control pipe
-// to its own.
+// signal sends a shared balancer a signal: to its container's first
+// process, or, in a co-host, to its own, through the control pipe.
 func (e *Environment) signal(ctx context.Context, h *slotHost, sig string) error {
 	if h.root == "" {
+		// The balancer is its container's first process: through the
+		// control pipe where it has one (a fork; through the engine a runc
+		// process, 15 ms before the balancer had it), else the engine's.
+		if h.ctl != "" {
+			if out, ran := run(ctx, h, []string{"sh", "-c", "kill -" + sig + " 1"}); ran && out == "" {
+				return nil
+			}
+		}
 		_, err := e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: sig})
 		return err
 	}
