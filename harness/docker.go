@@ -181,6 +181,13 @@ func Sweep(ctx context.Context, run string) (SweepReport, error) {
 // sweep removes what Sweep does, kept containers only when idle for longer
 // than warmIdle (0: whatever their age).
 func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string, warmIdle time.Duration) (SweepReport, error) {
+	return sweepKept(ctx, cli, run, warmIdle, "")
+}
+
+// sweepKept is sweep with kept units judged only where their folders are
+// under keptUnder (all of them when it is empty): a test sweeps its own
+// units, never a developer's.
+func sweepKept(ctx context.Context, cli *testcontainers.DockerClient, run string, warmIdle time.Duration, keptUnder string) (SweepReport, error) {
 	var rep SweepReport
 	var errs []error
 	filter := client.Filters{}.Add("label", LabelManaged+"=true")
@@ -188,6 +195,7 @@ func sweep(ctx context.Context, cli *testcontainers.DockerClient, run string, wa
 		filter = filter.Add("label", LabelRun+"="+run)
 	}
 	warm := newWarmSweeper(warmIdle)
+	warm.under = keptUnder
 	defer warm.done()
 	if run == "" {
 		defer warm.folders() // after the containers: their units are judged by them

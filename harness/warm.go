@@ -305,6 +305,7 @@ exit 1
 // until done, so that no run takes them meanwhile.
 type warmSweeper struct {
 	idle    time.Duration
+	under   string // judge only the units whose folders are under it ("": all)
 	decided map[string]warmVerdict
 }
 
@@ -332,6 +333,9 @@ func (s *warmSweeper) doomed(key, dir string, created time.Time) bool {
 // is judged by its container's age, and never at once: a run on another
 // file system may be using it.
 func (s *warmSweeper) judge(key, dir string, created time.Time) warmVerdict {
+	if s.under != "" && !strings.HasPrefix(dir, s.under+string(filepath.Separator)) {
+		return warmVerdict{}
+	}
 	folderless := !validWarmKey(key) || !filepath.IsAbs(dir) || filepath.Base(dir) != key
 	if _, err := os.Stat(dir); folderless || err != nil {
 		return warmVerdict{doomed: time.Since(created) >= max(s.idle, WarmIdle)}

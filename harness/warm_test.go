@@ -154,8 +154,9 @@ func warmRuns(t *testing.T, backendContainer bool) {
 		t.Errorf("after three runs: %d kept containers, want the same %d (the third run's own balancer removed)", n, 1+kb)
 	}
 
-	// A sweep (mtlsconform sweep) removes kept containers no run holds.
-	if _, err := harness.Sweep(ctx, ""); err != nil {
+	// A sweep (mtlsconform sweep) removes kept containers no run holds;
+	// this one only the test's, not those a developer's --warm runs keep.
+	if _, err := harness.SweepKeptUnder(ctx, cache); err != nil {
 		t.Fatal(err)
 	}
 	if ids := kept(); len(keys) != 1+kb || len(ids) != 0 {
