@@ -455,7 +455,7 @@ func (e *Environment) takeWarm(ctx context.Context, backendRef string) error {
 			}
 			e.warmHosts = u
 		} else {
-			e.opts.Logf("%s runs its configurations as processes of their own: its balancers are not kept (--warm), the backend is", impl.Name())
+			e.opts.Logf("%s runs its configurations as processes of their own, which --warm does not keep: this run starts its own balancers", impl.Name())
 		}
 	}
 	if e.opts.Backend.usable(e) || e.localBackendFits() {

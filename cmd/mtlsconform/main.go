@@ -18,6 +18,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -186,21 +187,44 @@ func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n", strings.TrimSpace(usage))
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "%s\n", strings.TrimSpace(usage))
+		any := false
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fmt.Fprint(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }
 
+// parseFlags parses a command's flags: -h prints its help; a wrong flag
+// or a word where none is taken is a usage error of one line, which names
+// the help (the flag package would print the error and the whole help).
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usagef("%v", err)
+	if err := parseFlagsThenArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (flags go before nothing else; see %s -h)", fs.Arg(0), fs.Name())
+		return usagef("unexpected argument %q: %s takes flags only (%s -h lists them)", fs.Arg(0), fs.Name(), fs.Name())
+	}
+	return nil
+}
+
+// parseFlagsThenArgs is parseFlags for a command that takes arguments
+// after its flags.
+func parseFlagsThenArgs(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	var said bytes.Buffer
+	fs.SetOutput(&said)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		out.Write(said.Bytes())
+		return err
+	}
+	if err != nil {
+		return usagef("%v (%s -h lists its flags)", err, fs.Name())
 	}
 	return nil
 }

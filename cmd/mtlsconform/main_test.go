@@ -98,6 +98,17 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %q", tt.args, code, stderr, tt.want)
 		}
 	}
+	// A wrong flag is one line naming the help, not the flag package's
+	// error twice and the whole help; -h is the help.
+	for _, args := range [][]string{{"run", "--bogus"}, {"images", "--impl", "x"}, {"images", "nosuch"}, {"report", "--bogus"}} {
+		code, _, stderr := cli(t, args...)
+		if lines := strings.Count(strings.TrimSpace(stderr), "\n") + 1; code != exitUsage || lines != 1 || !strings.Contains(stderr, args[0]+" -h lists") {
+			t.Errorf("%v: exit %d, %d line(s) %q; want exit 2 and one line naming %s -h", args, code, lines, stderr, args[0])
+		}
+	}
+	if code, _, stderr := cli(t, "images", "-h"); code != exitOK || !strings.Contains(stderr, "build the reference implementations' images") || strings.Contains(stderr, "Flags:") {
+		t.Errorf("images -h: exit %d, stderr %q; want its help, without an empty Flags heading", code, stderr)
+	}
 	// Kept containers are for a developer's repeated runs: never in CI,
 	// never against a live target.
 	t.Setenv("CI", "true")

@@ -45,7 +45,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	parallel := fs.Int("parallel", 2, "implementations run at once")
 	warm := warmFlag(fs)
 	backendContainer := fs.Bool("backend-container", false, backendContainerUsage)
-	containerEach := fs.Bool("container-each", false, "start a container for each run's balancer, as a single run does, instead of one container for every implementation's (each a process of its own in it; never with --warm)")
+	containerEach := fs.Bool("container-each", false, "start a container for each run's balancer, as a single run does, instead of one container for every implementation's (each a process of its own in it); --warm runs always start or keep their own")
 	var schemeArgs stringList
 	fs.Var(&schemeArgs, "scheme", "header `scheme`s (repeatable or comma-separated; all: every built-in; default dlb): "+strings.Join(contract.SchemeNames(), ", ")+", or a scheme file")
 	if err := parseFlags(fs, args); err != nil {
@@ -181,8 +181,8 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mtlsconform report", stderr, reportUsage)
 	merge := fs.Bool("merge", false, "merge the runs whose folders follow into one matrix")
 	out := fs.String("out", "out/matrix", "`folder` for matrix.html, matrix.md and matrix.json")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	if err := parseFlagsThenArgs(fs, args); err != nil {
+		return err
 	}
 	if !*merge || fs.NArg() == 0 {
 		return usagef("give --merge and one or more run folders, e.g. mtlsconform report --merge out/nginx out/haproxy")
