@@ -40,6 +40,10 @@ type CrossCell struct {
 	Mode    contract.Mode   `json:"mode"`
 	Status  contract.Status `json:"status,omitempty"` // empty: no scenario
 	Reasons []string        `json:"reasons,omitempty"`
+	// Unchecked counts the cell's scenarios that checked nothing (not
+	// supported, not applicable) where others gave its status: a passed
+	// cell is then passed in part, and says so.
+	Unchecked map[contract.Status]int `json:"unchecked,omitempty"`
 }
 
 // Class is the cell's CSS class.
@@ -50,12 +54,25 @@ func (c CrossCell) Class() string {
 	return strings.ReplaceAll(string(c.Status), " ", "-")
 }
 
-// Label is what the cell shows.
+// Label is what the cell shows: its status, and what of it was not
+// checked.
 func (c CrossCell) Label() string {
 	if c.Status == "" {
 		return "—"
 	}
-	return string(c.Status)
+	return string(c.Status) + uncheckedSuffix(c.Unchecked)
+}
+
+// uncheckedSuffix says how many scenarios of a cell checked nothing, by
+// why: ", 2 not supported".
+func uncheckedSuffix(n map[contract.Status]int) string {
+	var s string
+	for _, st := range []contract.Status{contract.NotSupported, contract.NotApplicable} {
+		if n[st] > 0 {
+			s += fmt.Sprintf(", %d %s", n[st], st)
+		}
+	}
+	return s
 }
 
 // CrossRow is one clause across every run and mode.
@@ -125,6 +142,7 @@ func BuildCrossMatrix(docs []contract.Document) CrossMatrix {
 // supported or not applicable.
 func crossCell(results []contract.ScenarioResult, spec contract.MatrixRow, mode contract.Mode) CrossCell {
 	counts := map[contract.Status]int{}
+	reasons := map[contract.Status][]string{}
 	cell := CrossCell{Mode: mode}
 	for _, r := range results {
 		if !spec.Covers(r) || !r.AppliesTo(mode) {
@@ -137,12 +155,33 @@ func crossCell(results []contract.ScenarioResult, spec contract.MatrixRow, mode 
 				why, _, _ = strings.Cut(r.Error, "\n")
 			}
 			why, _, _ = strings.Cut(why, " (observed: ")
-			if why != "" && !slices.Contains(cell.Reasons, why) {
-				cell.Reasons = append(cell.Reasons, why)
+			if why != "" {
+				reasons[r.Status] = append(reasons[r.Status], why)
 			}
 		}
 	}
 	cell.Status = combine(counts)
+	// The cell's own status's reasons first, then the others', each
+	// named: a known deviation's reason is not a missing option's.
+	for _, st := range append([]contract.Status{cell.Status}, contract.Statuses...) {
+		for _, why := range reasons[st] {
+			if st != cell.Status {
+				why = string(st) + ": " + why
+			}
+			if !slices.Contains(cell.Reasons, why) {
+				cell.Reasons = append(cell.Reasons, why)
+			}
+		}
+		delete(reasons, st)
+	}
+	for _, st := range []contract.Status{contract.NotSupported, contract.NotApplicable} {
+		if counts[st] > 0 && cell.Status != st {
+			if cell.Unchecked == nil {
+				cell.Unchecked = map[contract.Status]int{}
+			}
+			cell.Unchecked[st] = counts[st]
+		}
+	}
 	return cell
 }
 
@@ -177,18 +216,22 @@ func CrossMarkdown(w io.Writer, m CrossMatrix) error {
 		fmt.Fprintf(&b, "| %s |", row.Clause.ID)
 		for _, cells := range row.Cells {
 			for _, c := range cells {
-				fmt.Fprintf(&b, " %s |", icon[c.Class()])
+				mark := icon[c.Class()]
+				if c.Unchecked[contract.NotSupported] > 0 {
+					mark += "🚫" // passed (or deviated) in part
+				}
+				fmt.Fprintf(&b, " %s |", mark)
 			}
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\n✅ passed · ❌ failed · ⚠️ known deviation · 🚫 not supported · ➖ not applicable · — no scenario\n")
+	b.WriteString("\n✅ passed · ❌ failed · ⚠️ known deviation · 🚫 not supported · ➖ not applicable · — no scenario; ✅🚫 passed where supported, some scenarios not supported\n")
 	var notes []string
 	for _, row := range m.Rows {
 		for i, cells := range row.Cells {
 			for _, c := range cells {
-				if c.Status == contract.KnownDeviation || c.Status == contract.NotSupported || c.Status == contract.Failed {
-					notes = append(notes, fmt.Sprintf("- %s %s, %s mode, %s: %s", m.Columns[i].Name, row.Clause.ID, c.Mode, c.Status, strings.Join(c.Reasons, "; ")))
+				if c.Status == contract.KnownDeviation || c.Status == contract.NotSupported || c.Status == contract.Failed || c.Unchecked[contract.NotSupported] > 0 {
+					notes = append(notes, fmt.Sprintf("- %s %s, %s mode, %s: %s", m.Columns[i].Name, row.Clause.ID, c.Mode, c.Label(), strings.Join(c.Reasons, "; ")))
 				}
 			}
 		}

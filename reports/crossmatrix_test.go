@@ -93,3 +93,45 @@ func TestReadDocumentRefusesOtherSchemas(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestCrossMatrixSaysWhatPassedInPart: a clause whose scenarios passed
+// where the implementation could be configured, and were not supported
+// elsewhere, shows both, and the reasons say which is which.
+func TestCrossMatrixSaysWhatPassedInPart(t *testing.T) {
+	res := []contract.ScenarioResult{
+		{Feature: "depth", Name: "chain within depth", Clauses: []string{"C5"}, Modes: []contract.Mode{contract.Mandatory}, Status: contract.Passed},
+		{Feature: "depth", Name: "depth 1", Clauses: []string{"C5"}, Modes: []contract.Mode{contract.Mandatory},
+			Status: contract.NotSupported, Reason: "haproxy has no verify-depth option"},
+		{Feature: "depth", Name: "intermediate-only", Clauses: []string{"C5"}, Modes: []contract.Mode{contract.Optional},
+			Status: contract.KnownDeviation, Reason: "C5: an intermediate-only truststore trusts its leaves"},
+		{Feature: "depth", Name: "depth 2", Clauses: []string{"C5"}, Modes: []contract.Mode{contract.Optional},
+			Status: contract.NotSupported, Reason: "no verify-depth option"},
+	}
+	m := BuildCrossMatrix([]contract.Document{{SchemaVersion: contract.SchemaVersion, Implementation: "haproxy", Results: res}})
+	var c5 []CrossCell
+	for _, row := range m.Rows {
+		if row.Clause.ID == "C5" {
+			c5 = row.Cells[0]
+		}
+	}
+	got := []string{c5[0].Label(), strings.Join(c5[0].Reasons, "; "), c5[1].Label(), strings.Join(c5[1].Reasons, "; ")}
+	want := []string{"passed, 1 not supported", "not supported: haproxy has no verify-depth option",
+		"known deviation, 1 not supported", "C5: an intermediate-only truststore trusts its leaves; not supported: no verify-depth option"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("C5 cells (-want +got):\n%s", diff)
+	}
+	var md strings.Builder
+	if err := CrossMarkdown(&md, m); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"| C5 | ✅🚫 | ⚠️🚫 |", "haproxy C5, mandatory mode, passed, 1 not supported: not supported: haproxy has no verify-depth option"} {
+		if !strings.Contains(md.String(), w) {
+			t.Errorf("matrix.md lacks %q:\n%s", w, md.String())
+		}
+	}
+	for _, row := range Matrix(res) {
+		if got := row.Cells[0].Label(); row.Clause.ID == "C5" && got != "passed, 1 not supported" {
+			t.Errorf("the run's own matrix says %q for C5 mandatory, want it passed in part", got)
+		}
+	}
+}

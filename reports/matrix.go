@@ -18,12 +18,20 @@ type Cell struct {
 	Counts    map[contract.Status]int
 }
 
-// Label is what the matrix shows.
+// Label is what the matrix shows: the verdict, and how many of its
+// scenarios checked nothing where others gave it ("passed, 2 not
+// supported").
 func (c Cell) Label() string {
 	if c.Scenarios == 0 {
 		return "—"
 	}
-	return string(c.Status)
+	unchecked := map[contract.Status]int{}
+	for _, st := range []contract.Status{contract.NotSupported, contract.NotApplicable} {
+		if c.Status != st {
+			unchecked[st] = c.Counts[st]
+		}
+	}
+	return string(c.Status) + uncheckedSuffix(unchecked)
 }
 
 // Class is the CSS class of the cell.
