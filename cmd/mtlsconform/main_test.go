@@ -289,3 +289,26 @@ Feature: our own checks
 		t.Errorf("typo scenario: %s %q", r.Status, r.Error)
 	}
 }
+
+// TestBadFileNamesItsFlag: a file that is not what its flag wants is named
+// with the flag, not only by its path.
+func TestBadFileNamesItsFlag(t *testing.T) {
+	junk := filepath.Join(t.TempDir(), "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	live := []string{"run", "--target", "https://127.0.0.1:9", "--mode", "mandatory"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--server-ca", junk, "--client-p12", junk}, "--server-ca: " + junk},
+		{[]string{"--insecure-skip-verify", "--client-p12", junk}, "--client-p12: " + junk},
+		{[]string{"--insecure-skip-verify", "--client-cert", junk, "--client-key", junk}, "--client-cert, --client-key: " + junk},
+	} {
+		code, _, stderr := cli(t, append(live, c.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %q", c.args, code, stderr, c.want)
+		}
+	}
+}

@@ -127,6 +127,9 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}()
 	}
 	wg.Wait()
+	if *warm && ctx.Err() == nil {
+		fmt.Fprintln(stderr, warmLeft)
+	}
 	if _, err := backend.Wait(); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "mtlsconform: the shared backend did not start, so each run started its own: %v\n", err)
 	}

@@ -121,9 +121,17 @@ func (l *liveFlags) credential() (*pki.Identity, error) {
 			}
 			pw = v
 		}
-		return pki.LoadPKCS12(l.p12, pw)
+		id, err := pki.LoadPKCS12(l.p12, pw)
+		if err != nil {
+			return nil, fmt.Errorf("--client-p12: %w", err)
+		}
+		return id, nil
 	case l.cert != "" && l.key != "":
-		return pki.LoadKeyPair(l.cert, l.key)
+		id, err := pki.LoadKeyPair(l.cert, l.key)
+		if err != nil {
+			return nil, fmt.Errorf("--client-cert, --client-key: %w", err)
+		}
+		return id, nil
 	case l.cert != "" || l.key != "":
 		return nil, usagef("--client-cert and --client-key go together")
 	}
@@ -176,7 +184,7 @@ func (l *liveFlags) options(stderr io.Writer) (runner.LiveOptions, error) {
 	if l.serverCA != "" {
 		certs, err := pki.LoadCertificates(l.serverCA)
 		if err != nil {
-			return o, err
+			return o, fmt.Errorf("--server-ca: %w", err)
 		}
 		o.ServerRoots = x509.NewCertPool()
 		for _, c := range certs {
@@ -198,7 +206,7 @@ func (l *liveFlags) options(stderr io.Writer) (runner.LiveOptions, error) {
 	case l.caCert != "" && l.caKey != "":
 		ca, err := pki.LoadKeyPair(l.caCert, l.caKey)
 		if err != nil {
-			return o, err
+			return o, fmt.Errorf("--ca-cert, --ca-key: %w", err)
 		}
 		if !ca.Cert.IsCA {
 			return o, usagef("--ca-cert %s is not a CA certificate", l.caCert)
@@ -305,6 +313,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		opts.Features = os.DirFS(*featuresDir)
 	}
 	res, err := runWithReports(ctx, opts, *out, *format, stdout)
+	if *warm && ctx.Err() == nil {
+		fmt.Fprintln(stderr, warmLeft)
+	}
 	if err != nil {
 		return err
 	}
@@ -480,6 +491,11 @@ func warmFlag(fs *flag.FlagSet) *bool {
 	return fs.Bool("warm", false, "keep the backend and the balancers running for the next run, and use those an earlier run kept: "+
 		"repeated local runs skip their containers' start (a later run removes them once idle for "+harness.WarmIdle.String()+", mtlsconform sweep at once; never in CI)")
 }
+
+// warmLeft is what a --warm run says at its end: it may leave containers
+// running.
+var warmLeft = "mtlsconform: --warm: the balancers this run could keep stay running for the next run; " +
+	"mtlsconform sweep removes them now, a later run once idle for " + harness.WarmIdle.String()
 
 // checkWarm refuses --warm in CI (CI set): a CI job must leave nothing
 // running, and its runs prove what a fresh start does.
