@@ -101,6 +101,10 @@ func EnsureCoHostImage(ctx context.Context, every []lb.Implementation, logf func
 		return "", false, err
 	}
 	defer cli.Close()
+	return ensureCoImage(ctx, cli, every, logf)
+}
+
+func ensureCoImage(ctx context.Context, cli *testcontainers.DockerClient, every []lb.Implementation, logf func(string, ...any)) (string, bool, error) {
 	spec := coImageSpec(every)
 	built, err := ensureImageSpec(ctx, cli, spec.ref, &spec, logf)
 	return spec.ref, built, err
@@ -119,11 +123,11 @@ func (co *CoHost) start(ctx context.Context, impls []lb.Implementation, logf fun
 	if err != nil || res.Network.Driver != "bridge" || !reaches(res.Network.IPAM.Config) {
 		return fmt.Errorf("this machine does not reach the engine's default bridge directly")
 	}
-	spec := coImageSpec(impls)
-	if built, err := ensureImageSpec(ctx, cli, spec.ref, &spec, logf); err != nil {
+	ref, built, err := ensureCoImage(ctx, cli, impls, logf)
+	if err != nil {
 		return err
 	} else if built {
-		logf("built %s", spec.ref)
+		logf("built %s", ref)
 	}
 	dir, remove, err := TempDir()
 	if err != nil {
@@ -140,7 +144,7 @@ func (co *CoHost) start(ctx context.Context, impls []lb.Implementation, logf fun
 	}
 	id := newRunID()
 	labels := map[string]string{LabelManaged: "true", LabelRun: id, LabelOwner: ownerID(), "org.mtlsconform.lbconfig": "co-host"}
-	c, err := testcontainers.Run(context.WithoutCancel(ctx), spec.ref,
+	c, err := testcontainers.Run(context.WithoutCancel(ctx), ref,
 		testcontainers.WithCmd("sh", coRoot+"/"+ctlScript),
 		testcontainers.WithLabels(labels),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
@@ -158,7 +162,7 @@ func (co *CoHost) start(ctx context.Context, impls []lb.Implementation, logf fun
 		remove()
 	}
 	if err != nil {
-		return fmt.Errorf("start the container the runs share (%s): %w%s", spec.ref, err, containerLogs(ctx, c))
+		return fmt.Errorf("start the container the runs share (%s): %w%s", ref, err, containerLogs(ctx, c))
 	}
 	info, err := c.Inspect(ctx)
 	if err != nil {
@@ -316,28 +320,27 @@ func (h *slotHost) confDir() string {
 // signal sends a shared balancer a signal: to its container's first
 // process, or, in a co-host, to its own, through the control pipe.
 func (e *Environment) signal(ctx context.Context, h *slotHost, sig string) error {
-	if h.root == "" {
-		// The balancer is its container's first process: through the
-		// control pipe where it has one (a fork; through the engine a runc
-		// process, 15 ms before the balancer had it), else the engine's.
-		if h.ctl != "" {
-			if out, ran := run(ctx, h, []string{"sh", "-c", "kill -" + sig + " 1"}); ran && out == "" {
-				return nil
-			}
+	pid := "1" // in a container of its own, the balancer is its first process
+	if h.root != "" {
+		var err error
+		if pid, err = h.hostPid(); err != nil {
+			return err
 		}
-		_, err := e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: sig})
-		return err
 	}
-	pid, err := h.hostPid()
-	if err != nil {
-		return err
+	// The shell's kill, through the control pipe where there is one (a
+	// fork; through the engine a runc process, 15 ms before the balancer
+	// had it): the image need not have /bin/kill.
+	if h.ctl != "" {
+		out, ran := run(ctx, h, []string{"sh", "-c", "kill -" + sig + " " + pid})
+		switch {
+		case ran && out == "":
+			return nil
+		case h.root != "": // a co-host's balancer has no container of its own to signal
+			return fmt.Errorf("signal %s: %s", sig, out)
+		}
 	}
-	// The shell's kill: the image need not have /bin/kill, should the
-	// command go through the engine.
-	if out, ran := run(ctx, h, []string{"sh", "-c", "kill -" + sig + " " + pid}); !ran || out != "" {
-		return fmt.Errorf("signal %s: %s", sig, out)
-	}
-	return nil
+	_, err := e.docker.ContainerKill(ctx, h.c.GetContainerID(), client.ContainerKillOptions{Signal: sig})
+	return err
 }
 
 // hostPid is a co-hosted balancer's process id in the co-host, as its
@@ -428,19 +431,15 @@ func coStopCommand(root string) []string {
 		`( sleep 1; pids=$(ours); [ -z "$pids" ] || kill -KILL $pids 2>/dev/null ) >/dev/null 2>&1 & exit 0`, root}
 }
 
-// stopCoHostedAll stops the co-hosted balancers among hosts.
+// stopCoHostedAll stops the co-hosted balancers among hosts, at once.
 func stopCoHostedAll(ctx context.Context, hosts []*slotHost) {
-	var wg sync.WaitGroup
+	var steps []func() error
 	for _, h := range hosts {
 		if h.root != "" && h.c != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				stopCoHosted(ctx, h)
-			}()
+			steps = append(steps, func() error { stopCoHosted(ctx, h); return nil })
 		}
 	}
-	wg.Wait()
+	parallel(steps...)
 }
 
 // coHostFits says whether the run can start its balancer in a co-host

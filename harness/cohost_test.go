@@ -11,6 +11,7 @@ import (
 
 	"mtlsconform/contract"
 	"mtlsconform/fixtures/pki"
+	"mtlsconform/fixtures/pki/pkitest"
 	"mtlsconform/lb"
 	"mtlsconform/lb/all"
 	"mtlsconform/partner"
@@ -30,14 +31,8 @@ func TestCoHostServesEveryImplementation(t *testing.T) {
 	needDocker(t)
 	co := BeginCoHost(ctx, all.Implementations(), t.Logf)
 	t.Cleanup(co.Close)
-	a, err := pki.NewRootCA("Partner A Root CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := a.IssueClient("partner-a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := pkitest.MustRootCA(t, "Partner A Root CA")
+	leaf := pkitest.MustClient(t, a, "partner-a")
 	var mu sync.Mutex
 	var ips []string
 	var wg sync.WaitGroup
